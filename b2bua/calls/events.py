@@ -1,0 +1,54 @@
+"""Call events: the one interface through which every call attempt is reported.
+
+Each attempt produces ``CallStarted`` then any of ``CallRinging`` and
+``CallAnswered``, and always exactly one ``CallEnded``.  Times are the loop's
+monotonic seconds (``at``); the sink that persists them maps them to wall time.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Union
+
+import msgspec
+
+
+class CallStarted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str  # the call's own identifier, stable across both legs
+    at: float
+    caller: str  # extension, or the trunk's caller number for inbound calls
+    caller_user: str  # authenticated user, or "trunk:NAME"
+    department: str = ""
+    group: str = ""
+    dialed: str  # the Request-URI user as dialed
+    destination: str  # number or extension after routing
+    route: str  # "extension", "trunk:NAME" or "none"
+    a_call_id: str
+    source: str  # "udp:127.0.0.1:5070"
+
+
+class CallRinging(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str
+    at: float
+    status: int  # 180 or 183
+
+
+class CallAnswered(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str
+    at: float
+    b_call_id: str
+
+
+class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str
+    at: float
+    status: int  # final SIP status of the attempt (200 for an answered call)
+    cause: str  # "caller hung up", "callee hung up", "cancelled", "no answer", ...
+    hangup: str  # "caller", "callee", "server" or "" when never answered
+    b_call_id: str = ""
+
+
+CallEvent = Union[CallStarted, CallRinging, CallAnswered, CallEnded]
+
+
+class EventSink(Protocol):
+    def __call__(self, event: CallEvent) -> None: ...

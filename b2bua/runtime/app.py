@@ -1,0 +1,240 @@
+"""The application above the endpoint: what the server does with each event.
+
+In-dialog requests, responses, CANCELs and timeouts belong to the call
+manager.  Out of dialog: REGISTER goes to the registrar after digest
+authentication; INVITE from a phone is authenticated (401 or 407 as
+configured), from a trunk recognised by its source address it is trusted;
+both are routed and handed to the call manager; OPTIONS is answered with 200
+and the server's capabilities (RFC 3261 §11.2); anything else gets 405 (or
+481 for BYE/UPDATE/INFO that name no dialog).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+from b2bua.calls.b2bua import ALLOW, CallManager, Settings
+from b2bua.calls.events import CallEvent
+from b2bua.calls.registrar import LocationService, Registrar
+from b2bua.calls.routing import Router
+from b2bua.sip import validate
+from b2bua.sip.build import IdSource, make_response
+from b2bua.sip.digest import DigestServer, authorization_for_challenges
+from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
+from b2bua.sip.errors import ParseError
+from b2bua.sip.message import Header, Request, header
+from b2bua.sip.uri import SipUri
+
+from .config import Config, UserConfig
+
+log = logging.getLogger("b2bua.app")
+
+
+def capability_headers() -> list[Header]:
+    return [
+        header("Allow", ", ".join(sorted(validate.METHODS))),
+        header("Accept", ", ".join(sorted(validate.ACCEPT))),
+        header("Supported", ", ".join(sorted(validate.SUPPORTED))),
+    ]
+
+
+class ServerApp:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        ids: IdSource,
+        config: Config,
+        *,
+        secret: bytes,
+        sink: Callable[[CallEvent], None],
+        local: Callable[[str], Address],
+        on_bindings: Callable[[str], None] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.ids = ids
+        self.config = config
+        sip = config.sip
+        self.user_agent = config.server.user_agent
+        self.users = {u.auth_name: u for u in config.users}
+        self.extensions = {u.extension: u for u in config.users}
+        self.router = Router(config.users, config.trunks, config.routes)
+        self.auth = DigestServer(sip.realm, secret, float(sip.nonce_lifetime), algorithms=tuple(sip.digest_algorithms))
+        self.location = LocationService()
+        self.registrar = Registrar(
+            self.location, min_expires=sip.min_expires, max_expires=sip.max_expires
+        )
+        self.on_bindings = on_bindings
+        trunks = {t.name: t for t in config.trunks}
+        self.calls = CallManager(
+            endpoint,
+            ids,
+            sink,
+            Settings(
+                user_agent=self.user_agent,
+                no_answer_timeout=sip.no_answer_timeout,
+                max_call_duration=sip.max_call_duration,
+                session_interval=sip.session_interval,
+                t1=sip.t1,
+                t2=sip.t2,
+            ),
+            contacts_for=self._contacts_for,
+            local=local,
+            trunk_credentials=lambda name: (trunks[name].username, trunks[name].password)
+            if trunks[name].username
+            else None,
+            digest_client=authorization_for_challenges,
+        )
+
+    # -- events -----------------------------------------------------------------
+    def handle(self, event: object, now: float) -> None:
+        if self.calls.handle(event, now):
+            return
+        if not isinstance(event, RequestReceived):
+            return
+        method = event.request.method
+        if method == "ACK" or event.transaction_id is None:
+            return
+        if method == "REGISTER":
+            self._register(event, now)
+        elif method == "INVITE":
+            self._invite(event, now)
+        elif method == "OPTIONS":
+            self.answer(event, 200, now, extra=capability_headers())
+        elif method in ("BYE", "UPDATE", "INFO", "PRACK"):
+            self.answer(event, 481, now)
+        else:
+            self.answer(event, 405, now, extra=[header("Allow", ALLOW + ", REGISTER")])
+
+    def answer(
+        self,
+        event: RequestReceived,
+        status: int,
+        now: float,
+        *,
+        reason: str | None = None,
+        extra: list[Header] | None = None,
+    ) -> None:
+        headers = [header("Server", self.user_agent)]
+        if extra:
+            headers.extend(extra)
+        resp = make_response(event.request, status, reason, to_tag=self.ids.tag(), headers=headers)
+        assert event.transaction_id is not None
+        self.endpoint.send_response(event.transaction_id, resp, now)
+
+    # -- authentication -----------------------------------------------------------
+    def _authenticate(self, event: RequestReceived, status: int, now: float) -> UserConfig | None:
+        """The authenticated user, or None after answering (challenge or 403)."""
+        req = event.request
+        creds = [v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")]
+        stale = False
+        reason = ""
+        for value in creds:
+            result = self.auth.verify(req.method, value, self._password_for, now, request_uri=req.uri)
+            if result.ok and result.username in self.users:
+                return self.users[result.username]
+            stale = stale or result.stale
+            reason = result.reason
+        src = f"{event.source.transport}:{event.source.host}:{event.source.port}"
+        if creds and not stale:
+            log.warning("authentication failed for %s %s from %s: %s", req.method, _user_of(req), src, reason)
+            self.answer(event, 403, now, reason="Authentication failed")
+            return None
+        name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+        extra = [header(name, c) for c in self.auth.challenge(now, stale=stale)]
+        self.answer(event, status, now, extra=extra)
+        return None
+
+    def _password_for(self, username: str) -> str | None:
+        user = self.users.get(username)
+        return user.password if user else None
+
+    # -- REGISTER -------------------------------------------------------------------
+    def _register(self, event: RequestReceived, now: float) -> None:
+        user = self._authenticate(event, 401, now)
+        if user is None:
+            return
+        try:
+            resp = self.registrar.handle(event.request, event.source, user.extension, now, self.ids.tag())
+        except ParseError as err:
+            self.answer(event, err.status or 400, now, reason=err.reason)
+            return
+        resp.add("Server", self.user_agent)
+        assert event.transaction_id is not None
+        self.endpoint.send_response(event.transaction_id, resp, now)
+        if resp.status == 200 and self.on_bindings is not None:
+            self.on_bindings(user.extension)
+
+    def _contacts_for(self, extension: str, now: float) -> Sequence[tuple[str, Address]]:
+        out: list[tuple[str, Address]] = []
+        for b in self.location.lookup(extension, now):
+            out.append((b.contact_uri, _target(b.contact_uri, b.source)))
+        return out
+
+    # -- INVITE ---------------------------------------------------------------------
+    def _invite(self, event: RequestReceived, now: float) -> None:
+        req = event.request
+        trunk = self.router.inbound_trunk(event.source.host)
+        dialed = _user_of(req)
+        if trunk is not None:
+            route = self.router.route_from_trunk(trunk, dialed)
+            caller = _from_user(req) or "anonymous"
+            self.calls.start_call(
+                event,
+                route,
+                caller=caller,
+                caller_user=f"trunk:{trunk.name}",
+                display=req.from_.display or "",
+                now=now,
+            )
+            return
+        user = self._authenticate(event, self.config.sip.invite_challenge, now)
+        if user is None:
+            return
+        route = self.router.route_from_phone(dialed)
+        self.calls.start_call(
+            event,
+            route,
+            caller=user.extension,
+            caller_user=user.auth_name,
+            display=user.display_name,
+            department=user.department,
+            group=user.group,
+            now=now,
+        )
+
+
+def _user_of(req: Request) -> str:
+    try:
+        uri = req.ruri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
+
+
+def _from_user(req: Request) -> str:
+    try:
+        uri = req.from_.uri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
+
+
+def _target(contact_uri: str, source: Address) -> Address:
+    """Where to send a call for a binding: over TCP back along the connection the
+    phone registered on; over UDP to the registered Contact address when its host
+    is the address the REGISTER came from, else (a phone behind NAT that
+    registered a private address) back to that source."""
+    if source.transport == "tcp":
+        return source
+    from b2bua.sip.uri import parse_uri
+
+    try:
+        uri = parse_uri(contact_uri)
+    except ParseError:
+        return source
+    if isinstance(uri, SipUri):
+        transport = uri.params.get("transport", "udp") or "udp"
+        if transport.lower() == "udp" and uri.host == source.host:
+            return Address("udp", uri.host, uri.port or 5060)
+    return source

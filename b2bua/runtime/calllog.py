@@ -1,0 +1,38 @@
+"""The call-event sink of the running server: a log line per event and
+counters for the status file.  (Durable billing records are the billing
+store's job; it will subscribe here.)"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
+
+log = logging.getLogger("b2bua.events")
+
+
+class CallLog:
+    def __init__(self) -> None:
+        self.counters = {"calls_started": 0, "calls_answered": 0, "calls_ended": 0, "calls_failed": 0}
+        self.subscribers: list[Callable[[CallEvent], None]] = []
+
+    def __call__(self, event: CallEvent) -> None:
+        c = self.counters
+        if isinstance(event, CallStarted):
+            c["calls_started"] += 1
+            log.info(
+                "call %s started: %s (%s) dialed %s -> %s via %s",
+                event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route,
+            )
+        elif isinstance(event, CallRinging):
+            log.debug("call %s ringing (%d)", event.ref, event.status)
+        elif isinstance(event, CallAnswered):
+            c["calls_answered"] += 1
+            log.info("call %s answered", event.ref)
+        elif isinstance(event, CallEnded):
+            c["calls_ended"] += 1
+            if event.status >= 300:
+                c["calls_failed"] += 1
+        for sub in self.subscribers:
+            sub(event)

@@ -1,0 +1,209 @@
+"""Configuration: TOML decoded with msgspec into frozen structs.
+
+An unknown key, a wrong type or a bad value is a :class:`ConfigError` whose
+message names the ``$.path`` of the offending value; the server refuses to
+start with it (exit status 2).  With no file, the embedded defaults apply:
+listen on 127.0.0.1:5060 over UDP and TCP, data in ./b2bua-data.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from b2bua.sip.endpoint import Address
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the $.path."""
+
+
+def parse_listen(text: str) -> Address:
+    """``udp:HOST:PORT`` / ``tcp:[::1]:5060`` -> Address."""
+    transport, sep, rest = text.partition(":")
+    transport = transport.lower()
+    if not sep or transport not in ("udp", "tcp"):
+        raise ValueError(f"listen address {text!r} must start with udp: or tcp:")
+    if rest.startswith("["):
+        host, _, port_text = rest[1:].partition("]")
+        if not port_text.startswith(":"):
+            raise ValueError(f"listen address {text!r} needs a port: {transport}:[HOST]:PORT")
+        port_text = port_text[1:]
+    else:
+        host, sep, port_text = rest.rpartition(":")
+        if not sep:
+            raise ValueError(f"listen address {text!r} needs a port: {transport}:HOST:PORT")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"listen address {text!r}: {host!r} is not an IP address") from None
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"listen address {text!r}: bad port {port_text!r}")
+    return Address(transport, host, int(port_text))
+
+
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+
+
+class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    listen: list[str] = msgspec.field(default_factory=lambda: ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"])
+    data_dir: str = "b2bua-data"
+    user_agent: str = "b2bua"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            raise ValueError("at least one listen address is needed")
+        for item in self.listen:
+            parse_listen(item)
+
+    @property
+    def addresses(self) -> list[Address]:
+        return [parse_listen(x) for x in self.listen]
+
+
+class SipConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # digest realm for phones (RFC 3261 §22)
+    realm: str = "b2bua"
+    # digest algorithms offered, preferred first (RFC 8760); phones that only
+    # read the first challenge need MD5 alone
+    digest_algorithms: list[Literal["SHA-256", "MD5"]] = msgspec.field(default_factory=lambda: ["SHA-256", "MD5"])
+    # 401 (as Asterisk does) or 407 (as FreeSWITCH does) to challenge INVITEs
+    invite_challenge: Literal[401, 407] = 401
+    # seconds a nonce stays valid before it is answered with stale=true
+    nonce_lifetime: Annotated[int, msgspec.Meta(ge=10, le=86400)] = 300
+    # registration expiry bounds, seconds (RFC 3261 §10.2.8, 423 below min)
+    min_expires: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 60
+    max_expires: Annotated[int, msgspec.Meta(ge=1, le=604800)] = 3600
+    # a call not answered within this many seconds is cancelled (480 to the caller)
+    no_answer_timeout: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    # an answered call is ended after this many seconds
+    max_call_duration: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 4 * 3600.0
+    # session refresh interval, seconds (RFC 4028; at least 90)
+    session_interval: Annotated[float, msgspec.Meta(ge=90, le=86400)] = 1800.0
+    t1: Seconds = 0.5  # RFC 3261 §17.1.1.1
+    t2: Seconds = 4.0
+    t4: Seconds = 5.0
+    max_tcp_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65_535
+
+    def __post_init__(self) -> None:
+        if self.t2 < self.t1:
+            raise ValueError("t2 must not be smaller than t1")
+
+
+Digits = Annotated[str, msgspec.Meta(pattern=r"^[0-9*#+]{1,32}$")]
+
+
+class UserConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A SIP account: a phone registers and calls with these credentials."""
+
+    extension: Annotated[str, msgspec.Meta(pattern=r"^[0-9]{2,15}$")]
+    password: Annotated[str, msgspec.Meta(min_length=1)]
+    display_name: str = ""
+    group: str = "default"  # business group
+    department: str = ""
+    # username used in digest auth; the extension when empty
+    username: str = ""
+
+    @property
+    def auth_name(self) -> str:
+        return self.username or self.extension
+
+
+class TrunkConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A carrier trunk: where outbound calls go and whose calls are trusted inbound."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    host: str
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 5060
+    transport: Literal["udp", "tcp"] = "udp"
+    # source addresses recognised as this trunk for inbound calls
+    inbound: list[str] = []
+    # outbound number rewriting: strip N leading digits, then prepend
+    strip: Annotated[int, msgspec.Meta(ge=0, le=32)] = 0
+    prepend: Annotated[str, msgspec.Meta(pattern=r"^[0-9*#+]{0,32}$")] = ""
+    # digest credentials answered on 401/407 from the carrier
+    username: str = ""
+    password: str = ""
+    # inbound DID -> extension
+    dids: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        for cidr in self.inbound:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trunk {self.name!r}: bad inbound network {cidr!r}") from None
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            raise ValueError(f"trunk {self.name!r}: host {self.host!r} must be an IP address") from None
+
+
+class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Outbound route: dialed numbers starting with ``prefix`` go to ``trunk``."""
+
+    prefix: Annotated[str, msgspec.Meta(pattern=r"^[0-9*#+]{0,32}$")]
+    trunk: str
+
+
+class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    server: ServerConfig = ServerConfig()
+    sip: SipConfig = SipConfig()
+    users: list[UserConfig] = []
+    trunks: list[TrunkConfig] = []
+    routes: list[RouteConfig] = []
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for u in self.users:
+            if u.extension in seen:
+                raise ValueError(f"extension {u.extension} is defined twice in users")
+            seen.add(u.extension)
+        names = {t.name for t in self.trunks}
+        if len(names) != len(self.trunks):
+            raise ValueError("trunk names must be unique")
+        for r in self.routes:
+            if r.trunk not in names:
+                raise ValueError(f"route {r.prefix!r} names unknown trunk {r.trunk!r}")
+        for t in self.trunks:
+            for did, ext in t.dids.items():
+                if ext not in seen:
+                    raise ValueError(f"trunk {t.name!r}: DID {did} rings unknown extension {ext}")
+
+
+DEFAULT = Config()
+
+
+def load(path: str | Path) -> Config:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read configuration: {err.strerror}") from None
+    return loads(data, str(path))
+
+
+def loads(data: bytes | str, name: str = "<config>") -> Config:
+    try:
+        return msgspec.toml.decode(data, type=Config)
+    except msgspec.ValidationError as err:
+        text = str(err)
+        if " - at `$" not in text:  # msgspec names no path for the top level
+            text += " - at `$`"
+        raise ConfigError(f"{name}: {text}") from None
+    except msgspec.DecodeError as err:
+        raise ConfigError(f"{name}: not valid TOML: {err}") from None
+
+
+def with_listen(config: Config, listen: list[str]) -> Config:
+    """Command-line --listen overrides the file."""
+    try:
+        server = msgspec.structs.replace(config.server, listen=listen)
+        server.__post_init__()
+    except ValueError as err:
+        raise ConfigError(f"--listen: {err}") from None
+    return msgspec.structs.replace(config, server=server)

@@ -1,0 +1,157 @@
+"""Wiring: builds the endpoint, transports and application from a Config and
+runs them until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import secrets
+import signal
+import time
+from pathlib import Path
+
+from b2bua.sip.build import BRANCH_COOKIE
+from b2bua.sip.endpoint import Address, Endpoint
+from b2bua.transport.driver import Driver
+from b2bua.transport.sockets import TcpTransport, open_udp
+
+from .app import ServerApp
+from .config import Config
+from .calllog import CallLog
+from .store import load_secret, open_store, restore_bindings, save_bindings
+
+log = logging.getLogger("b2bua")
+
+
+class RandomIds:
+    """Identifiers with 64+ bits of randomness (RFC 3261 §8.1.1.7, §19.3)."""
+
+    __slots__ = ()
+
+    def branch(self) -> str:
+        return BRANCH_COOKIE + secrets.token_hex(8)
+
+    def tag(self) -> str:
+        return secrets.token_hex(6)
+
+    def call_id(self) -> str:
+        return secrets.token_hex(12)
+
+
+class Server:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.ids = RandomIds()
+        self.store = None
+        self.driver: Driver | None = None
+        self.tcp: TcpTransport | None = None
+        self.udp: list[object] = []
+        self.bound: list[Address] = []
+
+    async def start(self) -> None:
+        cfg = self.config
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.store = open_store(cfg.server.data_dir)
+        self.started = time.time()
+        sip = cfg.sip
+        endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, user_agent=cfg.server.user_agent)
+        self.endpoint = endpoint
+        self.calllog = CallLog()
+        local: dict[str, Address] = {}
+        app = ServerApp(
+            endpoint,
+            self.ids,
+            cfg,
+            secret=load_secret(cfg.server.data_dir),
+            sink=self.calllog,
+            local=lambda transport: local.get(transport) or next(iter(local.values())),
+            on_bindings=self._save_bindings,
+        )
+        self.app = app
+        restore_bindings(self.store, app.location, loop.time())
+        driver = Driver(endpoint, loop, app)
+        driver.timed.append(app.calls)
+        self.driver = driver
+        tcp = TcpTransport(driver, sip.max_tcp_connections, sip.max_message_bytes)
+        self.tcp = tcp
+        for addr in cfg.server.addresses:
+            if addr.transport == "udp":
+                proto = await open_udp(driver, addr)
+                driver.add_sender("udp", proto)
+                self.udp.append(proto)
+                bound = proto.local
+            else:
+                bound = await tcp.listen(addr)
+            self.bound.append(bound)
+            local.setdefault(bound.transport, bound)
+            log.info("listening on %s:%s:%d", bound.transport, bound.host, bound.port)
+        driver.add_sender("tcp", tcp)  # also for outbound TCP without a listener
+        endpoint.set_local(local)
+        self._status_timer = loop.call_later(0.0, self._write_status)
+        # Objects made during start-up live for the whole run: keep them out
+        # of the cyclic collector's generations (latency spikes under load).
+        gc.collect()
+        gc.freeze()
+
+    def _save_bindings(self, aor: str) -> None:
+        assert self.store is not None
+        save_bindings(self.store, self.app.location, aor, self.loop.time())
+
+    def status(self) -> dict[str, object]:
+        return {
+            "pid": os.getpid(),
+            "uptime": round(time.time() - self.started, 1),
+            "calls": len(self.app.calls),
+            "transactions": self.endpoint.transaction_count,
+            "registrations": self.app.location.count,
+            "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
+            "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
+            **self.calllog.counters,
+        }
+
+    def _write_status(self) -> None:
+        """status.json in the data directory, rewritten every second, for
+        `b2bua status` and for tests that check nothing is left behind."""
+        path = Path(self.config.server.data_dir) / "status.json"
+        try:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.status()))
+            tmp.replace(path)
+        except OSError as err:
+            log.warning("cannot write %s: %s", path, err)
+        self._status_timer = self.loop.call_later(1.0, self._write_status)
+
+    def close(self) -> None:
+        if getattr(self, "_status_timer", None) is not None:
+            self._status_timer.cancel()
+        if self.tcp is not None:
+            self.tcp.close()
+        for proto in self.udp:
+            t = getattr(proto, "transport", None)
+            if t is not None:
+                t.close()
+        if self.driver is not None:
+            self.driver.close()
+        if self.store is not None:
+            self.store.close()
+
+
+async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
+    server = Server(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("b2bua ready")
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        server.close()

@@ -1,0 +1,145 @@
+"""The local SQLite database (the default store), created on first start.
+
+Schema migrations are versioned: ``MIGRATIONS[i]`` brings the schema from
+version ``i`` to ``i + 1``; the applied version is kept in ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from b2bua.calls.registrar import Binding, LocationService
+from b2bua.sip.endpoint import Address
+
+DB_NAME = "b2bua.sqlite3"
+
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS registrations (
+        aor TEXT NOT NULL,
+        contact TEXT NOT NULL,
+        contact_uri TEXT NOT NULL,
+        source TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        call_id TEXT NOT NULL,
+        cseq INTEGER NOT NULL,
+        user_agent TEXT NOT NULL DEFAULT '',
+        q REAL
+    )
+    """,
+]
+
+
+class StoreError(Exception):
+    """The database cannot be opened or migrated; the message says why."""
+
+
+def open_store(data_dir: str | Path) -> sqlite3.Connection:
+    path = Path(data_dir)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path / DB_NAME, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        migrate(db)
+    except (OSError, sqlite3.Error) as err:
+        raise StoreError(f"cannot open the database in {path}: {err}") from None
+    return db
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.execute("SELECT version FROM schema_version").fetchone()
+    version = row[0] if row else 0
+    if row is None:
+        db.execute("INSERT INTO schema_version VALUES (0)")
+    for target in range(version, len(MIGRATIONS)):
+        db.execute("BEGIN")
+        db.execute(MIGRATIONS[target])  # one statement per step keeps BEGIN/COMMIT ours
+        db.execute("UPDATE schema_version SET version = ?", (target + 1,))
+        db.execute("COMMIT")
+    return len(MIGRATIONS)
+
+
+SECRET_NAME = "secret"
+
+
+def load_secret(data_dir: str | Path) -> bytes:
+    """The key nonces are signed with, kept in the data directory (mode 0600)
+    so that a restart does not invalidate the nonces phones hold."""
+    path = Path(data_dir) / SECRET_NAME
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        raise StoreError(f"cannot read {path}: {err.strerror}") from None
+    data = os.urandom(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+    except OSError as err:
+        raise StoreError(f"cannot write {path}: {err.strerror}") from None
+    return data
+
+
+def _addr_text(a: Any) -> str:
+    return f"{a.transport}:{a.host}:{a.port}"
+
+
+def _addr(text: str) -> Address:
+    transport, rest = text.split(":", 1)
+    host, port = rest.rsplit(":", 1)
+    return Address(transport, host, int(port))
+
+
+def save_bindings(db: sqlite3.Connection, location: LocationService, aor: str, now: float) -> None:
+    """Write one AOR's bindings through to the database (wall-clock expiry)."""
+    offset = time.time() - now
+    rows = [
+        (aor, b.contact, b.contact_uri, _addr_text(b.source), b.expires_at + offset, b.call_id, b.cseq, b.user_agent, b.q)
+        for b in location.lookup(aor, now)
+    ]
+    db.execute("BEGIN")
+    db.execute("DELETE FROM registrations WHERE aor = ?", (aor,))
+    db.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    db.execute("COMMIT")
+
+
+def load_registrations(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Unexpired rows: (aor, contact, source, seconds left, user_agent)."""
+    now = time.time()
+    return [
+        (aor, contact, source, int(expires - now), ua)
+        for aor, contact, source, expires, ua in db.execute(
+            "SELECT aor, contact, source, expires_at, user_agent FROM registrations"
+            " WHERE expires_at > ? ORDER BY aor, expires_at",
+            (now,),
+        )
+    ]
+
+
+def restore_bindings(db: sqlite3.Connection, location: LocationService, now: float) -> int:
+    """Load unexpired bindings at start-up so phones stay reachable across a restart."""
+    offset = time.time() - now
+    bindings = [
+        Binding(
+            aor=aor, contact=contact, contact_uri=uri, source=_addr(source), expires_at=exp - offset,
+            call_id=cid, cseq=cseq, user_agent=ua, q=q,
+        )
+        for aor, contact, uri, source, exp, cid, cseq, ua, q in db.execute(
+            "SELECT * FROM registrations WHERE expires_at > ?", (time.time(),)
+        )
+    ]
+    location.restore(bindings, now)
+    return len(bindings)

@@ -1,0 +1,80 @@
+"""Framing SIP messages on a byte stream by Content-Length (RFC 3261 §18.3).
+
+``StreamFramer.feed(data)`` returns the complete messages (bytes) found so far.
+Limits protect the server from a peer that never ends its head or announces a
+huge body: breaking them raises :class:`FramingError` and the connection is
+closed.  CRLF keep-alives between messages (RFC 5626 §3.5.1) are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import FramingError
+
+MAX_HEAD_BYTES = 16 * 1024  # start line + headers
+MAX_BODY_BYTES = 64 * 1024  # a SIP body larger than this is not ours to carry
+MAX_HEADERS = 128  # header lines in one message
+
+_CL_RE = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\s]*)[ \t]*\r?$")
+
+
+class StreamFramer:
+    __slots__ = ("_buf", "max_head", "max_body", "max_headers")
+
+    def __init__(
+        self,
+        max_head: int = MAX_HEAD_BYTES,
+        max_body: int = MAX_BODY_BYTES,
+        max_headers: int = MAX_HEADERS,
+    ) -> None:
+        self._buf = bytearray()
+        self.max_head = max_head
+        self.max_body = max_body
+        self.max_headers = max_headers
+
+    @property
+    def pending(self) -> int:
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buf = self._buf
+        buf += data
+        out: list[bytes] = []
+        while True:
+            # skip keep-alive CRLFs between messages
+            i = 0
+            n = len(buf)
+            while i < n and buf[i] in (13, 10):
+                i += 1
+            if i:
+                del buf[:i]
+            if not buf:
+                return out
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > self.max_head:
+                    raise FramingError("Message head too large")
+                return out
+            if end > self.max_head:
+                raise FramingError("Message head too large")
+            head = bytes(buf[:end])
+            if head.count(b"\n") + 1 > self.max_headers + 1:
+                raise FramingError("Too many header lines")
+            lengths = _CL_RE.findall(head)
+            if not lengths:
+                raise FramingError("Missing Content-Length on a stream transport")
+            values = {v for v in lengths}
+            if len(values) != 1:
+                raise FramingError("Conflicting Content-Length values")
+            value = lengths[0]
+            if not value.isdigit() or len(value) > 10:
+                raise FramingError("Bad Content-Length")
+            length = int(value)
+            if length > self.max_body:
+                raise FramingError(f"Content-Length {length} exceeds the limit of {self.max_body}")
+            total = end + 4 + length
+            if len(buf) < total:
+                return out
+            out.append(bytes(buf[:total]))
+            del buf[:total]

@@ -1,0 +1,135 @@
+"""The driver: the one place where the sans-IO endpoint meets the event loop.
+
+Every input (a datagram, a framed stream message, the timer) goes to the
+endpoint with ``now = loop.time()``; then :meth:`Driver.flush` writes what the
+endpoint wants sent, hands its events to the application (which may call the
+endpoint again, so this repeats until both queues are empty) and re-arms the
+single timer at the endpoint's next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from b2bua.sip.endpoint import Address, Endpoint
+
+log = logging.getLogger("b2bua.transport")
+
+
+class Sender(Protocol):
+    def send(self, data: bytes, dest: Address) -> None: ...
+
+
+class Application(Protocol):
+    def handle(self, event: object, now: float) -> None: ...
+
+
+class Timed(Protocol):
+    def next_deadline(self) -> float | None: ...
+    def handle_timer(self, now: float) -> None: ...
+
+
+class Driver:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        loop: asyncio.AbstractEventLoop,
+        app: Application | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.loop = loop
+        self.app = app
+        self.senders: dict[str, list[Sender]] = {"udp": [], "tcp": []}
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._flushing = False
+        # other pure components with deadlines (the call manager): each has
+        # next_deadline() and handle_timer(now), run on the same single timer
+        self.timed: list[Timed] = []
+
+    def add_sender(self, transport: str, sender: Sender) -> None:
+        self.senders[transport].append(sender)
+
+    def now(self) -> float:
+        return self.loop.time()
+
+    # -- inputs ---------------------------------------------------------
+    def receive(self, data: bytes, source: Address) -> None:
+        try:
+            self.endpoint.receive(data, source, self.loop.time())
+        except Exception:  # a bug must not take the server down
+            log.exception("internal error handling a message from %s", source)
+        self.flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = self.loop.time()
+        for component in (self.endpoint, *self.timed):
+            try:
+                component.handle_timer(now)
+            except Exception:
+                log.exception("internal error in the timer of %s", type(component).__name__)
+        self.flush()
+
+    # -- outputs --------------------------------------------------------
+    def flush(self) -> None:
+        if self._flushing:  # re-entered from the application: the outer loop drains
+            return
+        self._flushing = True
+        ep = self.endpoint
+        try:
+            while ep.outbox or ep.events:
+                if ep.outbox:
+                    out, ep.outbox = ep.outbox, []
+                    for data, dest in out:
+                        self._send(data, dest)
+                if ep.events:
+                    events, ep.events = ep.events, []
+                    app = self.app
+                    if app is not None:
+                        now = self.loop.time()
+                        for event in events:
+                            try:
+                                app.handle(event, now)
+                            except Exception:
+                                log.exception("internal error handling %s", type(event).__name__)
+        finally:
+            self._flushing = False
+        self._rearm()
+
+    def _send(self, data: bytes, dest: Address) -> None:
+        senders = self.senders.get(dest.transport)
+        if not senders:
+            log.warning("no %s transport to reach %s", dest.transport, dest)
+            return
+        sender = senders[0]
+        if len(senders) > 1:
+            v6 = ":" in dest.host
+            for s in senders:
+                if getattr(s, "ipv6", False) == v6:
+                    sender = s
+                    break
+        sender.send(data, dest)
+
+    def _rearm(self) -> None:
+        deadline = self.endpoint.next_deadline()
+        for component in self.timed:
+            d = component.next_deadline()
+            if d is not None and (deadline is None or d < deadline):
+                deadline = d
+        if deadline == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = deadline
+        if deadline is not None:
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None

@@ -1,0 +1,130 @@
+"""Start the real server (``python -m b2bua.runtime.cli serve``) on free
+loopback ports, and small real-socket SIP clients to talk to it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port free for both UDP and TCP on ``host``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        u.bind((host, 0))
+        port = u.getsockname()[1]
+        t = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            t.bind((host, port))
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+def options(host: str, port: int, *, tag: str | None = None) -> bytes:
+    cid = tag or uuid.uuid4().hex
+    h = f"[{host}]" if ":" in host else host
+    return (
+        f"OPTIONS sip:{h}:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP {h}:9;branch=z9hG4bK{cid[:12]};rport\r\n"
+        f"Max-Forwards: 70\r\nFrom: <sip:probe@{h}>;tag=p1\r\nTo: <sip:{h}>\r\n"
+        f"Call-ID: {cid}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    ).encode()
+
+
+class UdpClient:
+    def __init__(self, server: tuple[str, int]) -> None:
+        family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((server[0], 0))
+        self.sock.settimeout(2.0)
+        self.server = server
+
+    def request(self, data: bytes, timeout: float = 2.0) -> bytes | None:
+        """Send ``data``; return the first final response (or None on timeout)."""
+        self.sock.sendto(data, self.server)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.sock.settimeout(max(0.01, end - time.monotonic()))
+            try:
+                reply = self.sock.recv(65535)
+            except (socket.timeout, ConnectionRefusedError):
+                continue
+            if not reply.startswith(b"SIP/2.0 1"):
+                return reply
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def status_of(reply: bytes | None) -> int | None:
+    if reply is None:
+        return None
+    return int(reply.split(b" ", 2)[1])
+
+
+class ServerProcess:
+    """The server as a subprocess; ``stop()`` sends SIGTERM and waits."""
+
+    def __init__(self, tmp: Path, host: str = "127.0.0.1", config: str | None = None, extra: list[str] | None = None) -> None:
+        self.host = host
+        self.port = free_port(host)
+        h = f"[{host}]" if ":" in host else host
+        cfg = tmp / "b2bua.toml"
+        cfg.write_text(config or "")
+        args = [sys.executable, "-m", "b2bua.runtime.cli", "serve", "--listen", f"udp:{h}:{self.port}", "--listen", f"tcp:{h}:{self.port}"]
+        if config is not None:
+            args += ["--config", str(cfg)]
+        args += extra or []
+        self.log = tmp / "server.log"
+        self._logf = open(self.log, "wb")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(args, cwd=tmp, stdout=self._logf, stderr=subprocess.STDOUT, env=env)
+        self._wait_ready()
+
+    @property
+    def addr(self) -> tuple[str, int]:
+        return (self.host, self.port)
+
+    def _wait_ready(self) -> None:
+        client = UdpClient(self.addr)
+        try:
+            end = time.monotonic() + 20
+            while time.monotonic() < end:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"server exited: {self.output()}")
+                if client.request(options(self.host, self.port), timeout=0.3) is not None:
+                    return
+            raise RuntimeError(f"server did not answer: {self.output()}")
+        finally:
+            client.close()
+
+    def output(self) -> str:
+        if not self._logf.closed:
+            self._logf.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._logf.close()
+        return self.proc.returncode

@@ -1,0 +1,101 @@
+"""Configuration decoding: every error names its $.path; the CLI exits 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from b2bua.runtime.config import DEFAULT, ConfigError, load, loads, parse_listen, with_listen
+from b2bua.sip.endpoint import Address
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_example_file_is_the_default() -> None:
+    assert load(ROOT / "examples" / "b2bua.toml") == DEFAULT
+
+
+def test_defaults_listen_on_loopback_udp_and_tcp() -> None:
+    assert DEFAULT.server.addresses == [Address("udp", "127.0.0.1", 5060), Address("tcp", "127.0.0.1", 5060)]
+
+
+@pytest.mark.parametrize(
+    "text, path",
+    [
+        ("[server]\nlisen = []\n", "$.server"),
+        ("[sip]\nt1 = 'fast'\n", "$.sip.t1"),
+        ("[sip]\nt1 = -1\n", "$.sip.t1"),
+        ("[sip]\nt1 = 5.0\nt2 = 1.0\n", "$.sip"),
+        ("[server]\nlisten = ['udp:127.0.0.1']\n", "$.server"),
+        ("[server]\nlisten = ['sctp:127.0.0.1:5060']\n", "$.server"),
+        ("[server]\nlog_level = 'loud'\n", "$.server.log_level"),
+        ("[nonsense]\n", "$"),
+    ],
+)
+def test_errors_name_their_path(text: str, path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        loads(text, "x.toml")
+    assert f"`{path}`" in str(err.value)
+    assert str(err.value).startswith("x.toml: ")
+
+
+def test_bad_toml_is_reported() -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        loads("[server\n")
+
+
+@pytest.mark.parametrize(
+    "text, addr",
+    [
+        ("udp:127.0.0.1:5060", Address("udp", "127.0.0.1", 5060)),
+        ("TCP:[::1]:5070", Address("tcp", "::1", 5070)),
+        ("udp:0.0.0.0:0", Address("udp", "0.0.0.0", 0)),
+    ],
+)
+def test_parse_listen(text: str, addr: Address) -> None:
+    assert parse_listen(text) == addr
+
+
+@pytest.mark.parametrize("text", ["udp:localhost:5060", "udp:[::1]5060", "udp:1.2.3.4:70000", "1.2.3.4:5060"])
+def test_bad_listen(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_listen(text)
+    with pytest.raises(ConfigError, match="--listen"):
+        with_listen(DEFAULT, [text])
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "b2bua.runtime.cli", *args], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+
+
+def test_check_config_ok() -> None:
+    proc = run_cli("check-config", "examples/b2bua.toml")
+    assert proc.returncode == 0, proc.stderr
+    assert "ok" in proc.stdout
+
+
+def test_check_config_broken_file_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sip]\nt2 = 'x'\n")
+    proc = run_cli("check-config", str(bad))
+    assert proc.returncode == 2
+    assert "$.sip.t2" in proc.stderr
+
+
+def test_serve_refuses_a_broken_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[server]\nport = 5060\n")
+    proc = run_cli("serve", "--config", str(bad))
+    assert proc.returncode == 2
+    assert "unknown field `port`" in proc.stderr
+
+
+def test_missing_file_exits_2(tmp_path: Path) -> None:
+    proc = run_cli("check-config", str(tmp_path / "nope.toml"))
+    assert proc.returncode == 2
+    assert "cannot read" in proc.stderr
