@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,26 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     proc = run_cli("check-config", str(tmp_path / "nope.toml"))
     assert proc.returncode == 2
     assert "cannot read" in proc.stderr
+
+
+def test_office_example_loads() -> None:
+    cfg = load(ROOT / "examples" / "office.toml")
+    assert [u.extension for u in cfg.users] == ["1001", "1002"]
+    assert cfg.trunks[0].dids == {"5551000": "1001"} and cfg.routes[0].trunk == "carrier"
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[[users]]\nextension = '1001'\npassword = 'x'\n[[users]]\nextension = '1001'\npassword = 'y'\n", "defined twice"),
+        ("[[routes]]\nprefix = '9'\ntrunk = 'nope'\n", "unknown trunk"),
+        ("[[trunks]]\nname = 't'\nhost = 'example.com'\n", "must be an IP address"),
+        ("[[trunks]]\nname = 't'\nhost = '192.0.2.1'\ninbound = ['300.1.1.1/32']\n", "bad inbound network"),
+        ("[[trunks]]\nname = 't'\nhost = '192.0.2.1'\ndids = { '555' = '1009' }\n", "unknown extension"),
+        ("[[users]]\nextension = '1x'\npassword = 'x'\n", "$.users[0].extension"),
+        ("[sip]\ninvite_challenge = 408\n", "$.sip.invite_challenge"),
+    ],
+)
+def test_bad_users_trunks_routes(text: str, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        loads(text)

@@ -213,7 +213,7 @@ class Endpoint:
                 try:
                     _, dest = _stamp_via(partial, partial.top_via, source)
                 except ParseError:
-                    dest = source if source.transport != "udp" else None
+                    dest = source  # no usable Via: back where it came from
                 self._reject(partial, err, dest)
             return
         if isinstance(msg, Response):
@@ -225,7 +225,7 @@ class Endpoint:
         try:
             via = req.top_via
         except ParseError as err:
-            self._reject(req, err, source if source.transport != "udp" else None)
+            self._reject(req, err, source)  # no usable Via: back where it came from
             return
         raw_via, dest = _stamp_via(req, via, source)
         try:
@@ -238,7 +238,11 @@ class Endpoint:
         branch = via.branch
         legacy: tuple[object, ...] | None = None
         if branch is not None and branch.startswith(BRANCH_COOKIE):
-            key = f"{branch} {via.host.lower()}:{via.port} "
+            # §17.2.3 keys on branch, sent-by and method; the CSeq number is
+            # added because some phones (pyVoIP 1.6.8) resend an INVITE with
+            # credentials on the branch of the one that was challenged.  ACK
+            # and CANCEL carry the INVITE's CSeq number, so they still match.
+            key = f"{branch} {via.host.lower()}:{via.port} {req.cseq.number} "
             if method == "ACK":
                 self._receive_ack(req, source, self._transactions.get(key + "INVITE"), now)
                 return
@@ -292,7 +296,9 @@ class Endpoint:
     def _answer_cancel(self, nist: ServerTransaction, cancel: Request, via: Via, now: float) -> None:
         """RFC 3261 §9.2: match the INVITE, answer the CANCEL ourselves."""
         if nist.legacy_key is None:
-            invite = self._transactions.get(f"{via.branch} {via.host.lower()}:{via.port} INVITE")
+            invite = self._transactions.get(
+                f"{via.branch} {via.host.lower()}:{via.port} {cancel.cseq.number} INVITE"
+            )
         else:
             k = nist.legacy_key
             invite = self._legacy.get((*k[:4], "INVITE", *k[5:]))

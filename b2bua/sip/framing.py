@@ -3,7 +3,8 @@
 ``StreamFramer.feed(data)`` returns the complete messages (bytes) found so far.
 Limits protect the server from a peer that never ends its head or announces a
 huge body: breaking them raises :class:`FramingError` and the connection is
-closed.  CRLF keep-alives between messages (RFC 5626 §3.5.1) are skipped.
+closed.  Messages framed before the fault in the same chunk are not lost:
+``feed`` returns them and raises on the next call (``broken`` says why).  CRLF keep-alives between messages (RFC 5626 §3.5.1) are skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _CL_RE = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\s]*)[ \t]*\r?$
 
 
 class StreamFramer:
-    __slots__ = ("_buf", "max_head", "max_body", "max_headers")
+    __slots__ = ("_buf", "max_head", "max_body", "max_headers", "broken")
 
     def __init__(
         self,
@@ -32,15 +33,27 @@ class StreamFramer:
         self.max_head = max_head
         self.max_body = max_body
         self.max_headers = max_headers
+        self.broken: FramingError | None = None
 
     @property
     def pending(self) -> int:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self.broken is not None:
+            raise self.broken
+        out: list[bytes] = []
+        try:
+            self._frame(data, out)
+        except FramingError as err:
+            if not out:
+                raise
+            self.broken = err
+        return out
+
+    def _frame(self, data: bytes, out: list[bytes]) -> None:
         buf = self._buf
         buf += data
-        out: list[bytes] = []
         while True:
             # skip keep-alive CRLFs between messages
             i = 0
@@ -50,12 +63,12 @@ class StreamFramer:
             if i:
                 del buf[:i]
             if not buf:
-                return out
+                return
             end = buf.find(b"\r\n\r\n")
             if end < 0:
                 if len(buf) > self.max_head:
                     raise FramingError("Message head too large")
-                return out
+                return
             if end > self.max_head:
                 raise FramingError("Message head too large")
             head = bytes(buf[:end])
@@ -75,6 +88,6 @@ class StreamFramer:
                 raise FramingError(f"Content-Length {length} exceeds the limit of {self.max_body}")
             total = end + 4 + length
             if len(buf) < total:
-                return out
+                return
             out.append(bytes(buf[:total]))
             del buf[:total]

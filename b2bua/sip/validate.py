@@ -219,8 +219,9 @@ def _check_request(
             raise ParseError(f"More than one {_and(repeated)} header")
 
     vias = _vias(req)
-    branch = vias[0].branch
-    if branch == BRANCH_COOKIE:
+    if not vias:
+        raise ParseError("Bad Via header")
+    if vias[0].branch == BRANCH_COOKIE:
         raise ParseError("Via branch is the magic cookie alone")
     _name_addr(first["from"], "From")
     to = _name_addr(first["to"], "To")

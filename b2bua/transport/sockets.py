@@ -109,6 +109,9 @@ class TcpConnection(asyncio.Protocol):
         assert self.peer is not None
         for msg in messages:
             self.manager.driver.receive(msg, self.peer)
+        if self.framer.broken is not None and self.transport is not None:
+            log.info("closing tcp connection from %s: %s", self.peer, self.framer.broken)
+            self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.manager.unregister(self)

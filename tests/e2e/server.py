@@ -4,6 +4,7 @@ loopback ports, and small real-socket SIP clients to talk to it."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -54,7 +55,10 @@ class UdpClient:
         self.server = server
 
     def request(self, data: bytes, timeout: float = 2.0) -> bytes | None:
-        """Send ``data``; return the first final response (or None on timeout)."""
+        """Send ``data``; return the first final response to it (same Call-ID),
+        or None on timeout."""
+        m = re.search(rb"(?im)^(?:call-id|i)[ \t]*:[ \t]*(\S+)", data)
+        call_id = m.group(1) if m else b""
         self.sock.sendto(data, self.server)
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -63,7 +67,7 @@ class UdpClient:
                 reply = self.sock.recv(65535)
             except (socket.timeout, ConnectionRefusedError):
                 continue
-            if not reply.startswith(b"SIP/2.0 1"):
+            if not reply.startswith(b"SIP/2.0 1") and call_id in reply:
                 return reply
         return None
 

@@ -480,17 +480,21 @@ def test_malformed_ack_is_never_answered() -> None:
     assert _stateless(raw) == []
 
 
-def test_bad_request_without_via_dropped_on_udp_answered_on_tcp() -> None:
+def test_bad_request_without_via_is_answered_where_it_came_from() -> None:
+    # RFC 4475 badinv01/test want a 400; with no usable Via the only route is the source
     raw = request_bytes("OPTIONS").replace(b"Via: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bK-abc;rport\r\n", b"")
     raw = raw.replace(b"Content-Length: 0", b"Content-Length: x")
-    assert _stateless(raw) == []
+    [(data, dest)] = _stateless(raw)
+    assert status_of(data) == 400 and dest == PHONE
     [(data, dest)] = _stateless(raw, PHONE_TCP)
     assert status_of(data) == 400 and dest == PHONE_TCP
 
 
-def test_unparsable_via_on_udp_is_dropped() -> None:
+def test_unparsable_via_is_answered_to_the_source() -> None:
     raw = request_bytes("OPTIONS").replace(b"Via: SIP/2.0/UDP", b"Via: garbage")
-    assert _stateless(raw) == []
+    [(data, dest)] = _stateless(raw)
+    assert status_of(data) == 400 and dest == PHONE
+    assert b"Via" in data.split(b"\r\n", 2)[1]  # the bad Via is copied back as it came
 
 
 def test_garbage_and_malformed_responses_are_dropped() -> None:

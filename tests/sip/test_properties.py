@@ -111,3 +111,17 @@ def test_sip_shaped_noise_raises_only_parse_errors(data: bytes) -> None:
             msg.ruri
         except ParseError:
             pass
+
+
+def test_messages_before_a_framing_fault_are_kept() -> None:
+    good = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n"
+    bad = b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 99999999\r\n\r\n"
+    framer = StreamFramer()
+    assert framer.feed(good + bad) == [good]
+    assert framer.broken is not None
+    try:
+        framer.feed(good)
+    except SipError:
+        pass
+    else:
+        raise AssertionError("a broken stream must stay broken")
