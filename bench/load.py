@@ -35,7 +35,11 @@ It sends from three sender threads, which can deliver a 180 after the 200;
 SIPp runs with ``-default_behaviors all,-abortunexp`` so such a late
 provisional is counted ("unexpected" column) but does not fail the call, as a
 real phone would ignore it.  Anything else (a timeout, a non-200 final) fails
-the call.
+the call.  The uac sends ACK and BYE to the URI inside the 200's Contact
+(not SIPp's ``[next_url]``, which keeps sippy's display name "Anonymous" and
+gives a Request-URI sippy cannot parse), and neither scenario puts
+``transport=UDP`` in its Contact (sippy 2.5 refuses the capitals).  After each
+ramp the server's own log is summarised (line and traceback counts).
 
 The ramp
 --------
@@ -502,7 +506,24 @@ def ramp(
         assert srv.proc is not None
         procs.stop(srv.proc)
         procs.stop(uas)
+        report_server_log(work / ("ours.log" if name == "ours" else "sippy.out"))
     return results
+
+
+def report_server_log(path: Path) -> None:
+    """Warnings, errors and tracebacks the server printed during the run."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    lines = text.splitlines()
+    tracebacks = text.count("Traceback (most recent call last)")
+    if not lines:
+        print(f"   server log {path.name}: empty")
+        return
+    print(f"   server log {path.name}: {len(lines)} lines, {tracebacks} tracebacks; first lines:")
+    for line in lines[:8]:
+        print("   | " + line[:200])
 
 
 @dataclass

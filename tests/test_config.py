@@ -123,3 +123,10 @@ def test_office_example_loads() -> None:
 def test_bad_users_trunks_routes(text: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(fragment)):
         loads(text)
+
+
+def test_law_office_example_loads() -> None:
+    cfg = load(ROOT / "examples" / "law-office.toml")
+    assert set(cfg.groups) == {"default", "lobby"}
+    assert cfg.groups["default"].code_length == 5 and cfg.groups["lobby"].mode == "mandatory"
+    assert {u.extension: u.account_code for u in cfg.users}["1003"] == "55555"

@@ -43,7 +43,7 @@ from b2bua.sip.message import Header, Request, Response, header
 from b2bua.sip.uri import SipUri
 
 from . import sdp
-from .events import CallAnswered, CallEnded, CallRinging, CallStarted, EventSink
+from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallRinging, CallStarted, EventSink
 from .routing import Route
 from .timers import Timer, Timers
 
@@ -99,6 +99,8 @@ class Leg:
         "acked",
         "retransmit",
         "ack_cseq",
+        "last_ack",
+        "sent",
         "refresh",
         "auth_tried",
     )
@@ -120,6 +122,8 @@ class Leg:
         self.acked = True
         self.retransmit: Timer | None = None  # our 2xx, resent until the ACK
         self.ack_cseq: int | None = None  # B: ACK for this INVITE CSeq waits for A's ACK body
+        self.last_ack: Request | None = None  # resent as is when the 2xx is retransmitted
+        self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallManager.relays)
         self.refresh: Timer | None = None
         self.auth_tried = False
 
@@ -209,6 +213,8 @@ class CallManager:
         self.relays: dict[str, Leg] = {}  # relayed/own in-dialog client txns -> leg
         self.dialogs: dict[tuple[str, str], Leg] = {}  # (Call-ID, our tag) -> leg
         self.a_invites: dict[tuple[str, str], Leg] = {}  # (Call-ID, From tag) of A INVITEs
+        # relayed re-INVITEs, for a CANCEL: server txn id -> (leg relayed to, client txn id)
+        self.reinvites: dict[str, tuple[Leg, str]] = {}
 
     # -- introspection --------------------------------------------------------
     def __len__(self) -> int:
@@ -231,22 +237,35 @@ class CallManager:
         display: str,
         department: str = "",
         group: str = "",
+        account: AccountInfo = NO_ACCOUNT,
+        extra: list[Header] | None = None,
         now: float,
     ) -> Call | None:
         """Start a call for an INVITE already authenticated and routed.
 
         Sends 100 Trying, creates the B legs, and reports CallStarted (and
-        CallEnded at once when the route leads nowhere)."""
+        CallEnded at once when the route leads nowhere: a refused attempt is
+        a Route of kind "none" with its status and reason).  ``extra`` headers
+        go on the B-leg INVITEs (e.g. X-Account-Code to a trunk)."""
         req = event.request
         assert event.transaction_id is not None
         key = (req.call_id, req.from_.tag or "")
-        if key in self.a_invites:  # the same INVITE with a new branch: already handled
-            return None
+        known = self.a_invites.get(key)
+        if known is not None and known.call is not None:
+            if known.invite.cseq.number == req.cseq.number:
+                # the same INVITE arriving by another path (new branch): RFC 3261
+                # §8.2.2.2 merged request.  Its transaction must be answered too.
+                self._reply(event, 482, now, reason="Loop Detected")
+                return None
+            if not known.call.ended:
+                # a new INVITE of the same Call-ID and From tag while that call is up
+                self._reply(event, 500, now, reason="Call already in progress", extra=[header("Retry-After", "5")])
+                return None
         ref = self.ids.call_id()
         call = Call(ref, route, caller)
         a = Leg(call, True, req, event.transaction_id, event.source)
         a.to_tag = self.ids.tag()
-        a.allows_update = "UPDATE" in (req.get("allow") or "")
+        a.allows_update = _allows_update(req)
         call.a = a
         self.calls[ref] = call
         self.txns[event.transaction_id] = a
@@ -265,13 +284,14 @@ class CallManager:
                 route=("trunk:" + route.trunk.name) if route.trunk else route.kind,
                 a_call_id=req.call_id,
                 source=f"{event.source.transport}:{event.source.host}:{event.source.port}",
+                account=account,
             )
         )
         if req.body and (req.content_type or "") == "application/sdp" and not sdp.looks_valid(req.body):
             self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
             return call
         if route.kind == "none":
-            self._fail_a(call, 404, now, reason=route.reason or "No route", cause=route.reason or "no route")
+            self._fail_a(call, route.status, now, reason=route.reason or "No route", cause=route.reason or "no route")
             return call
         self._respond_a(call, 100, now)
         targets: list[tuple[str, Address]] = []
@@ -289,12 +309,13 @@ class CallManager:
             targets = [(ruri, Address(t.transport, t.host, t.port))]
         call.state = "proceeding"
         for ruri, flow in targets:
-            self._send_fork(call, ruri, flow, caller, display, route.destination, now)
+            self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
         call.timers.append(self.timers.schedule(now + self.s.no_answer_timeout, self._no_answer, call))
         return call
 
     def _send_fork(
-        self, call: Call, ruri: str, flow: Address, caller: str, display: str, callee: str, now: float
+        self, call: Call, ruri: str, flow: Address, caller: str, display: str, callee: str, now: float,
+        extra: list[Header] | None = None,
     ) -> None:
         a = call.a
         assert a is not None
@@ -319,6 +340,8 @@ class CallManager:
         ]
         if src.body:
             headers.append(header("Content-Type", src.get("content-type") or "application/sdp"))
+        if extra:
+            headers.extend(extra)
         req = Request("INVITE", ruri, headers, src.body)
         self._invite_fork(call, req, flow, now)
 
@@ -342,6 +365,12 @@ class CallManager:
             leg = self.txns.get(event.transaction_id)
             if leg is not None and leg.uas:
                 self._on_cancel(leg.call, now)
+                return True
+            relayed = self.reinvites.get(event.transaction_id)
+            if relayed is not None:
+                # a re-INVITE we relayed: cancel it on the other side; its answer
+                # (487, or whatever came first) is relayed back as usual
+                self.endpoint.cancel(relayed[1], now)
             return True
         if isinstance(event, TransactionTimedOut):
             self._on_timeout(event.transaction_id, now)
@@ -355,8 +384,19 @@ class CallManager:
             return False  # out of dialog: the application decides
         leg = self.dialogs.get((req.call_id, to_tag))
         if req.method == "ACK":
+            if leg is None:
+                # pyVoIP 1.6.8 puts a random To tag in its ACK: take it as the
+                # ACK of the call its Call-ID and From tag name, if that call
+                # still waits for one
+                a = self.a_invites.get((req.call_id, req.from_.tag or ""))
+                if a is not None and a.call is not None and not a.acked and a.dialog is not None:
+                    leg = a
             if leg is not None:
                 self._on_ack(leg, req, now)
+            return True
+        if leg is not None and leg.state is LegState.TERMINATED and req.method == "BYE":
+            # our BYE and the peer's crossed on the wire: both dialogs end anyway
+            self._reply(event, 200, now)
             return True
         if leg is None or leg.state is LegState.TERMINATED:
             self._reply(event, 481, now)
@@ -383,13 +423,20 @@ class CallManager:
         leg = self.relays.get(txn)
         if leg is None:
             return
-        if resp.status >= 200:
+        invite_2xx = resp.cseq.method == "INVITE" and 200 <= resp.status < 300
+        if resp.status >= 200 and not invite_2xx:
+            # a relayed re-INVITE keeps its entry (until the call is forgotten) so
+            # that a retransmission of its 2xx gets our ACK again (§13.2.2.4)
             del self.relays[txn]
-        origin = leg.pending.pop(txn, None) if resp.status >= 200 else leg.pending.get(txn)
+        origin = self._pop_pending(leg, txn) if resp.status >= 200 else leg.pending.get(txn)
         if origin is None:
+            if invite_2xx:  # a retransmission: the ACK was lost (or still waits for the answer)
+                if leg.ack_cseq != resp.cseq.number:
+                    self._ack_again(leg, resp.cseq.number)
+                return
             # our own in-dialog request (BYE, refresh)
             if resp.status in (408, 481) and leg.state is LegState.CONFIRMED:
-                self._teardown(leg.call, now, cause="session refresh failed", hangup="server")
+                self._teardown(leg.call, now, cause="session refresh failed", hangup="server", dead=leg)
             return
         server_txn, orig_req = origin
         other = leg.other
@@ -401,7 +448,7 @@ class CallManager:
             if orig_req.method == "INVITE" and leg.dialog is not None:
                 # ACK B now; a re-INVITE without offer waits for A's ACK (carries the answer)
                 if orig_req.body:
-                    self.endpoint.send_stateless(leg.dialog.ack(resp.cseq.number), leg.flow)
+                    self._ack(leg, resp.cseq.number)
                 else:
                     leg.ack_cseq = resp.cseq.number
         out = self._relay_response(other, orig_req, resp)
@@ -491,22 +538,22 @@ class CallManager:
         if b.dialog is not None:
             # a retransmitted 2xx: our ACK was lost (unless it still waits for A's answer)
             if b.ack_cseq is None:
-                self.endpoint.send_stateless(b.dialog.ack(b.invite.cseq.number), b.flow)
+                self._ack_again(b, resp.cseq.number)
             return
         dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
         b.dialog = dialog
         b.final = resp
-        b.allows_update = "UPDATE" in (resp.get("allow") or "")
+        b.allows_update = _allows_update(resp)
         if call.b is not None or call.ended:
             # a late 2xx from another fork, or the call is gone: ACK and BYE
-            self.endpoint.send_stateless(dialog.ack(b.invite.cseq.number), b.flow)
+            self._ack(b, b.invite.cseq.number)
             self._send_bye(b, now)
             return
         call.b = b
         b.state = LegState.CONFIRMED
         self.dialogs[(dialog.call_id, dialog.local_tag)] = b
         if a.invite.body:
-            self.endpoint.send_stateless(dialog.ack(b.invite.cseq.number), b.flow)
+            self._ack(b, b.invite.cseq.number)
         else:
             b.ack_cseq = b.invite.cseq.number  # B made the offer; A's ACK brings the answer
         self._cancel_forks(call, now, except_leg=b)
@@ -557,6 +604,8 @@ class CallManager:
         headers: list[Header] = []
         if status != 100:
             if 100 < status < 300:
+                # §12.1.1: a response that creates the dialog copies the Record-Route
+                headers.extend(h for h in a.invite.headers if h[1] == "record-route")
                 headers.append(header("Contact", _contact(self.local(a.flow.transport))))
             headers.append(header("Server", self.s.user_agent))
         if extra:
@@ -583,27 +632,43 @@ class CallManager:
             return
         # the other side made the offer in its 2xx; this ACK carries the answer
         ctype = req.get("content-type") or "application/sdp"
-        ack = other.dialog.ack(other.ack_cseq, body=req.body, content_type=ctype if req.body else None)
-        self.endpoint.send_stateless(ack, self._next_hop(other))
-        other.ack_cseq = None
+        cseq, other.ack_cseq = other.ack_cseq, None
+        self._ack(other, cseq, body=req.body, content_type=ctype if req.body else None)
+
+    def _ack(self, leg: Leg, cseq: int, *, body: bytes = b"", content_type: str | None = None) -> None:
+        """The ACK for a 2xx on ``leg``, along its route set (§13.2.2.4, §12.2.1.1)."""
+        assert leg.dialog is not None
+        ack = leg.dialog.ack(cseq, body=body, content_type=content_type)
+        self.endpoint.send_stateless(ack, self._next_hop(leg))  # adds the Via, kept for resending
+        leg.last_ack = ack
+
+    def _ack_again(self, leg: Leg, cseq: int) -> None:
+        """A 2xx came again: resend the same ACK (with the same answer, if any)."""
+        ack = leg.last_ack
+        if ack is not None and leg.dialog is not None and ack.cseq.number == cseq:
+            self.endpoint.send_stateless(ack, self._next_hop(leg))
 
     def _start_2xx_retransmit(self, leg: Leg, txn: str, resp: Response, now: float) -> None:
         """RFC 3261 §13.3.1.4: resend the 2xx at T1, 2T1 ... (capped at T2) until
         the ACK arrives; give up after 64*T1 and end the call."""
         if leg.retransmit is not None:
             leg.retransmit.cancel()
-        leg.retransmit = self.timers.schedule(now + self.s.t1, self._retransmit_2xx, leg, txn, resp, self.s.t1, now)
+        t1 = self.s.t1
+        give_up = now + 64 * t1
+        leg.retransmit = self.timers.schedule(now + t1, self._retransmit_2xx, leg, txn, resp, t1, give_up)
 
-    def _retransmit_2xx(self, now: float, leg: Leg, txn: str, resp: Response, interval: float, start: float) -> None:
+    def _retransmit_2xx(self, now: float, leg: Leg, txn: str, resp: Response, interval: float, give_up: float) -> None:
         leg.retransmit = None
         if leg.acked or leg.state is LegState.TERMINATED or leg.call is None:
             return
-        if now - start >= 64 * self.s.t1:
+        if now >= give_up:
             self._teardown(leg.call, now, cause="no ACK for 2xx", hangup="server")
             return
         self.endpoint.send_response(txn, resp, now)
         nxt = min(interval * 2, self.s.t2)
-        leg.retransmit = self.timers.schedule(now + nxt, self._retransmit_2xx, leg, txn, resp, nxt, start)
+        # the last wait is cut short so that the call ends at 64*T1, not after it
+        at = min(now + nxt, give_up)
+        leg.retransmit = self.timers.schedule(at, self._retransmit_2xx, leg, txn, resp, nxt, give_up)
 
     def _on_cancel(self, call: Call, now: float) -> None:
         if call.ended or call.b is not None:
@@ -621,10 +686,13 @@ class CallManager:
             self._reply(event, 481, now)
             return
         if req.method in ("INVITE", "UPDATE"):
-            # RFC 3261 §14.1: one offer/answer at a time per dialog; glare -> 491
-            if any(r.method in ("INVITE", "UPDATE") for _, r in other.pending.values()) or any(
-                r.method in ("INVITE", "UPDATE") for _, r in leg.pending.values()
-            ):
+            # RFC 3261 §14.2, RFC 3311 §5.2: one offer/answer at a time per dialog.
+            # other.pending holds what this side sent earlier (still unanswered:
+            # 500), leg.pending what the other side offered to this one (glare: 491).
+            if any(_is_offer(r) for _, r in other.pending.values()):
+                self._reply(event, 500, now, reason="Request Pending", extra=[header("Retry-After", "1")])
+                return
+            if any(_is_offer(r) for _, r in leg.pending.values()):
                 self._reply(event, 491, now)
                 return
             if req.body and (req.content_type or "") == "application/sdp" and not sdp.looks_valid(req.body):
@@ -643,8 +711,10 @@ class CallManager:
         out = other.dialog.request(req.method, body=req.body, extra=extra)
         txn = self.endpoint.send_request(out, self._next_hop(other), now)
         self.relays[txn] = other
+        other.sent.append(txn)
         other.pending[txn] = (event.transaction_id, req)
         if req.method == "INVITE":
+            self.reinvites[event.transaction_id] = (other, txn)
             leg.acked = True  # a re-INVITE's own ACK will arrive later
 
     def _relay_response(self, to_leg: Leg, orig: Request, resp: Response) -> Response:
@@ -661,6 +731,7 @@ class CallManager:
     def _hangup(self, leg: Leg, now: float) -> None:
         call = leg.call
         leg.state = LegState.TERMINATED
+        self._drop_leg_timers(leg)
         side = "caller" if leg.uas else "callee"
         if call.b is None and leg.uas:
             # BYE on an early dialog from the caller: treat as a cancel
@@ -674,9 +745,14 @@ class CallManager:
             self._send_bye(other, now)
         self._end(call, now, status=200, cause=f"{side} hung up", hangup=side)
 
-    def _teardown(self, call: Call, now: float, *, cause: str, hangup: str) -> None:
+    def _teardown(self, call: Call, now: float, *, cause: str, hangup: str, dead: Leg | None = None) -> None:
+        """End the call from here: BYE to every live leg but ``dead`` (one that
+        answered 481/408 or never answered: a BYE there would only time out)."""
         if call.ended:
             return
+        if dead is not None:
+            dead.state = LegState.TERMINATED
+            self._drop_leg_timers(dead)
         if call.b is None:
             self._cancel_forks(call, now)
             self._fail_a(call, 480 if cause == "no answer" else 500, now, reason=cause.capitalize(), cause=cause)
@@ -693,6 +769,7 @@ class CallManager:
         bye = leg.dialog.request("BYE")
         txn = self.endpoint.send_request(bye, self._next_hop(leg), now)
         self.relays[txn] = leg
+        leg.sent.append(txn)
         self._drop_leg_timers(leg)
 
     def _cancel_forks(self, call: Call, now: float, except_leg: Leg | None = None) -> None:
@@ -721,6 +798,7 @@ class CallManager:
         extra = [header("Session-Expires", f"{int(self.s.session_interval)};refresher=uac")] if method == "UPDATE" else []
         txn = self.endpoint.send_request(leg.dialog.request(method, extra=extra), self._next_hop(leg), now)
         self.relays[txn] = leg
+        leg.sent.append(txn)
         leg.refresh = self.timers.schedule(now + self.s.session_interval / 2, self._refresh, leg)
 
     def _on_timeout(self, txn: str, now: float) -> None:
@@ -731,14 +809,14 @@ class CallManager:
         leg = self.relays.pop(txn, None)
         if leg is None:
             return
-        origin = leg.pending.pop(txn, None)
+        origin = self._pop_pending(leg, txn)
         if origin is not None:
             server_txn, orig_req = origin
             other = leg.other
             if other is not None:
                 self.endpoint.send_response(server_txn, make_response(orig_req, 408, to_tag=other.to_tag or None), now)
         if leg.state is LegState.CONFIRMED:
-            self._teardown(leg.call, now, cause="peer unreachable", hangup="server")
+            self._teardown(leg.call, now, cause="peer unreachable", hangup="server", dead=leg)
 
     def _end(self, call: Call, now: float, *, status: int, cause: str, hangup: str) -> None:
         if call.ended:
@@ -746,11 +824,37 @@ class CallManager:
         call.ended = True
         call.state = "ended"
         self._clear_call_timers(call)
+        self._abandon_pending(call, now)
         b_call_id = call.b.dialog.call_id if call.b is not None and call.b.dialog is not None else ""
         self.sink(CallEnded(ref=call.ref, at=now, status=status, cause=cause, hangup=hangup, b_call_id=b_call_id))
         log.info("call %s ended: %d %s", call.ref, status, cause)
         # forget the call once its transactions have settled (late ACKs, BYE retransmissions)
         self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
+
+    def _pop_pending(self, leg: Leg, txn: str) -> tuple[str, Request] | None:
+        origin = leg.pending.pop(txn, None)
+        if origin is not None and origin[1].method == "INVITE":
+            self.reinvites.pop(origin[0], None)
+        return origin
+
+    def _abandon_pending(self, call: Call, now: float) -> None:
+        """RFC 3261 §15.1.2: requests still pending when the dialog ends get 487.
+        Their server transactions would otherwise never end (an unanswered
+        server transaction has no timer), and a relayed re-INVITE that had a
+        provisional answer would wait forever (Timer B stops at the first
+        provisional): it is cancelled."""
+        for leg in (call.a, *call.forks):
+            if leg is None:
+                continue
+            for txn in list(leg.pending):
+                origin = self._pop_pending(leg, txn)
+                assert origin is not None
+                server_txn, req = origin
+                self.relays.pop(txn, None)
+                if req.method == "INVITE":
+                    self.endpoint.cancel(txn, now)
+                resp = make_response(req, 487, headers=[header("Server", self.s.user_agent)])
+                self.endpoint.send_response(server_txn, resp, now)
 
     def _forget(self, now: float, call: Call) -> None:
         self.calls.pop(call.ref, None)
@@ -760,16 +864,19 @@ class CallManager:
             self._drop_leg_timers(leg)
             self.txns.pop(leg.invite_txn, None)
             for txn in list(leg.pending):
+                self._pop_pending(leg, txn)
+            for txn in leg.sent:
                 self.relays.pop(txn, None)
-            for k in [k for k, v in self.relays.items() if v is leg]:
-                del self.relays[k]
+            leg.sent = []
             if leg.dialog is not None:
                 self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
             leg.call = None  # type: ignore[assignment]  # break the cycle for the GC
         a = call.a
         if a is not None:
             self.dialogs.pop((a.invite.call_id, a.to_tag), None)
-            self.a_invites.pop((a.invite.call_id, a.invite.from_.tag or ""), None)
+            key = (a.invite.call_id, a.invite.from_.tag or "")
+            if self.a_invites.get(key) is a:  # a later call may reuse Call-ID and From tag
+                del self.a_invites[key]
         call.a = call.b = None
         call.forks = []
 
@@ -785,10 +892,21 @@ class CallManager:
         leg.retransmit = leg.refresh = None
 
     # -- helpers -------------------------------------------------------------------
-    def _reply(self, event: RequestReceived, status: int, now: float, *, reason: str | None = None) -> None:
+    def _reply(
+        self,
+        event: RequestReceived,
+        status: int,
+        now: float,
+        *,
+        reason: str | None = None,
+        extra: list[Header] | None = None,
+    ) -> None:
         if event.transaction_id is None:
             return
-        resp = make_response(event.request, status, reason, to_tag=self.ids.tag() if status > 100 else None)
+        headers = [header("Server", self.s.user_agent), *(extra or [])] if status > 100 else []
+        resp = make_response(
+            event.request, status, reason, to_tag=self.ids.tag() if status > 100 else None, headers=headers
+        )
         self.endpoint.send_response(event.transaction_id, resp, now)
 
     def _next_hop(self, leg: Leg) -> Address:
@@ -798,6 +916,17 @@ class CallManager:
             return leg.flow
         host, port, transport = hop
         return Address(transport, host, port or 5060)
+
+
+def _allows_update(msg: Request | Response) -> bool:
+    """Allow may come in several header lines (§7.3.1)."""
+    return any(m.strip().upper() == "UPDATE" for v in msg.get_all("allow") for m in v.split(","))
+
+
+def _is_offer(req: Request) -> bool:
+    """Does this request start an offer/answer exchange (an INVITE always does,
+    with or without SDP; an UPDATE only with a body)?"""
+    return req.method == "INVITE" or (req.method == "UPDATE" and bool(req.body))
 
 
 def _dialed(req: Request) -> str:

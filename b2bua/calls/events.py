@@ -12,6 +12,22 @@ from typing import Protocol, Union
 import msgspec
 
 
+class AccountInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """The account code a call carries, as the policy decided it."""
+
+    code: str = ""
+    source: str = "none"  # assigned, shortcut, fac, trunk, (later) prompt, info, midcall
+    valid: bool | None = None  # None: no code; False: flagged invalid
+    call_class: str = ""  # local, long_distance, international, ...
+    name: str = ""  # client / matter of the code
+    department: str = ""  # the code's department
+    rate_plan: str = ""
+    credit_account: str = ""
+
+
+NO_ACCOUNT = AccountInfo()
+
+
 class CallStarted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     ref: str  # the call's own identifier, stable across both legs
     at: float
@@ -24,6 +40,7 @@ class CallStarted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     route: str  # "extension", "trunk:NAME" or "none"
     a_call_id: str
     source: str  # "udp:127.0.0.1:5070"
+    account: AccountInfo = NO_ACCOUNT
 
 
 class CallRinging(msgspec.Struct, frozen=True, kw_only=True, tag=True):

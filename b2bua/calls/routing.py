@@ -25,6 +25,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     trunk: TrunkConfig | None = None
     emergency: bool = False
     reason: str = ""  # why "none"
+    status: int = 404  # the answer when "none"
 
 
 class Router:

@@ -11,13 +11,16 @@ and the server's capabilities (RFC 3261 §11.2); anything else gets 405 (or
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Callable, Sequence
 
+import msgspec
+
 from b2bua.calls.b2bua import ALLOW, CallManager, Settings
-from b2bua.calls.events import CallEvent
+from b2bua.calls.events import AccountInfo, CallEvent
 from b2bua.calls.registrar import LocationService, Registrar
-from b2bua.calls.routing import Router
+from b2bua.calls.routing import Route, Router
 from b2bua.sip import validate
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
@@ -26,6 +29,9 @@ from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
 from b2bua.sip.uri import SipUri
 
+from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate
+
+from .codes import CodeStore
 from .config import Config, UserConfig
 
 log = logging.getLogger("b2bua.app")
@@ -50,6 +56,8 @@ class ServerApp:
         sink: Callable[[CallEvent], None],
         local: Callable[[str], Address],
         on_bindings: Callable[[str], None] | None = None,
+        codes: CodeStore | None = None,
+        today: Callable[[], datetime.date] = datetime.date.today,
     ) -> None:
         self.endpoint = endpoint
         self.ids = ids
@@ -58,7 +66,21 @@ class ServerApp:
         self.user_agent = config.server.user_agent
         self.users = {u.auth_name: u for u in config.users}
         self.extensions = {u.extension: u for u in config.users}
-        self.router = Router(config.users, config.trunks, config.routes)
+        # configured extensions are internal numbers whatever the plan's pattern
+        plan = config.numbering
+        self.plan = msgspec.structs.replace(
+            plan,
+            extensions=msgspec.structs.replace(
+                plan.extensions, numbers=plan.extensions.numbers | {u.extension for u in config.users}
+            ),
+        )
+        self.router = Router(config.users, config.trunks, config.routes, emergency=frozenset(plan.emergency))
+        self.codes = codes
+        self.today = today
+        lk = config.lockout
+        self.lockout = Lockout(lk.max_failures, lk.window, lk.lockout)
+        self.lockouts = 0  # times an extension or address got locked
+        self.lockout_refusals = 0  # attempts refused while locked
         self.auth = DigestServer(sip.realm, secret, float(sip.nonce_lifetime), algorithms=tuple(sip.digest_algorithms))
         self.location = LocationService()
         self.registrar = Registrar(
@@ -177,31 +199,127 @@ class ServerApp:
         trunk = self.router.inbound_trunk(event.source.host)
         dialed = _user_of(req)
         if trunk is not None:
-            route = self.router.route_from_trunk(trunk, dialed)
             caller = _from_user(req) or "anonymous"
-            self.calls.start_call(
-                event,
-                route,
-                caller=caller,
-                caller_user=f"trunk:{trunk.name}",
-                display=req.from_.display or "",
-                now=now,
+            display = req.from_.display or ""
+            if dialed in trunk.dids or (dialed.startswith("+") and dialed[1:] in trunk.dids) or not trunk.group:
+                route = self.router.route_from_trunk(trunk, dialed)
+                self.calls.start_call(
+                    event, route, caller=caller, caller_user=f"trunk:{trunk.name}", display=display, now=now
+                )
+                return
+            # a trusted trunk (another PBX) calling out under a group's policy
+            self._place(
+                event, now, caller=caller, caller_user=f"trunk:{trunk.name}", display=display,
+                department="", group=trunk.group, user_policy=UserPolicy(), source="trunk",
+                trunk_code=_trunk_code(req) if trunk.pass_account_code else None,
+                keys=[("ip", event.source.host)],
             )
             return
         user = self._authenticate(event, self.config.sip.invite_challenge, now)
         if user is None:
             return
-        route = self.router.route_from_phone(dialed)
-        self.calls.start_call(
-            event,
-            route,
-            caller=user.extension,
-            caller_user=user.auth_name,
-            display=user.display_name,
-            department=user.department,
-            group=user.group,
-            now=now,
+        self._place(
+            event, now, caller=user.extension, caller_user=user.auth_name, display=user.display_name,
+            department=user.department, group=user.group,
+            user_policy=UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code),
+            source="phone", trunk_code=None, keys=[("ext", user.extension), ("ip", event.source.host)],
         )
+
+    def _place(
+        self,
+        event: RequestReceived,
+        now: float,
+        *,
+        caller: str,
+        caller_user: str,
+        display: str,
+        department: str,
+        group: str,
+        user_policy: UserPolicy,
+        source: str,
+        trunk_code: str | None,
+        keys: list[tuple[str, str]],
+    ) -> None:
+        """Apply the account-code policy to a call, then route it (or refuse it;
+        a refused attempt is still reported as a call that ended)."""
+        dialed = _user_of(event.request)
+        start = dict(caller=caller, caller_user=caller_user, display=display, department=department, group=group)
+        if not self.config.groups:  # account codes not configured: plain routing
+            self.calls.start_call(event, self.router.route_from_phone(dialed), now=now, **start)  # type: ignore[arg-type]
+            return
+        if self.lockout.check(keys, now):
+            self.lockout_refusals += 1
+            log.warning("account codes locked for %s: call to %s refused", _keys_text(keys), dialed)
+            route = Route(kind="none", destination=dialed, status=403, reason=LOCKED_REASON)
+            self.calls.start_call(event, route, now=now, **start)  # type: ignore[arg-type]
+            return
+        ctx = CallContext(
+            caller=caller,
+            group=self.config.groups.get(group) or GroupPolicy(),
+            dialed=dialed,
+            user=user_policy,
+            source=source,  # type: ignore[arg-type]
+            trunk_code=trunk_code,
+        )
+        codes = self.codes.for_group(group) if self.codes is not None else _NO_DATABASE
+        d = evaluate(ctx, self.plan, codes, self.today())
+        acct = d.account
+        account = AccountInfo(
+            code=d.code or "",
+            source=d.code_source.value,
+            valid=d.code_valid,
+            call_class=d.call_class.value,
+            name=acct.name if acct else "",
+            department=acct.department if acct else "",
+            rate_plan=(acct.rate_plan or "") if acct else "",
+            credit_account=(acct.credit_account or "") if acct else "",
+        )
+        if d.code_rejected:
+            self.lockout.record_failure(keys, now)
+            if self.lockout.check(keys, now):
+                self.lockouts += 1
+                log.warning("account codes locked for %s after repeated invalid codes", _keys_text(keys))
+        elif d.code and d.code_valid:
+            self.lockout.record_success(keys, now)
+        if d.outcome is Outcome.ALLOW:
+            route = self.router.route_from_phone(d.destination)
+        else:
+            # "collect" (a code is needed and none came) is refused until prompting exists
+            log.info("call from %s to %s refused: %s (%s)", caller, dialed, d.reason, d.rule)
+            route = Route(kind="none", destination=d.destination or dialed, status=d.status or 403, reason=d.reason)
+        self.calls.start_call(event, route, account=account, now=now, **start)  # type: ignore[arg-type]
+
+
+LOCKED_REASON = "Too many invalid account codes"
+
+
+class _NoDatabase:
+    """CodeLookup when the database is missing: every lookup fails, so the
+    policy refuses calls that need a code checked (fail closed)."""
+
+    def get(self, code: str, /) -> None:
+        raise LookupError("account code database unavailable")
+
+
+_NO_DATABASE = _NoDatabase()
+
+
+def _keys_text(keys: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in keys)
+
+
+def _trunk_code(req: Request) -> str | None:
+    """The account code a trusted trunk passes: X-Account-Code, else ac= on the Request-URI."""
+    value = req.get("x-account-code")
+    if value:
+        return value.strip()
+    try:
+        uri = req.ruri
+    except ParseError:
+        return None
+    params = getattr(uri, "params", {})
+    ac = params.get("ac")
+    return ac.strip() if ac else None
 
 
 def _user_of(req: Request) -> str:

@@ -85,6 +85,105 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_codes(args: argparse.Namespace) -> int:
+    from .codes import CodeError, CodeStore, code_from_fields, describe, table
+    from .store import StoreError, open_store
+
+    config = _load(args.config, None)
+    try:
+        store = CodeStore(open_store(config.server.data_dir))
+    except StoreError as err:
+        print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    group = args.group
+    try:
+        if args.action == "add":
+            fields = {
+                "code": args.code, "name": args.name, "department": args.department,
+                "active": "no" if args.inactive else "yes", "active_from": args.active_from,
+                "active_until": args.active_until, "min_digits": args.min_digits, "max_digits": args.max_digits,
+                "blocked_prefixes": args.blocked, "allowed_numbers": args.allow_numbers,
+                "allowed_prefixes": args.allow_prefixes, "allowed_classes": args.classes,
+                "rate_plan": args.rate_plan, "credit_account": args.credit_account,
+            }
+            code = code_from_fields(fields)
+            store.add(group, code, replace=args.replace)
+            print(f"added code {code.code} to group {group}")
+        elif args.action == "list":
+            for line in table(store.list(None if args.all else group)):
+                print(line)
+        elif args.action == "show":
+            c = store.get(group, args.code)
+            if c is None:
+                print(f"b2bua: no code {args.code} in group {group!r}", file=sys.stderr)
+                return 1
+            for line in describe(group, c):
+                print(line)
+        elif args.action in ("disable", "enable"):
+            store.set_active(group, args.code, args.action == "enable")
+            print(f"code {args.code} {args.action}d in group {group}")
+        elif args.action == "import":
+            try:
+                text = open(args.file, encoding="utf-8-sig").read()
+            except OSError as err:
+                print(f"b2bua: cannot read {args.file}: {err.strerror}", file=sys.stderr)
+                return 1
+            n, errors = store.import_csv(group, text, skip_bad=args.skip_bad)
+            for e in errors:
+                print(f"{args.file}: {e}", file=sys.stderr)
+            if errors and not args.skip_bad:
+                print(f"b2bua: nothing imported: {len(errors)} bad row(s); fix them or use --skip-bad",
+                      file=sys.stderr)
+                return 1
+            print(f"imported {n} code(s) into group {group}" + (f", skipped {len(errors)} bad row(s)" if errors else ""))
+        elif args.action == "export":
+            sys.stdout.write(store.export_csv(None if args.all else group))
+    except CodeError as err:
+        print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _codes_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("codes", help="manage account codes (effective on the next call)")
+    acts = p.add_subparsers(dest="action", required=True)
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+        q.add_argument("--group", default="default", help="business group (default: default)")
+
+    q = acts.add_parser("add", help="add a code")
+    common(q)
+    q.add_argument("code")
+    q.add_argument("--name", default="", help="client / matter / project")
+    q.add_argument("--department", default="")
+    q.add_argument("--inactive", action="store_true", help="add it disabled")
+    q.add_argument("--from", dest="active_from", metavar="YYYY-MM-DD")
+    q.add_argument("--until", dest="active_until", metavar="YYYY-MM-DD")
+    q.add_argument("--min-digits", help="shortest number this code may call")
+    q.add_argument("--max-digits", help="longest number this code may call")
+    q.add_argument("--blocked", default="", metavar="PREFIXES", help="e.g. 801,004,920988")
+    q.add_argument("--allow-numbers", default="", metavar="NUMBERS", help="only these numbers")
+    q.add_argument("--allow-prefixes", default="", metavar="PREFIXES", help="only these prefixes")
+    q.add_argument("--classes", default="", metavar="CLASSES", help="only these call classes, e.g. local,long_distance")
+    q.add_argument("--rate-plan", default="")
+    q.add_argument("--credit-account", default="")
+    q.add_argument("--replace", action="store_true", help="overwrite an existing code")
+    for name, text in (("list", "list codes"), ("export", "write codes as CSV to standard output")):
+        q = acts.add_parser(name, help=text)
+        common(q)
+        q.add_argument("--all", action="store_true", help="every group")
+    for name in ("show", "disable", "enable"):
+        q = acts.add_parser(name, help=f"{name} a code")
+        common(q)
+        q.add_argument("code")
+    q = acts.add_parser("import", help="import codes from a CSV file (see README)")
+    common(q)
+    q.add_argument("file")
+    q.add_argument("--skip-bad", action="store_true", help="import the good rows of a file with bad ones")
+    p.set_defaults(func=cmd_codes)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="b2bua", description="SIP B2BUA with account codes and billing")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -104,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
         p.set_defaults(func=func)
+    _codes_parser(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_check_config)

@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from b2bua.sip.endpoint import Address
+from dialplan.numbering import NorthAmericanPlan, NumberingPlan
+from dialplan.policy import GroupPolicy, Mode
 
 
 class ConfigError(Exception):
@@ -108,6 +110,10 @@ class UserConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     department: str = ""
     # username used in digest auth; the extension when empty
     username: str = ""
+    # account codes: a mode instead of the group's, and a code every call of
+    # this user carries (assigned to the SIP account)
+    account_code_mode: Mode | None = None
+    account_code: str | None = None
 
     @property
     def auth_name(self) -> str:
@@ -131,6 +137,12 @@ class TrunkConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     password: str = ""
     # inbound DID -> extension
     dids: dict[str, str] = {}
+    # a trusted trunk (e.g. another PBX) may pass the account code of its calls
+    # in an X-Account-Code header or an ac= Request-URI parameter
+    pass_account_code: bool = False
+    # calls from this trunk to numbers that are not DIDs are routed out like a
+    # phone's, under this business group's account-code policy ("" = no)
+    group: str = ""
 
     def __post_init__(self) -> None:
         for cidr in self.inbound:
@@ -151,12 +163,27 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     trunk: str
 
 
+class LockoutConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Guessing protection: after ``max_failures`` wrong codes within ``window``
+    seconds from one extension or one source address, further attempts are
+    refused without evaluation for ``lockout`` seconds."""
+
+    max_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    window: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 300.0
+    lockout: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
     sip: SipConfig = SipConfig()
     users: list[UserConfig] = []
     trunks: list[TrunkConfig] = []
     routes: list[RouteConfig] = []
+    # how dialed numbers are classified (kind = "nanp" or "e164")
+    numbering: NumberingPlan = NorthAmericanPlan()
+    # account-code policy per business group; users name their group
+    groups: dict[str, GroupPolicy] = {}
+    lockout: LockoutConfig = LockoutConfig()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -164,6 +191,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
             if u.extension in seen:
                 raise ValueError(f"extension {u.extension} is defined twice in users")
             seen.add(u.extension)
+            if self.groups and u.group not in self.groups:
+                raise ValueError(f"user {u.extension}: group {u.group!r} is not defined in groups")
         names = {t.name for t in self.trunks}
         if len(names) != len(self.trunks):
             raise ValueError("trunk names must be unique")
@@ -171,6 +200,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
             if r.trunk not in names:
                 raise ValueError(f"route {r.prefix!r} names unknown trunk {r.trunk!r}")
         for t in self.trunks:
+            if t.group and t.group not in self.groups:
+                raise ValueError(f"trunk {t.name!r}: group {t.group!r} is not defined in groups")
             for did, ext in t.dids.items():
                 if ext not in seen:
                     raise ValueError(f"trunk {t.name!r}: DID {did} rings unknown extension {ext}")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-t
 CARRIER_IP = "127.0.0.3"  # SIPp bound here is the carrier calling in
 
 
-def config(data: Path, carrier_port: int, no_answer: float = 30.0) -> str:
+def config(data: Path, carrier_port: int, no_answer: float = 30.0, extra: str = "") -> str:
     return f"""
 [server]
 data_dir = "{data}"
@@ -47,15 +47,16 @@ dids = {{ "5551002" = "1002" }}
 [[routes]]
 prefix = "9"
 trunk = "carrier"
-"""
+""" + extra
 
 
 class Rig:
-    def __init__(self, tmp: Path, no_answer: float = 30.0) -> None:
+    def __init__(self, tmp: Path, no_answer: float = 30.0, extra: str = "", carrier_port: int | None = None) -> None:
         self.tmp = tmp
         self.data = tmp / "data"
-        self.carrier_port = free_port()
-        self.server = ServerProcess(tmp, config=config(self.data, self.carrier_port, no_answer))
+        self.carrier_port = carrier_port or free_port()
+        extra = extra.replace("CARRIER_PORT", str(self.carrier_port))
+        self.server = ServerProcess(tmp, config=config(self.data, self.carrier_port, no_answer, extra))
         self.target = self.server.addr
         self.procs: list[Sipp] = []
 

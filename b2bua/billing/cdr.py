@@ -1,0 +1,334 @@
+"""Call detail records, built from call events.  Pure: no clock, no I/O.
+
+Theory of operation
+-------------------
+``CdrBuilder`` consumes the call events of ``b2bua.calls.events`` (``CallStarted``,
+``CallRinging``, ``CallAnswered``, ``CallEnded``; times in loop-monotonic seconds) plus
+what the runtime knows about the call (``CallBilling``: account code and how it was
+obtained, call class, rate), and returns write operations for the store:
+
+* ``CdrOpened`` - a durable record of the attempt, when it starts (``open_at="start"``,
+  the default: a crash while ringing still leaves a record) or when it is answered
+  (``open_at="answer"``: fewer writes, unanswered attempts then only get their final);
+* ``CdrInterim`` - an update of an open record: at answer, on a code change, and every
+  ``interim_interval`` seconds of an answered call (``next_deadline``/``handle_timer``,
+  one timer for all calls).  ``last_interim`` is what crash recovery bills up to;
+* ``CdrClosed`` - the final record.  Every attempt gets exactly one, answered or not.
+
+Every operation carries the whole record with a sequence number ``seq`` that grows
+with each write of that call; the store keeps the write with the highest ``seq`` per
+``ref``, so replays and reordering (journal replay after an outage) never duplicate a
+record nor bring a closed record back to open.
+
+Times in a ``Cdr`` are wall-clock UTC seconds since the Unix epoch (floats, as
+``time.time()``): the builder adds ``wall_offset`` (``time.time() - loop.time()``,
+given by the runtime, updatable) to the event times.  Durations are computed from the
+monotonic times, so a wall clock step during a call does not change what it costs.
+``duration`` is the talk time (answer to end) in seconds, rounded to the millisecond;
+``billable`` the seconds rated (increments, minimum), ``cost`` their price.
+"""
+
+from __future__ import annotations
+
+import heapq
+from decimal import Decimal
+from typing import Literal, Mapping, Union
+
+import msgspec
+
+from b2bua.billing.rating import Rate, RatePlan, billable_seconds, cost, minor_unit, rate_for
+from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
+
+CODE_SOURCES = ("assigned", "shortcut", "fac", "trunk", "prompt", "info", "midcall", "none")
+RECOVERED_CAUSE = "recovered after restart"
+
+
+class CodeChange(msgspec.Struct, frozen=True, kw_only=True):
+    """An account code given or changed while the call was up."""
+
+    at: float  # wall clock, epoch seconds
+    account_code: str
+    code_source: str
+    code_valid: bool
+
+
+class Cdr(msgspec.Struct, frozen=True, kw_only=True):
+    """One call attempt's billing record (see the module docstring for units)."""
+
+    ref: str  # the call's id, unique; the store's key
+    seq: int = 0  # write sequence number for this ref; highest wins
+    node: str = ""  # server instance that handles the call (crash recovery scope)
+    caller: str  # extension, or the trunk's caller number
+    caller_user: str = ""  # authenticated user, or "trunk:NAME"
+    department: str = ""
+    group: str = ""  # business group
+    dialed: str = ""  # as dialed
+    destination: str = ""  # number or extension after routing
+    call_class: str = ""  # local, long_distance, international, ... (rating.CALL_CLASSES)
+    route: str = ""  # "extension", "trunk:NAME" or "none"
+    source: str = ""  # where the A leg came from, "udp:192.0.2.1:5060"
+    account_code: str = ""  # the code in force at the end of the call
+    code_valid: bool = False
+    code_source: str = "none"  # CODE_SOURCES
+    code_changes: tuple[CodeChange, ...] = ()
+    start: float  # wall clock, epoch seconds
+    answer: float | None = None
+    end: float | None = None  # None while the record is open
+    last_interim: float | None = None
+    duration: float = 0.0  # talk seconds, millisecond precision
+    billable: int = 0  # seconds rated
+    cost: Decimal = Decimal(0)
+    currency: str = ""
+    rate_plan: str = ""
+    rate: Rate | None = None  # snapshot of the tariff applied
+    status: int = 0  # final SIP status; 0 while open
+    cause: str = ""
+    hangup: str = ""  # "caller", "callee", "server" or ""
+    a_call_id: str = ""
+    b_call_id: str = ""
+    recovered: bool = False  # closed by crash recovery, not by the call's end
+
+
+class CdrOpened(msgspec.Struct, frozen=True, tag=True):
+    cdr: Cdr
+
+
+class CdrInterim(msgspec.Struct, frozen=True, tag=True):
+    cdr: Cdr
+
+
+class CdrClosed(msgspec.Struct, frozen=True, tag=True):
+    cdr: Cdr
+
+
+CdrWrite = Union[CdrOpened, CdrInterim, CdrClosed]
+
+
+class CallBilling(msgspec.Struct, frozen=True, kw_only=True):
+    """What the runtime adds to a call's events: account code, class and tariff."""
+
+    account_code: str = ""
+    code_valid: bool = False
+    code_source: str = "none"
+    call_class: str = ""
+    rate_plan: str = ""
+    currency: str = ""
+    rate: Rate | None = None
+
+    def __post_init__(self) -> None:
+        if self.code_source not in CODE_SOURCES:
+            raise ValueError(f"unknown code_source {self.code_source!r}")
+
+
+def call_billing(
+    plan: RatePlan | None, destination: str, call_class: str, *,
+    account_code: str = "", code_valid: bool = False, code_source: str = "none",
+) -> CallBilling:
+    """A ``CallBilling`` with the rate of ``plan`` for this destination and class."""
+    return CallBilling(
+        account_code=account_code, code_valid=code_valid, code_source=code_source,
+        call_class=call_class, rate_plan=plan.name if plan else "",
+        currency=plan.currency if plan else "",
+        rate=rate_for(plan, destination, call_class) if plan else None,
+    )
+
+
+def billing_from_event(
+    event: CallStarted, plans: Mapping[str, RatePlan], default_plan: str = ""
+) -> CallBilling | None:
+    """The billing attributes a ``CallStarted`` carries in its ``account`` (the dial
+    plan's decision: code, source, validity, call class, rate plan name), rated with
+    ``plans``; the account's plan, else ``default_plan``.  None without ``account``."""
+    acc = getattr(event, "account", None)
+    if acc is None:
+        return None
+    plan = plans.get(acc.rate_plan or default_plan)
+    source = acc.source if acc.source in CODE_SOURCES else "none"
+    return call_billing(
+        plan, event.destination, acc.call_class, account_code=acc.code, code_valid=bool(acc.valid), code_source=source
+    )
+
+
+def _talk(seconds: float) -> float:
+    return max(0.0, round(seconds, 3))
+
+
+def priced(cdr: Cdr, talk: float) -> Cdr:
+    """``cdr`` with duration, billable seconds and cost for ``talk`` seconds."""
+    talk = _talk(talk)
+    if cdr.rate is None:
+        return msgspec.structs.replace(cdr, duration=talk, billable=0, cost=Decimal(0))
+    currency = cdr.currency or "EUR"
+    return msgspec.structs.replace(
+        cdr, duration=talk, billable=billable_seconds(talk, cdr.rate), cost=cost(cdr.rate, talk, currency)
+    )
+
+
+def recover(cdr: Cdr) -> Cdr:
+    """Close a record left open by a crash, billed up to its last interim time.
+
+    The end is the latest durable time known: the last interim, else the answer,
+    else the start.  Such records are flagged ``recovered``.
+    """
+    end = max(t for t in (cdr.start, cdr.answer, cdr.last_interim) if t is not None)
+    talk = end - cdr.answer if cdr.answer is not None else 0.0
+    closed = msgspec.structs.replace(
+        cdr, seq=cdr.seq + 1, end=end, status=200 if cdr.answer is not None else 500,
+        cause=RECOVERED_CAUSE, hangup="server", recovered=True,
+    )
+    return priced(closed, talk)
+
+
+class _Call:
+    """A call in progress: its record so far and its monotonic times."""
+
+    __slots__ = ("cdr", "started_at", "answered_at", "opened")
+
+    def __init__(self, cdr: Cdr, started_at: float) -> None:
+        self.cdr = cdr
+        self.started_at = started_at
+        self.answered_at: float | None = None
+        self.opened = False
+
+
+class CdrBuilder:
+    """Turns call events into CDR write operations (see the module docstring)."""
+
+    def __init__(
+        self, *, wall_offset: float, node: str = "", interim_interval: float = 60.0,
+        open_at: Literal["start", "answer"] = "start",
+        plans: Mapping[str, RatePlan] | None = None, default_plan: str = "",
+    ) -> None:
+        if interim_interval <= 0:
+            raise ValueError("interim_interval must be positive")
+        self.wall_offset = wall_offset  # time.time() - loop.time(); the runtime may refresh it
+        self.node = node
+        self.interim_interval = interim_interval
+        self.open_at = open_at
+        self.plans: Mapping[str, RatePlan] = plans or {}  # for billing_from_event
+        self.default_plan = default_plan
+        self._calls: dict[str, _Call] = {}
+        self._due: list[tuple[float, str]] = []  # (monotonic due time, ref); lazily pruned
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def _wall(self, at: float) -> float:
+        return at + self.wall_offset
+
+    def _bump(self, call: _Call, **changes: object) -> Cdr:
+        call.cdr = msgspec.structs.replace(call.cdr, seq=call.cdr.seq + 1, **changes)
+        return call.cdr
+
+    def handle(self, event: CallEvent, billing: CallBilling | None = None) -> list[CdrWrite]:
+        """Feed one call event.  ``billing`` may come with any event; without it a
+        ``CallStarted`` is billed from its ``account`` and ``plans``."""
+        if isinstance(event, CallStarted):
+            return self._started(event, billing)
+        call = self._calls.get(event.ref)
+        if call is None:  # unknown or already closed: a duplicate must not write twice
+            return []
+        if billing is not None:
+            self._bill(call, billing)
+        if isinstance(event, CallAnswered):
+            return self._answered(call, event)
+        if isinstance(event, CallEnded):
+            return self._ended(call, event)
+        assert isinstance(event, CallRinging)
+        return []
+
+    def _bill(self, call: _Call, b: CallBilling) -> None:
+        currency = b.currency or call.cdr.currency
+        call.cdr = msgspec.structs.replace(
+            call.cdr, account_code=b.account_code, code_valid=b.code_valid, code_source=b.code_source,
+            call_class=b.call_class, rate_plan=b.rate_plan, currency=currency, rate=b.rate,
+            cost=Decimal(0).quantize(minor_unit(currency or "EUR")),
+        )
+
+    def annotate(self, ref: str, billing: CallBilling) -> None:
+        """Set or replace a call's billing attributes before it is answered."""
+        call = self._calls.get(ref)
+        if call is not None:
+            self._bill(call, billing)
+
+    def _started(self, ev: CallStarted, billing: CallBilling | None) -> list[CdrWrite]:
+        if ev.ref in self._calls:
+            return []
+        cdr = Cdr(
+            ref=ev.ref, node=self.node, caller=ev.caller, caller_user=ev.caller_user,
+            department=ev.department, group=ev.group, dialed=ev.dialed, destination=ev.destination,
+            route=ev.route, source=ev.source, a_call_id=ev.a_call_id, start=self._wall(ev.at),
+        )
+        call = self._calls[ev.ref] = _Call(cdr, ev.at)
+        if billing is None:
+            billing = billing_from_event(ev, self.plans, self.default_plan)
+        if billing is not None:
+            self._bill(call, billing)
+        if self.open_at == "start":
+            call.opened = True
+            return [CdrOpened(self._bump(call))]
+        return []
+
+    def _answered(self, call: _Call, ev: CallAnswered) -> list[CdrWrite]:
+        if call.answered_at is not None:
+            return []
+        call.answered_at = ev.at
+        wall = self._wall(ev.at)
+        cdr = self._bump(call, answer=wall, last_interim=wall, b_call_id=ev.b_call_id)
+        call.cdr = priced(cdr, 0.0)
+        heapq.heappush(self._due, (ev.at + self.interim_interval, call.cdr.ref))
+        if call.opened:
+            return [CdrInterim(call.cdr)]
+        call.opened = True
+        return [CdrOpened(call.cdr)]
+
+    def _ended(self, call: _Call, ev: CallEnded) -> list[CdrWrite]:
+        del self._calls[call.cdr.ref]
+        talk = ev.at - call.answered_at if call.answered_at is not None else 0.0
+        cdr = self._bump(
+            call, end=self._wall(ev.at), status=ev.status, cause=ev.cause, hangup=ev.hangup,
+            b_call_id=ev.b_call_id or call.cdr.b_call_id,
+        )
+        return [CdrClosed(priced(cdr, talk))]
+
+    def change_code(
+        self, ref: str, *, at: float, account_code: str, code_source: str, code_valid: bool
+    ) -> list[CdrWrite]:
+        """A code given or changed during the call (``at`` monotonic): logged and made current."""
+        if code_source not in CODE_SOURCES:
+            raise ValueError(f"unknown code_source {code_source!r}")
+        call = self._calls.get(ref)
+        if call is None:
+            return []
+        change = CodeChange(at=self._wall(at), account_code=account_code, code_source=code_source, code_valid=code_valid)
+        cdr = self._bump(
+            call, account_code=account_code, code_source=code_source, code_valid=code_valid,
+            code_changes=call.cdr.code_changes + (change,),
+        )
+        if not call.opened:
+            return []  # open_at="answer" and not answered: the final record carries it
+        return [CdrInterim(self._interim(call, at) if call.answered_at is not None else cdr)]
+
+    def _interim(self, call: _Call, now: float) -> Cdr:
+        assert call.answered_at is not None
+        cdr = self._bump(call, last_interim=self._wall(now))
+        call.cdr = priced(cdr, now - call.answered_at)
+        return call.cdr
+
+    def next_deadline(self) -> float | None:
+        """Monotonic time of the next interim write, or None when no call is answered."""
+        while self._due and self._due[0][1] not in self._calls:
+            heapq.heappop(self._due)
+        return self._due[0][0] if self._due else None
+
+    def handle_timer(self, now: float) -> list[CdrWrite]:
+        """Interim writes for every answered call whose interval has elapsed."""
+        out: list[CdrWrite] = []
+        while self._due and self._due[0][0] <= now:
+            _, ref = heapq.heappop(self._due)
+            call = self._calls.get(ref)
+            if call is None:
+                continue
+            out.append(CdrInterim(self._interim(call, now)))
+            heapq.heappush(self._due, (now + self.interim_interval, ref))
+        return out

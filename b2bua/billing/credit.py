@@ -1,0 +1,248 @@
+"""Real-time credit control: prepaid accounts, reservations in chunks, cut-off.
+
+Accounts and reservations live in the billing store (``BillingStore.reserve``,
+``extend``, ``commit``, ``release``, ``topup``, ``balance``).  A reservation succeeds
+only if the available balance (``balance - reserved``) covers it, decided by one
+conditional ``UPDATE ... WHERE balance - reserved >= amount`` inside the database,
+so concurrent calls, also from several server processes sharing one PostgreSQL
+database, can never hold more than the balance; a ``CHECK (balance >= reserved)``
+constraint guards the invariant again.  Commit charges ``min(actual cost, held)``:
+an account is never charged more than was reserved for the call.
+
+``CreditController`` (pure, one per answered call, monotonic ``now``) decides when to
+reserve and when to cut the call off:
+
+* before ringing the runtime asks ``can_start(store, account, rate, currency)``: an
+  unknown account, a currency mismatch, a missing rate, an unreachable database or a
+  balance that cannot cover the first chunk refuses the call (fail closed), with the
+  SIP status to answer (403, 402, 503);
+* on answer: ``ReserveCredit`` of the first chunk (``chunk_s`` seconds, default 60,
+  priced with setup fee, minimum and increments, i.e. ``cost(rate, chunk_s)``);
+* ``margin_s`` before the paid time runs out: ``ReserveCredit`` of the next chunk
+  (the difference of the cumulative cost), so that what is held is always
+  ``cost(rate, paid seconds)``;
+* a refused reservation (or none answered before the paid time ends): ``EndCall`` at
+  the end of the paid time (at once when nothing was paid);
+* on hang-up: ``CommitCredit`` with the actual cost; the store returns the rest.
+
+The runtime executes commands with ``perform(store, command)`` and feeds the result
+of a reservation back with ``reserve_result(now, ok)``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from decimal import Decimal
+from typing import TYPE_CHECKING, Union
+
+import msgspec
+
+from b2bua.billing.rating import Rate, billable_seconds, cost
+
+if TYPE_CHECKING:
+    from b2bua.billing.store import BillingStore
+
+log = logging.getLogger("b2bua.billing.credit")
+
+CHUNK_S = 60  # seconds of talk reserved at a time
+MARGIN_S = 5.0  # seconds before the paid time ends at which the next chunk is reserved
+
+
+class Balance(msgspec.Struct, frozen=True, kw_only=True):
+    account: str
+    currency: str
+    balance: Decimal
+    reserved: Decimal
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.reserved
+
+
+class Reservation(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    account: str
+    currency: str
+    amount: Decimal  # held now (cumulative over extensions)
+    state: str  # "held", "committed", "released"
+
+
+class Settlement(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    account: str
+    charged: Decimal
+    released: Decimal  # held credit returned to the account
+    shortfall: Decimal  # actual cost not charged because it exceeded what was held
+
+
+class CreditCheck(msgspec.Struct, frozen=True, kw_only=True):
+    ok: bool
+    reason: str
+    status: int = 0  # SIP status to refuse the call with when not ok
+    first_chunk: Decimal = Decimal(0)
+
+
+async def can_start(
+    store: "BillingStore", account: str, rate: Rate | None, currency: str, *, chunk_s: int = CHUNK_S
+) -> CreditCheck:
+    """May a call on ``account`` at ``rate`` ring?  Fails closed on every doubt."""
+    if rate is None:
+        return CreditCheck(ok=False, reason="no rate for this destination", status=403)
+    try:
+        bal = await store.balance(account)
+    except Exception:  # the database is the authority; without it, no prepaid call
+        log.exception("credit check for %s failed", account)
+        return CreditCheck(ok=False, reason="credit unavailable", status=503)
+    if bal is None:
+        return CreditCheck(ok=False, reason="unknown credit account", status=403)
+    if bal.currency != currency:
+        return CreditCheck(ok=False, reason=f"account is in {bal.currency}, rate in {currency}", status=403)
+    first = cost(rate, chunk_s, currency)
+    if bal.available < first:
+        return CreditCheck(ok=False, reason="insufficient credit", status=402, first_chunk=first)
+    return CreditCheck(ok=True, reason="ok", first_chunk=first)
+
+
+class ReserveCredit(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str  # also the reservation's id
+    account: str
+    amount: Decimal
+    first: bool  # True: store.reserve; False: store.extend
+
+
+class CommitCredit(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str
+    amount: Decimal  # actual cost of the call
+
+
+class EndCall(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str
+    at: float  # monotonic: end of the paid time
+    reason: str
+
+
+CreditCommand = Union[ReserveCredit, CommitCredit, EndCall]
+
+
+class CreditState(enum.Enum):
+    IDLE = "idle"  # not answered yet
+    RESERVING = "reserving"  # a reservation is in flight
+    ACTIVE = "active"  # paid ahead; renews at paid end minus margin
+    EXHAUSTED = "exhausted"  # no more credit; ends at paid end
+    CUT = "cut"  # EndCall emitted, waiting for the hang-up
+    ENDED = "ended"
+
+
+class CreditController:
+    """Per-call credit control on monotonic time (see the module docstring)."""
+
+    def __init__(
+        self, *, ref: str, account: str, rate: Rate, currency: str,
+        chunk_s: int = CHUNK_S, margin_s: float = MARGIN_S,
+    ) -> None:
+        if chunk_s < 1 or not 0 <= margin_s < chunk_s:
+            raise ValueError("need chunk_s >= 1 and 0 <= margin_s < chunk_s")
+        self.ref, self.account, self.rate, self.currency = ref, account, rate, currency
+        self.chunk_s, self.margin_s = chunk_s, margin_s
+        self.state = CreditState.IDLE
+        self.answered_at: float | None = None
+        self.paid_s = 0  # talk seconds covered by held credit
+        self.held = Decimal(0)  # == cost(rate, paid_s) once anything is held
+        self._target_s = 0  # paid_s once the reservation in flight succeeds
+        self._pending = False
+        self._final_cost: Decimal | None = None
+
+    def _cost(self, seconds: int) -> Decimal:
+        return cost(self.rate, seconds, self.currency)
+
+    def _request(self) -> ReserveCredit:
+        self._target_s = billable_seconds(self.paid_s + self.chunk_s, self.rate)
+        self._pending = True
+        amount = self._cost(self._target_s) - self.held
+        return ReserveCredit(ref=self.ref, account=self.account, amount=amount, first=self.paid_s == 0)
+
+    @property
+    def paid_until(self) -> float | None:
+        """Monotonic time at which the paid talk time ends (None before answer)."""
+        return None if self.answered_at is None else self.answered_at + self.paid_s
+
+    def answered(self, now: float) -> list[CreditCommand]:
+        if self.state is not CreditState.IDLE:
+            return []
+        self.answered_at = now
+        self.state = CreditState.RESERVING
+        return [self._request()]
+
+    def reserve_result(self, now: float, ok: bool) -> list[CreditCommand]:
+        """The outcome of the last ``ReserveCredit`` (False also when it raised)."""
+        if not self._pending:
+            return []
+        self._pending = False
+        if ok:
+            self.paid_s = self._target_s
+            self.held = self._cost(self.paid_s)
+        if self.state is CreditState.ENDED:
+            return self._settle()
+        if self.state is CreditState.CUT:
+            return []
+        if ok:
+            self.state = CreditState.ACTIVE
+            return []
+        self.state = CreditState.EXHAUSTED
+        if self.paid_s == 0:  # not even the first chunk: end now
+            return self._cut(now, "insufficient credit")
+        return []
+
+    def _cut(self, at: float, reason: str) -> list[CreditCommand]:
+        self.state = CreditState.CUT
+        return [EndCall(ref=self.ref, at=at, reason=reason)]
+
+    def next_deadline(self) -> float | None:
+        if self.answered_at is None or self.state in (CreditState.CUT, CreditState.ENDED):
+            return None
+        end = self.answered_at + self.paid_s
+        return end - self.margin_s if self.state is CreditState.ACTIVE else end
+
+    def handle_timer(self, now: float) -> list[CreditCommand]:
+        deadline = self.next_deadline()
+        if deadline is None or now < deadline:
+            return []
+        if self.state is CreditState.ACTIVE:
+            self.state = CreditState.RESERVING
+            return [self._request()]
+        # RESERVING past the paid time (no answer in time) or EXHAUSTED: fail closed.
+        reason = "credit exhausted" if self.state is CreditState.EXHAUSTED else "credit not confirmed in time"
+        return self._cut(deadline, reason)
+
+    def ended(self, now: float) -> list[CreditCommand]:
+        """The call ended (hang-up, cut-off or failure); commit what it cost."""
+        if self.state is CreditState.ENDED:
+            return []
+        talk = 0.0 if self.answered_at is None else max(0.0, now - self.answered_at)
+        self.state = CreditState.ENDED
+        self._final_cost = cost(self.rate, round(talk, 3), self.currency)
+        if self._pending:
+            return []  # settle when the reservation in flight answers
+        return self._settle()
+
+    def _settle(self) -> list[CreditCommand]:
+        if self.paid_s == 0 or self._final_cost is None:
+            return []  # nothing held
+        return [CommitCredit(ref=self.ref, amount=self._final_cost)]
+
+
+async def perform(store: "BillingStore", command: ReserveCredit | CommitCredit) -> bool:
+    """Execute a credit command against the store; False when refused or failed."""
+    try:
+        if isinstance(command, ReserveCredit):
+            if command.first:
+                res = await store.reserve(command.account, command.amount, ref=command.ref)
+            else:
+                res = await store.extend(command.ref, command.amount)
+            return res is not None and res.state == "held"
+        await store.commit(command.ref, command.amount)
+        return True
+    except Exception:
+        log.exception("credit command %r failed", command)
+        return False

@@ -1,0 +1,231 @@
+"""Billing storage: the async interface both backends implement, and ``open_store``.
+
+Backends: SQLite (``b2bua.billing.sqlite``, the default; a path or ``sqlite:///path``)
+and PostgreSQL (``b2bua.billing.postgres``, ``postgresql://...`` via asyncpg).
+
+Schema (same tables and columns on both; created on first start, versioned in
+``billing_migrations``):
+
+``cdr``  one row per call attempt, primary key ``ref``.  Columns are the ``Cdr``
+    fields, renamed where SQL reserves the word: ``start_time``, ``answer_time``,
+    ``end_time`` (epoch seconds, UTC; ``end_time IS NULL`` = open), ``business_group``;
+    ``cost`` exact (NUMERIC on PostgreSQL, decimal text on SQLite); ``code_changes`` and
+    ``rate`` as JSON.  Writes are upserts keeping the highest ``seq``: idempotent.
+``credit_accounts``  ``account`` (key), ``currency``, ``balance`` and ``reserved`` in
+    integer minor units (cents), with ``CHECK (reserved >= 0 AND balance >= reserved)``.
+``credit_reservations``  ``id`` (the call's ref), ``account``, ``amount`` held,
+    ``state`` (held, committed, released), ``charged``, ``created``, ``settled``.
+
+Crash recovery (``recover_open_records``) closes the records that a killed process
+left open, billed up to their last interim time and flagged ``recovered``, then
+settles held credit reservations whose call record is closed.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from decimal import Decimal
+from typing import Any, Sequence
+
+import msgspec
+
+from b2bua.billing.cdr import Cdr, CdrClosed, CdrInterim, CdrOpened, CdrWrite, CodeChange, recover
+from b2bua.billing.credit import Balance, Reservation, Settlement
+from b2bua.billing.rating import Rate, currency_exponent
+
+
+class BillingStoreError(Exception):
+    """The billing database cannot be opened, migrated or written."""
+
+
+# (Cdr field, column) in table order; the same on both backends.
+COLUMNS: tuple[tuple[str, str], ...] = tuple(
+    (f, {"group": "business_group", "start": "start_time", "answer": "answer_time", "end": "end_time"}.get(f, f))
+    for f in Cdr.__struct_fields__
+)
+COLUMN_NAMES = tuple(c for _, c in COLUMNS)
+_JSON_FIELDS = {"code_changes", "rate"}
+_changes_decoder = msgspec.json.Decoder(tuple[CodeChange, ...])
+_rate_decoder = msgspec.json.Decoder(Rate)
+
+
+def cdr_to_row(cdr: Cdr) -> list[Any]:
+    """Column values in ``COLUMN_NAMES`` order (JSON fields as text)."""
+    row: list[Any] = []
+    for field, _ in COLUMNS:
+        value = getattr(cdr, field)
+        if field in _JSON_FIELDS:
+            value = msgspec.json.encode(value).decode() if value is not None else None
+        row.append(value)
+    return row
+
+
+def row_to_cdr(row: Sequence[Any]) -> Cdr:
+    """The inverse of ``cdr_to_row`` (accepts SQLite ints for booleans, text for cost)."""
+    values = dict(zip((f for f, _ in COLUMNS), row))
+    values["code_changes"] = _changes_decoder.decode(values["code_changes"] or "[]")
+    values["rate"] = _rate_decoder.decode(values["rate"]) if values["rate"] else None
+    values["code_valid"] = bool(values["code_valid"])
+    values["recovered"] = bool(values["recovered"])
+    values["cost"] = Decimal(values["cost"])
+    return Cdr(**values)
+
+
+def to_minor(amount: Decimal, currency: str) -> int:
+    """An amount as integer minor units; refuses what the currency cannot hold exactly."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise TypeError(f"amounts are finite Decimals, not {amount!r}")
+    minor = amount.scaleb(currency_exponent(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} is not a whole number of {currency} minor units")
+    return int(minor)
+
+
+def from_minor(minor: int, currency: str) -> Decimal:
+    exp = currency_exponent(currency)
+    return Decimal(minor).scaleb(-exp).quantize(Decimal(1).scaleb(-exp))
+
+
+def new_reservation_id() -> str:
+    return uuid.uuid4().hex
+
+
+def settlement(res: Reservation, charged: int, held: int, actual: int) -> Settlement:
+    """The outcome of a commit, from minor units."""
+    cur = res.currency
+    return Settlement(
+        id=res.id, account=res.account, charged=from_minor(charged, cur),
+        released=from_minor(held - charged, cur), shortfall=from_minor(actual - charged, cur),
+    )
+
+
+def latest_per_ref(writes: Sequence[CdrWrite]) -> list[Cdr]:
+    """The records to upsert: per ref only the write with the highest seq counts."""
+    best: dict[str, Cdr] = {}
+    for w in writes:
+        cur = best.get(w.cdr.ref)
+        if cur is None or w.cdr.seq > cur.seq:
+            best[w.cdr.ref] = w.cdr
+    return list(best.values())
+
+
+class BillingStore(abc.ABC):
+    """CDR storage and credit accounts; see the module docstring for the schema."""
+
+    url: str
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, create the schema or migrate it; raises BillingStoreError."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections; the store may be opened again."""
+
+    @property
+    @abc.abstractmethod
+    def is_open(self) -> bool: ...
+
+    # -- CDRs ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def apply(self, writes: Sequence[CdrWrite]) -> None:
+        """Upsert records in one transaction, keeping the highest ``seq`` per ref."""
+
+    async def upsert_start(self, cdr: Cdr) -> None:
+        await self.apply([CdrOpened(cdr)])
+
+    async def update_interim(self, cdr: Cdr) -> None:
+        await self.apply([CdrInterim(cdr)])
+
+    async def close_record(self, cdr: Cdr) -> None:
+        await self.apply([CdrClosed(cdr)])
+
+    @abc.abstractmethod
+    async def get(self, ref: str) -> Cdr | None: ...
+
+    @abc.abstractmethod
+    async def query(
+        self, *, start_from: float | None = None, start_to: float | None = None, include_open: bool = False
+    ) -> list[Cdr]:
+        """Records whose start is in ``[start_from, start_to)`` (epoch seconds), by start."""
+
+    @abc.abstractmethod
+    async def open_records(self, node: str | None = None) -> list[Cdr]:
+        """Records not closed yet (of one node, or all)."""
+
+    async def recover_open_records(
+        self, now_wall: float, *, node: str | None = None, stale_after: float = 0.0
+    ) -> list[Cdr]:
+        """Close records a crash left open, billed up to their last interim time.
+
+        Only records of ``node`` (all when None) whose last durable time is at least
+        ``stale_after`` seconds before ``now_wall`` are closed: with several servers
+        on one database, each recovers its own node at start-up.  Returns the closed
+        records.  Held credit of closed calls is then committed at their cost.
+        """
+        closed = [
+            recover(cdr) for cdr in await self.open_records(node)
+            if max(t for t in (cdr.start, cdr.answer, cdr.last_interim) if t is not None) <= now_wall - stale_after
+        ]
+        if closed:
+            await self.apply([CdrClosed(c) for c in closed])
+        for ref, cost in await self.held_reservations_of_closed_calls():
+            await self.commit(ref, cost)
+        return closed
+
+    @abc.abstractmethod
+    async def held_reservations_of_closed_calls(self) -> list[tuple[str, Decimal]]:
+        """(reservation id, call cost) for held reservations whose CDR is closed."""
+
+    # -- credit ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0)) -> Balance:
+        """Create a credit account; raises BillingStoreError if it exists."""
+
+    @abc.abstractmethod
+    async def topup(self, account: str, amount: Decimal) -> Balance | None:
+        """Add ``amount`` (negative: a correction, never below what is reserved)."""
+
+    @abc.abstractmethod
+    async def balance(self, account: str) -> Balance | None: ...
+
+    @abc.abstractmethod
+    async def reserve(self, account: str, amount: Decimal, *, ref: str | None = None) -> Reservation | None:
+        """Hold ``amount`` if the available balance covers it, atomically; else None.
+
+        ``ref`` (the call's ref) names the reservation; reserving an existing ``ref``
+        again returns it unchanged (a retried request does not hold twice).
+        """
+
+    @abc.abstractmethod
+    async def extend(self, reservation_id: str, amount: Decimal) -> Reservation | None:
+        """Hold ``amount`` more on a held reservation, atomically; None if not covered."""
+
+    @abc.abstractmethod
+    async def commit(self, reservation_id: str, actual_cost: Decimal) -> Settlement | None:
+        """Charge ``min(actual_cost, held)`` and return the rest; None if not held."""
+
+    async def release(self, reservation_id: str) -> Settlement | None:
+        """Return all held credit (an unanswered or free call)."""
+        return await self.commit(reservation_id, Decimal(0))
+
+    @abc.abstractmethod
+    async def reservation(self, reservation_id: str) -> Reservation | None: ...
+
+
+def open_store(url: str, **options: Any) -> BillingStore:
+    """A store for ``url`` (not yet opened): ``postgresql://``/``postgres://`` URLs use
+    PostgreSQL (``schema=`` sets the search path), anything else is a SQLite path
+    (``sqlite:///abs/path.db``, ``sqlite:rel/path.db`` or a plain path)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        from b2bua.billing.postgres import PostgresStore
+
+        return PostgresStore(url, **options)
+    from b2bua.billing.sqlite import SqliteStore
+
+    return SqliteStore(url, **options)

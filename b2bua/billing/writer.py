@@ -1,0 +1,276 @@
+"""Getting CDR writes to the database without ever blocking call handling.
+
+``CdrWriter.submit`` only appends to a bounded ``asyncio.Queue``; one task takes up
+to ``batch_size`` writes (waiting at most ``batch_delay`` to fill a batch) and
+commits them in one transaction.  When the database is unreachable, a write fails
+(disk full, read-only file) or takes longer than ``write_timeout``, the batch goes to
+a ``Journal``: an append-only JSON-lines file, fsync'd, next to the server's data.
+Every ``retry_interval`` seconds the writer tries the database again; once it
+answers, the journal is replayed before new writes.  Replays cannot duplicate:
+stores keep the write with the highest ``seq`` per ``ref``.  If the queue is full
+(the database is slow and calls keep ending), further writes spill to the journal
+through a background thread and are replayed from there: a billing record is never
+dropped for want of memory, and ``submit`` never waits on the disk unless even the
+spill exceeds ``max_spill``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import msgspec
+
+from b2bua.billing.cdr import CdrWrite
+from b2bua.billing.store import BillingStore
+
+log = logging.getLogger("b2bua.billing.writer")
+
+BATCH_SIZE = 200  # writes per transaction
+BATCH_DELAY = 0.05  # seconds a batch may wait to fill
+MAX_QUEUE = 10_000  # writes waiting in memory for the database (about 1.5 kB each)
+MAX_SPILL = 50_000  # writes beyond MAX_QUEUE waiting for the journal before submit() appends itself
+RETRY_INTERVAL = 5.0  # seconds between attempts to reach the database again
+WRITE_TIMEOUT = 5.0  # seconds a batch may take before it is journaled instead
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(CdrWrite)
+
+
+class Journal:
+    """Append-only, fsync'd JSON lines of CDR writes awaiting the database.
+
+    ``take`` renames the file to ``*.replaying`` before reading it, so appends made
+    during a replay go to a fresh file; ``done`` removes the replayed file.  A torn
+    last line (a crash mid-append) is skipped with a warning.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.replaying = self.path.with_name(self.path.name + ".replaying")
+        self._lock = threading.Lock()
+
+    def append(self, writes: Sequence[CdrWrite]) -> None:
+        data = b"".join(_encoder.encode(w) + b"\n" for w in writes)
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            created = not self.path.exists()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if created:  # make the new directory entry durable too
+                dfd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+
+    def pending(self) -> bool:
+        return self.replaying.exists() or self.path.exists()
+
+    def take(self) -> list[CdrWrite]:
+        """The writes to replay: an unfinished replay first, else the current file."""
+        with self._lock:
+            if not self.replaying.exists():
+                if not self.path.exists():
+                    return []
+                os.replace(self.path, self.replaying)
+            raw = self.replaying.read_bytes()
+        writes: list[CdrWrite] = []
+        for n, line in enumerate(raw.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                writes.append(_decoder.decode(line))
+            except msgspec.DecodeError as err:
+                log.warning("journal %s line %d unreadable, skipped: %s", self.replaying, n, err)
+        return writes
+
+    def done(self) -> None:
+        with self._lock:
+            self.replaying.unlink(missing_ok=True)
+
+
+class CdrWriter:
+    """Batched, non-blocking CDR persistence with journal fallback (module docstring)."""
+
+    def __init__(
+        self, store: BillingStore, journal: Journal | str | Path, *,
+        batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY, max_queue: int = MAX_QUEUE,
+        retry_interval: float = RETRY_INTERVAL, write_timeout: float = WRITE_TIMEOUT, max_spill: int = MAX_SPILL,
+    ) -> None:
+        self.store = store
+        self.journal = journal if isinstance(journal, Journal) else Journal(journal)
+        self.batch_size = batch_size
+        self.batch_delay = batch_delay
+        self.retry_interval = retry_interval
+        self.write_timeout = write_timeout
+        self.max_spill = max_spill
+        self._queue: asyncio.Queue[CdrWrite] = asyncio.Queue(max_queue)
+        self._spill: list[CdrWrite] = []  # writes beyond max_queue, on their way to the journal
+        self._spill_task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.db_up = False
+        self._next_retry = 0.0  # loop time of the next attempt while the database is down
+        self._journal_dirty = False  # journaled while the database was up (queue overflow)
+        self.counters = {"written": 0, "journaled": 0, "replayed": 0, "overflowed": 0, "batches": 0}
+
+    async def start(self) -> None:
+        """Open the store if needed and replay the journal; never raises for the database."""
+        await self._reconnect()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="cdr-writer")
+
+    def submit(self, writes: Iterable[CdrWrite]) -> None:
+        """Queue writes; never waits.  Beyond ``max_queue`` they spill to the journal
+        from a background thread; only beyond ``max_spill`` does this append in place."""
+        spilled = 0
+        for w in writes:
+            try:
+                self._queue.put_nowait(w)
+            except asyncio.QueueFull:
+                self._spill.append(w)
+                spilled += 1
+        if not spilled:
+            return
+        self.counters["overflowed"] += spilled
+        if len(self._spill) > self.max_spill:  # the disk cannot keep up either: last resort
+            spill, self._spill = self._spill, []
+            self._to_journal_sync(spill)
+        elif self._spill_task is None or self._spill_task.done():
+            self._spill_task = asyncio.get_running_loop().create_task(self._journal_spill())
+
+    async def _journal_spill(self) -> None:
+        while self._spill:
+            spill, self._spill = self._spill, []
+            await self._to_journal(spill)
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def flush(self) -> None:
+        """Wait until every submitted write is in the database or the journal."""
+        await self._queue.join()
+        if self._spill_task is not None:
+            await asyncio.shield(self._spill_task)  # a timed-out flush must not cancel it
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Flush (up to ``timeout``), stop the task, journal whatever is left."""
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(self.flush(), timeout)
+        except TimeoutError:
+            log.warning("CDR writer: %d writes not flushed in %.1f s, journaling them", self.pending, timeout)
+        self._task.cancel()
+        try:
+            await self._task
+        except asyncio.CancelledError:
+            pass
+        self._task = None
+        if self._spill_task is not None:
+            await self._spill_task
+        left: list[CdrWrite] = self._spill
+        self._spill = []
+        while not self._queue.empty():
+            left.append(self._queue.get_nowait())
+            self._queue.task_done()
+        if left:
+            self._to_journal_sync(left)
+
+    # -- the task --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.db_up and not self._journal_dirty:
+                first = await self._queue.get()
+            else:  # retry the database, or replay what spilled, also without traffic
+                try:
+                    wait = self.batch_delay if self.db_up else self.retry_interval
+                    first = await asyncio.wait_for(self._queue.get(), wait)
+                except TimeoutError:
+                    await self._reconnect()
+                    continue
+            batch = [first]
+            self._drain(batch)
+            if len(batch) < self.batch_size and self.batch_delay > 0:
+                await asyncio.sleep(self.batch_delay)
+                self._drain(batch)
+            try:
+                await self._write(batch, loop.time())
+            except asyncio.CancelledError:  # stopped mid-write: keep the batch (replays are harmless)
+                self._to_journal_sync(batch)
+                raise
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _drain(self, batch: list[CdrWrite]) -> None:
+        while len(batch) < self.batch_size and not self._queue.empty():
+            batch.append(self._queue.get_nowait())
+
+    async def _write(self, batch: list[CdrWrite], now: float) -> None:
+        if self._journal_dirty if self.db_up else now >= self._next_retry:
+            await self._reconnect()
+        if self.db_up:
+            try:
+                await asyncio.wait_for(self.store.apply(batch), self.write_timeout)
+                self.counters["written"] += len(batch)
+                self.counters["batches"] += 1
+                return
+            except Exception as err:  # any failure: the journal keeps the records
+                self._down(f"write failed: {err!r}")
+        await self._to_journal(batch)
+
+    def _down(self, why: str) -> None:
+        if self.db_up:
+            log.error("billing database unavailable (%s); journaling CDRs to %s", why, self.journal.path)
+        self.db_up = False
+        self._next_retry = asyncio.get_running_loop().time() + self.retry_interval
+
+    async def _reconnect(self) -> None:
+        """Open the store if needed, then replay the journal; marks the database up."""
+        self._journal_dirty = False
+        try:
+            if not self.store.is_open:
+                await asyncio.wait_for(self.store.open(), self.write_timeout)
+            while await asyncio.to_thread(self.journal.pending):
+                writes = await asyncio.to_thread(self.journal.take)
+                for i in range(0, len(writes), self.batch_size):
+                    await asyncio.wait_for(self.store.apply(writes[i:i + self.batch_size]), self.write_timeout)
+                await asyncio.to_thread(self.journal.done)
+                self.counters["replayed"] += len(writes)
+                if writes:
+                    log.info("replayed %d journaled CDR writes", len(writes))
+        except Exception as err:
+            self._down(f"{err!r}")
+            return
+        if not self.db_up:
+            log.info("billing database available")
+        self.db_up = True
+
+    async def _to_journal(self, batch: list[CdrWrite]) -> None:
+        try:
+            await asyncio.to_thread(self.journal.append, batch)
+            self.counters["journaled"] += len(batch)
+            self._journal_dirty = True
+        except OSError:
+            log.critical("cannot journal %d CDR writes to %s; they are lost", len(batch), self.journal.path, exc_info=True)
+
+    def _to_journal_sync(self, writes: list[CdrWrite]) -> None:
+        try:
+            self.journal.append(writes)
+            self.counters["journaled"] += len(writes)
+            self._journal_dirty = True
+        except OSError:
+            log.critical("cannot journal %d CDR writes to %s; they are lost", len(writes), self.journal.path, exc_info=True)

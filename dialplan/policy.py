@@ -1,0 +1,424 @@
+"""The account-code policy: does this call need a code, is the code good, may it call there.
+
+Theory of operation
+-------------------
+:func:`evaluate` is pure and total: given a :class:`CallContext`, a numbering
+plan, a :class:`~dialplan.codes.CodeLookup` and today's date, it returns a
+:class:`Decision` and never raises (an unexpected error becomes a 500 refusal:
+fail closed).  The steps, in order (each one may end the evaluation):
+
+1. Parse the dial string (:mod:`dialplan.dialstring`) and classify the number
+   (:mod:`dialplan.numbering`).
+2. **Emergency and service calls are allowed**, whatever the mode, the code
+   or its restrictions, with any dialed code stripped (BroadWorks seed: "All
+   emergency (911) and repair (611) calls are never prompted").  They are
+   also found behind a garbled code or a stray star code (``*88911``,
+   ``*67911``, ``x1**911``, ``*88 123456#911``): routing such a string to
+   911 is the safe mistake.
+3. A malformed dial string is refused (484, naming the fault); an invalid
+   number is refused (404, or 484 when more digits could make it valid).
+4. Mode ``off``: account codes are not used; codes dialed in the shortcut
+   or FAC form are stripped, assigned and trunk codes ignored.
+5. The code is taken from, first to last: the dial string (``shortcut`` or
+   ``fac``), the prompt (``collected_code``), a trusted trunk (``trunk_code``,
+   only when ``source == "trunk"``), the user's assignment.  An empty
+   string counts as no code.
+6. No code: ``collect`` if the mode requires one for this call
+   (``mandatory``: every outside call; ``classes``: the chosen call classes;
+   ``prefixes``: destinations starting with a chosen prefix; ``fac``: calls
+   dialed with the feature access code), otherwise allow.  Internal calls
+   never require a code (Telcordia seed: "outside of the group").
+7. A code that is present is always checked, even where none was required
+   (a lobby phone's assigned code restricts its internal calls too):
+   ``length``: its digit count only; ``list``: it must exist and be active
+   today, otherwise 403 "Invalid account code" whatever the cause, so a
+   guesser cannot tell an expired code from one that never existed;
+   ``flag``: an unknown or inactive code is allowed and flagged
+   (``code_valid=False``, GR-605 seed: "flagged in the billing record").
+   A lookup that raises is a 503 (fail closed).
+8. The code's restrictions (:func:`dialplan.codes.check_restrictions`); the
+   first broken one refuses with 403 and says which.
+
+Status conventions (RFC 3261 §21): 403 for a wrong code or a restricted
+destination; 484 for a dial string that is malformed or unfinished (bad
+characters, code of the wrong length, nothing after the code); 404 for a
+well-formed number that is not in the numbering plan; 503 when the code
+database cannot be asked; 500 for a bug.  ``collect`` decisions carry the
+status to refuse with while prompting does not exist: 403 "Account code
+required ...", or 484 after a bare feature access code.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from typing import Final, Literal
+
+import msgspec
+
+from dialplan.codes import CLASS_NAMES, FORBIDDEN, AccountCode, CodeLookup, check_restrictions
+from dialplan.dialstring import (
+    ADDRESS_INCOMPLETE,
+    MAX_CODE_DIGITS,
+    MAX_VSC_CHARS,
+    MIN_CODE_DIGITS,
+    VSC_STARTS,
+    DialForm,
+    Fault,
+    ParsedDial,
+    code_format_fault,
+    parse_dial_string,
+)
+from dialplan.numbering import (
+    OUTSIDE_CLASSES,
+    UNRESTRICTED_CLASSES,
+    CallClass,
+    Classified,
+    NumberingPlan,
+    classify,
+)
+
+NOT_FOUND: Final = 404  # RFC 3261 §21.4.5: no such number in the plan
+SERVER_ERROR: Final = 500  # RFC 3261 §21.5.1: a bug here; refused all the same
+SERVICE_UNAVAILABLE: Final = 503  # RFC 3261 §21.5.4: the code database did not answer
+INVALID_CODE_REASON: Final = "Invalid account code"  # the one answer to every bad code
+_FAC_CHARS: Final = frozenset("0123456789*#")
+
+
+class Mode(enum.StrEnum):
+    """When a code is required (BroadWorks/Telcordia seeds)."""
+
+    OFF = "off"  # account codes not used
+    OPTIONAL = "optional"  # never required; a code given is checked
+    MANDATORY = "mandatory"  # every outside call
+    CLASSES = "classes"  # outside calls of the chosen classes, e.g. long distance
+    PREFIXES = "prefixes"  # destinations starting with chosen prefixes
+    FAC = "fac"  # only calls dialed with the feature access code; others go through
+
+
+class Validation(enum.StrEnum):
+    LIST = "list"  # must exist and be active (3CX: "verified against a database")
+    FLAG = "flag"  # any well-formed code; unknown ones flagged (GR-605)
+    LENGTH = "length"  # digit count only (GR-605: "sufficient number of digits")
+
+
+class Outcome(enum.StrEnum):
+    ALLOW = "allow"
+    REFUSE = "refuse"
+    COLLECT = "collect"  # a code is required and there is none: prompt for it
+
+
+class CodeSource(enum.StrEnum):
+    NONE = "none"
+    ASSIGNED = "assigned"
+    SHORTCUT = "shortcut"
+    FAC = "fac"
+    TRUNK = "trunk"
+    PROMPT = "prompt"
+
+
+_DIALED_SOURCES: Final = frozenset({CodeSource.SHORTCUT, CodeSource.FAC, CodeSource.PROMPT})
+_REQUIRABLE_CLASSES: Final = OUTSIDE_CLASSES
+
+
+def _check_code_field(name: str, code: str) -> None:
+    if not (code.isascii() and code.isdigit() and MIN_CODE_DIGITS <= len(code) <= MAX_CODE_DIGITS):
+        raise ValueError(f"{name} must be {MIN_CODE_DIGITS} to {MAX_CODE_DIGITS} digits")
+
+
+class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A business group's account-code settings.
+
+    ``fac``: the feature access code (e.g. ``"*88"``), "" for none; its dial
+    string form is recognised in every mode (in ``off`` the code is then
+    stripped and ignored), and mode ``fac`` requires it.  ``code_length``:
+    fixed length N (2..14), or None for variable 2..14-digit codes ended by
+    ``#``.  ``required_classes`` / ``required_prefixes``: for modes
+    ``classes`` / ``prefixes``; prefixes are digits matched against every
+    digit form of the destination (as dialed, national, E.164).
+    """
+
+    mode: Mode = Mode.OFF
+    fac: str = ""
+    code_length: int | None = None
+    validation: Validation = Validation.LIST
+    required_classes: frozenset[CallClass] = frozenset()
+    required_prefixes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.fac and not (
+            2 <= len(self.fac) <= MAX_VSC_CHARS and self.fac[0] in VSC_STARTS and set(self.fac) <= _FAC_CHARS
+        ):
+            raise ValueError(f"fac must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")
+        if self.mode is Mode.FAC and not self.fac:
+            raise ValueError("mode 'fac' needs a fac")
+        if self.code_length is not None and not MIN_CODE_DIGITS <= self.code_length <= MAX_CODE_DIGITS:
+            raise ValueError(f"code_length must be {MIN_CODE_DIGITS} to {MAX_CODE_DIGITS}")
+        if not self.required_classes <= _REQUIRABLE_CLASSES:
+            raise ValueError("required_classes may only name outside call classes")
+        if self.mode is Mode.CLASSES and not self.required_classes:
+            raise ValueError("mode 'classes' needs required_classes")
+        for prefix in self.required_prefixes:
+            if not (prefix.isascii() and prefix.isdigit()):
+                raise ValueError(f"required_prefixes: {prefix!r} must be digits")
+        if self.mode is Mode.PREFIXES and not self.required_prefixes:
+            raise ValueError("mode 'prefixes' needs required_prefixes")
+
+
+class UserPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-user overrides: a mode instead of the group's, and a code the user's calls carry."""
+
+    mode: Mode | None = None
+    assigned_code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.assigned_code is not None:
+            _check_code_field("assigned_code", self.assigned_code)
+
+
+class CallContext(msgspec.Struct, frozen=True, kw_only=True):
+    """What the policy knows about one call attempt (no SIP objects).
+
+    ``dialed``: the Request-URI user part as received (``%23`` allowed);
+    ``trunk_code``: the code a trunk passed (X-Account-Code or ``ac=``),
+    used only when ``source == "trunk"`` (the runtime decides which trunks
+    are trusted); ``collected_code``: digits collected by a prompt or a
+    mid-call activation (not produced yet).
+    """
+
+    caller: str
+    group: GroupPolicy
+    dialed: str
+    user: UserPolicy = UserPolicy()
+    source: Literal["phone", "trunk"] = "phone"
+    trunk_code: str | None = None
+    collected_code: str | None = None
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """The policy's answer for one call attempt.
+
+    ``destination``: the number to route, without code or FAC/shortcut
+    syntax ("" when none could be found); ``status``: the SIP status to
+    refuse with (None when allowed); ``reason``: a reason phrase naming the
+    rule, for people; ``rule``: the same for machines; ``account``: the
+    matching record (rate plan, credit account) when one was looked up.
+    """
+
+    outcome: Outcome
+    destination: str
+    call_class: CallClass
+    code: str | None
+    code_source: CodeSource
+    code_valid: bool | None
+    status: int | None
+    reason: str
+    rule: str
+    account: AccountCode | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.outcome is Outcome.ALLOW
+
+    @property
+    def code_rejected(self) -> bool:
+        """A wrong code was tried: what guessing protection (dialplan.lockout) counts."""
+        return self.rule == "invalid_code"
+
+
+def _allow(dest: Classified, rule: str, reason: str) -> Decision:
+    return Decision(
+        outcome=Outcome.ALLOW,
+        destination=dest.number,
+        call_class=dest.call_class,
+        code=None,
+        code_source=CodeSource.NONE,
+        code_valid=None,
+        status=None,
+        reason=reason,
+        rule=rule,
+    )
+
+
+def _refuse(dest: Classified | None, status: int, reason: str, rule: str) -> Decision:
+    return Decision(
+        outcome=Outcome.REFUSE,
+        destination=dest.number if dest is not None else "",
+        call_class=dest.call_class if dest is not None else CallClass.INVALID,
+        code=None,
+        code_source=CodeSource.NONE,
+        code_valid=None,
+        status=status,
+        reason=reason,
+        rule=rule,
+    )
+
+
+def _from_fault(dest: Classified | None, fault: Fault) -> Decision:
+    return _refuse(dest, fault.status, fault.reason, fault.rule)
+
+
+def _pick_code(ctx: CallContext, parsed: ParsedDial) -> tuple[str | None, CodeSource]:
+    if parsed.code is not None:
+        return parsed.code, CodeSource.FAC if parsed.form is DialForm.FAC else CodeSource.SHORTCUT
+    if ctx.collected_code:
+        return ctx.collected_code, CodeSource.PROMPT
+    if ctx.source == "trunk" and ctx.trunk_code:
+        return ctx.trunk_code, CodeSource.TRUNK
+    if ctx.user.assigned_code is not None:
+        return ctx.user.assigned_code, CodeSource.ASSIGNED
+    return None, CodeSource.NONE
+
+
+def requirement(mode: Mode, group: GroupPolicy, dest: Classified, form: DialForm) -> str | None:
+    """Why this call needs a code (the reason phrase), or None if it does not."""
+    if dest.call_class not in OUTSIDE_CLASSES:
+        return None
+    if mode is Mode.MANDATORY:
+        return "Account code required"
+    if mode is Mode.CLASSES and dest.call_class in group.required_classes:
+        return f"Account code required for {CLASS_NAMES[dest.call_class]} calls"
+    if mode is Mode.PREFIXES:
+        for prefix in group.required_prefixes:
+            if any(form_.startswith(prefix) for form_ in dest.forms):
+                return f"Account code required for calls to {prefix}"
+    if mode is Mode.FAC and form is DialForm.FAC:
+        return f"Account code required after {group.fac}"
+    return None
+
+
+def _lookup(codes: CodeLookup, code: str) -> AccountCode | None | Exception:
+    try:
+        found = codes.get(code)
+    except Exception as exc:  # the database's failure must not escape: fail closed
+        return exc
+    if found is not None and (not isinstance(found, AccountCode) or found.code != code):
+        return LookupError(f"lookup for {code} returned {found!r}")
+    return found
+
+
+def _evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: datetime.date) -> Decision:
+    group = ctx.group
+    mode = ctx.user.mode if ctx.user.mode is not None else group.mode
+    parsed = parse_dial_string(ctx.dialed, fac=group.fac, code_length=group.code_length)
+    dest = classify(parsed.number, plan) if parsed.number is not None else None
+
+    # 2. emergency and service: before any fault, mode or code
+    for alternate in parsed.alternates:
+        if dest is not None and dest.call_class in UNRESTRICTED_CLASSES:
+            break
+        found = classify(alternate, plan)
+        if found.call_class in UNRESTRICTED_CLASSES:
+            dest = found
+    if dest is not None and dest.call_class in UNRESTRICTED_CLASSES:
+        what = "Emergency" if dest.call_class is CallClass.EMERGENCY else "Service"
+        return _allow(dest, dest.call_class.value, f"{what} call: no account code asked")
+
+    # 3. the dial string and the number
+    if parsed.fault is not None:
+        return _from_fault(dest, parsed.fault)
+    if dest is None:  # a bare feature access code: prompt for code (and number)
+        if mode is Mode.OFF:
+            return _refuse(None, ADDRESS_INCOMPLETE, "No number dialed", "empty_number")
+        return Decision(
+            outcome=Outcome.COLLECT,
+            destination="",
+            call_class=CallClass.INVALID,
+            code=None,
+            code_source=CodeSource.NONE,
+            code_valid=None,
+            status=ADDRESS_INCOMPLETE,
+            reason=f"Account code and number expected after {group.fac}",
+            rule="fac_prompt",
+        )
+    if dest.call_class is CallClass.INVALID:
+        if dest.incomplete:
+            return _refuse(dest, ADDRESS_INCOMPLETE, "Address incomplete", "incomplete_number")
+        return _refuse(dest, NOT_FOUND, "Number not in the numbering plan", "invalid_number")
+
+    # 4. mode off
+    if mode is Mode.OFF:
+        return _allow(dest, "codes_off", "Account codes not used")
+
+    # 5.-6. the code, or whether one is needed
+    code, source = _pick_code(ctx, parsed)
+    if code is None:
+        needed = requirement(mode, group, dest, parsed.form)
+        if needed is not None:
+            return Decision(
+                outcome=Outcome.COLLECT,
+                destination=dest.number,
+                call_class=dest.call_class,
+                code=None,
+                code_source=CodeSource.NONE,
+                code_valid=None,
+                status=FORBIDDEN,
+                reason=needed,
+                rule="code_required",
+            )
+        return _allow(dest, "code_not_required", "No account code required")
+    return _check_code(group, dest, code, source, codes, today)
+
+
+def _check_code(
+    group: GroupPolicy,
+    dest: Classified,
+    code: str,
+    source: CodeSource,
+    codes: CodeLookup,
+    today: datetime.date,
+) -> Decision:
+    """Steps 7 and 8: validate a present code, then apply its restrictions."""
+
+    def decided(
+        outcome: Outcome,
+        valid: bool,
+        status: int | None,
+        reason: str,
+        rule: str,
+        account: AccountCode | None = None,
+    ) -> Decision:
+        return Decision(
+            outcome=outcome,
+            destination=dest.number,
+            call_class=dest.call_class,
+            code=code,
+            code_source=source,
+            code_valid=valid,
+            status=status,
+            reason=reason,
+            rule=rule,
+            account=account,
+        )
+
+    fault = code_format_fault(code, group.code_length)
+    if fault is not None:
+        if source in _DIALED_SOURCES:
+            return _from_fault(dest, fault)
+        return decided(Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code")
+    if group.validation is Validation.LENGTH:
+        return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted")
+    found = _lookup(codes, code)
+    if isinstance(found, Exception):
+        return decided(Outcome.REFUSE, False, SERVICE_UNAVAILABLE, "Account code check unavailable", "lookup_failed")
+    valid = found is not None and found.is_active(today)
+    if not valid and group.validation is Validation.LIST:
+        # the same answer for unknown, inactive and expired codes: no hint to a guesser
+        return decided(Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code")
+    if found is not None:
+        broken = check_restrictions(found, dest)
+        if broken is not None:
+            # an assigned code may be a secret the person at the phone does not know
+            who = "Assigned account code" if source is CodeSource.ASSIGNED else f"Account code {code}"
+            return decided(Outcome.REFUSE, valid, FORBIDDEN, f"{who} may not {broken.what}", broken.rule, found)
+    if valid:
+        return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted", found)
+    return decided(Outcome.ALLOW, False, None, "Unknown account code flagged", "code_flagged", found)
+
+
+def evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: datetime.date) -> Decision:
+    """Decide one call attempt; total: never raises (see the module docstring)."""
+    try:
+        return _evaluate(ctx, plan, codes, today)
+    except Exception:  # a bug in a rule must not become an exception in the call path
+        return _refuse(None, SERVER_ERROR, "Account code policy error", "internal_error")

@@ -1,0 +1,124 @@
+"""Guessing protection (dialplan.lockout) on virtual time."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dialplan import Lockout
+
+EXT = "ext:1001"
+ADDR = "addr:192.0.2.7"
+KEYS = (EXT, ADDR)
+
+
+def test_locks_after_max_failures_within_window() -> None:
+    lock = Lockout(max_failures=3, window_s=60.0, lockout_s=300.0)
+    for t in (0.0, 10.0):
+        lock.record_failure(KEYS, t)
+        assert not lock.check(KEYS, t)
+    lock.record_failure(KEYS, 20.0)  # third wrong code within a minute
+    assert lock.check(KEYS, 20.0)
+    assert lock.check([ADDR], 100.0)  # by address alone: another phone, same guesser
+    assert lock.check(["ext:2002", ADDR], 100.0)
+    assert lock.locked_count(100.0) == 2
+    assert lock.retry_after(KEYS, 100.0) == pytest.approx(220.0)
+    assert not lock.check(KEYS, 320.0)  # 300 s after the lock
+    assert lock.locked_count(320.0) == 0
+    assert lock.retry_after(KEYS, 320.0) == 0.0
+
+
+def test_failures_outside_the_window_do_not_add_up() -> None:
+    lock = Lockout(max_failures=3, window_s=60.0, lockout_s=300.0)
+    for t in (0.0, 50.0, 100.0, 150.0, 200.0):  # one every 50 s: never 3 within 60 s
+        lock.record_failure(KEYS, t)
+        assert not lock.check(KEYS, t)
+
+
+def test_success_forgives_typos_but_not_a_lock() -> None:
+    lock = Lockout(max_failures=3, window_s=60.0, lockout_s=300.0)
+    lock.record_failure(KEYS, 0.0)
+    lock.record_failure(KEYS, 1.0)
+    lock.record_success(KEYS, 2.0)  # the honest user got it right
+    lock.record_failure(KEYS, 3.0)
+    assert not lock.check(KEYS, 3.0)
+    lock.record_failure(KEYS, 4.0)
+    lock.record_failure(KEYS, 5.0)
+    assert lock.check(KEYS, 5.0)
+    lock.record_success(KEYS, 6.0)  # a good code does not lift a lock
+    assert lock.check(KEYS, 6.0)
+
+
+def test_success_can_be_made_to_forgive_nothing() -> None:
+    lock = Lockout(max_failures=2, window_s=60.0, lockout_s=300.0, reset_on_success=False)
+    lock.record_failure(KEYS, 0.0)
+    lock.record_success(KEYS, 1.0)  # a guesser who knows one good code interleaves it
+    lock.record_failure(KEYS, 2.0)
+    assert lock.check(KEYS, 2.0)
+
+
+def test_keys_are_independent() -> None:
+    lock = Lockout(max_failures=2, window_s=60.0, lockout_s=300.0)
+    lock.record_failure(["ext:1001", "addr:a"], 0.0)
+    lock.record_failure(["ext:1002", "addr:a"], 1.0)  # two phones, one address
+    assert lock.check(["addr:a"], 1.0)
+    assert not lock.check(["ext:1001"], 1.0) and not lock.check(["ext:1002"], 1.0)
+
+
+def test_memory_is_bounded_and_flooding_keeps_recent_locks() -> None:
+    lock = Lockout(max_failures=1, window_s=60.0, lockout_s=600.0, max_keys=100)
+    lock.record_failure([ADDR], 0.0)
+    for i in range(1000):  # a flood of spoofed addresses
+        lock.record_failure([f"addr:flood-{i}"], 1.0 + i / 1000)
+        lock.check([ADDR], 1.0 + i / 1000)  # the guesser keeps trying: stays recent
+        assert len(lock) <= 100
+    assert lock.check([ADDR], 2.0)
+
+
+def test_stale_entries_are_forgotten_first() -> None:
+    lock = Lockout(max_failures=5, window_s=10.0, lockout_s=10.0, max_keys=3)
+    lock.record_failure(["old"], 0.0)  # stale by t=100
+    lock.record_failure(["live-1"], 99.0)
+    lock.record_failure(["live-2"], 99.0)
+    lock.record_failure(["new"], 100.0)
+    assert len(lock) == 3
+    for _ in range(4):
+        lock.record_failure(["live-1"], 100.0)  # live-1's history survived: 5 failures now
+    assert lock.check(["live-1"], 100.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"max_failures": 0}, {"window_s": 0.0}, {"lockout_s": -1.0}, {"max_keys": 0}]
+)
+def test_bad_settings(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Lockout(**kwargs)  # type: ignore[arg-type]
+
+
+events = st.lists(
+    st.tuples(
+        st.sampled_from(["fail", "ok", "check"]),
+        st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f"]), min_size=1, max_size=3),
+        st.floats(0.0, 5.0),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300)
+@given(events, st.integers(1, 4), st.integers(1, 4))
+def test_bounded_and_consistent(steps: list[tuple[str, list[str], float]], max_failures: int, max_keys: int) -> None:
+    lock = Lockout(max_failures=max_failures, window_s=20.0, lockout_s=30.0, max_keys=max_keys)
+    now = 0.0
+    for kind, keys, dt in steps:
+        now += dt
+        if kind == "fail":
+            lock.record_failure(keys, now)
+        elif kind == "ok":
+            lock.record_success(keys, now)
+        else:
+            assert lock.check(keys, now) == (lock.retry_after(keys, now) > 0)
+        assert len(lock) <= max_keys
+        assert 0 <= lock.locked_count(now) <= len(lock)
+    assert lock.locked_count(now + 30.0) == 0  # every lock ends
