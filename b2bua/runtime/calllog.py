@@ -21,9 +21,14 @@ class CallLog:
         c = self.counters
         if isinstance(event, CallStarted):
             c["calls_started"] += 1
+            a = event.account
+            code = ""
+            if a.code:
+                state = "valid" if a.valid else "flagged invalid" if a.valid is False else "unchecked"
+                code = f"; account code {a.code} ({a.source}, {state})"
             log.info(
-                "call %s started: %s (%s) dialed %s -> %s via %s",
-                event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route,
+                "call %s started: %s (%s) dialed %s -> %s via %s%s",
+                event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route, code,
             )
         elif isinstance(event, CallRinging):
             log.debug("call %s ringing (%d)", event.ref, event.status)

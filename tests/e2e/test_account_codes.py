@@ -44,6 +44,15 @@ validation = "list"
 mode = "mandatory"
 validation = "list"
 
+[groups.consult]
+mode = "mandatory"
+validation = "flag"            # any well-formed code, unknown ones flagged
+fac = "*77"                    # variable length: the code ends with #
+
+[groups.premium]
+mode = "prefixes"
+required_prefixes = ["1900", "900"]
+
 [lockout]
 max_failures = 3
 window = 60
@@ -58,6 +67,16 @@ account_code = "55555"
 extension = "1004"
 password = "pw1004"
 group = "lobby"
+
+[[users]]
+extension = "1005"
+password = "pw1005"
+group = "consult"
+
+[[users]]
+extension = "1006"
+password = "pw1006"
+group = "premium"
 
 [[trunks]]
 name = "outside"
@@ -187,4 +206,37 @@ def test_trusted_trunk_passes_the_code(office: Rig) -> None:
     args = sipp_args("uac_trunk.xml", office.target, port=free_port(TRUSTED_PBX), ip=TRUSTED_PBX,
                      service="2125551234", variables={"caller": "5550100", "code": "99999"}, extra=("-d", "300"))
     assert run(args, office.tmp).returncode != 0  # an unknown code from the trunk is refused
+    settle(office)
+
+
+def test_flag_validation_with_variable_length_codes(office: Rig) -> None:
+    """GR-605: any well-formed code goes through; an unknown one is flagged."""
+    assert outside_call(office, "*77987654321%232125551234", caller="1005", password="pw1005") == 0, office.last_uac
+    assert "account code 987654321 (fac, flagged invalid)" in office.server.output()
+    line = refused(office, "2125551234", caller="1005", password="pw1005")
+    assert "Account code required" in line
+    line = refused(office, "*771%232125551234", caller="1005", password="pw1005")  # 1 digit: too short
+    assert "Account code" in line
+    settle(office)
+
+
+def test_prefix_mode_asks_only_for_chosen_prefixes(office: Rig) -> None:
+    assert outside_call(office, "2125551234", caller="1006", password="pw1006") == 0, office.last_uac
+    line = refused(office, "19005551234", caller="1006", password="pw1006")
+    assert "Account code required" in line
+    settle(office)
+
+
+def test_code_list_unreadable_fails_closed(office: Rig) -> None:
+    """The code table vanishes under the running server: calls that need a code
+    are refused (503), calls that need none still go through."""
+    import sqlite3
+
+    db = sqlite3.connect(office.data / "b2bua.sqlite3")
+    db.execute("DROP TABLE account_codes")
+    db.commit()
+    db.close()
+    line = refused(office, "12345**2125551234")
+    assert "Account code check unavailable" in line
+    assert outside_call(office, "6424655") == 0, office.last_uac  # local: no code needed
     settle(office)
