@@ -249,10 +249,11 @@ class Message:
 
     def __eq__(self, other: object) -> bool:
         return (
-            type(other) is type(self)
-            and self._start() == other._start()  # type: ignore[attr-defined]
-            and self.headers == other.headers  # type: ignore[attr-defined]
-            and self.body == other.body  # type: ignore[attr-defined]
+            isinstance(other, Message)
+            and type(other) is type(self)
+            and self._start() == other._start()
+            and self.headers == other.headers
+            and self.body == other.body
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -436,7 +437,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipMessage:
         if is_response:
             err.status = None
         else:
-            err.partial = _partial(start, headers)  # type: ignore[attr-defined]
+            err.partial = _partial(start, headers)
         raise
 
     if is_response:
@@ -444,7 +445,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipMessage:
     try:
         method, uri, version = _parse_request_line(start)
     except ParseError as err:
-        err.partial = _partial(start, headers)  # type: ignore[attr-defined]
+        err.partial = _partial(start, headers)
         raise
     return Request(method, uri, headers, body, version)
 
