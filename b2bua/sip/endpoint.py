@@ -186,6 +186,9 @@ class Endpoint:
         self._heap: list[tuple[float, int, Transaction]] = []
         self._seq = itertools.count()
         self.set_local(local or {})
+        # set by the shell when the event loop falls behind: new INVITEs get 503
+        self.overloaded = False
+        self.shed = 0  # INVITEs refused while overloaded
 
     def set_local(self, local: dict[str, Address]) -> None:
         """The addresses we listen on, by transport: the sent-by of our Vias."""
@@ -263,6 +266,13 @@ class Endpoint:
                 txn.receive_request(now)  # a retransmission
             return
 
+        if self.overloaded and method == "INVITE" and not _has_to_tag(req):
+            # shed new calls before the server saturates (RFC 3261 §21.5.4);
+            # retransmissions above and requests of calls in progress still pass
+            self.shed += 1
+            busy = ParseError("Server overloaded", status=503, headers=(("Retry-After", str(RETRY_AFTER)),))
+            self._reject(req, busy, dest)
+            return
         if not tid:
             tid = f"2543-{next(self._legacy_ids)}"
         cls = InviteServerTransaction if method == "INVITE" else NonInviteServerTransaction
@@ -490,6 +500,16 @@ class Endpoint:
             local = next(iter(self.local.values()))
         value = f"SIP/2.0/{transport.upper()} {format_host(local.host)}:{local.port};branch={branch};rport"
         return value, (local.host, local.port)
+
+
+RETRY_AFTER = 5  # seconds a caller shed with 503 is asked to wait
+
+
+def _has_to_tag(req: Request) -> bool:
+    try:
+        return req.to.tag is not None
+    except ParseError:
+        return False
 
 
 def _stamp_via(req: Request, via: Via, source: Address) -> tuple[str, Address]:

@@ -17,6 +17,8 @@ from b2bua.sip.endpoint import Address, Endpoint
 
 log = logging.getLogger("b2bua.transport")
 
+LAG_PROBE_INTERVAL = 0.05  # seconds between event-loop lateness samples
+
 
 class Sender(Protocol):
     def send(self, data: bytes, dest: Address) -> None: ...
@@ -48,6 +50,30 @@ class Driver:
         # other pure components with deadlines (the call manager): each has
         # next_deadline() and handle_timer(now), run on the same single timer
         self.timed: list[Timed] = []
+
+    # -- overload ---------------------------------------------------------
+    def start_lag_probe(self, on: float, off: float, interval: float = LAG_PROBE_INTERVAL) -> None:
+        """Measure how late the event loop runs a timer; above ``on`` seconds
+        (smoothed) the endpoint sheds new calls with 503, below ``off`` it
+        takes them again.  Lateness is the direct sign of a saturated loop:
+        it is what turns into SIP retransmissions a moment later."""
+        self._lag_on, self._lag_off, self._lag_interval = on, off, interval
+        self.lag = 0.0
+        self._lag_due = self.loop.time() + interval
+        self._lag_timer = self.loop.call_at(self._lag_due, self._lag_probe)
+
+    def _lag_probe(self) -> None:
+        now = self.loop.time()
+        self.lag = 0.7 * self.lag + 0.3 * max(0.0, now - self._lag_due)
+        ep = self.endpoint
+        if not ep.overloaded and self.lag > self._lag_on:
+            ep.overloaded = True
+            log.warning("overloaded (event loop %.0f ms late): new calls get 503", self.lag * 1000)
+        elif ep.overloaded and self.lag < self._lag_off:
+            ep.overloaded = False
+            log.warning("load back to normal: taking new calls (%d shed so far)", ep.shed)
+        self._lag_due = now + self._lag_interval
+        self._lag_timer = self.loop.call_at(self._lag_due, self._lag_probe)
 
     def add_sender(self, transport: str, sender: Sender) -> None:
         self.senders[transport].append(sender)
@@ -130,6 +156,9 @@ class Driver:
             self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def close(self) -> None:
+        lag_timer = getattr(self, "_lag_timer", None)
+        if lag_timer is not None:
+            lag_timer.cancel()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
