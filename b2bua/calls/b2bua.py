@@ -290,6 +290,12 @@ class CallManager:
         if req.body and (req.content_type or "") == "application/sdp" and not sdp.looks_valid(req.body):
             self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
             return call
+        se = _session_expires(req)
+        if se is not None and se < MIN_SE:
+            # RFC 4028 §8.1: too short an interval is refused with our minimum
+            self._respond_a(call, 422, now, extra=[header("Min-SE", str(MIN_SE))])
+            self._end(call, now, status=422, cause="session interval too small", hangup="")
+            return call
         if route.kind == "none":
             self._fail_a(call, route.status, now, reason=route.reason or "No route", cause=route.reason or "no route")
             return call
@@ -580,13 +586,14 @@ class CallManager:
         self.sink(CallAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
 
     def _session_expires_for_a(self, a: Leg) -> int | None:
-        se = a.invite.get("session-expires")
-        if not se:
+        """The interval to grant A (refresher A) when A asked for session timers
+        and supports them (RFC 4028 §9); None when it did not: then our own
+        refreshes keep watch on that leg."""
+        value = _session_expires(a.invite)
+        supported = {t.strip().lower() for v in a.invite.get_all("supported") for t in v.split(",")}
+        if value is None or "timer" not in supported:
             return None
-        value = se.split(";", 1)[0].strip()
-        if not value.isdigit():
-            return None
-        return max(int(value), MIN_SE)
+        return max(value, MIN_SE)
 
     # -- A side ------------------------------------------------------------------
     def _respond_a(
@@ -927,6 +934,15 @@ def _is_offer(req: Request) -> bool:
     """Does this request start an offer/answer exchange (an INVITE always does,
     with or without SDP; an UPDATE only with a body)?"""
     return req.method == "INVITE" or (req.method == "UPDATE" and bool(req.body))
+
+
+def _session_expires(req: Request) -> int | None:
+    """The delta-seconds of Session-Expires, or None when absent or unreadable."""
+    value = req.get("session-expires")
+    if not value:
+        return None
+    delta = value.split(";", 1)[0].strip()
+    return int(delta) if delta.isdigit() and len(delta) <= 9 else None
 
 
 def _dialed(req: Request) -> str:

@@ -70,7 +70,7 @@ def connect(h: Harness, *, a_extra: tuple = (), b_extra: tuple = ()) -> tuple[Re
 
 def test_basic_call_caller_hangs_up() -> None:
     h = Harness()
-    a_inv = h.a.invite(SDP_A, extra=[header("Record-Route", A_RR), header("Session-Expires", "1800")])
+    a_inv = h.a.invite(SDP_A, extra=[header("Record-Route", A_RR), header("Session-Expires", "1800"), header("Supported", "timer")])
     trying = h.a.expect_one("100 INVITE").response
     assert trying.to.tag is None
     assert trying.get("via") == f"SIP/2.0/UDP 192.0.2.10:5060;branch={a_inv.top_via.branch};rport=5060;received=192.0.2.10"
@@ -1078,6 +1078,27 @@ def test_malformed_sdp_in_initial_invite() -> None:
     assert event_names(h) == ["CallStarted", "CallEnded"]
     ended = h.ended()
     assert (ended.status, ended.cause, ended.hangup) == (488, "malformed SDP", "")
+    h.settle()
+
+
+def test_session_interval_too_small_is_refused_with_min_se() -> None:
+    h = Harness()
+    h.a.invite(SDP_A, extra=[header("Session-Expires", "30"), header("Supported", "timer")])
+    nah = h.a.expect_one("422 INVITE").response
+    assert nah.get("min-se") == "90"
+    assert h.b.inbox == []
+    h.a.ack_failure(nah)
+    assert (h.ended().status, h.ended().cause) == (422, "session interval too small")
+    h.settle()
+
+
+def test_no_session_timer_granted_to_a_caller_that_does_not_support_it() -> None:
+    h = Harness()
+    _, ok = connect(h, a_extra=(header("Session-Expires", "1800"),))  # no Supported: timer
+    assert "session-expires" not in ok and "require" not in ok
+    h.a.request("BYE")
+    h.b.respond(h.b.expect_one("BYE").request, 200)
+    h.a.expect("200 BYE")
     h.settle()
 
 
