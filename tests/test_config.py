@@ -130,3 +130,59 @@ def test_law_office_example_loads() -> None:
     assert set(cfg.groups) == {"default", "lobby"}
     assert cfg.groups["default"].code_length == 5 and cfg.groups["lobby"].mode == "mandatory"
     assert {u.extension: u.account_code for u in cfg.users}["1003"] == "55555"
+
+
+BILLING = """
+[billing]
+database = ""
+interim_interval = 30
+default_rate_plan = "standard"
+group_rate_plans = { lobby = "cheap" }
+
+[[billing.rate_plans]]
+name = "standard"
+rates = [{ prefix = "1212", price_per_minute = 0.10, increment_s = 6, minimum_s = 30, setup = 0.05 }]
+class_defaults = { local = { price_per_minute = 0.02 } }
+
+[[billing.rate_plans]]
+name = "cheap"
+currency = "USD"
+"""
+
+
+def test_billing_section_decodes_rate_plans_exactly() -> None:
+    from decimal import Decimal
+
+    cfg = loads(BILLING).billing
+    assert cfg.interim_interval == 30 and cfg.credit_chunk == 60
+    std = cfg.plans["standard"]
+    assert std.rates[0].price_per_minute == Decimal("0.10") and std.rates[0].setup == Decimal("0.05")
+    assert std.class_defaults["local"].price_per_minute == Decimal("0.02")
+    assert cfg.group_rate_plans == {"lobby": "cheap"} and cfg.plans["cheap"].currency == "USD"
+
+
+@pytest.mark.parametrize(
+    "text, path, words",
+    [
+        ("[billing]\ndefault_rate_plan = 'nope'\n", "$.billing", "nope"),
+        ("[billing]\ngroup_rate_plans = { lobby = 'nope' }\n", "$.billing", "nope"),
+        ("[billing]\ninterim_interval = 0\n", "$.billing.interim_interval", ""),
+        ("[billing]\ncurrency = 'euro'\n", "$.billing.currency", ""),
+        ("[billing]\nrate_plan = 'x'\n", "$.billing", "rate_plan"),
+        ("[[billing.rate_plans]]\nname = 'a'\nrates = [{ prefix = '1x', price_per_minute = 1 }]\n",
+         "$.billing.rate_plans[0].rates[0]", "prefix"),
+        ("[[billing.rate_plans]]\nname = 'a'\nrates = [{ prefix = '1', price_per_minute = -1 }]\n",
+         "$.billing.rate_plans[0].rates[0]", "negative"),
+        ("[[billing.rate_plans]]\nname = 'a'\n[[billing.rate_plans]]\nname = 'a'\n", "$.billing", "twice"),
+    ],
+)
+def test_billing_errors_name_their_path(text: str, path: str, words: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        loads(text, "x.toml")
+    assert f"`{path}`" in str(err.value) and words in str(err.value)
+
+
+def test_group_rate_plan_for_an_unknown_group_is_an_error() -> None:
+    text = BILLING + "\n[groups.default]\nmode = 'off'\n"
+    with pytest.raises(ConfigError, match="group 'lobby' is not defined"):
+        loads(text)

@@ -1,4 +1,5 @@
-"""Command line: ``b2bua serve``, ``b2bua check-config``.
+"""Command line: ``b2bua serve``, ``b2bua check-config``, account codes
+(``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
 the message names what is wrong.
@@ -184,6 +185,145 @@ def _codes_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type
     p.set_defaults(func=cmd_codes)
 
 
+def _usage(message: str) -> int:
+    print(f"b2bua: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _billing_run(config: Config, work):  # type: ignore[no-untyped-def]
+    """Run ``work(store)`` against the configured billing database."""
+    import asyncio
+
+    from .billing import store_for
+
+    async def main():  # type: ignore[no-untyped-def]
+        store = store_for(config.billing, config.server.data_dir)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def _date_range(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    from b2bua.billing.reports import date_range
+
+    start, end = date_range(args.from_day, args.to_day, args.tz)
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"--from {args.from_day} is after --to {args.to_day}")
+    return start, end
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from b2bua.billing.reports import export_cdrs, render_report, summarize
+    from b2bua.billing.store import BillingStoreError
+
+    config = _load(args.config, None)
+    try:
+        tz = ZoneInfo(args.tz)
+        start, end = _date_range(args)
+    except (ValueError, ZoneInfoNotFoundError) as err:
+        return _usage(f"bad date or time zone: {err}")
+
+    async def work(store):  # type: ignore[no-untyped-def]
+        return await store.query(start_from=start, start_to=end)
+
+    try:
+        cdrs = _billing_run(config, work)
+    except (BillingStoreError, OSError) as err:
+        print(f"b2bua: billing database: {err}", file=sys.stderr)
+        return 1
+    if args.command == "report":
+        sys.stdout.write(render_report(summarize(cdrs, args.by), args.format, args.by))
+    else:
+        sys.stdout.write(export_cdrs(cdrs, args.format, tz))
+    return 0
+
+
+def cmd_credit(args: argparse.Namespace) -> int:
+    from decimal import Decimal, InvalidOperation
+
+    from b2bua.billing.store import BillingStoreError
+
+    config = _load(args.config, None)
+    amount = Decimal(0)
+    if args.amount is not None:
+        try:
+            amount = Decimal(args.amount)
+        except InvalidOperation:
+            return _usage(f"amount {args.amount!r} is not a number")
+        if not amount.is_finite():
+            return _usage(f"amount {args.amount!r} is not a number")
+    elif args.action == "topup":
+        return _usage("credit topup needs an AMOUNT")
+    if args.action == "create" and amount < 0:
+        return _usage("an account cannot start with a negative balance")
+    currency = args.currency or config.billing.currency
+
+    async def work(store):  # type: ignore[no-untyped-def]
+        if args.action == "create":
+            return await store.create_account(args.account, currency, amount)
+        if args.action == "topup":
+            return await store.topup(args.account, amount)
+        return await store.balance(args.account)
+
+    try:
+        bal = _billing_run(config, work)
+    except (ValueError, TypeError) as err:  # e.g. more decimals than the currency has
+        return _usage(str(err))
+    except (BillingStoreError, OSError) as err:
+        print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    if bal is None:
+        print(f"b2bua: no credit account {args.account!r}" + (" (or the correction exceeds what is available)"
+              if args.action == "topup" else ""), file=sys.stderr)
+        return 1
+    print(f"{bal.account}: balance {bal.balance} {bal.currency}, reserved {bal.reserved}, available {bal.available}")
+    return 0
+
+
+def _billing_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from b2bua.billing.reports import FORMATS, GROUPINGS
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+        q.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day (inclusive)")
+        q.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day (inclusive)")
+        q.add_argument("--tz", default="UTC", help="time zone of the days and of exported times (default UTC)")
+
+    p = sub.add_parser("report", help="calls, duration and cost per account code, department, extension or trunk")
+    common(p)
+    p.add_argument("--by", choices=sorted(GROUPINGS), default="account-code")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("cdr", help="call detail records")
+    acts = p.add_subparsers(dest="action", required=True)
+    q = acts.add_parser("export", help="write the records as csv or json (Asterisk field names)")
+    common(q)
+    q.add_argument("--format", choices=("csv", "json"), default="csv")
+    q.set_defaults(func=cmd_report)
+    p = sub.add_parser("credit", help="prepaid credit accounts")
+    acts = p.add_subparsers(dest="action", required=True)
+    for name, text in (("create", "create an account [with a starting balance]"),
+                       ("topup", "add AMOUNT (negative: a correction)"), ("balance", "show the balance")):
+        q = acts.add_parser(name, help=text)
+        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+        q.add_argument("account", metavar="ACCOUNT")
+        if name != "balance":
+            q.add_argument("amount", metavar="AMOUNT", nargs="?" if name == "create" else None)
+        else:
+            q.set_defaults(amount=None)
+        if name == "create":
+            q.add_argument("--currency", help="ISO 4217 code (default: [billing] currency)")
+        else:
+            q.set_defaults(currency=None)
+        q.set_defaults(func=cmd_credit)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="b2bua", description="SIP B2BUA with account codes and billing")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -204,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
         p.set_defaults(func=func)
     _codes_parser(sub)
+    _billing_parsers(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_check_config)

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from b2bua.billing.rating import RatePlan
 from b2bua.sip.endpoint import Address
 from dialplan.numbering import NorthAmericanPlan, NumberingPlan
 from dialplan.policy import GroupPolicy, Mode
@@ -173,6 +174,45 @@ class LockoutConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     lockout: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
 
 
+class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Call detail records, rating and prepaid credit (see b2bua.billing)."""
+
+    # "" = SQLite file billing.sqlite3 in server.data_dir; a path; or postgresql://...
+    database: str = ""
+    # seconds between interim updates of an answered call's record (what a crash loses at most)
+    interim_interval: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 60.0
+    # currency of unrated calls' records (each plan names its own)
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{3}$")] = "EUR"
+    # the plan for calls whose code and group name none ("" = calls are not rated)
+    default_rate_plan: str = ""
+    # [[billing.rate_plans]]: name, currency, rates (prefix, price_per_minute,
+    # increment_s, minimum_s, setup), class_defaults {call class = rate}
+    rate_plans: list[RatePlan] = []
+    # business group -> rate plan; a code's own plan overrides its group's
+    group_rate_plans: dict[str, str] = {}
+    # prepaid calls: seconds of talk reserved at a time
+    credit_chunk: Annotated[int, msgspec.Meta(ge=10, le=3600)] = 60
+    # this server's name when several share one PostgreSQL database: at start-up
+    # each one closes only the records its own crash left open
+    node: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+    def __post_init__(self) -> None:
+        names: set[str] = set()
+        for plan in self.rate_plans:
+            if plan.name in names:
+                raise ValueError(f"rate plan {plan.name!r} is defined twice")
+            names.add(plan.name)
+        if self.default_rate_plan and self.default_rate_plan not in names:
+            raise ValueError(f"default_rate_plan {self.default_rate_plan!r} is not defined in rate_plans")
+        for group, name in self.group_rate_plans.items():
+            if name not in names:
+                raise ValueError(f"group_rate_plans: group {group!r} names unknown rate plan {name!r}")
+
+    @property
+    def plans(self) -> dict[str, RatePlan]:
+        return {p.name: p for p in self.rate_plans}
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
     sip: SipConfig = SipConfig()
@@ -184,6 +224,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # account-code policy per business group; users name their group
     groups: dict[str, GroupPolicy] = {}
     lockout: LockoutConfig = LockoutConfig()
+    billing: BillingConfig = BillingConfig()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -205,6 +246,10 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
             for did, ext in t.dids.items():
                 if ext not in seen:
                     raise ValueError(f"trunk {t.name!r}: DID {did} rings unknown extension {ext}")
+        if self.groups:
+            for group in self.billing.group_rate_plans:
+                if group not in self.groups:
+                    raise ValueError(f"billing.group_rate_plans: group {group!r} is not defined in groups")
 
 
 DEFAULT = Config()

@@ -20,6 +20,7 @@ from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
 from .app import ServerApp
+from .billing import Billing
 from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
@@ -61,6 +62,7 @@ class Server:
         self.tcp: TcpTransport | None = None
         self.udp: list[object] = []
         self.bound: list[Address] = []
+        self.billing: Billing | None = None
 
     async def start(self) -> None:
         cfg = self.config
@@ -72,6 +74,10 @@ class Server:
         endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, user_agent=cfg.server.user_agent)
         self.endpoint = endpoint
         self.calllog = CallLog()
+        # billing first: a call must not start before its records can be queued
+        self.billing = Billing(cfg.billing, cfg.server.data_dir, cfg.numbering)
+        await self.billing.start()
+        self.calllog.subscribers.append(self.billing.on_event)
         local: dict[str, Address] = {}
         app = ServerApp(
             endpoint,
@@ -84,9 +90,11 @@ class Server:
             codes=CodeStore(self.store),
         )
         self.app = app
+        self.billing.numbering = app.plan  # configured extensions count as internal numbers
         restore_bindings(self.store, app.location, loop.time())
         driver = Driver(endpoint, loop, app)
         driver.timed.append(app.calls)
+        driver.timed.append(self.billing)
         self.driver = driver
         tcp = TcpTransport(driver, sip.max_tcp_connections, sip.max_message_bytes)
         self.tcp = tcp
@@ -136,6 +144,7 @@ class Server:
             "locked_out_attempts": self.app.lockout_refusals,
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
             **self.calllog.counters,
+            **(self.billing.status() if self.billing is not None else {}),
         }
 
     def _write_status(self) -> None:
@@ -166,6 +175,12 @@ class Server:
         if self.store is not None:
             self.store.close()
 
+    async def aclose(self) -> None:
+        """Close, then flush the billing records still queued and close their store."""
+        self.close()
+        if self.billing is not None:
+            await self.billing.stop()
+
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     server = Server(config)
@@ -181,4 +196,4 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
     finally:
         log.info("shutting down")
-        server.close()
+        await server.aclose()

@@ -1,0 +1,201 @@
+"""Billing in the running server: call events in, durable rated records out.
+
+The glue between the pure billing core (``b2bua.billing``) and the server:
+
+* at start-up the store is opened (SQLite ``billing.sqlite3`` in the data directory,
+  or the configured ``postgresql://`` URL), the ``CdrWriter`` started (it replays a
+  journal left by an outage) and records a killed process left open are closed,
+  billed up to their last interim time and flagged ``recovered``;
+* every call event of ``CallLog`` goes through ``CdrBuilder.handle`` and the writes
+  into ``CdrWriter.submit``: an in-memory queue, so the call path never waits on the
+  database (a slow or unreachable one fills the journal instead);
+* the builder's interim updates run on the driver's single timer (``Timed``);
+* at shut-down the writer is flushed and the store closed.
+
+What a call is billed with (``billing_for``): the rate plan of its account code,
+else its business group's (``[billing] group_rate_plans``), else the default plan;
+the call class the account-code policy decided, else the numbering plan's class of
+the dialed number (account codes off), ``internal`` for calls to an extension.
+Emergency calls are never rated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from b2bua.billing.cdr import CODE_SOURCES, CallBilling, CdrBuilder
+from b2bua.billing.rating import RatePlan, rate_for
+from b2bua.billing.store import BillingStore, open_store
+from b2bua.billing.writer import CdrWriter
+from b2bua.calls.events import CallEvent, CallStarted
+from dialplan import CallClass, NumberingPlan, classify
+
+from .config import BillingConfig
+
+log = logging.getLogger("b2bua.billing")
+
+SQLITE_FILE = "billing.sqlite3"
+JOURNAL_FILE = "cdr-journal.jsonl"
+RECOVERY_RETRY = 5.0  # seconds between recovery attempts while the database is down
+
+
+def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
+    """The billing database: the configured URL or path, else SQLite in the data directory."""
+    return billing.database or str(Path(data_dir) / SQLITE_FILE)
+
+
+def store_for(billing: BillingConfig, data_dir: str | Path) -> BillingStore:
+    """An unopened store for the configured billing database."""
+    return open_store(database_url(billing, data_dir))
+
+
+def plan_for(billing: BillingConfig, plans: dict[str, RatePlan], code_plan: str, group: str) -> RatePlan | None:
+    """The code's plan, else the group's, else the default (names unknown to the
+    configuration, e.g. a code's plan that was removed, are skipped)."""
+    for name in (code_plan, billing.group_rate_plans.get(group, ""), billing.default_rate_plan):
+        if name:
+            plan = plans.get(name)
+            if plan is not None:
+                return plan
+            log.warning("rate plan %r is not configured; trying the next one", name)
+    return None
+
+
+def billing_for(
+    event: CallStarted, billing: BillingConfig, plans: dict[str, RatePlan], numbering: NumberingPlan
+) -> CallBilling:
+    """A call's billing attributes (see the module docstring)."""
+    acc = event.account
+    call_class = acc.call_class
+    if event.route == "extension":
+        call_class = CallClass.INTERNAL.value
+    elif not call_class:
+        found = classify(event.dialed, numbering).call_class
+        call_class = "" if found is CallClass.INVALID else found.value
+    plan = plan_for(billing, plans, acc.rate_plan, event.group)
+    rate = None
+    if plan is not None and call_class != CallClass.EMERGENCY.value:
+        rate = rate_for(plan, event.destination, call_class)
+    return CallBilling(
+        account_code=acc.code,
+        code_valid=bool(acc.valid),
+        code_source=acc.source if acc.source in CODE_SOURCES else "none",
+        call_class=call_class,
+        rate_plan=plan.name if plan is not None else "",
+        currency=plan.currency if plan is not None else billing.currency,
+        rate=rate,
+    )
+
+
+class Billing:
+    """Per-server billing: owns the store, the writer and the CDR builder."""
+
+    def __init__(self, billing: BillingConfig, data_dir: str | Path, numbering: NumberingPlan) -> None:
+        self.config = billing
+        self.plans = billing.plans
+        self.numbering = numbering
+        self.data_dir = Path(data_dir)
+        self.store = store_for(billing, data_dir)
+        self.writer = CdrWriter(self.store, self.data_dir / JOURNAL_FILE)
+        self.builder: CdrBuilder | None = None
+        self.recovered: int | None = None  # records closed by recovery; None until it ran
+        self._recovery: asyncio.Task[None] | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        loop = self.loop = asyncio.get_running_loop()
+        self.started_wall = time.time()
+        self.builder = CdrBuilder(
+            wall_offset=self.started_wall - loop.time(), node=self.config.node,
+            interim_interval=self.config.interim_interval, plans=self.plans,
+            default_plan=self.config.default_rate_plan,
+        )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        await self.writer.start()  # never raises for the database: it journals instead
+        if self.writer.db_up:
+            await self._recover()
+        else:
+            log.error("billing database %s unavailable: call records go to the journal until it is back",
+                      _safe(self.store.url))
+            self._recovery = loop.create_task(self._recover_later(), name="cdr-recovery")
+
+    async def _recover(self) -> None:
+        # Only records whose last durable time precedes this process's start: records
+        # of calls this process handles can never be taken for a crash's leftovers.
+        closed = await self.store.recover_open_records(self.started_wall, node=self.config.node)
+        self.recovered = len(closed)
+        if closed:
+            log.warning("closed %d call records left open by an earlier crash (flagged recovered)", len(closed))
+
+    async def _recover_later(self) -> None:
+        while True:
+            await asyncio.sleep(RECOVERY_RETRY)
+            if not self.writer.db_up:
+                continue
+            try:
+                await self._recover()
+                return
+            except Exception:
+                log.exception("crash recovery of call records failed; retrying")
+
+    # -- the call path (synchronous) ----------------------------------------------
+    def on_event(self, event: CallEvent) -> None:
+        """CallLog subscriber: never raises, never waits."""
+        builder = self.builder
+        if builder is None:
+            return
+        try:
+            billing = None
+            if isinstance(event, CallStarted):
+                assert self.loop is not None
+                builder.wall_offset = time.time() - self.loop.time()  # follow wall clock steps
+                billing = billing_for(event, self.config, self.plans, self.numbering)
+            writes = builder.handle(event, billing)
+            if writes:
+                self.writer.submit(writes)
+        except Exception:  # a billing bug must not break call handling
+            log.exception("billing: cannot record %s", type(event).__name__)
+
+    # Timed (driver.timed): interim updates of answered calls
+    def next_deadline(self) -> float | None:
+        return self.builder.next_deadline() if self.builder is not None else None
+
+    def handle_timer(self, now: float) -> None:
+        if self.builder is not None:
+            writes = self.builder.handle_timer(now)
+            if writes:
+                self.writer.submit(writes)
+
+    def status(self) -> dict[str, Any]:
+        c = self.writer.counters
+        return {
+            "billing_db_up": self.writer.db_up,
+            "billing_open_records": len(self.builder) if self.builder is not None else 0,
+            "billing_pending": self.writer.pending,
+            "billing_written": c["written"],
+            "billing_journaled": c["journaled"],
+            "billing_replayed": c["replayed"],
+        }
+
+    async def stop(self) -> None:
+        if self._recovery is not None:
+            self._recovery.cancel()
+            self._recovery = None
+        await self.writer.stop()
+        try:
+            await self.store.close()
+        except Exception:
+            log.exception("closing the billing database failed")
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, for logs."""
+    if "://" in url and "@" in url:
+        scheme, rest = url.split("://", 1)
+        cred, host = rest.rsplit("@", 1)
+        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
+    return url

@@ -1,0 +1,124 @@
+"""The server's billing glue: which plan and class a call is billed with, and
+events in -> rated, durable records out (SQLite; real loop, no SIP)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+
+from b2bua.billing.store import open_store
+from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallStarted
+from b2bua.runtime.billing import Billing, billing_for
+from b2bua.runtime.config import loads
+
+CONFIG = """
+[numbering]
+kind = "nanp"
+home_area_code = "801"
+
+[billing]
+interim_interval = 0.2
+default_rate_plan = "standard"
+group_rate_plans = { lobby = "lobby" }
+
+[[billing.rate_plans]]
+name = "standard"
+rates = [{ prefix = "212", price_per_minute = 0.12, increment_s = 6, minimum_s = 30, setup = 0.05 }]
+class_defaults = { local = { price_per_minute = 0.01 }, emergency = { price_per_minute = 9 } }
+
+[[billing.rate_plans]]
+name = "lobby"
+class_defaults = { long_distance = { price_per_minute = 0.50 } }
+
+[[billing.rate_plans]]
+name = "vip"
+currency = "USD"
+class_defaults = { long_distance = { price_per_minute = 0.02 } }
+"""
+CFG = loads(CONFIG)
+
+
+def started(ref: str = "r1", *, dialed: str = "2125551234", group: str = "default", route: str = "trunk:out",
+            account: AccountInfo = AccountInfo(), at: float = 0.0) -> CallStarted:
+    return CallStarted(ref=ref, at=at, caller="1001", caller_user="1001", group=group, dialed=dialed,
+                       destination=dialed, route=route, a_call_id=f"a-{ref}", source="udp:127.0.0.1:5070",
+                       account=account)
+
+
+def bill(ev: CallStarted):  # type: ignore[no-untyped-def]
+    return billing_for(ev, CFG.billing, CFG.billing.plans, CFG.numbering)
+
+
+def test_code_plan_beats_group_plan_beats_default() -> None:
+    assert bill(started()).rate_plan == "standard"
+    assert bill(started(group="lobby")).rate_plan == "lobby"
+    b = bill(started(group="lobby", account=AccountInfo(code="12345", source="shortcut", valid=True,
+                                                        call_class="long_distance", rate_plan="vip")))
+    assert (b.rate_plan, b.currency, b.account_code, b.code_source, b.code_valid) == ("vip", "USD", "12345", "shortcut", True)
+    assert b.rate is not None and b.rate.price_per_minute == Decimal("0.02")
+    # a code naming a plan the configuration no longer has falls back to its group's
+    assert bill(started(group="lobby", account=AccountInfo(rate_plan="gone"))).rate_plan == "lobby"
+
+
+def test_class_from_the_policy_else_the_numbering_plan() -> None:
+    assert bill(started()).call_class == "long_distance"  # classified: codes off
+    assert bill(started(dialed="6424655")).call_class == "local"
+    assert bill(started(account=AccountInfo(call_class="international"))).call_class == "international"
+    assert bill(started(dialed="1002", route="extension")).call_class == "internal"
+    b = bill(started(dialed="2125551234"))
+    assert b.rate is not None and b.rate.prefix == "212"  # longest prefix before the class default
+    emergency = bill(started(dialed="911"))
+    assert emergency.call_class == "emergency" and emergency.rate is None  # never rated
+
+
+async def test_events_become_rated_records(tmp_path: Path) -> None:
+    billing = Billing(CFG.billing, tmp_path, CFG.numbering)
+    await billing.start()
+    assert billing.recovered == 0
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    billing.on_event(started("r1", at=t0))
+    billing.on_event(CallAnswered(ref="r1", at=t0 + 1, b_call_id="b-r1"))
+    billing.on_event(started("r2", at=t0, dialed="6424655"))
+    billing.on_event(CallEnded(ref="r2", at=t0 + 2, status=486, cause="busy", hangup=""))
+    assert billing.next_deadline() == t0 + 1.2
+    billing.handle_timer(t0 + 1.2)  # an interim write of the answered call
+    billing.on_event(CallEnded(ref="r1", at=t0 + 32.5, status=200, cause="caller hung up", hangup="caller"))
+    await billing.stop()
+    store = open_store(str(tmp_path / "billing.sqlite3"))
+    await store.open()
+    try:
+        r1, r2 = await store.get("r1"), await store.get("r2")
+    finally:
+        await store.close()
+    assert r1 is not None and r2 is not None
+    # 31.5 s talk -> 32 s -> increments of 6 -> 36 s; 0.05 + 36 * 0.12 / 60 = 0.122 -> 0.12
+    assert (r1.status, r1.duration, r1.billable, r1.cost, r1.currency) == (200, 31.5, 36, Decimal("0.12"), "EUR")
+    assert r1.call_class == "long_distance" and r1.hangup == "caller" and r1.b_call_id == "b-r1"
+    assert r1.seq == 4  # opened, answered, one interim, closed
+    assert (r2.status, r2.answer, r2.cost, r2.call_class) == (486, None, Decimal("0.00"), "local")
+
+
+async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) -> None:
+    first = Billing(CFG.billing, tmp_path, CFG.numbering)
+    await first.start()
+    t0 = asyncio.get_running_loop().time() - 10  # the crash was a while ago
+    first.on_event(started("r1", at=t0))
+    first.on_event(CallAnswered(ref="r1", at=t0 + 1, b_call_id="b"))
+    first.handle_timer(t0 + 1.2)
+    await first.writer.flush()  # durable, then "killed": no stop, no close record
+    assert first.writer._task is not None
+    first.writer._task.cancel()
+    await first.store.close()
+    second = Billing(CFG.billing, tmp_path, CFG.numbering)
+    await second.start()
+    await second.stop()
+    assert second.recovered == 1
+    store = open_store(str(tmp_path / "billing.sqlite3"))
+    await store.open()
+    try:
+        r1 = await store.get("r1")
+    finally:
+        await store.close()
+    assert r1 is not None and r1.recovered and r1.end is not None and r1.duration == 0.2
