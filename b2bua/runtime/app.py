@@ -30,6 +30,7 @@ from b2bua.sip.message import Header, Request, header
 from b2bua.sip.uri import SipUri
 
 from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate
+from dialplan.numbering import UNRESTRICTED_CLASSES
 
 from .codes import CodeStore
 from .config import Config, UserConfig
@@ -281,7 +282,14 @@ class ServerApp:
                 log.warning("account codes locked for %s after repeated invalid codes", _keys_text(keys))
         elif d.code and d.code_valid:
             self.lockout.record_success(keys, now)
-        if d.outcome is Outcome.ALLOW:
+        if d.outcome is Outcome.ALLOW and account.credit_account and d.call_class not in UNRESTRICTED_CLASSES:
+            # Real-time credit control is not in the call path yet: a call that
+            # would spend a credit account cannot be checked, so it is refused
+            # (fail closed) rather than let through without a limit.
+            log.warning("call from %s to %s refused: credit account %s cannot be checked",
+                        caller, dialed, account.credit_account)
+            route = Route(kind="none", destination=d.destination, status=503, reason="Credit control unavailable")
+        elif d.outcome is Outcome.ALLOW:
             route = self.router.route_from_phone(d.destination)
         else:
             # "collect" (a code is needed and none came) is refused until prompting exists

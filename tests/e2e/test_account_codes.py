@@ -109,6 +109,7 @@ def office(tmp_path: Path) -> Iterator[Rig]:
         ("add", "55555", "--name", "Front desk"),
         ("add", "77777", "--name", "No international", "--classes", "local,long_distance,toll_free"),
         ("add", "24680", "--group", "lobby", "--allow-numbers", "1001,1002"),
+        ("add", "31337", "--name", "Prepaid client", "--credit-account", "prepaid-1"),
     ):
         proc = codes(rig, *args)
         assert proc.returncode == 0, proc.stderr
@@ -239,4 +240,13 @@ def test_code_list_unreadable_fails_closed(office: Rig) -> None:
     line = refused(office, "12345**2125551234")
     assert "Account code check unavailable" in line
     assert outside_call(office, "6424655") == 0, office.last_uac  # local: no code needed
+    settle(office)
+
+
+def test_credit_account_calls_fail_closed_until_credit_control(office: Rig) -> None:
+    """A code that spends a credit account cannot be checked yet: refused with
+    503, never let through without a limit; emergency still goes through."""
+    line = refused(office, "31337**2125551234")
+    assert "Credit control unavailable" in line
+    assert outside_call(office, "31337**911") == 0, office.last_uac
     settle(office)
