@@ -87,6 +87,9 @@ class SipConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     max_call_duration: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 4 * 3600.0
     # session refresh interval, seconds (RFC 4028; at least 90)
     session_interval: Annotated[float, msgspec.Meta(ge=90, le=86400)] = 1800.0
+    # shed new calls with 503 while the event loop runs this many seconds late
+    # (smoothed; back to normal below a third of it); 0 turns shedding off
+    overload_lag: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.15
     t1: Seconds = 0.5  # RFC 3261 §17.1.1.1
     t2: Seconds = 4.0
     t4: Seconds = 5.0

@@ -110,6 +110,8 @@ class Server:
             local.setdefault(bound.transport, bound)
             log.info("listening on %s:%s:%d", bound.transport, bound.host, bound.port)
         driver.add_sender("tcp", tcp)  # also for outbound TCP without a listener
+        if sip.overload_lag > 0:
+            driver.start_lag_probe(on=sip.overload_lag, off=sip.overload_lag / 3)
         endpoint.set_local(local)
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out
@@ -140,6 +142,8 @@ class Server:
             "transactions": self.endpoint.transaction_count,
             "registrations": self.app.location.count,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
+            "overloaded": self.endpoint.overloaded,
+            "calls_shed": self.endpoint.shed,
             "account_code_lockouts": self.app.lockouts,
             "locked_out_attempts": self.app.lockout_refusals,
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
