@@ -18,6 +18,8 @@ from b2bua.sip.endpoint import Address, Endpoint
 log = logging.getLogger("b2bua.transport")
 
 LAG_PROBE_INTERVAL = 0.05  # seconds between event-loop lateness samples
+BACKLOG_ON = 0.10  # shed new calls once UDP receive queues are this full ...
+BACKLOG_OFF = 0.02  # ... and take them again below this
 
 
 class Sender(Protocol):
@@ -50,6 +52,9 @@ class Driver:
         # other pure components with deadlines (the call manager): each has
         # next_deadline() and handle_timer(now), run on the same single timer
         self.timed: list[Timed] = []
+        self._udp_inodes: set[int] = set()
+        self._udp_capacity = 0
+        self.backlog = 0.0
 
     # -- overload ---------------------------------------------------------
     def start_lag_probe(self, on: float, off: float, interval: float = LAG_PROBE_INTERVAL) -> None:
@@ -62,14 +67,31 @@ class Driver:
         self._lag_due = self.loop.time() + interval
         self._lag_timer = self.loop.call_at(self._lag_due, self._lag_probe)
 
+    def watch_backlog(self, inode: int, capacity: int) -> None:
+        """Watch this UDP socket's kernel receive queue (capacity in bytes)."""
+        self._udp_inodes.add(inode)
+        self._udp_capacity += capacity
+
     def _lag_probe(self) -> None:
         now = self.loop.time()
         self.lag = 0.7 * self.lag + 0.3 * max(0.0, now - self._lag_due)
         ep = self.endpoint
-        if not ep.overloaded and self.lag > self._lag_on:
+        # Under UDP load the queue builds in the kernel's receive buffer, not
+        # as timer lateness: uvloop keeps running timers between datagrams.
+        backlog = 0.0
+        if self._udp_inodes:
+            from .sockets import udp_backlog
+
+            queued = udp_backlog(self._udp_inodes)
+            backlog = (queued or 0) / max(self._udp_capacity, 1)
+        self.backlog = backlog
+        if not ep.overloaded and (self.lag > self._lag_on or backlog > BACKLOG_ON):
             ep.overloaded = True
-            log.warning("overloaded (event loop %.0f ms late): new calls get 503", self.lag * 1000)
-        elif ep.overloaded and self.lag < self._lag_off:
+            log.warning(
+                "overloaded (event loop %.0f ms late, receive queue %.0f%% full): new calls get 503",
+                self.lag * 1000, backlog * 100,
+            )
+        elif ep.overloaded and self.lag < self._lag_off and backlog < BACKLOG_OFF:
             ep.overloaded = False
             log.warning("load back to normal: taking new calls (%d shed so far)", ep.shed)
         self._lag_due = now + self._lag_interval
