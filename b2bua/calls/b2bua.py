@@ -792,6 +792,16 @@ class CallManager:
             return
         self._teardown(call, now, cause="no answer", hangup="")
 
+    def end_call(self, ref: str, now: float, cause: str) -> bool:
+        """End a call from the server (e.g. credit ran out): BYE on both legs of an
+        answered call, a failure to the caller before that.  False when the call is
+        unknown or already ended."""
+        call = self.calls.get(ref)
+        if call is None or call.ended:
+            return False
+        self._teardown(call, now, cause=cause, hangup="server")
+        return True
+
     def _max_duration(self, now: float, call: Call) -> None:
         self._teardown(call, now, cause="maximum call duration", hangup="server")
 

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 import msgspec
 
 from b2bua.calls.b2bua import ALLOW, CallManager, Settings
-from b2bua.calls.events import AccountInfo, CallEvent
+from b2bua.billing.credit import CreditCheck
+from b2bua.calls.events import AccountInfo, CallEvent, CallStarted
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Route, Router
 from b2bua.sip import validate
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
-from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
+from b2bua.sip.endpoint import Address, CancelReceived, Endpoint, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
 from b2bua.sip.uri import SipUri
@@ -59,6 +60,8 @@ class ServerApp:
         on_bindings: Callable[[str], None] | None = None,
         codes: CodeStore | None = None,
         today: Callable[[], datetime.date] = datetime.date.today,
+        credit_check: Callable[[CallStarted], Awaitable[CreditCheck]] | None = None,
+        defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.ids = ids
@@ -78,6 +81,13 @@ class ServerApp:
         self.router = Router(config.users, config.trunks, config.routes, emergency=frozenset(plan.emergency))
         self.codes = codes
         self.today = today
+        # prepaid calls: credit_check(a CallStarted-like description) -> CreditCheck,
+        # run by defer(coroutine, on_done) (see _check_credit); without both,
+        # calls on credit accounts are refused (fail closed)
+        self.credit_check = credit_check
+        self.defer = defer
+        self.credit_pending: dict[str, RequestReceived] = {}  # INVITE txn -> event, while checked
+        self.credit_refusals = 0
         lk = config.lockout
         self.lockout = Lockout(lk.max_failures, lk.window, lk.lockout)
         self.lockouts = 0  # times an extension or address got locked
@@ -111,6 +121,12 @@ class ServerApp:
 
     # -- events -----------------------------------------------------------------
     def handle(self, event: object, now: float) -> None:
+        if isinstance(event, CancelReceived) and event.transaction_id in self.credit_pending:
+            # cancelled while its credit is checked: no call exists yet, answer here
+            pending = self.credit_pending.pop(event.transaction_id)
+            self.answer(pending, 487, now)
+            log.info("call to %s cancelled during its credit check", _user_of(pending.request))
+            return
         if self.calls.handle(event, now):
             return
         if not isinstance(event, RequestReceived):
@@ -283,12 +299,16 @@ class ServerApp:
         elif d.code and d.code_valid:
             self.lockout.record_success(keys, now)
         if d.outcome is Outcome.ALLOW and account.credit_account and d.call_class not in UNRESTRICTED_CLASSES:
-            # Real-time credit control is not in the call path yet: a call that
-            # would spend a credit account cannot be checked, so it is refused
-            # (fail closed) rather than let through without a limit.
-            log.warning("call from %s to %s refused: credit account %s cannot be checked",
-                        caller, dialed, account.credit_account)
-            route = Route(kind="none", destination=d.destination, status=503, reason="Credit control unavailable")
+            route = self.router.route_from_phone(d.destination)
+            if route.kind != "none":
+                if self.credit_check is None or self.defer is None:
+                    log.warning("call from %s to %s refused: credit account %s cannot be checked",
+                                caller, dialed, account.credit_account)
+                    route = Route(kind="none", destination=d.destination, status=503,
+                                  reason="Credit control unavailable")
+                else:
+                    self._check_credit(event, route, account, start)
+                    return
         elif d.outcome is Outcome.ALLOW:
             route = self.router.route_from_phone(d.destination)
         else:
@@ -296,6 +316,49 @@ class ServerApp:
             log.info("call from %s to %s refused: %s (%s)", caller, dialed, d.reason, d.rule)
             route = Route(kind="none", destination=d.destination or dialed, status=d.status or 403, reason=d.reason)
         self.calls.start_call(event, route, account=account, now=now, **start)  # type: ignore[arg-type]
+
+
+    def _check_credit(self, event: RequestReceived, route: Route, account: AccountInfo, start: dict[str, str]) -> None:
+        """Before ringing: may the credit account pay for the call's first chunk?
+        The check runs asynchronously while the INVITE transaction stays open (the
+        endpoint sends 100 Trying); then the call starts, or is refused (and still
+        reported) with the check's status.  A CANCEL meanwhile is answered in
+        ``handle``; a late result then starts nothing."""
+        assert event.transaction_id is not None and self.credit_check is not None and self.defer is not None
+        txn = event.transaction_id
+        self.credit_pending[txn] = event
+        req = event.request
+        desc = CallStarted(
+            ref="", at=0.0, caller=start["caller"], caller_user=start["caller_user"],
+            department=start["department"], group=start["group"], dialed=_user_of(req),
+            destination=route.destination,
+            route=("trunk:" + route.trunk.name) if route.trunk else route.kind,
+            a_call_id=req.call_id, source="", account=account,
+        )
+
+        def done(result: object, *, now: float) -> None:
+            if self.credit_pending.pop(txn, None) is None or self.endpoint.transaction(txn) is None:
+                return  # cancelled (answered 487) or the transaction is gone
+            chosen = route
+            if not isinstance(result, CreditCheck):
+                result = CreditCheck(ok=False, reason="credit unavailable", status=503)
+            if not result.ok:
+                self.credit_refusals += 1
+                log.info("call from %s to %s refused: %s (credit account %s)",
+                         start["caller"], desc.dialed, result.reason, account.credit_account)
+                chosen = Route(kind="none", destination=route.destination, status=result.status or 503,
+                               reason=_credit_reason(result))
+            self.calls.start_call(event, chosen, account=account, now=now, **start)  # type: ignore[arg-type]
+
+        self.defer(self.credit_check(desc), done)
+
+
+def _credit_reason(check: CreditCheck) -> str:
+    if check.status == 402:
+        return "Insufficient credit"
+    if check.status == 503:
+        return "Credit control unavailable"
+    return f"Credit refused: {check.reason}"
 
 
 LOCKED_REASON = "Too many invalid account codes"

@@ -17,6 +17,14 @@ else its business group's (``[billing] group_rate_plans``), else the default pla
 the call class the account-code policy decided, else the numbering plan's class of
 the dialed number (account codes off), ``internal`` for calls to an extension.
 Emergency calls are never rated.
+
+Prepaid calls (an account code with a ``credit_account``): before ringing the
+application awaits ``check_credit`` (``credit.can_start``); from ``CallAnswered`` a
+``CreditController`` per call reserves credit in chunks of ``credit_chunk`` seconds,
+its deadlines run on the same timer, reservations and commits run as tasks against
+the store and a call whose next chunk is refused is ended with ``end_call`` (BYE on
+both legs, hangup "server").  ``CallEnded`` commits the actual cost; the rest of the
+reservation returns to the account.
 """
 
 from __future__ import annotations
@@ -25,13 +33,16 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from b2bua.billing.cdr import CODE_SOURCES, CallBilling, CdrBuilder
-from b2bua.billing.rating import RatePlan, rate_for
+from b2bua.billing.credit import (
+    CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, ReserveCredit, can_start, perform,
+)
+from b2bua.billing.rating import Rate, RatePlan, rate_for
 from b2bua.billing.store import BillingStore, open_store
 from b2bua.billing.writer import CdrWriter
-from b2bua.calls.events import CallEvent, CallStarted
+from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallStarted
 from dialplan import CallClass, NumberingPlan, classify
 
 from .config import BillingConfig
@@ -41,6 +52,10 @@ log = logging.getLogger("b2bua.billing")
 SQLITE_FILE = "billing.sqlite3"
 JOURNAL_FILE = "cdr-journal.jsonl"
 RECOVERY_RETRY = 5.0  # seconds between recovery attempts while the database is down
+# a prepaid call's first reservation runs after the answer; the controller's
+# deadline for it is the answer itself (nothing paid yet), so the runtime waits
+# this long for the database before cutting the call ("credit not confirmed in time")
+FIRST_RESERVE_GRACE = 2.0
 
 
 def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
@@ -105,6 +120,13 @@ class Billing:
         self.recovered: int | None = None  # records closed by recovery; None until it ran
         self._recovery: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        # credit control: set by the server (end a call from here; flush the driver)
+        self.end_call: Callable[[str, float, str], object] | None = None
+        self.flush: Callable[[], None] = lambda: None
+        self._prepaid: dict[str, tuple[str, Rate, str]] = {}  # started, not answered: account, rate, currency
+        self.credit: dict[str, CreditController] = {}  # answered prepaid calls
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.credit_cuts = 0
 
     async def start(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
@@ -154,21 +176,88 @@ class Billing:
                 assert self.loop is not None
                 builder.wall_offset = time.time() - self.loop.time()  # follow wall clock steps
                 billing = billing_for(event, self.config, self.plans, self.numbering)
+                if event.account.credit_account and billing.rate is not None and event.route != "none":
+                    self._prepaid[event.ref] = (event.account.credit_account, billing.rate, billing.currency)
             writes = builder.handle(event, billing)
             if writes:
                 self.writer.submit(writes)
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot record %s", type(event).__name__)
+        try:
+            self._credit_event(event)
+        except Exception:
+            log.exception("credit control: cannot handle %s", type(event).__name__)
+
+    # -- credit control ---------------------------------------------------------------
+    async def check_credit(self, event: CallStarted) -> CreditCheck:
+        """May this prepaid call ring?  (``event`` describes the call about to start.)"""
+        b = billing_for(event, self.config, self.plans, self.numbering)
+        return await can_start(self.store, event.account.credit_account, b.rate, b.currency,
+                               chunk_s=self.config.credit_chunk)
+
+    def _credit_event(self, event: CallEvent) -> None:
+        if isinstance(event, CallAnswered):
+            info = self._prepaid.pop(event.ref, None)
+            if info is None:
+                return
+            account, rate, currency = info
+            ctl = CreditController(ref=event.ref, account=account, rate=rate, currency=currency,
+                                   chunk_s=self.config.credit_chunk)
+            self.credit[event.ref] = ctl
+            self._run(ctl, ctl.answered(event.at))
+        elif isinstance(event, CallEnded):
+            self._prepaid.pop(event.ref, None)
+            done = self.credit.pop(event.ref, None)
+            if done is not None:
+                self._run(done, done.ended(event.at))
+
+    def _run(self, ctl: CreditController, commands: list[CreditCommand]) -> None:
+        for cmd in commands:
+            if isinstance(cmd, EndCall):
+                self.credit_cuts += 1
+                log.info("call %s: %s, ending it", cmd.ref, cmd.reason)
+                if self.end_call is not None:
+                    assert self.loop is not None
+                    self.end_call(cmd.ref, max(self.loop.time(), cmd.at), f"credit: {cmd.reason}")
+            else:
+                self._spawn(self._perform(ctl, cmd))
+
+    async def _perform(self, ctl: CreditController, cmd: ReserveCredit | CommitCredit) -> None:
+        ok = await perform(self.store, cmd)
+        if isinstance(cmd, ReserveCredit):
+            assert self.loop is not None
+            try:
+                self._run(ctl, ctl.reserve_result(self.loop.time(), ok))
+            finally:
+                self.flush()  # new deadlines, BYEs to send
+
+    def _spawn(self, coro: Any) -> None:
+        assert self.loop is not None
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # Timed (driver.timed): interim updates of answered calls
     def next_deadline(self) -> float | None:
-        return self.builder.next_deadline() if self.builder is not None else None
+        deadline = self.builder.next_deadline() if self.builder is not None else None
+        for ctl in self.credit.values():
+            d = _credit_deadline(ctl)
+            if d is not None and (deadline is None or d < deadline):
+                deadline = d
+        return deadline
 
     def handle_timer(self, now: float) -> None:
         if self.builder is not None:
             writes = self.builder.handle_timer(now)
             if writes:
                 self.writer.submit(writes)
+        for ctl in list(self.credit.values()):
+            d = _credit_deadline(ctl)
+            if d is not None and d <= now:
+                try:
+                    self._run(ctl, ctl.handle_timer(now))
+                except Exception:
+                    log.exception("credit control of call %s failed", ctl.ref)
 
     def status(self) -> dict[str, Any]:
         c = self.writer.counters
@@ -179,17 +268,29 @@ class Billing:
             "billing_written": c["written"],
             "billing_journaled": c["journaled"],
             "billing_replayed": c["replayed"],
+            "credit_calls": len(self.credit),
+            "credit_cuts": self.credit_cuts,
         }
 
     async def stop(self) -> None:
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
+        if self._tasks:  # reservations and commits in flight
+            await asyncio.wait(list(self._tasks), timeout=10.0)
         await self.writer.stop()
         try:
             await self.store.close()
         except Exception:
             log.exception("closing the billing database failed")
+
+
+def _credit_deadline(ctl: CreditController) -> float | None:
+    """The controller's deadline, but the first reservation gets FIRST_RESERVE_GRACE."""
+    d = ctl.next_deadline()
+    if d is not None and ctl.paid_s == 0 and ctl.state is CreditState.RESERVING and ctl.answered_at is not None:
+        return max(d, ctl.answered_at + FIRST_RESERVE_GRACE)
+    return d
 
 
 def _safe(url: str) -> str:

@@ -13,6 +13,7 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from typing import Any, Awaitable, Callable
 
 from b2bua.sip.build import BRANCH_COOKIE
 from b2bua.sip.endpoint import Address, Endpoint
@@ -63,6 +64,7 @@ class Server:
         self.udp: list[object] = []
         self.bound: list[Address] = []
         self.billing: Billing | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         cfg = self.config
@@ -88,6 +90,8 @@ class Server:
             local=lambda transport: local.get(transport) or next(iter(local.values())),
             on_bindings=self._save_bindings,
             codes=CodeStore(self.store),
+            credit_check=self.billing.check_credit,
+            defer=self._defer,
         )
         self.app = app
         self.billing.numbering = app.plan  # configured extensions count as internal numbers
@@ -96,6 +100,8 @@ class Server:
         driver.timed.append(app.calls)
         driver.timed.append(self.billing)
         self.driver = driver
+        self.billing.end_call = app.calls.end_call
+        self.billing.flush = driver.flush
         tcp = TcpTransport(driver, sip.max_tcp_connections, sip.max_message_bytes)
         self.tcp = tcp
         for addr in cfg.server.addresses:
@@ -126,6 +132,27 @@ class Server:
         gc.set_threshold(700, 10, 1_000_000_000)
         self._gc_timer = loop.call_later(FULL_GC_INTERVAL, self._full_gc)
 
+    def _defer(self, coro: Awaitable[Any], on_done: Callable[..., None]) -> None:
+        """Run ``coro`` as a task, then ``on_done(result, now=...)`` (the exception
+        it raised as the result) and flush what that produced."""
+
+        async def run() -> None:
+            try:
+                result: Any = await coro
+            except Exception as err:
+                log.exception("deferred call-path work failed")
+                result = err
+            try:
+                on_done(result, now=self.loop.time())
+            except Exception:
+                log.exception("internal error after deferred work")
+            if self.driver is not None:
+                self.driver.flush()
+
+        task = self.loop.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _full_gc(self) -> None:
         gc.collect()
         self._gc_timer = self.loop.call_later(FULL_GC_INTERVAL, self._full_gc)
@@ -145,6 +172,7 @@ class Server:
             "overloaded": self.endpoint.overloaded,
             "calls_shed": self.endpoint.shed,
             "account_code_lockouts": self.app.lockouts,
+            "credit_refusals": self.app.credit_refusals,
             "locked_out_attempts": self.app.lockout_refusals,
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
             **self.calllog.counters,

@@ -1065,6 +1065,25 @@ def test_max_call_duration() -> None:
     h.settle()
 
 
+def test_end_call_from_the_server() -> None:
+    """CallManager.end_call (credit control's cut-off): BYE on both legs, hangup "server"."""
+    h = Harness()
+    connect(h)
+    (ref,) = list(h.manager.calls)
+    h.advance(10)
+    assert h.manager.end_call(ref, h.now, "credit: credit exhausted")
+    h.pump()
+    bye_a = h.a.expect_one("BYE")
+    bye_b = h.b.expect_one("BYE")
+    h.a.respond(bye_a.request, 200)
+    h.b.respond(bye_b.request, 200)
+    ended = h.ended()
+    assert (ended.status, ended.cause, ended.hangup) == (200, "credit: credit exhausted", "server")
+    assert not h.manager.end_call(ref, h.now, "again")  # already ended
+    assert not h.manager.end_call("no-such-call", h.now, "x")
+    h.settle()
+
+
 # -- 9. malformed SDP -----------------------------------------------------------------------------
 
 

@@ -90,6 +90,13 @@ port = 5060
 inbound = ["TRUSTED_PBX/32"]
 pass_account_code = true
 group = "default"
+
+[billing]
+credit_chunk = 10
+
+[[billing.rate_plans]]
+name = "prepaid"
+class_defaults = { long_distance = { price_per_minute = 0.60 }, emergency = { price_per_minute = 1.00 } }
 """
 
 
@@ -109,7 +116,8 @@ def office(tmp_path: Path) -> Iterator[Rig]:
         ("add", "55555", "--name", "Front desk"),
         ("add", "77777", "--name", "No international", "--classes", "local,long_distance,toll_free"),
         ("add", "24680", "--group", "lobby", "--allow-numbers", "1001,1002"),
-        ("add", "31337", "--name", "Prepaid client", "--credit-account", "prepaid-1"),
+        ("add", "31337", "--name", "Prepaid client", "--credit-account", "prepaid-1", "--rate-plan", "prepaid"),
+        ("add", "31338", "--name", "Empty wallet", "--credit-account", "empty-1", "--rate-plan", "prepaid"),
     ):
         proc = codes(rig, *args)
         assert proc.returncode == 0, proc.stderr
@@ -243,10 +251,22 @@ def test_code_list_unreadable_fails_closed(office: Rig) -> None:
     settle(office)
 
 
-def test_credit_account_calls_fail_closed_until_credit_control(office: Rig) -> None:
-    """A code that spends a credit account cannot be checked yet: refused with
-    503, never let through without a limit; emergency still goes through."""
-    line = refused(office, "31337**2125551234")
-    assert "Credit control unavailable" in line
+def test_credit_account_calls_checked_before_ringing(office: Rig) -> None:
+    """A code that spends a credit account: an unknown account is refused with 403
+    and a balance that cannot pay the first chunk with 402, both before the
+    carrier is asked; emergency calls are never credit-checked."""
+    line = refused(office, "31337**2125551234")  # no credit account prepaid-1
+    assert "403 Credit refused: unknown credit account" in line, line
+    proc = subprocess.run(
+        [sys.executable, "-m", "b2bua.runtime.cli", "credit", "create", "empty-1", "0",
+         "--config", str(office.tmp / "b2bua.toml")],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = refused(office, "31338**2125551234")
+    assert "402 Insufficient credit" in line, line
+    assert "INVITE sip:2125551234" not in carrier_saw(office)  # never rang
     assert outside_call(office, "31337**911") == 0, office.last_uac
-    settle(office)
+    assert outside_call(office, "31338**911") == 0, office.last_uac
+    status = settle(office)
+    assert status["credit_refusals"] == 2, status
