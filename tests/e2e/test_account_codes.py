@@ -18,27 +18,13 @@ import pytest
 
 from .server import ROOT, free_port
 from .sipp import SIPP, run, sipp_args
-from .test_calls import Rig, settle
+from .test_calls import OFFICE, Rig, settle
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 
 TRUSTED_PBX = "127.0.0.4"
 
-POLICY = """
-[[routes]]
-prefix = ""
-trunk = "outside"
-
-[numbering]
-kind = "nanp"
-home_area_code = "801"
-
-[groups.default]
-mode = "classes"
-required_classes = ["long_distance", "international"]
-code_length = 5
-fac = "*88"
-validation = "list"
+POLICY = OFFICE + """
 
 [groups.lobby]
 mode = "mandatory"
@@ -77,11 +63,6 @@ group = "consult"
 extension = "1006"
 password = "pw1006"
 group = "premium"
-
-[[trunks]]
-name = "outside"
-host = "127.0.0.1"
-port = CARRIER_PORT
 
 [[trunks]]
 name = "pbx"

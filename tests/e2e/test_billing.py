@@ -22,29 +22,11 @@ import pytest
 
 from .server import ROOT, ServerProcess, free_port
 from .sipp import SIPP, Sipp, server_status, sipp_args
-from .test_calls import Rig, settle
+from .test_calls import OFFICE, Rig, settle
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 
-OFFICE = """
-[[routes]]
-prefix = ""
-trunk = "outside"
-
-[[trunks]]
-name = "outside"
-host = "127.0.0.1"
-port = CARRIER_PORT
-
-[numbering]
-kind = "nanp"
-home_area_code = "801"
-
-[groups.default]
-mode = "classes"
-required_classes = ["long_distance", "international"]
-code_length = 5
-validation = "list"
+BILLED_OFFICE = OFFICE + """
 
 [billing]
 interim_interval = 1
@@ -82,7 +64,7 @@ def records(rig: Rig, count: int, timeout: float = 20.0) -> list[dict[str, Any]]
 
 @pytest.fixture
 def office(tmp_path: Path) -> Iterator[Rig]:
-    rig = Rig(tmp_path, extra=OFFICE, carrier_port=free_port())
+    rig = Rig(tmp_path, extra=BILLED_OFFICE, carrier_port=free_port())
     for args in (("add", "12345", "--name", "Acme", "--rate-plan", "client"), ("add", "55555", "--name", "Desk")):
         proc = cli(rig, "codes", *args)
         assert proc.returncode == 0, proc.stderr

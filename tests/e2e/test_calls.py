@@ -50,6 +50,32 @@ trunk = "carrier"
 """ + extra
 
 
+# An office for account-code and billing tests (append to Rig's extra=): every
+# outside number goes to the SIPp carrier; the default group needs a 5-digit
+# code on long-distance and international calls.
+OFFICE = """
+[[routes]]
+prefix = ""
+trunk = "outside"
+
+[[trunks]]
+name = "outside"
+host = "127.0.0.1"
+port = CARRIER_PORT
+
+[numbering]
+kind = "nanp"
+home_area_code = "801"
+
+[groups.default]
+mode = "classes"
+required_classes = ["long_distance", "international"]
+code_length = 5
+fac = "*88"
+validation = "list"
+"""
+
+
 class Rig:
     def __init__(self, tmp: Path, no_answer: float = 30.0, extra: str = "", carrier_port: int | None = None) -> None:
         self.tmp = tmp

@@ -23,7 +23,7 @@ import pytest
 
 from .server import ROOT, free_port
 from .sipp import SIPP, wait_idle
-from .test_calls import Rig
+from .test_calls import OFFICE, Rig
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 
@@ -31,25 +31,7 @@ CHUNK_S = 10
 PER_SECOND = Decimal("0.01")
 INCREMENT = PER_SECOND  # one billing increment (1 s)
 
-PREPAID = f"""
-[[routes]]
-prefix = ""
-trunk = "outside"
-
-[[trunks]]
-name = "outside"
-host = "127.0.0.1"
-port = CARRIER_PORT
-
-[numbering]
-kind = "nanp"
-home_area_code = "801"
-
-[groups.default]
-mode = "classes"
-required_classes = ["long_distance", "international"]
-code_length = 5
-validation = "list"
+PREPAID = OFFICE + f"""
 
 [billing]
 credit_chunk = {CHUNK_S}
