@@ -255,11 +255,11 @@ class CallManager:
             if known.invite.cseq.number == req.cseq.number:
                 # the same INVITE arriving by another path (new branch): RFC 3261
                 # §8.2.2.2 merged request.  Its transaction must be answered too.
-                self._reply(event, 482, now, reason="Loop Detected")
+                self.reply(event, 482, now, reason="Loop Detected")
                 return None
             if not known.call.ended:
                 # a new INVITE of the same Call-ID and From tag while that call is up
-                self._reply(event, 500, now, reason="Call already in progress", extra=[header("Retry-After", "5")])
+                self.reply(event, 500, now, reason="Call already in progress", extra=[header("Retry-After", "5")])
                 return None
         ref = self.ids.call_id()
         call = Call(ref, route, caller)
@@ -402,20 +402,20 @@ class CallManager:
             return True
         if leg is not None and leg.state is LegState.TERMINATED and req.method == "BYE":
             # our BYE and the peer's crossed on the wire: both dialogs end anyway
-            self._reply(event, 200, now)
+            self.reply(event, 200, now)
             return True
         if leg is None or leg.state is LegState.TERMINATED:
-            self._reply(event, 481, now)
+            self.reply(event, 481, now)
             return True
         if leg.dialog is not None and not leg.dialog.check_remote_seq(req):
-            self._reply(event, 500, now, reason="CSeq out of order")
+            self.reply(event, 500, now, reason="CSeq out of order")
             return True
         if req.method == "BYE":
-            self._reply(event, 200, now)
+            self.reply(event, 200, now)
             self._hangup(leg, now)
             return True
         if leg.dialog is None:  # early dialog on A (we sent a tag in 180): only BYE/CANCEL make sense
-            self._reply(event, 481 if req.method != "UPDATE" else 491, now)
+            self.reply(event, 481 if req.method != "UPDATE" else 491, now)
             return True
         self._relay_request(leg, event, now)
         return True
@@ -690,24 +690,24 @@ class CallManager:
         other = leg.other
         assert event.transaction_id is not None
         if other is None or other.dialog is None or other.state is LegState.TERMINATED:
-            self._reply(event, 481, now)
+            self.reply(event, 481, now)
             return
         if req.method in ("INVITE", "UPDATE"):
             # RFC 3261 §14.2, RFC 3311 §5.2: one offer/answer at a time per dialog.
             # other.pending holds what this side sent earlier (still unanswered:
             # 500), leg.pending what the other side offered to this one (glare: 491).
             if any(_is_offer(r) for _, r in other.pending.values()):
-                self._reply(event, 500, now, reason="Request Pending", extra=[header("Retry-After", "1")])
+                self.reply(event, 500, now, reason="Request Pending", extra=[header("Retry-After", "1")])
                 return
             if any(_is_offer(r) for _, r in leg.pending.values()):
-                self._reply(event, 491, now)
+                self.reply(event, 491, now)
                 return
             if req.body and (req.content_type or "") == "application/sdp" and not sdp.looks_valid(req.body):
-                self._reply(event, 488, now, reason="Malformed SDP")
+                self.reply(event, 488, now, reason="Malformed SDP")
                 return
             leg.dialog.update_target(req)  # type: ignore[union-attr]
         if req.method == "INVITE":
-            self._reply(event, 100, now)
+            self.reply(event, 100, now)
         extra: list[Header] = []
         for key in ("content-type", "session-expires", "supported", "require", "event", "info-package", "content-disposition"):
             for name, k, v in req.headers:
@@ -909,7 +909,7 @@ class CallManager:
         leg.retransmit = leg.refresh = None
 
     # -- helpers -------------------------------------------------------------------
-    def _reply(
+    def reply(
         self,
         event: RequestReceived,
         status: int,
@@ -918,6 +918,8 @@ class CallManager:
         reason: str | None = None,
         extra: list[Header] | None = None,
     ) -> None:
+        """Answer a request statelessly from the call's point of view: Server
+        header and a fresh To tag on anything but 100 (RFC 3261 §8.2.6)."""
         if event.transaction_id is None:
             return
         headers = [header("Server", self.s.user_agent), *(extra or [])] if status > 100 else []

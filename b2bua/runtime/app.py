@@ -23,7 +23,7 @@ from b2bua.calls.events import AccountInfo, CallEvent, CallStarted
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Route, Router
 from b2bua.sip import validate
-from b2bua.sip.build import IdSource, make_response
+from b2bua.sip.build import IdSource
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
 from b2bua.sip.endpoint import Address, CancelReceived, Endpoint, RequestReceived
 from b2bua.sip.errors import ParseError
@@ -154,12 +154,7 @@ class ServerApp:
         reason: str | None = None,
         extra: list[Header] | None = None,
     ) -> None:
-        headers = [header("Server", self.user_agent)]
-        if extra:
-            headers.extend(extra)
-        resp = make_response(event.request, status, reason, to_tag=self.ids.tag(), headers=headers)
-        assert event.transaction_id is not None
-        self.endpoint.send_response(event.transaction_id, resp, now)
+        self.calls.reply(event, status, now, reason=reason, extra=extra)
 
     # -- authentication -----------------------------------------------------------
     def _authenticate(self, event: RequestReceived, status: int, now: float) -> UserConfig | None:
