@@ -20,7 +20,8 @@ configuration file can pick one:
   repair); internal extensions; 7-digit NXX-XXXX and 10-digit numbers in the
   configured local area codes are local; 1+10 digits (and 10 digits outside
   the local area codes) long distance; 1-800/833/844/855/866/877/888 toll
-  free; 1-900 and 976-XXXX premium; 011+ international.
+  free; 1-900 and NXX 976 (976-XXXX, NPA-976-XXXX) premium; 011+ international
+  (011 1 ... is the same NANP number as +1 ...).
 * :class:`E164Plan` (``kind = "e164"``), a generic ITU-T E.164 plan for other
   countries: configurable national (trunk) prefix such as ``0``, international
   prefix such as ``00``, emergency numbers such as 112/999, service numbers,
@@ -251,18 +252,31 @@ class Classified(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def forms(self) -> tuple[str, ...]:
-        """The digit forms of this destination that prefix rules look at.
+        """The digit forms of this destination: as dialed, national, E.164.
 
-        A rule written for one form must not be dodged by dialing another
-        (``801...`` vs ``1801...`` vs ``+1801...``), so blocked and allowed
-        prefixes are matched against the dialed digits, the national number
-        and the E.164 digits.
+        Restrictions do not match these (a prefix of one form can be a
+        different number's prefix in another: ``44`` of ``4415551234``);
+        they match :attr:`canonical` (see :mod:`dialplan.codes`).
         """
         out: list[str] = []
         for form in (self.number.lstrip("+"), self.national, self.e164):
             if form and form not in out:
                 out.append(form)
         return tuple(out)
+
+    @property
+    def canonical(self) -> str:
+        """The one form restrictions match (:mod:`dialplan.codes`): ``+`` and the
+        E.164 digits when known, whatever the spelling dialed (``+``, ``%2B``,
+        ``00``/``011``, national forms, access code, separators); else (an
+        extension, a short number, a local number whose area is not known) the
+        digits as routed, which have no other spelling."""
+        return "+" + self.e164 if self.e164 else self.number.lstrip("+")
+
+
+def home_country_code(plan: NumberingPlan) -> str:
+    """The plan's own E.164 country code: what is not international."""
+    return NANP_COUNTRY_CODE if isinstance(plan, NorthAmericanPlan) else plan.country_code
 
 
 def normalise(raw: str) -> str | None:
@@ -343,7 +357,7 @@ def _nanp_national(number: str, nsn: str, plan: NorthAmericanPlan, *, toll_diale
     e164 = NANP_COUNTRY_CODE + nsn
     if npa in plan.toll_free_area_codes:
         call_class = CallClass.TOLL_FREE
-    elif npa in plan.premium_area_codes:
+    elif npa in plan.premium_area_codes or nsn[3:6] in plan.premium_exchanges:
         call_class = CallClass.PREMIUM
     elif not toll_dialed and (npa in plan.local_area_codes or npa == plan.home_area_code):
         call_class = CallClass.LOCAL
@@ -353,17 +367,16 @@ def _nanp_national(number: str, nsn: str, plan: NorthAmericanPlan, *, toll_diale
 
 
 def _classify_nanp(number: str, plan: NorthAmericanPlan) -> Classified:
-    if number.startswith("+"):
-        e164 = number[1:]
+    intl = plan.international_prefix
+    if number.startswith(("+", intl)):
+        # 011 1 NPA... is +1 NPA...: a NANP number, whichever way it is written
+        e164 = number[1:] if number.startswith("+") else number[len(intl):]
         if e164.startswith(NANP_COUNTRY_CODE):
             nsn = e164[len(NANP_COUNTRY_CODE):]
             if len(nsn) != NANP_NATIONAL_DIGITS:
                 return _nanp_short(number, nsn)
             return _nanp_national(number, nsn, plan, toll_dialed=False)
         return _international(number, e164)
-    intl = plan.international_prefix
-    if number.startswith(intl):
-        return _international(number, number[len(intl):])
     if intl.startswith(number):
         return _invalid(number, incomplete=True)
     if number.startswith(NANP_TOLL_PREFIX):

@@ -56,7 +56,15 @@ from typing import Final, Literal
 
 import msgspec
 
-from dialplan.codes import CLASS_NAMES, FORBIDDEN, AccountCode, CodeLookup, check_restrictions
+from dialplan.codes import (
+    CLASS_NAMES,
+    FORBIDDEN,
+    AccountCode,
+    CodeLookup,
+    blocked_by_prefix,
+    canonical_class,
+    check_restrictions,
+)
 from dialplan.dialstring import (
     ADDRESS_INCOMPLETE,
     MAX_CODE_DIGITS,
@@ -134,8 +142,9 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     stripped and ignored), and mode ``fac`` requires it.  ``code_length``:
     fixed length N (2..14), or None for variable 2..14-digit codes ended by
     ``#``.  ``required_classes`` / ``required_prefixes``: for modes
-    ``classes`` / ``prefixes``; prefixes are digits matched against every
-    digit form of the destination (as dialed, national, E.164).
+    ``classes`` / ``prefixes``; prefixes are digits read under the numbering
+    plan and matched on the canonical destination, as blocked prefixes are
+    (:mod:`dialplan.codes`).
     """
 
     mode: Mode = Mode.OFF
@@ -270,17 +279,25 @@ def _pick_code(ctx: CallContext, parsed: ParsedDial) -> tuple[str | None, CodeSo
     return None, CodeSource.NONE
 
 
-def requirement(mode: Mode, group: GroupPolicy, dest: Classified, form: DialForm) -> str | None:
-    """Why this call needs a code (the reason phrase), or None if it does not."""
+def requirement(
+    mode: Mode, group: GroupPolicy, dest: Classified, form: DialForm, plan: NumberingPlan
+) -> str | None:
+    """Why this call needs a code (the reason phrase), or None if it does not.
+
+    Classes and prefixes are those of the number, however it was spelled
+    (:mod:`dialplan.codes`): the class as dialed or of the canonical form,
+    a required prefix under any of its readings."""
     if dest.call_class not in OUTSIDE_CLASSES:
         return None
     if mode is Mode.MANDATORY:
         return "Account code required"
-    if mode is Mode.CLASSES and dest.call_class in group.required_classes:
-        return f"Account code required for {CLASS_NAMES[dest.call_class]} calls"
+    if mode is Mode.CLASSES:
+        for call_class in (dest.call_class, canonical_class(dest, plan)):
+            if call_class in group.required_classes:
+                return f"Account code required for {CLASS_NAMES[call_class]} calls"
     if mode is Mode.PREFIXES:
         for prefix in group.required_prefixes:
-            if any(form_.startswith(prefix) for form_ in dest.forms):
+            if blocked_by_prefix(prefix, dest, plan):
                 return f"Account code required for calls to {prefix}"
     if mode is Mode.FAC and form is DialForm.FAC:
         return f"Account code required after {group.fac}"
@@ -343,7 +360,7 @@ def _evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: d
     # 5.-6. the code, or whether one is needed
     code, source = _pick_code(ctx, parsed)
     if code is None:
-        needed = requirement(mode, group, dest, parsed.form)
+        needed = requirement(mode, group, dest, parsed.form, plan)
         if needed is not None:
             return Decision(
                 outcome=Outcome.COLLECT,
@@ -357,11 +374,12 @@ def _evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: d
                 rule="code_required",
             )
         return _allow(dest, "code_not_required", "No account code required")
-    return _check_code(group, dest, code, source, codes, today)
+    return _check_code(group, plan, dest, code, source, codes, today)
 
 
 def _check_code(
     group: GroupPolicy,
+    plan: NumberingPlan,
     dest: Classified,
     code: str,
     source: CodeSource,
@@ -406,7 +424,7 @@ def _check_code(
         # the same answer for unknown, inactive and expired codes: no hint to a guesser
         return decided(Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code")
     if found is not None:
-        broken = check_restrictions(found, dest)
+        broken = check_restrictions(found, dest, plan)
         if broken is not None:
             # an assigned code may be a secret the person at the phone does not know
             who = "Assigned account code" if source is CodeSource.ASSIGNED else f"Account code {code}"
