@@ -9,7 +9,7 @@ restrictions, :mod:`dialplan.lockout` for guessing protection.
 
 from dialplan.codes import AccountCode, CodeLookup, check_restrictions, parse_prefix_list
 from dialplan.dialstring import DialForm, Fault, ParsedDial, parse_dial_string, percent_decode
-from dialplan.lockout import Lockout
+from dialplan.lockout import KeyKind, Lockout, LockoutState, lockout_keys
 from dialplan.numbering import (
     CallClass,
     Classified,
@@ -30,6 +30,7 @@ from dialplan.policy import (
     UserPolicy,
     Validation,
     evaluate,
+    is_exempt,
 )
 
 __all__ = [
@@ -45,7 +46,9 @@ __all__ = [
     "ExtensionPlan",
     "Fault",
     "GroupPolicy",
+    "KeyKind",
     "Lockout",
+    "LockoutState",
     "Mode",
     "NorthAmericanPlan",
     "NumberingPlan",
@@ -56,6 +59,8 @@ __all__ = [
     "check_restrictions",
     "classify",
     "evaluate",
+    "is_exempt",
+    "lockout_keys",
     "normalise",
     "parse_dial_string",
     "parse_prefix_list",

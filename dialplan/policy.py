@@ -14,7 +14,9 @@ fail closed).  The steps, in order (each one may end the evaluation):
    emergency (911) and repair (611) calls are never prompted").  They are
    also found behind a garbled code or a stray star code (``*88911``,
    ``*67911``, ``x1**911``, ``*88 123456#911``): routing such a string to
-   911 is the safe mistake.
+   911 is the safe mistake.  :func:`is_exempt` answers this step alone, for
+   callers that must not refuse such calls before evaluating them (the
+   account-code lockout, :mod:`dialplan.lockout`).
 3. A malformed dial string is refused (484, naming the fault); an invalid
    number is refused (404, or 484 when more digits could make it valid).
 4. Mode ``off``: account codes are not used; codes dialed in the shortcut
@@ -314,22 +316,44 @@ def _lookup(codes: CodeLookup, code: str) -> AccountCode | None | Exception:
     return found
 
 
+def _parse(ctx: CallContext, plan: NumberingPlan) -> tuple[ParsedDial, Classified | None]:
+    """Step 1: the dial string and its number, classified."""
+    parsed = parse_dial_string(ctx.dialed, fac=ctx.group.fac, code_length=ctx.group.code_length)
+    return parsed, classify(parsed.number, plan) if parsed.number is not None else None
+
+
+def _unrestricted(parsed: ParsedDial, dest: Classified | None, plan: NumberingPlan) -> Classified | None:
+    """Step 2: the emergency or service number this dial string reaches, if any."""
+    if dest is not None and dest.call_class in UNRESTRICTED_CLASSES:
+        return dest
+    for alternate in parsed.alternates:
+        found = classify(alternate, plan)
+        if found.call_class in UNRESTRICTED_CLASSES:
+            return found
+    return None
+
+
+def is_exempt(ctx: CallContext, plan: NumberingPlan) -> bool:
+    """Whether this call is an emergency or service call, which :func:`evaluate`
+    allows whatever the mode and codes (step 2): guessing protection
+    (:mod:`dialplan.lockout`) must not refuse it.  Total: never raises."""
+    try:
+        parsed, dest = _parse(ctx, plan)
+        return _unrestricted(parsed, dest, plan) is not None
+    except Exception:  # a bug must not block an emergency call: evaluate decides
+        return True
+
+
 def _evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: datetime.date) -> Decision:
     group = ctx.group
     mode = ctx.user.mode if ctx.user.mode is not None else group.mode
-    parsed = parse_dial_string(ctx.dialed, fac=group.fac, code_length=group.code_length)
-    dest = classify(parsed.number, plan) if parsed.number is not None else None
+    parsed, dest = _parse(ctx, plan)
 
     # 2. emergency and service: before any fault, mode or code
-    for alternate in parsed.alternates:
-        if dest is not None and dest.call_class in UNRESTRICTED_CLASSES:
-            break
-        found = classify(alternate, plan)
-        if found.call_class in UNRESTRICTED_CLASSES:
-            dest = found
-    if dest is not None and dest.call_class in UNRESTRICTED_CLASSES:
-        what = "Emergency" if dest.call_class is CallClass.EMERGENCY else "Service"
-        return _allow(dest, dest.call_class.value, f"{what} call: no account code asked")
+    unrestricted = _unrestricted(parsed, dest, plan)
+    if unrestricted is not None:
+        what = "Emergency" if unrestricted.call_class is CallClass.EMERGENCY else "Service"
+        return _allow(unrestricted, unrestricted.call_class.value, f"{what} call: no account code asked")
 
     # 3. the dial string and the number
     if parsed.fault is not None:

@@ -27,6 +27,7 @@ from dialplan import (
     UserPolicy,
     evaluate,
 )
+from dialplan.policy import is_exempt
 from tests.dialplan.book import (
     CODES,
     FAC_FIXED5,
@@ -322,3 +323,31 @@ def test_bad_policy_config_names_the_path(text: str, where: str) -> None:
     with pytest.raises(msgspec.ValidationError) as info:
         msgspec.toml.decode(text, type=_PolicyConfig)
     assert where in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("dialed", "group", "exempt"),
+    [
+        ("911", MANDATORY, True),
+        ("9-1-1", MANDATORY, True),
+        ("611", MANDATORY, True),
+        ("55555**911", MANDATORY, True),  # behind an expired code
+        ("x9**911#", MANDATORY, True),  # behind garbage
+        ("*8812345#911", FAC_VARIABLE, True),
+        ("*88911", FAC_VARIABLE, True),
+        ("5551234", MANDATORY, False),
+        ("12345**5551234", MANDATORY, False),
+        ("100", MANDATORY, False),
+        ("", MANDATORY, False),
+    ],
+)
+def test_emergency_and_service_calls_are_exempt_from_lockout(dialed: str, group: GroupPolicy, exempt: bool) -> None:
+    ctx = CallContext(caller="1001", group=group, dialed=dialed)
+    assert is_exempt(ctx, NANP) is exempt
+    if exempt:  # the policy allows what it calls exempt, whatever the codes
+        assert evaluate(ctx, NANP, CODES, TODAY).allowed
+
+
+def test_exempt_after_the_outside_access_code() -> None:
+    plan = msgspec.structs.replace(NANP, outside_access_code="9")
+    assert is_exempt(CallContext(caller="1001", group=MANDATORY, dialed="9911"), plan)
