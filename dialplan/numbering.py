@@ -30,7 +30,11 @@ configuration file can pick one:
 
 Classification order is fixed and is what makes the safety rules hold:
 emergency, then service (also after the outside access code, e.g. 9-911),
-then internal, then everything else.  A number that
+then internal, then everything else.  Internal means the number is a
+configured extension or matches the extension pattern; whether it really
+reaches an extension is the router's knowledge, which the policy takes as
+an argument (:func:`dialplan.policy.evaluate`, ``internal``): one that does
+not is classified again by :func:`classify_outside`.  A number that
 fits no rule is ``invalid``; :attr:`Classified.incomplete` then tells whether
 it could still become valid with more digits (answered 484 Address Incomplete
 rather than 404 by the policy).
@@ -241,7 +245,9 @@ class Classified(msgspec.Struct, frozen=True, kw_only=True):
     ``national``: the national significant number when known (NANP: 10
     digits), else ""; ``e164``: the international form without ``+`` when
     known, else "".  ``incomplete`` (only for ``invalid``): more digits
-    could still make it a valid number.
+    could still make it a valid number.  ``unplanned``: a number that looks
+    like an extension, does not route internally and that the plan cannot
+    otherwise place (e.g. ``11880``); see :func:`classify_outside`.
     """
 
     number: str
@@ -249,6 +255,7 @@ class Classified(msgspec.Struct, frozen=True, kw_only=True):
     national: str = ""
     e164: str = ""
     incomplete: bool = False
+    unplanned: bool = False
 
     @property
     def forms(self) -> tuple[str, ...]:
@@ -308,8 +315,11 @@ def _short_codes(number: str, plan: NumberingPlan) -> Classified | None:
     return None
 
 
-def classify(raw: str, plan: NumberingPlan) -> Classified:
-    """Classify a dialed number (a plain number, no dial-string syntax)."""
+def classify(raw: str, plan: NumberingPlan, *, extensions: bool = True) -> Classified:
+    """Classify a dialed number (a plain number, no dial-string syntax).
+
+    ``extensions=False``: the number does not route internally, so the
+    extension plan is not asked (:func:`classify_outside`)."""
     number = normalise(raw)
     if number is None:  # not a number (yet): nothing to route
         bare = "".join(ch for ch in raw if ch not in VISUAL_SEPARATORS)
@@ -325,12 +335,23 @@ def classify(raw: str, plan: NumberingPlan) -> Classified:
         found = _short_codes(outside, plan)
         if found is not None:
             return found
-    if plan.extensions.matches(number):
+    if extensions and plan.extensions.matches(number):
         return Classified(number=number, call_class=CallClass.INTERNAL)
     number = outside
     if isinstance(plan, NorthAmericanPlan):
         return _classify_nanp(number, plan)
     return _classify_e164(number, plan)
+
+
+def classify_outside(raw: str, plan: NumberingPlan) -> Classified:
+    """``raw`` as a number that leaves the office although it looks like an
+    extension: classified without the extension rule; a number the plan
+    cannot place then (a short code such as ``11880``, a premium directory
+    service) is ``premium`` and ``unplanned``, its cost being unknown."""
+    found = classify(raw, plan, extensions=False)
+    if found.call_class is not CallClass.INVALID:
+        return found
+    return Classified(number=found.number, call_class=CallClass.PREMIUM, unplanned=True)
 
 
 # --- North American Numbering Plan -------------------------------------------------------

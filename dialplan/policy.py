@@ -8,7 +8,15 @@ plan, a :class:`~dialplan.codes.CodeLookup` and today's date, it returns a
 fail closed).  The steps, in order (each one may end the evaluation):
 
 1. Parse the dial string (:mod:`dialplan.dialstring`) and classify the number
-   (:mod:`dialplan.numbering`).
+   (:mod:`dialplan.numbering`).  A number is internal only if the plan says
+   so (a configured extension or the extension pattern) **and** it routes
+   internally: given ``internal`` (the numbers the router reaches as
+   extensions), one that is not in it goes to a trunk and is classified as an
+   outside number (:func:`dialplan.numbering.classify_outside`: a short number
+   the plan cannot place, such as the ``11880`` premium directory, is premium
+   and needs a code in every mode that requires codes for some calls:
+   ``mandatory``, ``classes``, ``prefixes``).  Without ``internal`` every
+   number the plan calls internal is taken to route internally.
 2. **Emergency and service calls are allowed**, whatever the mode, the code
    or its restrictions, with any dialed code stripped (BroadWorks seed: "All
    emergency (911) and repair (611) calls are never prompted").  They are
@@ -54,6 +62,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+from collections.abc import Container
 from typing import Final, Literal
 
 import msgspec
@@ -86,6 +95,7 @@ from dialplan.numbering import (
     Classified,
     NumberingPlan,
     classify,
+    classify_outside,
 )
 
 NOT_FOUND: Final = 404  # RFC 3261 §21.4.5: no such number in the plan
@@ -297,6 +307,8 @@ def requirement(
         for call_class in (dest.call_class, canonical_class(dest, plan)):
             if call_class in group.required_classes:
                 return f"Account code required for {CLASS_NAMES[call_class]} calls"
+    if dest.unplanned and mode in (Mode.CLASSES, Mode.PREFIXES):  # unknown cost: fail closed
+        return "Account code required for numbers outside the numbering plan"
     if mode is Mode.PREFIXES:
         for prefix in group.required_prefixes:
             if blocked_by_prefix(prefix, dest, plan):
@@ -344,10 +356,19 @@ def is_exempt(ctx: CallContext, plan: NumberingPlan) -> bool:
         return True
 
 
-def _evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: datetime.date) -> Decision:
+def _evaluate(
+    ctx: CallContext,
+    plan: NumberingPlan,
+    codes: CodeLookup,
+    today: datetime.date,
+    internal: Container[str] | None,
+) -> Decision:
     group = ctx.group
     mode = ctx.user.mode if ctx.user.mode is not None else group.mode
     parsed, dest = _parse(ctx, plan)
+    unrouted = internal is not None and dest is not None and dest.number not in internal
+    if dest is not None and dest.call_class is CallClass.INTERNAL and unrouted:
+        dest = classify_outside(dest.number, plan)  # looks like an extension, goes to a trunk
 
     # 2. emergency and service: before any fault, mode or code
     unrestricted = _unrestricted(parsed, dest, plan)
@@ -458,9 +479,22 @@ def _check_code(
     return decided(Outcome.ALLOW, False, None, "Unknown account code flagged", "code_flagged", found)
 
 
-def evaluate(ctx: CallContext, plan: NumberingPlan, codes: CodeLookup, today: datetime.date) -> Decision:
-    """Decide one call attempt; total: never raises (see the module docstring)."""
+def evaluate(
+    ctx: CallContext,
+    plan: NumberingPlan,
+    codes: CodeLookup,
+    today: datetime.date,
+    *,
+    internal: Container[str] | None = None,
+) -> Decision:
+    """Decide one call attempt; total: never raises (see the module docstring).
+
+    ``internal``: the numbers that route internally (the extensions the router
+    reaches, e.g. its set or dict of users); a number the plan calls internal
+    and not in it is an outside call (step 1).  None, the default, keeps the
+    older meaning: every number the plan calls internal routes internally.
+    """
     try:
-        return _evaluate(ctx, plan, codes, today)
+        return _evaluate(ctx, plan, codes, today, internal)
     except Exception:  # a bug in a rule must not become an exception in the call path
         return _refuse(None, SERVER_ERROR, "Account code policy error", "internal_error")

@@ -338,3 +338,11 @@ def test_percent_encoding_changes_nothing(ctx: CallContext, plan: NumberingPlan,
 def test_classify_is_total(text: str, plan: NumberingPlan) -> None:
     got = classify(text, plan)
     assert got.incomplete is False or got.call_class is CallClass.INVALID
+
+
+@given(contexts(), plans, code_books)
+def test_nothing_unrouted_passes_as_internal(ctx: CallContext, plan: NumberingPlan,
+                                             book: dict[str, AccountCode]) -> None:
+    d = evaluate(ctx, plan, book, TODAY, internal=frozenset())
+    check_conventions(d)
+    assert d.call_class is not CallClass.INTERNAL, (ctx.dialed, d)
