@@ -129,6 +129,15 @@ def test_bounded_and_consistent(steps: list[tuple[str, list[str], float]], max_f
             assert lock.check(keys, now) == (lock.retry_after(keys, now) > 0)
         assert len(lock) <= max_keys
         assert 0 <= lock.locked_count(now) <= len(lock)
+    saved = lock.snapshot(now)
+    again = Lockout(max_failures=max_failures, window_s=20.0, lockout_s=30.0, max_keys=max_keys)
+    again.restore(saved, now + 1000.0)  # another process, another clock
+    for key in "abcdef":
+        assert again.retry_after([key], now + 1000.0) == pytest.approx(lock.retry_after([key], now))
+    restored = again.snapshot(now + 1000.0)
+    assert [k.key for k in restored.keys] == [k.key for k in saved.keys]
+    for a, b in zip(restored.keys, saved.keys, strict=True):
+        assert a.failure_ages == pytest.approx(b.failure_ages) and a.locked_for == pytest.approx(b.locked_for)
     assert lock.locked_count(now + 30.0) == 0  # every lock ends
 
 

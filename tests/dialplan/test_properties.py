@@ -35,6 +35,7 @@ from dialplan import (
     Validation,
     classify,
     evaluate,
+    is_exempt,
 )
 from dialplan.numbering import OUTSIDE_CLASSES
 from tests.dialplan.book import TODAY
@@ -346,3 +347,10 @@ def test_nothing_unrouted_passes_as_internal(ctx: CallContext, plan: NumberingPl
     d = evaluate(ctx, plan, book, TODAY, internal=frozenset())
     check_conventions(d)
     assert d.call_class is not CallClass.INTERNAL, (ctx.dialed, d)
+
+
+@given(contexts(), plans, code_books)
+def test_exempt_is_what_evaluate_allows_unasked(ctx: CallContext, plan: NumberingPlan,
+                                                book: dict[str, AccountCode]) -> None:
+    d = evaluate(ctx, plan, book, TODAY)
+    assert is_exempt(ctx, plan) == (d.rule in ("emergency", "service")), (ctx.dialed, d)
