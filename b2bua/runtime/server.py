@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from b2bua.calls.registrar import Binding, ExpiryTimer
 from b2bua.sip.build import BRANCH_COOKIE
 from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
@@ -99,6 +100,8 @@ class Server:
         driver = Driver(endpoint, loop, app)
         driver.timed.append(app.calls)
         driver.timed.append(self.billing)
+        self.expiry = ExpiryTimer(app.location, on_expired=self._expired_bindings)
+        driver.timed.append(self.expiry)
         self.driver = driver
         self.billing.end_call = app.calls.end_call
         self.billing.flush = driver.flush
@@ -161,6 +164,12 @@ class Server:
         assert self.store is not None
         save_bindings(self.store, self.app.location, aor, self.loop.time())
 
+    def _expired_bindings(self, bindings: list[Binding], now: float) -> None:
+        """Expired bindings leave the persistent store too (what is left of each AOR stays)."""
+        assert self.store is not None
+        for aor in sorted({b.aor for b in bindings}):
+            save_bindings(self.store, self.app.location, aor, now)
+
     def status(self) -> dict[str, object]:
         return {
             "pid": os.getpid(),
@@ -168,6 +177,7 @@ class Server:
             "calls": len(self.app.calls),
             "transactions": self.endpoint.transaction_count,
             "registrations": self.app.location.count,
+            "registrations_expired": self.expiry.expired,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
             "overloaded": self.endpoint.overloaded,
             "calls_shed": self.endpoint.shed,
