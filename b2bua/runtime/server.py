@@ -31,6 +31,7 @@ from .store import load_secret, open_store, restore_bindings, save_bindings
 log = logging.getLogger("b2bua")
 
 FULL_GC_INTERVAL = 600.0  # seconds between full garbage collections
+STATUS_INTERVAL = 1.0  # seconds between rewrites of status.json (`b2bua status` calls it stale after 10)
 
 
 class RandomIds:
@@ -189,17 +190,21 @@ class Server:
             **(self.billing.status() if self.billing is not None else {}),
         }
 
-    def _write_status(self) -> None:
-        """status.json in the data directory, rewritten every second, for
-        `b2bua status` and for tests that check nothing is left behind."""
+    def _write_status(self, running: bool = True) -> None:
+        """status.json in the data directory, rewritten every STATUS_INTERVAL while
+        running and once more at a clean stop (``running`` false, ``stopped`` set),
+        for `b2bua status` and for tests that check nothing is left behind."""
         path = Path(self.config.server.data_dir) / "status.json"
+        now = time.time()
+        state = {"running": running, "updated": round(now, 3), "stopped": None if running else round(now, 3)}
         try:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.status()))
+            tmp.write_text(json.dumps({**state, **self.status()}))
             tmp.replace(path)
         except OSError as err:
             log.warning("cannot write %s: %s", path, err)
-        self._status_timer = self.loop.call_later(1.0, self._write_status)
+        if running:
+            self._status_timer = self.loop.call_later(STATUS_INTERVAL, self._write_status)
 
     def close(self) -> None:
         for name in ("_status_timer", "_gc_timer"):
@@ -222,6 +227,8 @@ class Server:
         self.close()
         if self.billing is not None:
             await self.billing.stop()
+        if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop
+            self._write_status(running=False)
 
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
