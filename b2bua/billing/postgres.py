@@ -22,8 +22,8 @@ import asyncpg  # type: ignore[import-untyped]
 from b2bua.billing.cdr import Cdr, CdrWrite
 from b2bua.billing.credit import Balance, Reservation, Settlement
 from b2bua.billing.store import (
-    COLUMN_NAMES, BillingStore, BillingStoreError, cdr_to_row, from_minor, latest_per_ref, new_reservation_id,
-    row_to_cdr, settlement, to_minor,
+    COLUMN_NAMES, BillingStore, BillingStoreError, as_rejection, cdr_to_row, from_minor, latest_per_ref,
+    new_reservation_id, row_to_cdr, settlement, to_minor,
 )
 
 MIGRATION_LOCK = 0x62696C6C  # "bill": pg_advisory_xact_lock key serialising migrations
@@ -68,6 +68,9 @@ _UPSERT = (
     + " WHERE cdr.seq < EXCLUDED.seq"
 )
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+# SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): errors
+# about the records, not the database (which stays usable); see RecordRejected
+_RECORD_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 def quote_ident(name: str) -> str:
@@ -150,10 +153,13 @@ class PostgresStore(BillingStore):
     # -- CDRs ------------------------------------------------------------------------
 
     async def apply(self, writes: Sequence[CdrWrite]) -> None:
-        rows = [cdr_to_row(c) for c in latest_per_ref(writes)]
-        if rows:
-            async with self._tx() as con:
-                await con.executemany(_UPSERT, rows)
+        try:
+            rows = [cdr_to_row(c) for c in latest_per_ref(writes)]
+            if rows:
+                async with self._tx() as con:
+                    await con.executemany(_UPSERT, rows)
+        except Exception as err:
+            raise as_rejection(err, _RECORD_ERRORS)
 
     async def _select(self, where: str, *args: Any) -> list[Cdr]:
         async with self._tx() as con:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from b2bua.billing.cdr import Cdr, CdrWrite
 from b2bua.billing.credit import Balance, Reservation, Settlement
 from b2bua.billing.store import (
-    COLUMN_NAMES, BillingStore, BillingStoreError, cdr_to_row, from_minor, latest_per_ref, new_reservation_id,
+    COLUMN_NAMES, BillingStore, BillingStoreError, as_rejection, cdr_to_row, from_minor, latest_per_ref, new_reservation_id,
     row_to_cdr, settlement, to_minor,
 )
 
@@ -76,6 +76,8 @@ def sqlite_path(url: str) -> str:
 
 
 _COST = COLUMN_NAMES.index("cost")
+# errors about the records, not the database (which stays usable): see RecordRejected
+_RECORD_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError)
 
 
 def _sqlite_row(cdr: Cdr) -> list[Any]:
@@ -170,9 +172,15 @@ class SqliteStore(BillingStore):
     # -- CDRs ------------------------------------------------------------------------
 
     async def apply(self, writes: Sequence[CdrWrite]) -> None:
-        rows = [_sqlite_row(c) for c in latest_per_ref(writes)]
-        if rows:
-            await self._run(self._tx, lambda db: db.executemany(_UPSERT, rows))
+        await self._run(self._apply, writes)
+
+    def _apply(self, writes: Sequence[CdrWrite]) -> None:
+        try:
+            rows = [_sqlite_row(c) for c in latest_per_ref(writes)]
+            if rows:
+                self._tx(lambda db: db.executemany(_UPSERT, rows))
+        except Exception as err:
+            raise as_rejection(err, _RECORD_ERRORS)
 
     def _select(self, where: str, args: Sequence[Any]) -> list[Cdr]:
         sql = f"SELECT {_COLS} FROM cdr WHERE {where} ORDER BY start_time, ref"

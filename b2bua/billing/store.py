@@ -39,6 +39,25 @@ class BillingStoreError(Exception):
     """The billing database cannot be opened, migrated or written."""
 
 
+class RecordRejected(BillingStoreError):
+    """The database is up but refuses these records (a constraint, a value out of
+    range, a type it cannot store): writing them again will not help."""
+
+
+_PYTHON_RECORD_ERRORS = (TypeError, ValueError, OverflowError)  # raised converting or binding a value
+
+
+def as_rejection(err: Exception, record_errors: tuple[type[BaseException], ...]) -> Exception:
+    """``err`` as :class:`RecordRejected` when it (or the driver error a
+    ``BillingStoreError`` wraps) is about the records; else ``err`` unchanged."""
+    cause = err.__cause__ if isinstance(err, BillingStoreError) and err.__cause__ is not None else err
+    if isinstance(err, RecordRejected) or not isinstance(cause, (*record_errors, *_PYTHON_RECORD_ERRORS)):
+        return err
+    rejected = RecordRejected(str(err) if cause is not err else f"billing database refused a record: {err!r}")
+    rejected.__cause__ = cause
+    return rejected
+
+
 # (Cdr field, column) in table order; the same on both backends.
 COLUMNS: tuple[tuple[str, str], ...] = tuple(
     (f, {"group": "business_group", "start": "start_time", "answer": "answer_time", "end": "end_time"}.get(f, f))

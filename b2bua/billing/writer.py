@@ -12,6 +12,14 @@ stores keep the write with the highest ``seq`` per ``ref``.  If the queue is ful
 through a background thread and are replayed from there: a billing record is never
 dropped for want of memory, and ``submit`` never waits on the disk unless even the
 spill exceeds ``max_spill``.
+
+A database that is up but refuses a record (``RecordRejected``: a constraint, a value
+out of range) is not an outage: the batch is split in halves until the refused
+call's writes stand alone, those are tried ``reject_attempts`` times more, then moved
+to a quarantine file (``cdr-quarantine.jsonl`` next to the journal, one JSON line per
+write with the error and the time) and counted (``quarantined``); the other records of
+the batch are written and the writer goes on.  The same holds for journal replays, so
+one bad record can neither stall new writes nor pin the journal.
 """
 
 from __future__ import annotations
@@ -20,13 +28,14 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import msgspec
 
 from b2bua.billing.cdr import CdrWrite
-from b2bua.billing.store import BillingStore
+from b2bua.billing.store import BillingStore, RecordRejected
 
 log = logging.getLogger("b2bua.billing.writer")
 
@@ -36,9 +45,39 @@ MAX_QUEUE = 10_000  # writes waiting in memory for the database (about 1.5 kB ea
 MAX_SPILL = 50_000  # writes beyond MAX_QUEUE waiting for the journal before submit() appends itself
 RETRY_INTERVAL = 5.0  # seconds between attempts to reach the database again
 WRITE_TIMEOUT = 5.0  # seconds a batch may take before it is journaled instead
+REJECT_ATTEMPTS = 3  # tries of a refused call's writes, alone, before they are quarantined
+QUARANTINE_FILE = "cdr-quarantine.jsonl"
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(CdrWrite)
+
+
+class Quarantined(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of the quarantine file: a write the database refused, and why."""
+
+    at: float  # epoch seconds
+    error: str
+    write: CdrWrite
+
+
+def append_durably(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` and fsync it (and the directory entry if new)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    created = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:  # make the new directory entry durable too
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
 
 
 class Journal:
@@ -57,22 +96,7 @@ class Journal:
     def append(self, writes: Sequence[CdrWrite]) -> None:
         data = b"".join(_encoder.encode(w) + b"\n" for w in writes)
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if created:  # make the new directory entry durable too
-                dfd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dfd)
-                finally:
-                    os.close(dfd)
+            append_durably(self.path, data)
 
     def pending(self) -> bool:
         return self.replaying.exists() or self.path.exists()
@@ -107,9 +131,12 @@ class CdrWriter:
         self, store: BillingStore, journal: Journal | str | Path, *,
         batch_size: int = BATCH_SIZE, batch_delay: float = BATCH_DELAY, max_queue: int = MAX_QUEUE,
         retry_interval: float = RETRY_INTERVAL, write_timeout: float = WRITE_TIMEOUT, max_spill: int = MAX_SPILL,
+        reject_attempts: int = REJECT_ATTEMPTS, quarantine: str | Path | None = None,
     ) -> None:
         self.store = store
         self.journal = journal if isinstance(journal, Journal) else Journal(journal)
+        self.quarantine = Path(quarantine) if quarantine is not None else self.journal.path.with_name(QUARANTINE_FILE)
+        self.reject_attempts = reject_attempts
         self.batch_size = batch_size
         self.batch_delay = batch_delay
         self.retry_interval = retry_interval
@@ -122,7 +149,7 @@ class CdrWriter:
         self.db_up = False
         self._next_retry = 0.0  # loop time of the next attempt while the database is down
         self._journal_dirty = False  # journaled while the database was up (queue overflow)
-        self.counters = {"written": 0, "journaled": 0, "replayed": 0, "overflowed": 0, "batches": 0}
+        self.counters = {"written": 0, "journaled": 0, "replayed": 0, "overflowed": 0, "batches": 0, "quarantined": 0}
 
     async def start(self) -> None:
         """Open the store if needed and replay the journal; never raises for the database."""
@@ -224,13 +251,59 @@ class CdrWriter:
             await self._reconnect()
         if self.db_up:
             try:
-                await asyncio.wait_for(self.store.apply(batch), self.write_timeout)
-                self.counters["written"] += len(batch)
+                self.counters["written"] += await self._apply(batch)
                 self.counters["batches"] += 1
                 return
-            except Exception as err:  # any failure: the journal keeps the records
+            except Exception as err:  # the database failed, not a record: the journal keeps them
                 self._down(f"write failed: {err!r}")
         await self._to_journal(batch)
+
+    async def _apply(self, writes: list[CdrWrite]) -> int:
+        """Store ``writes``, quarantining the calls whose writes the database refuses;
+        returns how many were stored.  Raises when the database itself fails."""
+        try:
+            await asyncio.wait_for(self.store.apply(writes), self.write_timeout)
+            return len(writes)
+        except RecordRejected as err:
+            calls: dict[str, list[CdrWrite]] = {}
+            for w in writes:  # a call's writes stay together: the store keeps its highest seq
+                calls.setdefault(w.cdr.ref, []).append(w)
+            return await self._isolate(list(calls.values()), err, tried=1)
+
+    async def _isolate(self, calls: list[list[CdrWrite]], err: RecordRejected, tried: int) -> int:
+        """Halve a refused batch until the refused call stands alone (log2 n transactions);
+        ``tried``: attempts already made with exactly these calls."""
+        if len(calls) == 1:
+            for _ in range(tried, self.reject_attempts):
+                try:
+                    await asyncio.wait_for(self.store.apply(calls[0]), self.write_timeout)
+                    return len(calls[0])
+                except RecordRejected as again:
+                    err = again
+            await self._quarantine(calls[0], err)
+            return 0
+        stored = 0
+        mid = len(calls) // 2
+        for half in (calls[:mid], calls[mid:]):
+            flat = [w for call in half for w in call]
+            try:
+                await asyncio.wait_for(self.store.apply(flat), self.write_timeout)
+                stored += len(flat)
+            except RecordRejected as again:
+                stored += await self._isolate(half, again, tried=1)
+        return stored
+
+    async def _quarantine(self, writes: list[CdrWrite], err: Exception) -> None:
+        at = time.time()
+        data = b"".join(_encoder.encode(Quarantined(at=at, error=str(err), write=w)) + b"\n" for w in writes)
+        log.error("billing database refuses the record of call %s (%s); %d writes moved to %s",
+                  writes[0].cdr.ref, err, len(writes), self.quarantine)
+        try:
+            await asyncio.to_thread(append_durably, self.quarantine, data)
+            self.counters["quarantined"] += len(writes)
+        except OSError:
+            log.critical("cannot quarantine %d CDR writes to %s; they are lost", len(writes), self.quarantine,
+                         exc_info=True)
 
     def _down(self, why: str) -> None:
         if self.db_up:
@@ -246,10 +319,11 @@ class CdrWriter:
                 await asyncio.wait_for(self.store.open(), self.write_timeout)
             while await asyncio.to_thread(self.journal.pending):
                 writes = await asyncio.to_thread(self.journal.take)
+                stored = 0
                 for i in range(0, len(writes), self.batch_size):
-                    await asyncio.wait_for(self.store.apply(writes[i:i + self.batch_size]), self.write_timeout)
+                    stored += await self._apply(writes[i:i + self.batch_size])
                 await asyncio.to_thread(self.journal.done)
-                self.counters["replayed"] += len(writes)
+                self.counters["replayed"] += stored
                 if writes:
                     log.info("replayed %d journaled CDR writes", len(writes))
         except Exception as err:

@@ -8,8 +8,9 @@ expiry time on the caller's clock.  It is pure and in memory; the runtime
 persists :meth:`LocationService.snapshot` (SQLite) and feeds it back with
 :meth:`LocationService.restore` at start-up.  Expired bindings are invisible
 to :meth:`~LocationService.lookup` at once and dropped by
-:meth:`~LocationService.expire` (arm one timer at
-:meth:`~LocationService.next_expiry`).
+:meth:`~LocationService.expire`, which :class:`ExpiryTimer` runs on the
+server's single timer (at most every :data:`PURGE_INTERVAL`), telling the
+runtime which bindings went so it can drop them from its store too.
 
 :class:`Registrar` applies one REGISTER that the caller has ALREADY
 authenticated (digest, :mod:`b2bua.sip.digest`) to the location service, as
@@ -34,7 +35,7 @@ so a phone that re-registers from a new address replaces its old binding.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 import msgspec
 
@@ -49,6 +50,7 @@ MAX_EXPIRES = 3600  # seconds, also the default expiry when the phone names none
 MAX_BINDINGS = 10  # contacts per AOR; a cap on what one account can make us hold
 _MAX_DELTA = 2**32 - 1  # RFC 3261 §20.19: delta-seconds above this may be treated as this
 _DEFAULT_Q = 1.0  # an unspecified q sorts as the highest preference
+PURGE_INTERVAL = 1.0  # seconds, at least, between two sweeps of expired bindings (a sweep reads them all)
 
 
 class Binding(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,6 +107,7 @@ class LocationService:
 
     def __init__(self) -> None:
         self._by_aor: dict[str, list[Binding]] = {}
+        self._due: float | None = None  # no binding expires before this (see due())
 
     # -- changes ------------------------------------------------------------------
     def update(self, aor: str, changes: Iterable[Binding], now: float) -> None:
@@ -119,6 +122,8 @@ class LocationService:
             current = [b for b in current if not same_binding(b, change)]
             if change.expires_at > now:
                 current.append(change)
+                if self._due is None or change.expires_at < self._due:
+                    self._due = change.expires_at
         if current:
             self._by_aor[aor] = current
         else:
@@ -139,6 +144,7 @@ class LocationService:
                 self._by_aor[aor] = keep
             else:
                 del self._by_aor[aor]
+        self._due = self.next_expiry()
         return removed
 
     # -- queries ------------------------------------------------------------------
@@ -163,8 +169,14 @@ class LocationService:
         return self.count
 
     def next_expiry(self) -> float | None:
-        """When the next binding expires (to arm one timer), None when empty."""
+        """When the next binding expires, None when empty (reads every binding)."""
         return min((b.expires_at for v in self._by_aor.values() for b in v), default=None)
+
+    def due(self) -> float | None:
+        """A time no binding expires before, None when none is held since the last
+        :meth:`expire`; costs nothing, so a timer may ask after every message.  It may
+        be early (a refreshed or removed binding), never late."""
+        return self._due
 
     # -- persistence ------------------------------------------------------------------
     def snapshot(self) -> list[Binding]:
@@ -174,9 +186,47 @@ class LocationService:
     def restore(self, bindings: Iterable[Binding], now: float) -> None:
         """Replace the content with ``bindings``, keeping the unexpired ones."""
         self._by_aor = {}
+        self._due = None
         for b in bindings:
             if b.expires_at > now:
                 self.update(b.aor, [b], now)
+
+
+class ExpiryTimer:
+    """Drops expired bindings on the driver's single timer (a ``Timed`` component).
+
+    Lookups hide an expired binding at once; this only frees it, so sweeps may be
+    late: at most one every ``interval`` seconds.  ``on_expired(bindings, now)``
+    hears what each sweep dropped (the runtime deletes them from its store);
+    ``expired`` counts them.
+    """
+
+    def __init__(
+        self, location: LocationService, on_expired: Callable[[list[Binding], float], None] | None = None,
+        interval: float = PURGE_INTERVAL,
+    ) -> None:
+        self.location = location
+        self.on_expired = on_expired
+        self.interval = interval
+        self.expired = 0
+        self._last: float | None = None  # when the last sweep ran
+
+    def next_deadline(self) -> float | None:
+        due = self.location.due()
+        if due is None or self._last is None:
+            return due
+        return max(due, self._last + self.interval)
+
+    def handle_timer(self, now: float) -> None:
+        deadline = self.next_deadline()
+        if deadline is None or deadline > now:
+            return
+        self._last = now
+        removed = self.location.expire(now)
+        if removed:
+            self.expired += len(removed)
+            if self.on_expired is not None:
+                self.on_expired(removed, now)
 
 
 class _HasExtension(Protocol):

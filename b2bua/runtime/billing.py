@@ -268,6 +268,7 @@ class Billing:
             "billing_written": c["written"],
             "billing_journaled": c["journaled"],
             "billing_replayed": c["replayed"],
+            "billing_quarantined": c["quarantined"],
             "credit_calls": len(self.credit),
             "credit_cuts": self.credit_cuts,
         }

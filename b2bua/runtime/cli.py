@@ -2,7 +2,8 @@
 (``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
-the message names what is wrong.
+the message names what is wrong.  ``b2bua status`` exits 3 when the server is
+not running (stopped cleanly, killed, or hung), still printing its last counters.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 
 from .config import DEFAULT, Config, ConfigError, load, with_listen
 
@@ -70,6 +72,33 @@ def cmd_registrations(args: argparse.Namespace) -> int:
     return 0
 
 
+EXIT_NOT_RUNNING = 3  # `status` of a stopped server (the LSB init-script convention)
+STATUS_STALE = 10.0  # seconds without a rewrite of status.json (every second) before it is not believed
+
+
+def _not_running(status: dict[str, object], written: float, now: float) -> str | None:
+    """Why status.json does not describe a running server, or None if it does."""
+    import os
+
+    def when(t: object) -> str:
+        stamp = float(t) if isinstance(t, (int, float)) else written
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(stamp))
+
+    if status.get("running") is False:
+        return f"stopped at {when(status.get('stopped'))}"
+    pid = status.get("pid")
+    if isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return f"process {pid} is gone without a clean stop (last seen {when(status.get('updated'))})"
+        except PermissionError:
+            pass  # alive, another user's
+    if now - written > STATUS_STALE:
+        return f"its status was last written {now - written:.0f} s ago (at {when(status.get('updated'))})"
+    return None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
@@ -77,13 +106,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     config = _load(args.config, None)
     path = Path(config.server.data_dir) / "status.json"
     try:
-        status = json.loads(path.read_text())
+        text = path.read_text()
+        written = path.stat().st_mtime
+        status = json.loads(text)
     except (OSError, ValueError):
         print(f"b2bua: no status in {path}: is the server running?", file=sys.stderr)
         return 1
+    updated = status.get("updated")
+    why = _not_running(status, float(updated) if isinstance(updated, (int, float)) else written, time.time())
+    if why is not None:
+        print(f"b2bua is not running: {why}")
+        print("last counters before it stopped:")
     for key, value in status.items():
-        print(f"{key}: {value}")
-    return 0
+        print(f"  {key}: {value}" if why is not None else f"{key}: {value}")
+    return EXIT_NOT_RUNNING if why is not None else 0
 
 
 def cmd_codes(args: argparse.Namespace) -> int:
@@ -338,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
     for name, func, text in (
         ("registrations", cmd_registrations, "list the live registrations"),
-        ("status", cmd_status, "show the running server's counters"),
+        ("status", cmd_status, "show the running server's counters (exit 3: not running, last counters)"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")

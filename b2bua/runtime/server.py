@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
+from b2bua.calls.registrar import Binding, ExpiryTimer
 from b2bua.sip.build import BRANCH_COOKIE
 from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
@@ -30,6 +31,7 @@ from .store import load_secret, open_store, restore_bindings, save_bindings
 log = logging.getLogger("b2bua")
 
 FULL_GC_INTERVAL = 600.0  # seconds between full garbage collections
+STATUS_INTERVAL = 1.0  # seconds between rewrites of status.json (`b2bua status` calls it stale after 10)
 
 
 class RandomIds:
@@ -99,6 +101,8 @@ class Server:
         driver = Driver(endpoint, loop, app)
         driver.timed.append(app.calls)
         driver.timed.append(self.billing)
+        self.expiry = ExpiryTimer(app.location, on_expired=self._expired_bindings)
+        driver.timed.append(self.expiry)
         self.driver = driver
         self.billing.end_call = app.calls.end_call
         self.billing.flush = driver.flush
@@ -161,6 +165,12 @@ class Server:
         assert self.store is not None
         save_bindings(self.store, self.app.location, aor, self.loop.time())
 
+    def _expired_bindings(self, bindings: list[Binding], now: float) -> None:
+        """Expired bindings leave the persistent store too (what is left of each AOR stays)."""
+        assert self.store is not None
+        for aor in sorted({b.aor for b in bindings}):
+            save_bindings(self.store, self.app.location, aor, now)
+
     def status(self) -> dict[str, object]:
         return {
             "pid": os.getpid(),
@@ -168,6 +178,7 @@ class Server:
             "calls": len(self.app.calls),
             "transactions": self.endpoint.transaction_count,
             "registrations": self.app.location.count,
+            "registrations_expired": self.expiry.expired,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
             "overloaded": self.endpoint.overloaded,
             "calls_shed": self.endpoint.shed,
@@ -179,17 +190,21 @@ class Server:
             **(self.billing.status() if self.billing is not None else {}),
         }
 
-    def _write_status(self) -> None:
-        """status.json in the data directory, rewritten every second, for
-        `b2bua status` and for tests that check nothing is left behind."""
+    def _write_status(self, running: bool = True) -> None:
+        """status.json in the data directory, rewritten every STATUS_INTERVAL while
+        running and once more at a clean stop (``running`` false, ``stopped`` set),
+        for `b2bua status` and for tests that check nothing is left behind."""
         path = Path(self.config.server.data_dir) / "status.json"
+        now = time.time()
+        state = {"running": running, "updated": round(now, 3), "stopped": None if running else round(now, 3)}
         try:
             tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.status()))
+            tmp.write_text(json.dumps({**state, **self.status()}))
             tmp.replace(path)
         except OSError as err:
             log.warning("cannot write %s: %s", path, err)
-        self._status_timer = self.loop.call_later(1.0, self._write_status)
+        if running:
+            self._status_timer = self.loop.call_later(STATUS_INTERVAL, self._write_status)
 
     def close(self) -> None:
         for name in ("_status_timer", "_gc_timer"):
@@ -212,6 +227,8 @@ class Server:
         self.close()
         if self.billing is not None:
             await self.billing.stop()
+        if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop
+            self._write_status(running=False)
 
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:

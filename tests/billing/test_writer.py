@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
+import sqlite3
 import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
+import msgspec
 import pytest
 
 from b2bua.billing.cdr import CdrBuilder, CdrWrite, call_billing
 from b2bua.billing.rating import Rate, RatePlan
-from b2bua.billing.store import BillingStore, open_store
-from b2bua.billing.writer import CdrWriter, Journal
+from b2bua.billing.postgres import quote_ident
+from b2bua.billing.sqlite import sqlite_path
+from b2bua.billing.store import BillingStore, RecordRejected, open_store
+from b2bua.billing.writer import QUARANTINE_FILE, CdrWriter, Journal, Quarantined
 from b2bua.calls.events import CallAnswered, CallEnded, CallStarted
 
 from .conftest import Backend
@@ -237,6 +243,113 @@ async def test_spill_beyond_its_limit_is_journaled_in_place(store: BillingStore,
     await writer.flush()
     await until(lambda: not writer.journal.pending())
     await assert_all_closed_once(store, 10)
+    await writer.stop()
+
+
+async def refuse(backend: Backend, ref: str) -> None:
+    """Make the database refuse the record of one call, as a constraint would."""
+    if backend.name == "sqlite":
+        db = sqlite3.connect(sqlite_path(backend.url))
+        db.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON cdr WHEN NEW.ref = '{ref}' "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by policy'); END")
+        db.close()
+        return
+    con = await asyncpg.connect(backend.url)
+    try:
+        await con.execute(f"ALTER TABLE {quote_ident(backend.options['schema'])}.cdr "
+                          f"ADD CONSTRAINT refuse CHECK (ref <> '{ref}')")
+    finally:
+        await con.close()
+
+
+def out_of_range(writes: list[CdrWrite], ref: str) -> list[CdrWrite]:
+    """The call's writes with a status no INTEGER column holds (a type/range error)."""
+    return [type(w)(msgspec.structs.replace(w.cdr, status=2**70)) if w.cdr.ref == ref else w for w in writes]
+
+
+def quarantined(path: Path) -> list[Quarantined]:
+    return [msgspec.json.decode(line, type=Quarantined) for line in (path / QUARANTINE_FILE).read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize("how", ["constraint", "out of range"])
+async def test_a_refused_record_is_quarantined_and_the_rest_written(
+    backend: Backend, store: BillingStore, tmp_path: Path, how: str,
+) -> None:
+    writes = calls(10)  # 30 writes, one batch
+    if how == "constraint":
+        await refuse(backend, "call-3")
+    else:
+        writes = out_of_range(writes, "call-3")
+    writer = CdrWriter(store, tmp_path / "cdr-journal.jsonl", batch_delay=0.005)
+    await writer.start()
+    writer.submit(writes)
+    await writer.flush()
+    assert writer.db_up and not writer.journal.pending()
+    assert writer.counters["quarantined"] == 3 and writer.counters["written"] == 27
+    assert writer.counters["journaled"] == 0
+    rows = await store.query(include_open=True)
+    assert sorted(r.ref for r in rows) == sorted(f"call-{i}" for i in range(10) if i != 3)
+    bad = quarantined(tmp_path)
+    assert [q.write for q in bad] == [w for w in writes if w.cdr.ref == "call-3"]
+    assert all(re.search("refuse" if how == "constraint" else "too large|out of .*range", q.error) for q in bad)
+    writer.submit(calls(2, first=20))  # the writer goes on
+    await writer.flush()
+    assert writer.counters["written"] == 33 and writer.counters["quarantined"] == 3
+    await writer.stop()
+
+
+async def test_a_refused_record_in_the_journal_does_not_pin_it(backend: Backend, store: BillingStore, tmp_path: Path) -> None:
+    flaky = FailingStore(store)
+    writer = CdrWriter(flaky, tmp_path / "cdr-journal.jsonl", batch_delay=0.005, retry_interval=0.05)  # type: ignore[arg-type]
+    await writer.start()
+    flaky.failing = True  # the database is down: everything is journaled
+    writer.submit(calls(6))
+    await writer.flush()
+    assert not writer.db_up and writer.counters["journaled"] == 18
+    await refuse(backend, "call-4")
+    flaky.failing = False
+    await until(lambda: writer.db_up and not writer.journal.pending())
+    assert writer.counters["replayed"] == 15 and writer.counters["quarantined"] == 3
+    assert {q.write.cdr.ref for q in quarantined(tmp_path)} == {"call-4"}
+    assert len(await store.query()) == 5
+    await writer.stop()
+
+
+class RefusingStore(FailingStore):
+    """Refuses any batch holding ``ref`` with other calls, and ``ref`` alone the first
+    ``refusals`` times."""
+
+    def __init__(self, inner: BillingStore, ref: str, refusals: int) -> None:
+        super().__init__(inner)
+        self.ref = ref
+        self.refusals = refusals
+        self.alone = 0  # attempts with the refused call alone
+
+    async def apply(self, writes: Sequence[CdrWrite]) -> None:
+        refs = {w.cdr.ref for w in writes}
+        if refs == {self.ref}:
+            self.alone += 1
+            if self.refusals:
+                self.refusals -= 1
+                raise RecordRejected("value too long")
+        elif self.ref in refs:
+            raise RecordRejected("value too long")
+        await super().apply(writes)
+
+
+@pytest.mark.parametrize(("refusals", "stored"), [(2, True), (3, False)])
+async def test_a_refused_record_is_retried_alone_before_quarantine(
+    store: BillingStore, tmp_path: Path, refusals: int, stored: bool,
+) -> None:
+    picky = RefusingStore(store, "call-5", refusals)
+    writer = CdrWriter(picky, tmp_path / "cdr.jsonl", batch_delay=0.005, reject_attempts=3)  # type: ignore[arg-type]
+    await writer.start()
+    writer.submit(calls(8))
+    await writer.flush()
+    assert picky.alone == 3  # halved down to call-5, which is then tried alone three times
+    assert writer.counters["quarantined"] == (0 if stored else 3)
+    assert (await store.get("call-5") is not None) == stored
+    assert len(await store.query()) == 7 + stored
     await writer.stop()
 
 

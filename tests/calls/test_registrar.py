@@ -3,10 +3,11 @@ driven by real REGISTER messages."""
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from b2bua.calls.registrar import Binding, LocationService, Registrar
+from b2bua.calls.registrar import Binding, ExpiryTimer, LocationService, Registrar
 from b2bua.sip.message import Request, Response, parse_message
 
 SRC = ("udp", "127.0.0.1", 5070)
@@ -161,6 +162,61 @@ def test_bindings_expire_over_virtual_time() -> None:
     assert loc.lookup("1001", 120.0) == []
     assert [b.contact_uri for b in loc.expire(500.0)] == ["sip:1001@10.0.0.2"]
     assert loc.count == 0 and loc.next_expiry() is None
+
+
+def run_timer(timer: ExpiryTimer, until: float) -> list[float]:
+    """Fire the timer as the driver would (at each deadline) until ``until``; the firing times."""
+    fired: list[float] = []
+    while (at := timer.next_deadline()) is not None and at <= until:
+        timer.handle_timer(at)
+        fired.append(at)
+    return fired
+
+
+def test_expiry_timer_purges_at_each_expiry_and_reports() -> None:
+    reg = new()
+    gone: list[tuple[float, list[str]]] = []
+    timer = ExpiryTimer(reg.location, on_expired=lambda bs, now: gone.append((now, [b.contact_uri for b in bs])))
+    assert timer.next_deadline() is None  # nothing registered: no timer at all
+    reg.handle(register(["<sip:1001@10.0.0.1>;expires=60", "<sip:1001@10.0.0.2>;expires=120"]), SRC, "1001", 0.0, "t")
+    reg.handle(register(["<sip:1002@10.0.0.3>;expires=90"], user="1002", call_id="r2"), SRC, "1002", 0.0, "t")
+    assert timer.next_deadline() == 60.0
+    timer.handle_timer(59.9)  # another component's deadline: nothing due here
+    assert gone == [] and reg.location.count == 3
+    assert run_timer(timer, 1000.0) == [60.0, 90.0, 120.0]
+    assert gone == [(60.0, ["sip:1001@10.0.0.1"]), (90.0, ["sip:1002@10.0.0.3"]), (120.0, ["sip:1001@10.0.0.2"])]
+    assert timer.expired == 3 and reg.location.count == 0 and timer.next_deadline() is None
+
+
+def test_expiry_timer_sweeps_at_most_every_interval() -> None:
+    reg = new()
+    timer = ExpiryTimer(reg.location, interval=10.0)
+    for i in range(5):  # expiring at 60, 61, ... 64
+        reg.handle(register([f"<sip:1001@10.0.0.{i}>;expires={60 + i}"], call_id=f"c{i}"), SRC, "1001", 0.0, "t")
+    assert run_timer(timer, 1000.0) == [60.0, 70.0]
+    assert timer.expired == 5 and reg.location.count == 0
+
+
+def test_expiry_timer_after_a_refresh_sweeps_early_and_harmlessly() -> None:
+    reg = new()
+    gone: list[list[Binding]] = []
+    timer = ExpiryTimer(reg.location, on_expired=lambda bs, now: gone.append(bs))
+    reg.handle(register(["<sip:1001@10.0.0.1>"], expires="120"), SRC, "1001", 0.0, "t")
+    reg.handle(register(["<sip:1001@10.0.0.1>"], expires="3600", cseq=2), SRC, "1001", 100.0, "t")  # refreshed
+    assert timer.next_deadline() == 120.0  # the cheap bound is early, never late
+    assert run_timer(timer, 200.0) == [120.0]
+    assert gone == [] and timer.expired == 0 and reg.location.count == 1
+    assert timer.next_deadline() == 3700.0  # the sweep learnt the true next expiry
+    assert run_timer(timer, 5000.0) == [3700.0] and timer.expired == 1
+
+
+def test_expiry_timer_after_restore() -> None:
+    loc = LocationService()
+    b = Binding(aor="1001", contact="<sip:1001@10.0.0.1>", contact_uri="sip:1001@10.0.0.1", expires_at=50.0,
+                call_id="c", cseq=1)
+    loc.restore([b, msgspec.structs.replace(b, contact_uri="sip:old", expires_at=5.0)], now=10.0)
+    timer = ExpiryTimer(loc)
+    assert timer.next_deadline() == 50.0 and run_timer(timer, 100.0) == [50.0] and timer.expired == 1
 
 
 def test_interval_too_brief_423_with_min_expires() -> None:
