@@ -163,8 +163,12 @@ class ServerApp:
         creds = [v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")]
         stale = False
         reason = ""
+        own = self._own_addresses(req)
         for value in creds:
-            result = self.auth.verify(req.method, value, self._password_for, now, request_uri=req.uri)
+            result = self.auth.verify(
+                req.method, value, self._password_for, now, request_uri=req.uri, own=own,
+                algorithms_for=self._algorithms_for,
+            )
             if result.ok and result.username in self.users:
                 return self.users[result.username]
             stale = stale or result.stale
@@ -175,13 +179,33 @@ class ServerApp:
             self.answer(event, 403, now, reason="Authentication failed")
             return None
         name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
-        extra = [header(name, c) for c in self.auth.challenge(now, stale=stale)]
+        who = _claimed_user(req)
+        claimed = self.users.get(who) or self.extensions.get(who)
+        algorithms = claimed.digest_algorithms if claimed is not None else None
+        extra = [header(name, c) for c in self.auth.challenge(now, stale=stale, algorithms=algorithms)]
         self.answer(event, status, now, extra=extra)
         return None
 
     def _password_for(self, username: str) -> str | None:
         user = self.users.get(username)
         return user.password if user else None
+
+    def _algorithms_for(self, username: str) -> list[str] | None:
+        user = self.users.get(username)
+        return list(user.digest_algorithms) if user is not None and user.digest_algorithms else None
+
+    def _own_addresses(self, req: Request) -> list[tuple[str, int]]:
+        """Addresses a digest-uri without user part may name: those we listen
+        on; on a wildcard address, the host the request was sent to."""
+        own = [(a.host, a.port) for a in self.endpoint.local.values()]
+        if any(h in ("0.0.0.0", "::") for h, _ in own):
+            try:
+                uri = req.ruri
+            except ParseError:
+                return own
+            if isinstance(uri, SipUri):
+                own += [(uri.host, p) for h, p in own if h in ("0.0.0.0", "::")]
+        return own
 
     # -- REGISTER -------------------------------------------------------------------
     def _register(self, event: RequestReceived, now: float) -> None:
@@ -391,6 +415,16 @@ def _trunk_code(req: Request) -> str | None:
 def _user_of(req: Request) -> str:
     try:
         uri = req.ruri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
+
+
+def _claimed_user(req: Request) -> str:
+    """The user a request claims to be, before authentication: the To user of a
+    REGISTER (the address of record), else the From user."""
+    try:
+        uri = req.to.uri if req.method == "REGISTER" else req.from_.uri
     except ParseError:
         return ""
     return getattr(uri, "user", None) or ""
