@@ -23,7 +23,7 @@ from b2bua.calls.events import AccountInfo, CallEvent, CallStarted
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Route, Router
 from b2bua.sip import validate
-from b2bua.sip.build import IdSource
+from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
 from b2bua.sip.endpoint import Address, CancelReceived, Endpoint, RequestReceived
 from b2bua.sip.errors import ParseError
@@ -182,8 +182,13 @@ class ServerApp:
         who = _claimed_user(req)
         claimed = self.users.get(who) or self.extensions.get(who)
         algorithms = claimed.digest_algorithms if claimed is not None else None
-        extra = [header(name, c) for c in self.auth.challenge(now, stale=stale, algorithms=algorithms)]
-        self.answer(event, status, now, extra=extra)
+        extra = [header("Server", self.user_agent)]
+        extra += [header(name, c) for c in self.auth.challenge(now, stale=stale, algorithms=algorithms)]
+        # RFC 3261 §8.2.7, §26.3.2.4: challenges leave no state behind
+        assert event.transaction_id is not None
+        self.endpoint.respond_statelessly(
+            event.transaction_id, make_response(req, status, to_tag=self.ids.tag(), headers=extra)
+        )
         return None
 
     def _password_for(self, username: str) -> str | None:

@@ -63,7 +63,8 @@ Public API
 * ``send_request(request, dest, now) -> transaction_id`` (adds our Via to
   ``request`` in place), ``send_response(transaction_id, response, now) -> bool``,
   ``cancel(transaction_id, now, headers=()) -> CANCEL's transaction_id | None``,
-  ``send_stateless(message, dest)``;
+  ``send_stateless(message, dest)``, ``respond_statelessly(transaction_id, response)``
+  (a challenge: sent once, the transaction forgotten);
 * ``outbox``, ``events`` (drained by the shell), ``transaction_count``,
   ``transaction(transaction_id)`` (inspection).
 """
@@ -224,6 +225,20 @@ class Endpoint:
         else:
             self._receive_request(msg, source, now)
 
+    def framing_fault(self, head: bytes, reason: str, source: Address) -> None:
+        """A stream peer sent a message that cannot be framed (``head`` is its
+        head, ``reason`` the fault): a request is answered 400 naming the fault
+        before the connection is closed, as the same message over UDP would be;
+        anything else is dropped."""
+        fault = ParseError(reason, status=400)
+        try:
+            msg = parse_message(head + b"\r\n\r\n")
+        except ParseError as err:
+            msg = err.partial  # type: ignore[assignment]
+        if not isinstance(msg, Request):
+            return
+        self._reject(msg, fault, source)
+
     def _receive_request(self, req: Request, source: Address, now: float) -> None:
         try:
             via = req.top_via
@@ -383,6 +398,21 @@ class Endpoint:
         if not isinstance(txn, ServerTransaction):
             return False
         return txn.send_response(response, now)
+
+    def respond_statelessly(self, transaction_id: str, response: Response) -> bool:
+        """Answer a request once, outside any transaction, and forget its server
+        transaction: RFC 3261 §8.2.7 and §26.3.2.4 for 401/407 challenges.  Nothing
+        is retransmitted, no 100 Trying follows, the ACK of the response is
+        ignored, and a retransmission of the request is a new request (answered
+        with a new challenge).  So a flood of unauthenticated requests leaves no
+        state, and a lost ACK never makes us resend a challenge the peer has
+        moved past.  False when the transaction is gone or already answered."""
+        txn = self._transactions.get(transaction_id)
+        if not isinstance(txn, ServerTransaction) or txn.response is not None:
+            return False
+        self.outbox.append((response.serialize(), txn.dest))
+        txn._terminate()
+        return True
 
     def send_stateless(self, message: Request | Response, dest: Address) -> None:
         """Send outside any transaction: the ACK for a 2xx (§13.2.2.4), a 2xx
