@@ -24,7 +24,7 @@ from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Route, Router
 from b2bua.sip import validate
 from b2bua.sip.build import IdSource, make_response
-from b2bua.sip.digest import DigestServer, authorization_for_challenges
+from b2bua.sip.digest import DigestServer, authorization_for_challenges, credentials_for
 from b2bua.sip.endpoint import Address, CancelReceived, Endpoint, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
@@ -160,7 +160,9 @@ class ServerApp:
     def _authenticate(self, event: RequestReceived, status: int, now: float) -> UserConfig | None:
         """The authenticated user, or None after answering (challenge or 403)."""
         req = event.request
-        creds = [v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")]
+        creds = credentials_for(
+            (v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")), self.auth.realm
+        )
         stale = False
         reason = ""
         own = self._own_addresses(req)

@@ -469,17 +469,30 @@ class DigestServer:
         return AuthResult(ok=True, username=username, reason="ok")
 
 
-def find_credentials(values: Iterable[str], realm: str) -> str | None:
+MAX_CREDENTIALS = 2  # Digest credentials for our realm verified per request
+
+
+def credentials_for(values: Iterable[str], realm: str, limit: int = MAX_CREDENTIALS) -> list[str]:
     """Of several Authorization values (one per realm, RFC 3261 §22.4), the
-    Digest one for ``realm``; None when there is none."""
+    Digest ones for ``realm``, at most ``limit``: a request carrying hundreds
+    of credentials costs no more hashing than one with two."""
+    out: list[str] = []
     for value in values:
         try:
             scheme, p = parse_auth_params(value)
         except ParseError:
             continue
         if scheme.lower() == "digest" and p.get("realm") == realm:
-            return value
-    return None
+            out.append(value)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def find_credentials(values: Iterable[str], realm: str) -> str | None:
+    """The first Digest value for ``realm``; None when there is none."""
+    found = credentials_for(values, realm, 1)
+    return found[0] if found else None
 
 
 # -- client side ----------------------------------------------------------------------

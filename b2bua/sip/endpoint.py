@@ -55,7 +55,9 @@ transactions leave the table at once (``transaction_count``).
 
 Public API
 ----------
-``Endpoint(ids, *, t1=0.5, t2=4.0, t4=5.0, local=None, user_agent="b2bua")``
+``Endpoint(ids, *, t1=0.5, t2=4.0, t4=5.0, local=None, user_agent="b2bua",
+max_transactions=200_000)`` (beyond that many live transactions a new request
+gets a stateless 503)
 
 * ``set_local({"udp": Address(...), "tcp": ...})``: our listening addresses
   (the sent-by of our Vias, and the loop check of the validator);
@@ -109,6 +111,7 @@ __all__ = [
     "TransactionTimedOut",
 ]
 
+MAX_TRANSACTIONS = 200_000  # live transactions at most (~1 KB each)
 DEFAULT_PORT = 5060  # RFC 3261 §18.2.2 / §19.1.2 for sip: over UDP and TCP
 MAX_FORWARDS = "70"  # RFC 3261 §8.1.1.6
 
@@ -173,8 +176,10 @@ class Endpoint:
         t4: float = T4,
         local: dict[str, Address] | None = None,
         user_agent: str = "b2bua",
+        max_transactions: int = MAX_TRANSACTIONS,
     ) -> None:
         self.ids = ids
+        self.max_transactions = max_transactions
         self.timers = Timers(t1, t2, t4)
         self.user_agent = user_agent
         self.outbox: list[tuple[bytes, Address]] = []
@@ -287,6 +292,13 @@ class Endpoint:
             self.shed += 1
             busy = ParseError("Server overloaded", status=503, headers=(("Retry-After", str(RETRY_AFTER)),))
             self._reject(req, busy, dest)
+            return
+        if len(self._transactions) >= self.max_transactions:
+            # the table is keyed by what peers send: full, new requests are
+            # refused statelessly until transactions end (RFC 3261 §21.5.4)
+            self.shed += 1
+            full = ParseError("Server busy", status=503, headers=(("Retry-After", str(RETRY_AFTER)),))
+            self._reject(req, full, dest)
             return
         if not tid:
             tid = f"2543-{next(self._legacy_ids)}"

@@ -15,6 +15,7 @@ from b2bua.sip.digest import (
     DigestServer,
     authorization,
     authorization_for_challenges,
+    credentials_for,
     find_credentials,
     parse_auth_params,
     parse_challenge,
@@ -369,6 +370,16 @@ def test_rfc2069_answer_without_qop_serves_one_request() -> None:
     old_phone = authorization(Challenge(realm=ch.realm, nonce=ch.nonce), "REGISTER", RURI, "1002",
                               USERS["1002"], "unused", 1)
     assert strict.verify("REGISTER", old_phone, password_for, 1.0, RURI).reason == "qop required"
+
+
+def test_only_a_few_credentials_of_our_realm_are_considered() -> None:
+    srv = server()
+    wrong = [answer(srv, 0.0, password=f"guess{i}") for i in range(249)]
+    right = answer(srv, 0.0)
+    other = right.replace('realm="b2bua"', 'realm="elsewhere"')
+    assert credentials_for([other, *wrong, right], REALM) == wrong[:2]
+    assert credentials_for([other, right], REALM) == [right]
+    assert credentials_for(["Basic abc", other], REALM) == []
 
 
 def test_find_credentials_picks_our_realm() -> None:

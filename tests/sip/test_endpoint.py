@@ -1011,3 +1011,17 @@ def test_a_request_already_answered_is_not_answered_statelessly() -> None:
     take(ep)
     assert not ep.respond_statelessly(ev.transaction_id, make_response(ev.request, 401, to_tag="t"))
     assert take(ep)[0] == [] and ep.transaction_count == 1
+
+
+def test_the_transaction_table_is_bounded() -> None:
+    ep = Endpoint(CountingIds(), local=LOCAL, max_transactions=3)
+    for n in range(5):
+        ep.receive(request_bytes("OPTIONS", branch=f"z9hG4bK-cap{n}", call_id=f"cap-{n}"), PHONE, 0.0)
+    out, events = take(ep)
+    assert len(events) == 3 and ep.transaction_count == 3
+    assert [status_of(d) for d, _ in out] == [503, 503]
+    assert all(b"Retry-After: 5" in d for d, _ in out)
+    run_timers(ep, 0.1)
+    # a request of a transaction already in the table is still matched (absorbed)
+    ep.receive(request_bytes("OPTIONS", branch="z9hG4bK-cap0", call_id="cap-0"), PHONE, 0.2)
+    assert take(ep) == ([], [])
