@@ -23,8 +23,8 @@ from b2bua.calls.events import AccountInfo, CallEvent, CallStarted
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Route, Router
 from b2bua.sip import validate
-from b2bua.sip.build import IdSource
-from b2bua.sip.digest import DigestServer, authorization_for_challenges
+from b2bua.sip.build import IdSource, make_response
+from b2bua.sip.digest import DigestServer, authorization_for_challenges, credentials_for
 from b2bua.sip.endpoint import Address, CancelReceived, Endpoint, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
@@ -160,11 +160,17 @@ class ServerApp:
     def _authenticate(self, event: RequestReceived, status: int, now: float) -> UserConfig | None:
         """The authenticated user, or None after answering (challenge or 403)."""
         req = event.request
-        creds = [v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")]
+        creds = credentials_for(
+            (v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")), self.auth.realm
+        )
         stale = False
         reason = ""
+        own = self._own_addresses(req)
         for value in creds:
-            result = self.auth.verify(req.method, value, self._password_for, now, request_uri=req.uri)
+            result = self.auth.verify(
+                req.method, value, self._password_for, now, request_uri=req.uri, own=own,
+                algorithms_for=self._algorithms_for,
+            )
             if result.ok and result.username in self.users:
                 return self.users[result.username]
             stale = stale or result.stale
@@ -175,13 +181,38 @@ class ServerApp:
             self.answer(event, 403, now, reason="Authentication failed")
             return None
         name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
-        extra = [header(name, c) for c in self.auth.challenge(now, stale=stale)]
-        self.answer(event, status, now, extra=extra)
+        who = _claimed_user(req)
+        claimed = self.users.get(who) or self.extensions.get(who)
+        algorithms = claimed.digest_algorithms if claimed is not None else None
+        extra = [header("Server", self.user_agent)]
+        extra += [header(name, c) for c in self.auth.challenge(now, stale=stale, algorithms=algorithms)]
+        # RFC 3261 §8.2.7, §26.3.2.4: challenges leave no state behind
+        assert event.transaction_id is not None
+        self.endpoint.respond_statelessly(
+            event.transaction_id, make_response(req, status, to_tag=self.ids.tag(), headers=extra)
+        )
         return None
 
     def _password_for(self, username: str) -> str | None:
         user = self.users.get(username)
         return user.password if user else None
+
+    def _algorithms_for(self, username: str) -> list[str] | None:
+        user = self.users.get(username)
+        return list(user.digest_algorithms) if user is not None and user.digest_algorithms else None
+
+    def _own_addresses(self, req: Request) -> list[tuple[str, int]]:
+        """Addresses a digest-uri without user part may name: those we listen
+        on; on a wildcard address, the host the request was sent to."""
+        own = [(a.host, a.port) for a in self.endpoint.local.values()]
+        if any(h in ("0.0.0.0", "::") for h, _ in own):
+            try:
+                uri = req.ruri
+            except ParseError:
+                return own
+            if isinstance(uri, SipUri):
+                own += [(uri.host, p) for h, p in own if h in ("0.0.0.0", "::")]
+        return own
 
     # -- REGISTER -------------------------------------------------------------------
     def _register(self, event: RequestReceived, now: float) -> None:
@@ -391,6 +422,16 @@ def _trunk_code(req: Request) -> str | None:
 def _user_of(req: Request) -> str:
     try:
         uri = req.ruri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
+
+
+def _claimed_user(req: Request) -> str:
+    """The user a request claims to be, before authentication: the To user of a
+    REGISTER (the address of record), else the From user."""
+    try:
+        uri = req.to.uri if req.method == "REGISTER" else req.from_.uri
     except ParseError:
         return ""
     return getattr(uri, "user", None) or ""

@@ -71,9 +71,11 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 class SipConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     # digest realm for phones (RFC 3261 §22)
     realm: str = "b2bua"
-    # digest algorithms offered, preferred first (RFC 8760); phones that only
-    # read the first challenge need MD5 alone
-    digest_algorithms: list[Literal["SHA-256", "MD5"]] = msgspec.field(default_factory=lambda: ["SHA-256", "MD5"])
+    # digest algorithms offered, preferred first (RFC 8760).  MD5 alone by
+    # default, as Asterisk, FreeSWITCH and Kamailio: SIPp, pyVoIP, baresip and
+    # many phones read only the first challenge and cannot answer SHA-256.
+    # A user's own list (users.digest_algorithms) replaces it for that user.
+    digest_algorithms: list[Literal["SHA-256", "MD5"]] = msgspec.field(default_factory=lambda: ["MD5"])
     # 401 (as Asterisk does) or 407 (as FreeSWITCH does) to challenge INVITEs
     invite_challenge: Literal[401, 407] = 401
     # seconds a nonce stays valid before it is answered with stale=true
@@ -118,6 +120,9 @@ class UserConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # this user carries (assigned to the SIP account)
     account_code_mode: Mode | None = None
     account_code: str | None = None
+    # digest algorithms for this user instead of [sip] digest_algorithms
+    # (e.g. ["SHA-256"] for a phone that supports it: MD5 is then refused)
+    digest_algorithms: list[Literal["SHA-256", "MD5"]] | None = None
 
     @property
     def auth_name(self) -> str:

@@ -2,7 +2,7 @@
 
 The pure core never draws random numbers itself: identifiers come from an
 :class:`IdSource` given to it, so tests can be exact.  The runtime passes
-:class:`RandomIds`.
+:class:`b2bua.runtime.ids.RandomIds`.
 """
 
 from __future__ import annotations

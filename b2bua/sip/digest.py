@@ -22,16 +22,28 @@ repeated or lower ``nc`` is a replay.  Entries are dropped when their nonce
 expires and the table is capped; a nonce whose entry was dropped early
 (cap reached) is refused with ``stale=true`` rather than risk accepting a
 replay (fail closed: the phone simply retries with a fresh nonce).  Old
-phones answering RFC 2069 style (no ``qop``, hence no ``nc``) can only be
-held to the nonce lifetime.
+phones answering RFC 2069 style (no ``qop``, hence no ``nc``: pyVoIP 1.6.8
+does) get a nonce that serves exactly one request: its first use burns it, a
+second use is a replay.  Without that, one captured credential whose
+digest-uri has no user part would place calls to any number until the nonce
+expired (``allow_rfc2069=False`` refuses such responses altogether).
+
+The digest-uri must name the request (RFC 3261 §22.4): it equals the
+Request-URI, or (as SIPp and pyVoIP send it) it is a URI without user part
+naming one of this server's own addresses (``own`` in :meth:`verify`); any
+other host is refused.
 
 Failures that prove the digest right (expired nonce, replayed nc, or a
 nonce that is not ours, as after a restart drew a new secret) set
 ``stale``: RFC 2617 §3.2.1 lets the client retry with the fresh nonce
 without asking its user for a password again.
 
-Challenges offer SHA-256 before MD5, one challenge per algorithm in order of
-preference (RFC 8760 §2.4, RFC 7616 §3.7), each with ``qop="auth"``.
+Challenges offer the configured algorithms, one challenge per algorithm in
+order of preference (RFC 8760 §2.4, RFC 7616 §3.7), each with ``qop="auth"``.
+The default is MD5 alone, as Asterisk, FreeSWITCH and Kamailio offer: SIPp,
+pyVoIP and common phones read only the first challenge and cannot use
+SHA-256; SHA-256 is available per server and per user (``challenge`` and
+``verify`` take the user's own list).
 
 Client side (carrier trunks challenging us): :func:`parse_challenge`,
 :func:`pick_challenge` and :func:`authorization`; the response is computed as
@@ -64,7 +76,8 @@ ALGORITHMS = ("SHA-256", "SHA-256-sess", "MD5", "MD5-sess")  # most preferred fi
 _CANONICAL = {a.upper(): a for a in ALGORITHMS}
 _HEX_LEN = {"MD5": 32, "SHA-256": 64}
 
-DEFAULT_ALGORITHMS = ("SHA-256", "MD5")  # offered by DigestServer, RFC 8760 §2.4 order
+DEFAULT_ALGORITHMS = ("MD5",)  # offered by DigestServer; what phones and SIPp can answer
+_BURNT = 0xFFFFFFFF  # the nc recorded for a nonce used without qop: any reuse is a replay
 MAX_NONCES = 100_000  # replay-table entries kept at most (~100 bytes each)
 
 _NONCE_HEAD = struct.Struct(">dQ")  # timestamp (caller's clock, seconds), counter
@@ -323,8 +336,9 @@ class DigestServer:
         return len(self._nc_seen)
 
     # -- challenges -------------------------------------------------------------
-    def challenge(self, now: float, *, stale: bool = False) -> list[str]:
-        """WWW-Authenticate / Proxy-Authenticate values: one per algorithm,
+    def challenge(self, now: float, *, stale: bool = False, algorithms: Sequence[str] | None = None) -> list[str]:
+        """WWW-Authenticate / Proxy-Authenticate values: one per algorithm
+        (the server's, or ``algorithms`` of the user the request names),
         preferred first (RFC 8760 §2.4), sharing one fresh nonce."""
         self._purge(now)
         nonce = self.make_nonce(now)
@@ -332,7 +346,7 @@ class DigestServer:
         realm = quote(self.realm)
         return [
             f'Digest realm={realm}, nonce="{nonce}", opaque="{self.opaque}", algorithm={alg}, qop="auth"{tail}'
-            for alg in self.algorithms
+            for alg in (self.algorithms if algorithms is None else _canonical_list(algorithms))
         ]
 
     # -- verification ----------------------------------------------------------
@@ -343,12 +357,17 @@ class DigestServer:
         password_for: Callable[[str], str | None],
         now: float,
         request_uri: str,
+        *,
+        own: Iterable[tuple[str, int]] = (),
+        algorithms_for: Callable[[str], Sequence[str] | None] | None = None,
     ) -> AuthResult:
         """Check one Authorization / Proxy-Authorization value (RFC 7616 §3.4,
         RFC 3261 §22.4) for a request with ``method`` and ``request_uri``.
 
         ``password_for(username)`` returns the user's password or None for an
-        unknown user.  Never raises on peer input: every fault is a result
+        unknown user; ``algorithms_for(username)`` the user's own algorithms
+        (None: the server's).  ``own`` are this server's (host, port)
+        addresses, which a digest-uri without user part may name.  Never raises on peer input: every fault is a result
         with ``ok=False`` and a reason.
         """
         try:
@@ -373,7 +392,12 @@ class DigestServer:
         if realm != self.realm:
             return fail("realm mismatch")
         algorithm = canonical_algorithm(p.get("algorithm"))
-        if algorithm is None or algorithm not in self.algorithms:
+        allowed = self.algorithms
+        if algorithms_for is not None:
+            mine = algorithms_for(username)
+            if mine is not None:
+                allowed = _canonical_list(mine)
+        if algorithm is None or algorithm not in allowed:
             return fail("unsupported algorithm")
         qop = p.get("qop")
         nc_text = p.get("nc")
@@ -397,7 +421,7 @@ class DigestServer:
         base = algorithm.removesuffix("-sess")
         if len(response) != _HEX_LEN[base] or not _HEX_RE.match(response):
             return fail("malformed credentials")
-        if not _same_resource(uri, request_uri):
+        if not _same_resource(uri, request_uri, own):
             return fail("uri mismatch")
         opaque = p.get("opaque")
         if opaque is not None and opaque != self.opaque:
@@ -427,35 +451,48 @@ class DigestServer:
             return fail("nonce from the future", stale=True)
         if now >= expires_at:
             return fail("nonce expired", stale=True)
-        if qop is not None:
-            self._purge(now)
-            seen = self._nc_seen.get(counter)
-            if seen is None:
-                if counter <= self._forgotten_upto:
-                    return fail("nonce forgotten", stale=True)
-            elif nc <= seen[0]:
-                # A replay, or a phone that reuses nc: re-challenging with
-                # stale=true costs an attacker nothing and spares the user a prompt.
-                return fail("nonce replayed", stale=True)
-            self._nc_seen[counter] = (nc, expires_at)
-            while len(self._nc_seen) > self.max_nonces:
-                oldest = next(iter(self._nc_seen))
-                del self._nc_seen[oldest]
-                self._forgotten_upto = max(self._forgotten_upto, oldest)
+        self._purge(now)
+        seen = self._nc_seen.get(counter)
+        if seen is None:
+            if counter <= self._forgotten_upto:
+                return fail("nonce forgotten", stale=True)
+        elif qop is None or nc <= seen[0]:
+            # A replay, or a phone that reuses nc: re-challenging with
+            # stale=true costs an attacker nothing and spares the user a prompt.
+            return fail("nonce replayed", stale=True)
+        # without qop there is no nc: the nonce serves this one request
+        self._nc_seen[counter] = (nc if qop is not None else _BURNT, expires_at)
+        while len(self._nc_seen) > self.max_nonces:
+            oldest = next(iter(self._nc_seen))
+            del self._nc_seen[oldest]
+            self._forgotten_upto = max(self._forgotten_upto, oldest)
         return AuthResult(ok=True, username=username, reason="ok")
 
 
-def find_credentials(values: Iterable[str], realm: str) -> str | None:
+MAX_CREDENTIALS = 2  # Digest credentials for our realm verified per request
+
+
+def credentials_for(values: Iterable[str], realm: str, limit: int = MAX_CREDENTIALS) -> list[str]:
     """Of several Authorization values (one per realm, RFC 3261 §22.4), the
-    Digest one for ``realm``; None when there is none."""
+    Digest ones for ``realm``, at most ``limit``: a request carrying hundreds
+    of credentials costs no more hashing than one with two."""
+    out: list[str] = []
     for value in values:
         try:
             scheme, p = parse_auth_params(value)
         except ParseError:
             continue
         if scheme.lower() == "digest" and p.get("realm") == realm:
-            return value
-    return None
+            out.append(value)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def find_credentials(values: Iterable[str], realm: str) -> str | None:
+    """The first Digest value for ``realm``; None when there is none."""
+    found = credentials_for(values, realm, 1)
+    return found[0] if found else None
 
 
 # -- client side ----------------------------------------------------------------------
@@ -586,16 +623,23 @@ def authorization_for_challenges(
     return authorization(ch, method, uri, username, password, cnonce, 1)
 
 
-def _same_resource(digest_uri: str, request_uri: str) -> bool:
-    """The digest-uri names the Request-URI (RFC 3261 §22.4), or, as SIPp and
-    some phones send it, the same host and port without the user part."""
+def _canonical_list(algorithms: Sequence[str]) -> tuple[str, ...]:
+    return tuple(a for a in (canonical_algorithm(x) for x in algorithms) if a is not None)
+
+
+def _same_resource(digest_uri: str, request_uri: str, own: Iterable[tuple[str, int]]) -> bool:
+    """The digest-uri is the Request-URI (RFC 3261 §22.4), or, as SIPp
+    (``sip:HOST:PORT``) and pyVoIP (``sip:HOST;transport=UDP``) send it, a URI
+    without user part that names one of our own addresses (no port: any of
+    that host's)."""
     a, b = digest_uri.strip(), request_uri.strip()
     if a == b:
         return True
     try:
-        da, ra = parse_uri(a), parse_uri(b)
+        da = parse_uri(a)
     except ParseError:
         return False
-    if not isinstance(da, SipUri) or not isinstance(ra, SipUri):
+    if not isinstance(da, SipUri) or da.user is not None:
         return False
-    return da.host.lower() == ra.host.lower() and da.port == ra.port and da.user in (None, ra.user)
+    host = da.host.lower().strip("[]")
+    return any(h.lower().strip("[]") == host and da.port in (None, p) for h, p in own)

@@ -55,7 +55,9 @@ transactions leave the table at once (``transaction_count``).
 
 Public API
 ----------
-``Endpoint(ids, *, t1=0.5, t2=4.0, t4=5.0, local=None, user_agent="b2bua")``
+``Endpoint(ids, *, t1=0.5, t2=4.0, t4=5.0, local=None, user_agent="b2bua",
+max_transactions=200_000)`` (beyond that many live transactions a new request
+gets a stateless 503)
 
 * ``set_local({"udp": Address(...), "tcp": ...})``: our listening addresses
   (the sent-by of our Vias, and the loop check of the validator);
@@ -63,7 +65,8 @@ Public API
 * ``send_request(request, dest, now) -> transaction_id`` (adds our Via to
   ``request`` in place), ``send_response(transaction_id, response, now) -> bool``,
   ``cancel(transaction_id, now, headers=()) -> CANCEL's transaction_id | None``,
-  ``send_stateless(message, dest)``;
+  ``send_stateless(message, dest)``, ``respond_statelessly(transaction_id, response)``
+  (a challenge: sent once, the transaction forgotten);
 * ``outbox``, ``events`` (drained by the shell), ``transaction_count``,
   ``transaction(transaction_id)`` (inspection).
 """
@@ -108,6 +111,7 @@ __all__ = [
     "TransactionTimedOut",
 ]
 
+MAX_TRANSACTIONS = 200_000  # live transactions at most (~1 KB each)
 DEFAULT_PORT = 5060  # RFC 3261 §18.2.2 / §19.1.2 for sip: over UDP and TCP
 MAX_FORWARDS = "70"  # RFC 3261 §8.1.1.6
 
@@ -172,8 +176,10 @@ class Endpoint:
         t4: float = T4,
         local: dict[str, Address] | None = None,
         user_agent: str = "b2bua",
+        max_transactions: int = MAX_TRANSACTIONS,
     ) -> None:
         self.ids = ids
+        self.max_transactions = max_transactions
         self.timers = Timers(t1, t2, t4)
         self.user_agent = user_agent
         self.outbox: list[tuple[bytes, Address]] = []
@@ -224,6 +230,20 @@ class Endpoint:
         else:
             self._receive_request(msg, source, now)
 
+    def framing_fault(self, head: bytes, reason: str, source: Address) -> None:
+        """A stream peer sent a message that cannot be framed (``head`` is its
+        head, ``reason`` the fault): a request is answered 400 naming the fault
+        before the connection is closed, as the same message over UDP would be;
+        anything else is dropped."""
+        fault = ParseError(reason, status=400)
+        try:
+            msg = parse_message(head + b"\r\n\r\n")
+        except ParseError as err:
+            msg = err.partial  # type: ignore[assignment]
+        if not isinstance(msg, Request):
+            return
+        self._reject(msg, fault, source)
+
     def _receive_request(self, req: Request, source: Address, now: float) -> None:
         try:
             via = req.top_via
@@ -272,6 +292,13 @@ class Endpoint:
             self.shed += 1
             busy = ParseError("Server overloaded", status=503, headers=(("Retry-After", str(RETRY_AFTER)),))
             self._reject(req, busy, dest)
+            return
+        if len(self._transactions) >= self.max_transactions:
+            # the table is keyed by what peers send: full, new requests are
+            # refused statelessly until transactions end (RFC 3261 §21.5.4)
+            self.shed += 1
+            full = ParseError("Server busy", status=503, headers=(("Retry-After", str(RETRY_AFTER)),))
+            self._reject(req, full, dest)
             return
         if not tid:
             tid = f"2543-{next(self._legacy_ids)}"
@@ -383,6 +410,21 @@ class Endpoint:
         if not isinstance(txn, ServerTransaction):
             return False
         return txn.send_response(response, now)
+
+    def respond_statelessly(self, transaction_id: str, response: Response) -> bool:
+        """Answer a request once, outside any transaction, and forget its server
+        transaction: RFC 3261 §8.2.7 and §26.3.2.4 for 401/407 challenges.  Nothing
+        is retransmitted, no 100 Trying follows, the ACK of the response is
+        ignored, and a retransmission of the request is a new request (answered
+        with a new challenge).  So a flood of unauthenticated requests leaves no
+        state, and a lost ACK never makes us resend a challenge the peer has
+        moved past.  False when the transaction is gone or already answered."""
+        txn = self._transactions.get(transaction_id)
+        if not isinstance(txn, ServerTransaction) or txn.response is not None:
+            return False
+        self.outbox.append((response.serialize(), txn.dest))
+        txn._terminate()
+        return True
 
     def send_stateless(self, message: Request | Response, dest: Address) -> None:
         """Send outside any transaction: the ACK for a 2xx (§13.2.2.4), a 2xx

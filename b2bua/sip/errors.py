@@ -38,5 +38,13 @@ class ParseError(SipError):
 class FramingError(SipError):
     """A stream transport peer broke framing (huge Content-Length, oversize head).
 
-    The connection must be closed; other peers are unaffected.
+    The connection must be closed; other peers are unaffected.  ``head`` is the
+    complete head of the message at fault when there is one (a missing,
+    negative or conflicting Content-Length): a request gets a 400 naming the
+    fault before the connection closes, as the same message would over UDP.
     """
+
+    def __init__(self, reason: str, head: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.head = head

@@ -5,6 +5,8 @@ Limits protect the server from a peer that never ends its head or announces a
 huge body: breaking them raises :class:`FramingError` and the connection is
 closed.  Messages framed before the fault in the same chunk are not lost:
 ``feed`` returns them and raises on the next call (``broken`` says why).  CRLF keep-alives between messages (RFC 5626 §3.5.1) are skipped.
+A head arriving in many segments is scanned once: the search for its end
+resumes where the last one stopped.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ _CL_RE = re.compile(rb"(?im)^(?:content-length|l)[ \t]*:[ \t]*([^\s]*)[ \t]*\r?$
 
 
 class StreamFramer:
-    __slots__ = ("_buf", "max_head", "max_body", "max_headers", "broken")
+    __slots__ = ("_buf", "_scanned", "max_head", "max_body", "max_headers", "broken")
 
     def __init__(
         self,
@@ -30,6 +32,7 @@ class StreamFramer:
         max_headers: int = MAX_HEADERS,
     ) -> None:
         self._buf = bytearray()
+        self._scanned = 0  # bytes of an unfinished head already searched for its end
         self.max_head = max_head
         self.max_body = max_body
         self.max_headers = max_headers
@@ -64,28 +67,30 @@ class StreamFramer:
                 del buf[:i]
             if not buf:
                 return
-            end = buf.find(b"\r\n\r\n")
+            end = buf.find(b"\r\n\r\n", max(0, self._scanned - 3))
             if end < 0:
                 if len(buf) > self.max_head:
                     raise FramingError("Message head too large")
+                self._scanned = len(buf)
                 return
+            self._scanned = 0
             if end > self.max_head:
                 raise FramingError("Message head too large")
             head = bytes(buf[:end])
             if head.count(b"\n") + 1 > self.max_headers + 1:
-                raise FramingError("Too many header lines")
+                raise FramingError("Too many header lines", head)
             lengths = _CL_RE.findall(head)
             if not lengths:
-                raise FramingError("Missing Content-Length on a stream transport")
+                raise FramingError("Missing Content-Length on a stream transport", head)
             values = {v for v in lengths}
             if len(values) != 1:
-                raise FramingError("Conflicting Content-Length values")
+                raise FramingError("Conflicting Content-Length values", head)
             value = lengths[0]
             if not value.isdigit() or len(value) > 10:
-                raise FramingError("Bad Content-Length")
+                raise FramingError("Bad Content-Length", head)
             length = int(value)
             if length > self.max_body:
-                raise FramingError(f"Content-Length {length} exceeds the limit of {self.max_body}")
+                raise FramingError(f"Content-Length {length} exceeds the limit of {self.max_body}", head)
             total = end + 4 + length
             if len(buf) < total:
                 return

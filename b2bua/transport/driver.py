@@ -111,6 +111,14 @@ class Driver:
             log.exception("internal error handling a message from %s", source)
         self.flush()
 
+    def framing_fault(self, head: bytes, reason: str, source: Address) -> None:
+        """A stream peer broke framing: answer it (400) if it sent a request."""
+        try:
+            self.endpoint.framing_fault(head, reason, source)
+        except Exception:
+            log.exception("internal error answering a framing fault from %s", source)
+        self.flush()
+
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None

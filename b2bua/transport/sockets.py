@@ -106,15 +106,24 @@ class TcpConnection(asyncio.Protocol):
         try:
             messages = self.framer.feed(data)
         except FramingError as err:
-            log.info("closing tcp connection from %s: %s", self.peer, err)
-            if self.transport is not None:
-                self.transport.abort()
+            self._broken(err)
             return
         assert self.peer is not None
         for msg in messages:
             self.manager.driver.receive(msg, self.peer)
-        if self.framer.broken is not None and self.transport is not None:
-            log.info("closing tcp connection from %s: %s", self.peer, self.framer.broken)
+        if self.framer.broken is not None:
+            self._broken(self.framer.broken)
+
+    def _broken(self, err: FramingError) -> None:
+        """Answer the message at fault (400 naming it) when it was a request
+        with a complete head, then close: the stream cannot be resynchronised."""
+        log.info("closing tcp connection from %s: %s", self.peer, err)
+        if self.transport is None or self.transport.is_closing():
+            return
+        if err.head and self.peer is not None:
+            self.manager.driver.framing_fault(err.head, err.reason, self.peer)
+            self.transport.close()  # after the 400 is written
+        else:
             self.transport.abort()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -27,7 +27,6 @@ log_level = "info"
 [sip]
 t1 = 0.1
 invite_challenge = 401
-digest_algorithms = ["MD5"]
 no_answer_timeout = {no_answer}
 [[users]]
 extension = "1001"

@@ -35,7 +35,6 @@ data_dir = {json.dumps(str(tmp / "data"))}
 t1 = {T1}
 t2 = {T2}
 invite_challenge = 401          # pyVoIP never answers a 407 on an INVITE
-digest_algorithms = ["MD5"]     # pyVoIP reads the first challenge only, answers MD5
 [[users]]
 extension = "1001"
 password = "pw1001"

@@ -111,7 +111,8 @@ def test_torture_over_tcp(module_server: ServerProcess, t: Torture) -> None:
     data = t.data.replace(b"SIP/2.0/UDP", b"SIP/2.0/TCP")
     s = tcp_connect(module_server.addr)
     try:
-        if t.expect is None or t.data.startswith(b"SIP/"):
+        expect = t.expect_on_stream
+        if expect is None or t.data.startswith(b"SIP/"):
             s.sendall(data)
             s.settimeout(0.3)
             try:
@@ -122,8 +123,8 @@ def test_torture_over_tcp(module_server: ServerProcess, t: Torture) -> None:
         else:
             msgs = tcp_exchange(s, data)
             finals = _final_statuses(msgs)
-            if isinstance(t.expect, int):
-                assert t.expect in finals, f"{t.name}: expected {t.expect}, got {finals}"
+            if isinstance(expect, int):
+                assert expect in finals, f"{t.name}: expected {expect}, got {finals}"
             else:
                 assert not any(x in (400, 505) for x in finals), f"{t.name}: got {finals}"
     finally:

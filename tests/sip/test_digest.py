@@ -15,6 +15,7 @@ from b2bua.sip.digest import (
     DigestServer,
     authorization,
     authorization_for_challenges,
+    credentials_for,
     find_credentials,
     parse_auth_params,
     parse_challenge,
@@ -34,6 +35,8 @@ def password_for(name: str) -> str | None:
 
 
 def server(**kw: object) -> DigestServer:
+    """Both algorithms, SHA-256 first, unless a test says otherwise."""
+    kw.setdefault("algorithms", ("SHA-256", "MD5"))
     return DigestServer(REALM, SECRET, 300.0, **kw)  # type: ignore[arg-type]
 
 
@@ -141,6 +144,29 @@ def test_challenges_offer_sha256_before_md5_with_one_fresh_nonce() -> None:
     assert "stale=true" in srv.challenge(11.0, stale=True)[1]
 
 
+def test_the_default_is_md5_alone_which_phones_and_sipp_can_answer() -> None:
+    srv = DigestServer(REALM, SECRET, 300.0)
+    assert [parse_challenge(v).algorithm for v in srv.challenge(0.0)] == ["MD5"]
+    sha = authorization(parse_challenge(server().challenge(0.0)[0]), "REGISTER", RURI, "1001", USERS["1001"], "c", 1)
+    assert "algorithm=SHA-256" in sha
+    assert srv.verify("REGISTER", sha, password_for, 1.0, RURI).reason == "unsupported algorithm"
+
+
+def test_per_user_algorithms_in_challenge_and_verification() -> None:
+    srv = DigestServer(REALM, SECRET, 300.0)
+    mine = {"1001": ("SHA-256",)}
+    values = srv.challenge(0.0, algorithms=mine["1001"])
+    assert [parse_challenge(v).algorithm for v in values] == ["SHA-256"]
+    sha = authorization(parse_challenge(values[0]), "REGISTER", RURI, "1001", USERS["1001"], "c", 1)
+    md5 = authorization(parse_challenge(srv.challenge(0.0)[0]), "REGISTER", RURI, "1001", USERS["1001"], "c", 1)
+    # 1001 is held to SHA-256: an MD5 answer is a downgrade
+    assert srv.verify("REGISTER", md5, password_for, 1.0, RURI, algorithms_for=mine.get).reason == "unsupported algorithm"
+    assert srv.verify("REGISTER", sha, password_for, 1.0, RURI, algorithms_for=mine.get).ok
+    # 1002 has no list of its own: the server's
+    md5_2 = authorization(parse_challenge(srv.challenge(0.0)[0]), "REGISTER", RURI, "1002", USERS["1002"], "c", 1)
+    assert srv.verify("REGISTER", md5_2, password_for, 1.0, RURI, algorithms_for=mine.get).ok
+
+
 def test_algorithms_are_configurable() -> None:
     srv = server(algorithms=("MD5",))
     assert [parse_challenge(v).algorithm for v in srv.challenge(0.0)] == ["MD5"]
@@ -198,6 +224,28 @@ def test_uri_must_match_the_request_uri() -> None:
     value = answer(srv, 0.0, uri="sip:other.example.com")
     assert srv.verify("REGISTER", value, password_for, 1.0, RURI).reason == "uri mismatch"
     assert srv.verify("REGISTER", value, password_for, 1.0, " sip:other.example.com ").ok
+
+
+OWN = [("127.0.0.1", 5080), ("::1", 5080)]
+
+
+@pytest.mark.parametrize(
+    "digest_uri, ok",
+    [
+        ("sip:127.0.0.1:5080", True),  # SIPp's default: our own address
+        ("sip:127.0.0.1;transport=UDP", True),  # pyVoIP: our host, no port
+        ("sip:[::1]:5080", True),
+        ("sip:127.0.0.1:5081", False),  # another port
+        ("sip:192.0.2.9:5080", False),  # another host
+        ("sip:2125551234@127.0.0.1:5080", False),  # another number than the one called
+        ("sip:1002@127.0.0.1:5080", True),  # the Request-URI itself
+    ],
+)
+def test_a_digest_uri_names_the_request_or_this_server(digest_uri: str, ok: bool) -> None:
+    srv = server()
+    value = answer(srv, 0.0, method="INVITE", uri=digest_uri)
+    r = srv.verify("INVITE", value, password_for, 1.0, "sip:1002@127.0.0.1:5080", own=OWN)
+    assert r.ok is ok and (ok or r.reason == "uri mismatch")
 
 
 def test_stale_nonce_after_lifetime() -> None:
@@ -302,20 +350,36 @@ def test_realm_opaque_qop_and_algorithm_checks() -> None:
     )
 
 
-def test_rfc2069_answer_without_qop_is_accepted_until_the_nonce_expires() -> None:
+def test_rfc2069_answer_without_qop_serves_one_request() -> None:
     srv = server()
     ch = parse_challenge(srv.challenge(0.0)[1])
-    old_phone = authorization(Challenge(realm=ch.realm, nonce=ch.nonce, algorithm="MD5"), "REGISTER", RURI, "1002",
+    old_phone = authorization(Challenge(realm=ch.realm, nonce=ch.nonce, algorithm="MD5"), "INVITE", RURI, "1002",
                               USERS["1002"], "unused", 1)
     assert "qop" not in parse_auth_params(old_phone)[1]
-    assert srv.verify("REGISTER", old_phone, password_for, 1.0, RURI).ok
-    assert srv.verify("REGISTER", old_phone, password_for, 2.0, RURI).ok  # no nc to tell replays apart
-    assert srv.verify("REGISTER", old_phone, password_for, 300.0, RURI).stale
+    assert srv.verify("INVITE", old_phone, password_for, 1.0, RURI).ok
+    # a captured credential cannot be used again (no nc to tell replays apart)
+    r = srv.verify("INVITE", old_phone, password_for, 2.0, RURI)
+    assert (r.ok, r.reason, r.stale) == (False, "nonce replayed", True)
+    # nor upgraded to qop=auth on the same nonce
+    with_qop = authorization(Challenge(realm=ch.realm, nonce=ch.nonce, algorithm="MD5", qop=("auth",)), "INVITE",
+                             RURI, "1002", USERS["1002"], "c", 1)
+    assert srv.verify("INVITE", with_qop, password_for, 3.0, RURI).reason == "nonce replayed"
+    assert srv.verify("INVITE", old_phone, password_for, 300.0, RURI).stale
     strict = server(allow_rfc2069=False)
     ch = parse_challenge(strict.challenge(0.0)[1])
     old_phone = authorization(Challenge(realm=ch.realm, nonce=ch.nonce), "REGISTER", RURI, "1002",
                               USERS["1002"], "unused", 1)
     assert strict.verify("REGISTER", old_phone, password_for, 1.0, RURI).reason == "qop required"
+
+
+def test_only_a_few_credentials_of_our_realm_are_considered() -> None:
+    srv = server()
+    wrong = [answer(srv, 0.0, password=f"guess{i}") for i in range(249)]
+    right = answer(srv, 0.0)
+    other = right.replace('realm="b2bua"', 'realm="elsewhere"')
+    assert credentials_for([other, *wrong, right], REALM) == wrong[:2]
+    assert credentials_for([other, right], REALM) == [right]
+    assert credentials_for(["Basic abc", other], REALM) == []
 
 
 def test_find_credentials_picks_our_realm() -> None:

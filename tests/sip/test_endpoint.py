@@ -973,3 +973,55 @@ def test_lossy_link_completes_or_times_out(scenario: tuple[str, int], data: st.D
 
     seen = exchange(method, status, fate)
     check_outcome(method, status, seen)
+
+
+@pytest.mark.parametrize("method", ["INVITE", "REGISTER"])
+def test_a_challenge_is_sent_statelessly(method: str) -> None:
+    """RFC 3261 §8.2.7, §26.3.2.4: a 401 leaves no transaction, is never
+    retransmitted, sends no 100 Trying; its ACK is not absorbed by any
+    transaction, and the request sent again is a new request."""
+    ep = make_endpoint()
+    req = request_bytes(method)
+    ep.receive(req, PHONE, 0.0)
+    [ev] = take(ep)[1]
+    assert isinstance(ev, RequestReceived) and ev.transaction_id is not None
+    challenge = make_response(ev.request, 401, to_tag="t9", headers=[header("WWW-Authenticate", 'Digest realm="x"')])
+    assert ep.respond_statelessly(ev.transaction_id, challenge)
+    [(data, dest)] = take(ep)[0]
+    assert dest == PHONE and status_of(data) == 401
+    assert ep.transaction_count == 0
+    assert run_timers(ep, 60.0) == []  # no retransmission, no 100 Trying, no Timer H
+    assert not ep.respond_statelessly(ev.transaction_id, challenge)  # gone
+    if method == "INVITE":
+        ep.receive(request_bytes("ACK", cseq_method="ACK", to_tag="t9"), PHONE, 1.0)
+        out, events = take(ep)
+        assert out == [] and ep.transaction_count == 0
+        assert [type(e) for e in events] == [RequestReceived]  # the TU ignores an ACK it does not know
+    ep.receive(req, PHONE, 2.0)  # the retransmission is answered afresh by the TU
+    out, events = take(ep)
+    assert out == [] and len(events) == 1 and ep.transaction_count == 1
+
+
+def test_a_request_already_answered_is_not_answered_statelessly() -> None:
+    ep = make_endpoint()
+    ep.receive(request_bytes(), PHONE, 0.0)
+    [ev] = take(ep)[1]
+    assert isinstance(ev, RequestReceived) and ev.transaction_id is not None
+    answer(ep, ev, 180, 0.0)
+    take(ep)
+    assert not ep.respond_statelessly(ev.transaction_id, make_response(ev.request, 401, to_tag="t"))
+    assert take(ep)[0] == [] and ep.transaction_count == 1
+
+
+def test_the_transaction_table_is_bounded() -> None:
+    ep = Endpoint(CountingIds(), local=LOCAL, max_transactions=3)
+    for n in range(5):
+        ep.receive(request_bytes("OPTIONS", branch=f"z9hG4bK-cap{n}", call_id=f"cap-{n}"), PHONE, 0.0)
+    out, events = take(ep)
+    assert len(events) == 3 and ep.transaction_count == 3
+    assert [status_of(d) for d, _ in out] == [503, 503]
+    assert all(b"Retry-After: 5" in d for d, _ in out)
+    run_timers(ep, 0.1)
+    # a request of a transaction already in the table is still matched (absorbed)
+    ep.receive(request_bytes("OPTIONS", branch="z9hG4bK-cap0", call_id="cap-0"), PHONE, 0.2)
+    assert take(ep) == ([], [])

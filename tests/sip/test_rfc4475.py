@@ -15,7 +15,8 @@ import hashlib
 
 import pytest
 
-from b2bua.sip.build import make_response
+from b2bua.sip.build import CountingIds, make_response
+from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.sip.errors import FramingError, ParseError
 from b2bua.sip.framing import StreamFramer
 from b2bua.sip.headers import CSeq
@@ -87,7 +88,8 @@ def test_outcome_over_a_datagram(entry: Torture) -> None:
     assert outcome(entry.data) == entry.expect
 
 
-STREAMABLE = [t for t in RFC4475 if not t.datagram_only]
+STREAMABLE = [t for t in RFC4475 if not t.datagram_only and not t.framing_fault]
+FRAMING_FAULTS = [t for t in RFC4475 if t.framing_fault]
 
 
 @pytest.mark.parametrize("entry", STREAMABLE, ids=_ids(STREAMABLE))
@@ -102,9 +104,25 @@ def test_a_stream_frames_the_message_whole(entry: Torture) -> None:
     assert framer.pending == 0
 
 
+@pytest.mark.parametrize("entry", FRAMING_FAULTS, ids=_ids(FRAMING_FAULTS))
+def test_a_framing_fault_on_a_stream_is_answered_400_naming_it(entry: Torture) -> None:
+    framer = StreamFramer()
+    with pytest.raises(FramingError) as info:
+        framer.feed(entry.data)
+    head = info.value.head
+    assert head and entry.data.startswith(head + b"\r\n\r\n")
+    ep = Endpoint(CountingIds(), local={"tcp": Address("tcp", "192.0.2.1", 5060)})
+    peer = Address("tcp", "192.0.2.9", 40000)
+    ep.framing_fault(head, info.value.reason, peer)
+    [(data, dest)] = ep.outbox
+    assert dest == peer
+    assert data.startswith(b"SIP/2.0 400 " + info.value.reason.encode() + b"\r\n")
+    assert ep.transaction_count == 0
+
+
 def test_datagram_only_messages_say_why() -> None:
     for entry in RFC4475:
-        assert bool(entry.note) == entry.datagram_only, entry.name
+        assert bool(entry.note) == (entry.datagram_only or entry.framing_fault), entry.name
 
 
 @pytest.mark.parametrize("entry", [t for t in RFC4475 if t.expect == OK], ids=lambda t: t.name)

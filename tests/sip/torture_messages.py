@@ -65,6 +65,11 @@ class Torture:
     section: str  # where the RFC describes it
     datagram_only: bool = False
     note: str = ""
+    framing_fault: bool = False  # a stream cannot frame it: 400 naming the fault, then the connection closes
+
+    @property
+    def expect_on_stream(self) -> Expect:
+        return 400 if self.framing_fault else self.expect
 
 
 def wire_form(data: bytes) -> bytes:
@@ -1316,8 +1321,8 @@ TORTURE: list[Torture] = [
         NCL,
         400,
         "RFC 4475 §3.1.2.3",
-        datagram_only=True,
-        note="on a stream the framing error closes the connection",
+        framing_fault=True,
+        note="on a stream the framing error is answered 400, then the connection closes",
     ),
     # RFC 4475 §3.1.2.4 scalar02: CSeq >2**32-1, Max-Forwards 300, Expires and Contact expires overlarge: 400
     Torture("scalar02", SCALAR02, 400, "RFC 4475 §3.1.2.4"),
@@ -1382,8 +1387,8 @@ TORTURE: list[Torture] = [
         MCL01,
         400,
         "RFC 4475 §3.3.9",
-        datagram_only=True,
-        note="on a stream the framing error closes the connection",
+        framing_fault=True,
+        note="on a stream the framing error is answered 400, then the connection closes",
     ),
     # RFC 4475 §3.3.10 bcast: 200 OK with a second Via to 255.255.255.255: a UA drops it
     Torture("bcast", BCAST, None, "RFC 4475 §3.3.10"),
@@ -1403,8 +1408,8 @@ TORTURE: list[Torture] = [
         INV2543,
         OK,
         "RFC 4475 §3.4.1",
-        datagram_only=True,
-        note="no Content-Length: a stream cannot frame it (RFC 3261 §18.3)",
+        framing_fault=True,
+        note="no Content-Length: a stream cannot frame it (RFC 3261 §18.3): 400, then the connection closes",
     ),
     # RFC 4475 Appendix A test: archive-only file (no §3 text): Request-Line without SIP-Version: 400
     Torture("test", TEST, 400, "RFC 4475 Appendix A"),
