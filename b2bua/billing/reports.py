@@ -52,6 +52,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
+from b2bua.billing.backends import open_billing_store
 from b2bua.billing.cdr import Cdr
 
 GROUPINGS: dict[str, Callable[[Cdr], str]] = {
@@ -235,10 +236,8 @@ def _parser() -> argparse.ArgumentParser:
 
 async def run(args: argparse.Namespace) -> str:
     """Execute a parsed command line against the database; returns the output text."""
-    from b2bua.billing.store import open_store
-
     options = {"schema": args.schema} if args.schema else {}
-    store = open_store(args.db, **options)
+    store = open_billing_store(args.db, **options)
     start, end = date_range(args.from_day, args.to_day, args.tz)
     await store.open()
     try:

@@ -40,7 +40,8 @@ from b2bua.billing.credit import (
     CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, ReserveCredit, can_start, perform,
 )
 from b2bua.billing.rating import Rate, RatePlan, rate_for
-from b2bua.billing.store import BillingStore, open_store
+from b2bua.billing.backends import open_billing_store
+from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallStarted
 from dialplan import CallClass, NumberingPlan, classify
@@ -65,7 +66,7 @@ def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
 
 def store_for(billing: BillingConfig, data_dir: str | Path) -> BillingStore:
     """An unopened store for the configured billing database."""
-    return open_store(database_url(billing, data_dir))
+    return open_billing_store(database_url(billing, data_dir))
 
 
 def plan_for(billing: BillingConfig, plans: dict[str, RatePlan], code_plan: str, group: str) -> RatePlan | None:

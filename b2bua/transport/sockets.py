@@ -75,7 +75,7 @@ async def open_udp(driver: Driver, local: Address) -> UdpTransport:
     bound = sock.getsockname()
     proto = UdpTransport(driver, Address("udp", local.host, bound[1]))
     # the kernel's receive queue of this socket is the backlog the overload
-    # probe watches (see udp_backlog); SO_RCVBUF is its capacity
+    # probe watches (see transport.backlog); SO_RCVBUF is its capacity
     driver.watch_backlog(os.fstat(sock.fileno()).st_ino, sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
     await driver.loop.create_datagram_endpoint(lambda: proto, sock=sock)
     return proto
@@ -199,21 +199,3 @@ class TcpTransport:
             if conn.transport is not None:
                 conn.transport.abort()
 
-
-def udp_backlog(inodes: set[int]) -> int | None:
-    """Bytes waiting in the kernel's receive queues of the UDP sockets with
-    these inodes (Linux /proc/net/udp{,6} rx_queue); None where unreadable."""
-    total = 0
-    found = False
-    for name in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(name) as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) > 9 and parts[9].isdigit() and int(parts[9]) in inodes:
-                        total += int(parts[4].split(":")[1], 16)
-                        found = True
-        except (OSError, ValueError, IndexError):
-            continue
-    return total if found else None

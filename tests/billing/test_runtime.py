@@ -7,7 +7,7 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from b2bua.billing.store import open_store
+from b2bua.billing.backends import open_billing_store
 from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallStarted
 from b2bua.runtime.billing import Billing, billing_for
 from b2bua.runtime.config import loads
@@ -86,7 +86,7 @@ async def test_events_become_rated_records(tmp_path: Path) -> None:
     billing.handle_timer(t0 + 1.2)  # an interim write of the answered call
     billing.on_event(CallEnded(ref="r1", at=t0 + 32.5, status=200, cause="caller hung up", hangup="caller"))
     await billing.stop()
-    store = open_store(str(tmp_path / "billing.sqlite3"))
+    store = open_billing_store(str(tmp_path / "billing.sqlite3"))
     await store.open()
     try:
         r1, r2 = await store.get("r1"), await store.get("r2")
@@ -115,7 +115,7 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     await second.start()
     await second.stop()
     assert second.recovered == 1
-    store = open_store(str(tmp_path / "billing.sqlite3"))
+    store = open_billing_store(str(tmp_path / "billing.sqlite3"))
     await store.open()
     try:
         r1 = await store.get("r1")
