@@ -34,6 +34,7 @@ import msgspec
 from b2bua.billing.cdr import Cdr, CdrClosed, CdrInterim, CdrOpened, CdrWrite, CodeChange, recover
 from b2bua.billing.credit import Balance, Reservation, Settlement
 from b2bua.billing.rating import Rate, currency_exponent
+from dialplan.policy import CodeSource
 
 
 class BillingStoreError(Exception):
@@ -70,6 +71,7 @@ def row_to_cdr(row: Sequence[Any]) -> Cdr:
     values["code_valid"] = bool(values["code_valid"])
     values["recovered"] = bool(values["recovered"])
     values["cost"] = Decimal(values["cost"])
+    values["code_source"] = CodeSource(values["code_source"])
     return Cdr(**values)
 
 

@@ -1,5 +1,6 @@
 """Command line: ``b2bua serve``, ``b2bua check-config``, account codes
-(``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``).
+(``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``;
+``--db URL`` reports on any billing database, without a configuration).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
 the message names what is wrong.
@@ -52,11 +53,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_registrations(args: argparse.Namespace) -> int:
-    from .store import StoreError, load_registrations, open_store
+    from .store import StoreError, load_registrations, open_database
 
     config = _load(args.config, None)
     try:
-        db = open_store(config.server.data_dir)
+        db = open_database(config.server.data_dir)
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
@@ -88,11 +89,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_codes(args: argparse.Namespace) -> int:
     from .codes import CodeError, CodeStore, code_from_fields, describe, table
-    from .store import StoreError, open_store
+    from .store import StoreError, open_database
 
     config = _load(args.config, None)
     try:
-        store = CodeStore(open_store(config.server.data_dir))
+        store = CodeStore(open_database(config.server.data_dir))
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
@@ -190,14 +191,20 @@ def _usage(message: str) -> int:
     return EXIT_CONFIG
 
 
-def _billing_run(config: Config, work):  # type: ignore[no-untyped-def]
-    """Run ``work(store)`` against the configured billing database."""
+def _billing_run(config: Config, work, db: str | None = None, schema: str | None = None):  # type: ignore[no-untyped-def]
+    """Run ``work(store)`` against the billing database: ``db`` (a SQLite path or a
+    postgresql:// URL, ``schema`` its PostgreSQL schema), else the configured one."""
     import asyncio
+
+    from b2bua.billing.backends import open_billing_store
 
     from .billing import store_for
 
     async def main():  # type: ignore[no-untyped-def]
-        store = store_for(config.billing, config.server.data_dir)
+        if db:
+            store = open_billing_store(db, **({"schema": schema} if schema else {}))
+        else:
+            store = store_for(config.billing, config.server.data_dir)
         await store.open()
         try:
             return await work(store)
@@ -233,7 +240,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return await store.query(start_from=start, start_to=end)
 
     try:
-        cdrs = _billing_run(config, work)
+        cdrs = _billing_run(config, work, args.db, args.schema)
     except (BillingStoreError, OSError) as err:
         print(f"b2bua: billing database: {err}", file=sys.stderr)
         return 1
@@ -294,6 +301,9 @@ def _billing_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         q.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day (inclusive)")
         q.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day (inclusive)")
         q.add_argument("--tz", default="UTC", help="time zone of the days and of exported times (default UTC)")
+        q.add_argument("--db", metavar="URL", help="billing database (SQLite path or postgresql:// URL) "
+                       "instead of the configured one")
+        q.add_argument("--schema", help="PostgreSQL schema of the billing tables (with --db)")
 
     p = sub.add_parser("report", help="calls, duration and cost per account code, department, extension or trunk")
     common(p)

@@ -1,7 +1,7 @@
 """Account codes in the database, managed by the business-group administrator.
 
-Codes live in the ``account_codes`` table of the server's database, one row
-per (group, code); the running server reads them on every call, so a change
+Codes live in the ``account_codes`` table of the server's database (created by
+its migrations, ``b2bua.runtime.store``), one row per (group, code); the running server reads them on every call, so a change
 made with ``b2bua codes ...`` applies to the next call without a restart.
 
 CSV (import and export) has a header row with these columns, in any order;
@@ -48,28 +48,6 @@ COLUMNS = (
     "rate_plan",
     "credit_account",
 )
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS account_codes (
-    grp TEXT NOT NULL,
-    code TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    department TEXT NOT NULL DEFAULT '',
-    active INTEGER NOT NULL DEFAULT 1,
-    active_from TEXT,
-    active_until TEXT,
-    min_digits INTEGER,
-    max_digits INTEGER,
-    blocked_prefixes TEXT NOT NULL DEFAULT '',
-    allowed_numbers TEXT NOT NULL DEFAULT '',
-    allowed_prefixes TEXT NOT NULL DEFAULT '',
-    allowed_classes TEXT NOT NULL DEFAULT '',
-    rate_plan TEXT,
-    credit_account TEXT,
-    PRIMARY KEY (grp, code)
-)
-"""
-
 
 class CodeError(Exception):
     """A code or a CSV row that cannot be stored; the message says why."""
@@ -167,8 +145,7 @@ class CodeStore:
     """The account_codes table; ``for_group(g)`` is the policy's CodeLookup."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        db.execute(SCHEMA)
+        self.db = db  # opened by runtime.store.open_database (the table is a migration)
 
     def get(self, group: str, code: str) -> AccountCode | None:
         row = self.db.execute(

@@ -21,11 +21,11 @@ from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
 from .app import ServerApp
-from .billing import Billing
+from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
-from .store import load_secret, open_store, restore_bindings, save_bindings
+from .store import load_secret, open_database, restore_bindings, save_bindings
 
 log = logging.getLogger("b2bua")
 
@@ -63,21 +63,21 @@ class Server:
         self.tcp: TcpTransport | None = None
         self.udp: list[object] = []
         self.bound: list[Address] = []
-        self.billing: Billing | None = None
+        self.billing: BillingService | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
         self.loop = loop
-        self.store = open_store(cfg.server.data_dir)
+        self.store = open_database(cfg.server.data_dir)
         self.started = time.time()
         sip = cfg.sip
         endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, user_agent=cfg.server.user_agent)
         self.endpoint = endpoint
         self.calllog = CallLog()
         # billing first: a call must not start before its records can be queued
-        self.billing = Billing(cfg.billing, cfg.server.data_dir, cfg.numbering)
+        self.billing = BillingService(cfg.billing, cfg.server.data_dir, cfg.numbering)
         await self.billing.start()
         self.calllog.subscribers.append(self.billing.on_event)
         local: dict[str, Address] = {}

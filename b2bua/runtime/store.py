@@ -1,7 +1,9 @@
-"""The local SQLite database (the default store), created on first start.
+"""The server's own SQLite database (registrations, account codes), created on
+first start by ``open_database``.
 
-Schema migrations are versioned: ``MIGRATIONS[i]`` brings the schema from
-version ``i`` to ``i + 1``; the applied version is kept in ``schema_version``.
+Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
+steps in ``schema_migrations``); a database from before that style, which kept one
+number in ``schema_version``, is taken over at that version.
 """
 
 from __future__ import annotations
@@ -13,27 +15,47 @@ from pathlib import Path
 from typing import Any
 
 from b2bua.calls.registrar import Binding, LocationService
+from b2bua.migrations import Migrations, migrate_sqlite, version_table
 from b2bua.sip.endpoint import Address
 
 DB_NAME = "b2bua.sqlite3"
 
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS registrations (
-        aor TEXT NOT NULL,
-        contact TEXT NOT NULL,
-        contact_uri TEXT NOT NULL,
-        source TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        call_id TEXT NOT NULL,
-        cseq INTEGER NOT NULL,
-        user_agent TEXT NOT NULL DEFAULT '',
-        q REAL
-    )
-    """,
+MIGRATION_TABLE = "schema_migrations"
+MIGRATIONS: Migrations = [
+    ["CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"],
+    [
+        """CREATE TABLE IF NOT EXISTS registrations (
+            aor TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            contact_uri TEXT NOT NULL,
+            source TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            call_id TEXT NOT NULL,
+            cseq INTEGER NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT '',
+            q REAL
+        )""",
+    ],
+    [
+        """CREATE TABLE IF NOT EXISTS account_codes (
+            grp TEXT NOT NULL,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            department TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            active_from TEXT,
+            active_until TEXT,
+            min_digits INTEGER,
+            max_digits INTEGER,
+            blocked_prefixes TEXT NOT NULL DEFAULT '',
+            allowed_numbers TEXT NOT NULL DEFAULT '',
+            allowed_prefixes TEXT NOT NULL DEFAULT '',
+            allowed_classes TEXT NOT NULL DEFAULT '',
+            rate_plan TEXT,
+            credit_account TEXT,
+            PRIMARY KEY (grp, code)
+        )""",
+    ],
 ]
 
 
@@ -41,11 +63,13 @@ class StoreError(Exception):
     """The database cannot be opened or migrated; the message says why."""
 
 
-def open_store(data_dir: str | Path) -> sqlite3.Connection:
+def open_database(data_dir: str | Path) -> sqlite3.Connection:
+    """Open (create, migrate) the database in ``data_dir``.  The connection may be
+    used from a worker thread (the binding writer), one user at a time."""
     path = Path(data_dir)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path / DB_NAME, isolation_level=None)
+        db = sqlite3.connect(path / DB_NAME, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         migrate(db)
@@ -55,17 +79,17 @@ def open_store(data_dir: str | Path) -> sqlite3.Connection:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT version FROM schema_version").fetchone()
-    version = row[0] if row else 0
-    if row is None:
-        db.execute("INSERT INTO schema_version VALUES (0)")
-    for target in range(version, len(MIGRATIONS)):
-        db.execute("BEGIN")
-        db.execute(MIGRATIONS[target])  # one statement per step keeps BEGIN/COMMIT ours
-        db.execute("UPDATE schema_version SET version = ?", (target + 1,))
+    """Bring the schema up to date; returns its version."""
+    legacy = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
+    if legacy is not None:  # the single-number style: its steps were ours, take them over
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(version_table(MIGRATION_TABLE))
+        (version,) = db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        db.executemany(f"INSERT OR IGNORE INTO {MIGRATION_TABLE} VALUES (?, ?)",
+                       [(v, time.time()) for v in range(1, int(version) + 1)])
+        db.execute("DROP TABLE schema_version")
         db.execute("COMMIT")
-    return len(MIGRATIONS)
+    return migrate_sqlite(db, MIGRATIONS, MIGRATION_TABLE)
 
 
 SECRET_NAME = "secret"

@@ -93,7 +93,7 @@ from .transaction import (
     NonInviteServerTransaction,
     ServerTransaction,
     State,
-    Timers,
+    TimerDurations,
     Transaction,
 )
 from .uri import format_host
@@ -174,7 +174,7 @@ class Endpoint:
         user_agent: str = "b2bua",
     ) -> None:
         self.ids = ids
-        self.timers = Timers(t1, t2, t4)
+        self.timers = TimerDurations(t1, t2, t4)
         self.user_agent = user_agent
         self.outbox: list[tuple[bytes, Address]] = []
         self.events: list[Event] = []
