@@ -8,6 +8,8 @@ number in ``schema_version``, is taken over at that version.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -17,6 +19,8 @@ from typing import Any
 from b2bua.calls.registrar import Binding, LocationService
 from b2bua.migrations import Migrations, migrate_sqlite, version_table
 from b2bua.sip.endpoint import Address
+
+log = logging.getLogger("b2bua.store")
 
 DB_NAME = "b2bua.sqlite3"
 
@@ -127,17 +131,82 @@ def _addr(text: str) -> Address:
     return Address(transport, host, int(port))
 
 
-def save_bindings(db: sqlite3.Connection, location: LocationService, aor: str, now: float) -> None:
-    """Write one AOR's bindings through to the database (wall-clock expiry)."""
-    offset = time.time() - now
-    rows = [
-        (aor, b.contact, b.contact_uri, _addr_text(b.source), b.expires_at + offset, b.call_id, b.cseq, b.user_agent, b.q)
+Row = tuple[Any, ...]
+
+
+def binding_rows(location: LocationService, aor: str, now: float, wall_offset: float) -> list[Row]:
+    """One AOR's bindings as rows (expiry in wall-clock seconds: ``now + wall_offset``)."""
+    return [
+        (aor, b.contact, b.contact_uri, _addr_text(b.source), b.expires_at + wall_offset, b.call_id, b.cseq,
+         b.user_agent, b.q)
         for b in location.lookup(aor, now)
     ]
+
+
+def write_bindings(db: sqlite3.Connection, rows_by_aor: dict[str, list[Row]]) -> None:
+    """Replace the stored bindings of these AORs, in one transaction."""
     db.execute("BEGIN")
-    db.execute("DELETE FROM registrations WHERE aor = ?", (aor,))
-    db.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    try:
+        for aor, rows in rows_by_aor.items():
+            db.execute("DELETE FROM registrations WHERE aor = ?", (aor,))
+            db.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
     db.execute("COMMIT")
+
+
+class BindingWriter:
+    """REGISTER bindings written through to the database off the event loop.
+
+    ``changed(aor)`` (on the loop; never blocks) marks an AOR; one task writes the
+    current bindings of every marked AOR in a worker thread, so a burst of
+    REGISTERs (refreshes, several contacts) costs one write per AOR, and AORs
+    marked while a write runs go in the next one.  ``stop()`` writes what is
+    still marked.  A failed write is logged and its AORs marked again for the
+    next change.
+    """
+
+    def __init__(self, db: sqlite3.Connection, location: LocationService, loop: asyncio.AbstractEventLoop) -> None:
+        self.db = db
+        self.location = location
+        self.loop = loop
+        self._dirty: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.writes = 0
+        self.failures = 0
+
+    def changed(self, aor: str) -> None:
+        self._dirty.add(aor)
+        if self._task is None or self._task.done():
+            self._task = self.loop.create_task(self._write(), name="registrations-writer")
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    async def _write(self) -> None:
+        while self._dirty:
+            now = self.loop.time()
+            offset = time.time() - now
+            batch = {aor: binding_rows(self.location, aor, now, offset) for aor in self._dirty}
+            self._dirty.clear()
+            try:
+                await asyncio.to_thread(write_bindings, self.db, batch)
+                self.writes += 1
+            except (sqlite3.Error, OSError) as err:
+                self.failures += 1
+                log.error("cannot store the registrations of %s: %s", ", ".join(sorted(batch)), err)
+                self._dirty.update(batch)
+                return  # retried with the next change, not in a tight loop
+
+    async def stop(self) -> None:
+        """Write what is marked (at shut-down, before the database is closed)."""
+        if self._task is not None:
+            await self._task
+        if self._dirty:
+            self._task = None
+            await self._write()
 
 
 def load_registrations(db: sqlite3.Connection) -> list[tuple[Any, ...]]:
