@@ -11,10 +11,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeAlias, TypeVar
 
 from .config import DEFAULT, Config, ConfigError, load, with_listen
 
+if TYPE_CHECKING:  # the billing modules load only for the billing commands
+    from b2bua.billing.cdr import Cdr
+    from b2bua.billing.credit import Balance
+    from b2bua.billing.store import BillingStore
+
 EXIT_CONFIG = 2
+T = TypeVar("T")
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _load(path: str | None, listen: list[str] | None) -> Config:
@@ -146,7 +154,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codes_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _codes_parser(sub: SubParsers) -> None:
     p = sub.add_parser("codes", help="manage account codes (effective on the next call)")
     acts = p.add_subparsers(dest="action", required=True)
 
@@ -191,7 +199,9 @@ def _usage(message: str) -> int:
     return EXIT_CONFIG
 
 
-def _billing_run(config: Config, work, db: str | None = None, schema: str | None = None):  # type: ignore[no-untyped-def]
+def _billing_run(
+    config: Config, work: Callable[[BillingStore], Awaitable[T]], db: str | None = None, schema: str | None = None
+) -> T:
     """Run ``work(store)`` against the billing database: ``db`` (a SQLite path or a
     postgresql:// URL, ``schema`` its PostgreSQL schema), else the configured one."""
     import asyncio
@@ -200,7 +210,7 @@ def _billing_run(config: Config, work, db: str | None = None, schema: str | None
 
     from .billing import store_for
 
-    async def main():  # type: ignore[no-untyped-def]
+    async def main() -> T:
         if db:
             store = open_billing_store(db, **({"schema": schema} if schema else {}))
         else:
@@ -236,7 +246,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except (ValueError, ZoneInfoNotFoundError) as err:
         return _usage(f"bad date or time zone: {err}")
 
-    async def work(store):  # type: ignore[no-untyped-def]
+    async def work(store: BillingStore) -> list[Cdr]:
         return await store.query(start_from=start, start_to=end)
 
     try:
@@ -271,7 +281,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
         return _usage("an account cannot start with a negative balance")
     currency = args.currency or config.billing.currency
 
-    async def work(store):  # type: ignore[no-untyped-def]
+    async def work(store: BillingStore) -> Balance | None:
         if args.action == "create":
             return await store.create_account(args.account, currency, amount)
         if args.action == "topup":
@@ -293,7 +303,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _billing_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _billing_parsers(sub: SubParsers) -> None:
     from b2bua.billing.reports import FORMATS, GROUPINGS
 
     def common(q: argparse.ArgumentParser) -> None:

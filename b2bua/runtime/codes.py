@@ -28,6 +28,7 @@ with its line number (``--skip-bad`` imports the good rows instead).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import csv
 import datetime
 import io
@@ -261,7 +262,7 @@ class CodeStore:
 
     def add(self, group: str, code: AccountCode, *, replace: bool = False) -> None:
         f = code_to_fields(code)
-        values = [group, *(f[c] if c != "active" else int(code.active) for c in COLUMNS)]
+        values: builtins.list[str | int | None] = [group, *(f[c] if c != "active" else int(code.active) for c in COLUMNS)]
         for i, c in enumerate(COLUMNS, start=1):
             if c in ("min_digits", "max_digits", "active_from", "active_until", "rate_plan", "credit_account"):
                 values[i] = values[i] or None
@@ -289,7 +290,7 @@ class CodeStore:
             args = (group,)
         return [(row[0], _code_of(row[1:])) for row in self.db.execute(sql + " ORDER BY grp, code", args)]
 
-    def import_csv(self, group: str, text: str, *, skip_bad: bool = False) -> tuple[int, list[str]]:
+    def import_csv(self, group: str, text: str, *, skip_bad: bool = False) -> tuple[int, builtins.list[str]]:
         """Import rows; returns (imported, errors).  Without ``skip_bad`` a file
         with any bad row imports nothing."""
         codes, errors = parse_csv(text)

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+from typing import Any
 
 from b2bua.sip.endpoint import Address
 from b2bua.sip.errors import FramingError
@@ -28,7 +29,7 @@ MAX_DATAGRAM = 65_535
 TCP_IDLE_TIMEOUT = 600.0  # seconds without traffic before a connection is closed
 
 
-def _peer(addr: tuple) -> tuple[str, int]:  # type: ignore[type-arg]
+def _peer(addr: tuple[Any, ...]) -> tuple[str, int]:
     return addr[0], addr[1]
 
 
@@ -42,7 +43,7 @@ class UdpTransport(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         host, port = _peer(addr)
         self.driver.receive(data, Address("udp", host, port))
 
