@@ -129,12 +129,26 @@ class Outcome(enum.StrEnum):
 
 
 class CodeSource(enum.StrEnum):
+    """How a call's account code was obtained: the one vocabulary of the policy, the
+    call events (``AccountInfo.source``) and the billing records (``code_source``;
+    stored and exported as these strings)."""
+
     NONE = "none"
-    ASSIGNED = "assigned"
-    SHORTCUT = "shortcut"
-    FAC = "fac"
-    TRUNK = "trunk"
-    PROMPT = "prompt"
+    ASSIGNED = "assigned"  # the user's own code
+    SHORTCUT = "shortcut"  # CODE** before the number
+    FAC = "fac"  # feature access code, e.g. *88CODE#
+    TRUNK = "trunk"  # passed by a trusted trunk
+    PROMPT = "prompt"  # collected after a prompt
+    INFO = "info"  # sent in a SIP INFO during the call
+    MIDCALL = "midcall"  # changed while the call was up
+
+    @classmethod
+    def of(cls, text: str) -> "CodeSource":
+        """The source named ``text``; NONE for a name this vocabulary lacks."""
+        try:
+            return cls(text)
+        except ValueError:
+            return cls.NONE
 
 
 _DIALED_SOURCES: Final = frozenset({CodeSource.SHORTCUT, CodeSource.FAC, CodeSource.PROMPT})

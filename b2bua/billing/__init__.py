@@ -2,14 +2,15 @@
 
 Pure (no clock, no I/O): ``rating`` (tariffs, ``rate_for``, ``cost``), ``cdr`` (``Cdr``
 and ``CdrBuilder``: call events in, write operations out), ``credit.CreditController``,
-``reports``.  Shell: ``store`` (``BillingStore`` interface, ``open_store``), ``sqlite``
-and ``postgres`` (the backends), ``writer`` (``CdrWriter``: batched, journaled).
+``reports``.  Shell: ``store`` (the ``BillingStore`` interface), ``sqlite`` and
+``postgres`` (the backends), ``backends`` (``open_billing_store``), ``writer``
+(``CdrWriter``: batched, journaled).
 
 Wiring into the runtime
 -----------------------
 Start-up (``node`` names this server when several share one PostgreSQL database)::
 
-    store = open_store(url)                   # a path (SQLite) or postgresql://...
+    store = open_billing_store(url)           # a path (SQLite) or postgresql://...
     writer = CdrWriter(store, data_dir / "cdr-journal.jsonl")
     await writer.start()                      # opens the store, replays the journal
     if store.is_open:

@@ -36,10 +36,10 @@ from typing import Literal, Mapping, Union
 
 import msgspec
 
-from b2bua.billing.rating import Rate, RatePlan, billable_seconds, cost, minor_unit, rate_for
+from b2bua.billing.rating import Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
 from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
+from dialplan.policy import CodeSource
 
-CODE_SOURCES = ("assigned", "shortcut", "fac", "trunk", "prompt", "info", "midcall", "none")
 RECOVERED_CAUSE = "recovered after restart"
 
 
@@ -48,7 +48,7 @@ class CodeChange(msgspec.Struct, frozen=True, kw_only=True):
 
     at: float  # wall clock, epoch seconds
     account_code: str
-    code_source: str
+    code_source: CodeSource
     code_valid: bool
 
 
@@ -69,7 +69,7 @@ class Cdr(msgspec.Struct, frozen=True, kw_only=True):
     source: str = ""  # where the A leg came from, "udp:192.0.2.1:5060"
     account_code: str = ""  # the code in force at the end of the call
     code_valid: bool = False
-    code_source: str = "none"  # CODE_SOURCES
+    code_source: CodeSource = CodeSource.NONE
     code_changes: tuple[CodeChange, ...] = ()
     start: float  # wall clock, epoch seconds
     answer: float | None = None
@@ -109,20 +109,20 @@ class CallBilling(msgspec.Struct, frozen=True, kw_only=True):
 
     account_code: str = ""
     code_valid: bool = False
-    code_source: str = "none"
+    code_source: CodeSource = CodeSource.NONE
     call_class: str = ""
     rate_plan: str = ""
     currency: str = ""
     rate: Rate | None = None
 
     def __post_init__(self) -> None:
-        if self.code_source not in CODE_SOURCES:
-            raise ValueError(f"unknown code_source {self.code_source!r}")
+        # a name outside the vocabulary is a bug of the caller: ValueError
+        msgspec.structs.force_setattr(self, "code_source", CodeSource(self.code_source))
 
 
 def call_billing(
     plan: RatePlan | None, destination: str, call_class: str, *,
-    account_code: str = "", code_valid: bool = False, code_source: str = "none",
+    account_code: str = "", code_valid: bool = False, code_source: CodeSource = CodeSource.NONE,
 ) -> CallBilling:
     """A ``CallBilling`` with the rate of ``plan`` for this destination and class."""
     return CallBilling(
@@ -134,18 +134,21 @@ def call_billing(
 
 
 def billing_from_event(
-    event: CallStarted, plans: Mapping[str, RatePlan], default_plan: str = ""
+    event: CallStarted, plans: Mapping[str, RatePlan], default_plan: str = "",
+    group_plans: Mapping[str, str] | None = None,
 ) -> CallBilling | None:
     """The billing attributes a ``CallStarted`` carries in its ``account`` (the dial
     plan's decision: code, source, validity, call class, rate plan name), rated with
-    ``plans``; the account's plan, else ``default_plan``.  None without ``account``."""
+    the plan ``choose_plan`` picks.  None without ``account``."""
     acc = getattr(event, "account", None)
     if acc is None:
         return None
-    plan = plans.get(acc.rate_plan or default_plan)
-    source = acc.source if acc.source in CODE_SOURCES else "none"
+    plan = choose_plan(
+        plans, code_plan=acc.rate_plan, group=event.group, group_plans=group_plans, default_plan=default_plan
+    )
     return call_billing(
-        plan, event.destination, acc.call_class, account_code=acc.code, code_valid=bool(acc.valid), code_source=source
+        plan, event.destination, acc.call_class, account_code=acc.code, code_valid=bool(acc.valid),
+        code_source=CodeSource.of(acc.source),
     )
 
 
@@ -198,6 +201,7 @@ class CdrBuilder:
         self, *, wall_offset: float, node: str = "", interim_interval: float = 60.0,
         open_at: Literal["start", "answer"] = "start",
         plans: Mapping[str, RatePlan] | None = None, default_plan: str = "",
+        group_plans: Mapping[str, str] | None = None,
     ) -> None:
         if interim_interval <= 0:
             raise ValueError("interim_interval must be positive")
@@ -207,6 +211,7 @@ class CdrBuilder:
         self.open_at = open_at
         self.plans: Mapping[str, RatePlan] = plans or {}  # for billing_from_event
         self.default_plan = default_plan
+        self.group_plans: Mapping[str, str] = group_plans or {}
         self._calls: dict[str, _Call] = {}
         self._due: list[tuple[float, str]] = []  # (monotonic due time, ref); lazily pruned
 
@@ -261,7 +266,7 @@ class CdrBuilder:
         )
         call = self._calls[ev.ref] = _Call(cdr, ev.at)
         if billing is None:
-            billing = billing_from_event(ev, self.plans, self.default_plan)
+            billing = billing_from_event(ev, self.plans, self.default_plan, self.group_plans)
         if billing is not None:
             self._bill(call, billing)
         if self.open_at == "start":
@@ -292,11 +297,10 @@ class CdrBuilder:
         return [CdrClosed(priced(cdr, talk))]
 
     def change_code(
-        self, ref: str, *, at: float, account_code: str, code_source: str, code_valid: bool
+        self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool
     ) -> list[CdrWrite]:
         """A code given or changed during the call (``at`` monotonic): logged and made current."""
-        if code_source not in CODE_SOURCES:
-            raise ValueError(f"unknown code_source {code_source!r}")
+        code_source = CodeSource(code_source)  # ValueError outside the vocabulary
         call = self._calls.get(ref)
         if call is None:
             return []

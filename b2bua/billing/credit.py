@@ -34,14 +34,11 @@ from __future__ import annotations
 import enum
 import logging
 from decimal import Decimal
-from typing import TYPE_CHECKING, Union
+from typing import Protocol, Union
 
 import msgspec
 
 from b2bua.billing.rating import Rate, billable_seconds, cost
-
-if TYPE_CHECKING:
-    from b2bua.billing.store import BillingStore
 
 log = logging.getLogger("b2bua.billing.credit")
 
@@ -76,6 +73,18 @@ class Settlement(msgspec.Struct, frozen=True, kw_only=True):
     shortfall: Decimal  # actual cost not charged because it exceeded what was held
 
 
+class CreditStore(Protocol):
+    """What credit control needs of the billing store (``BillingStore`` implements it)."""
+
+    async def balance(self, account: str) -> Balance | None: ...
+
+    async def reserve(self, account: str, amount: Decimal, *, ref: str | None = None) -> Reservation | None: ...
+
+    async def extend(self, reservation_id: str, amount: Decimal) -> Reservation | None: ...
+
+    async def commit(self, reservation_id: str, actual_cost: Decimal) -> Settlement | None: ...
+
+
 class CreditCheck(msgspec.Struct, frozen=True, kw_only=True):
     ok: bool
     reason: str
@@ -84,7 +93,7 @@ class CreditCheck(msgspec.Struct, frozen=True, kw_only=True):
 
 
 async def can_start(
-    store: "BillingStore", account: str, rate: Rate | None, currency: str, *, chunk_s: int = CHUNK_S
+    store: CreditStore, account: str, rate: Rate | None, currency: str, *, chunk_s: int = CHUNK_S
 ) -> CreditCheck:
     """May a call on ``account`` at ``rate`` ring?  Fails closed on every doubt."""
     if rate is None:
@@ -232,7 +241,7 @@ class CreditController:
         return [CommitCredit(ref=self.ref, amount=self._final_cost)]
 
 
-async def perform(store: "BillingStore", command: ReserveCredit | CommitCredit) -> bool:
+async def perform(store: CreditStore, command: ReserveCredit | CommitCredit) -> bool:
     """Execute a credit command against the store; False when refused or failed."""
     try:
         if isinstance(command, ReserveCredit):

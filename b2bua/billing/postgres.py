@@ -25,11 +25,12 @@ from b2bua.billing.store import (
     COLUMN_NAMES, BillingStore, BillingStoreError, as_rejection, cdr_to_row, from_minor, latest_per_ref,
     new_reservation_id, row_to_cdr, settlement, to_minor,
 )
+from b2bua.migrations import Migrations, migrate_postgres
 
 MIGRATION_LOCK = 0x62696C6C  # "bill": pg_advisory_xact_lock key serialising migrations
 
-# MIGRATIONS[i] brings the schema from version i to i + 1, in one transaction.
-MIGRATIONS: list[list[str]] = [
+# versioned as b2bua.migrations describes
+MIGRATIONS: Migrations = [
     [
         """CREATE TABLE cdr (
             ref TEXT PRIMARY KEY, seq BIGINT NOT NULL, node TEXT NOT NULL,
@@ -128,22 +129,11 @@ class PostgresStore(BillingStore):
                 await con.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
                 if self.schema:
                     await con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(self.schema)}")
-                await self._migrate(con)
+                await migrate_postgres(con, MIGRATIONS, "billing_migrations")
         except BillingStoreError:
             self._pool = None
             await pool.close()
             raise
-
-    @staticmethod
-    async def _migrate(con: asyncpg.Connection) -> None:
-        await con.execute(
-            "CREATE TABLE IF NOT EXISTS billing_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
-        )
-        version = await con.fetchval("SELECT coalesce(max(version), 0) FROM billing_migrations")
-        for target in range(version, len(MIGRATIONS)):
-            for statement in MIGRATIONS[target]:
-                await con.execute(statement)
-            await con.execute("INSERT INTO billing_migrations VALUES ($1, $2)", target + 1, time.time())
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None

@@ -9,7 +9,9 @@ A ``RatePlan`` holds prefix rates (``rates``) and one default rate per call clas
 (``class_defaults``).  ``rate_for(plan, number, call_class)`` picks the rate with the
 longest prefix that matches the destination number (a leading ``+`` is ignored on
 both sides), else the plan's default for the call's class, else ``None`` (the caller
-decides whether an unrated call is free or refused).
+decides whether an unrated call is free or refused).  Which plan a call is rated
+with is ``choose_plan``: the account code's plan, else its business group's, else
+the default (one rule for the CDR builder and the runtime).
 
 ``billable_seconds(duration, rate)``: the duration is first rounded to the
 millisecond (so that a monotonic-clock difference of 60.0000001 s stays 60 s), then
@@ -32,6 +34,7 @@ parse_float=Decimal)`` (``load_rate_plans_toml`` does) so that ``0.1`` is exactl
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import tomllib
@@ -40,6 +43,8 @@ from typing import Any, Mapping
 
 import msgspec
 from msgspec.structs import force_setattr
+
+log = logging.getLogger("b2bua.billing.rating")
 
 CALL_CLASSES = (
     "local", "long_distance", "international", "toll_free",
@@ -128,6 +133,23 @@ class RatePlan(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         # Longest-prefix lookup in O(len(number)) dict probes instead of a scan.
         force_setattr(self, "_index", index)
         force_setattr(self, "_longest", max((len(k) for k in index), default=0))
+
+
+def choose_plan(
+    plans: Mapping[str, RatePlan], *, code_plan: str = "", group: str = "",
+    group_plans: Mapping[str, str] | None = None, default_plan: str = "",
+) -> RatePlan | None:
+    """The plan a call is rated with: the account code's plan, else the plan of the
+    call's business group (``group_plans``), else ``default_plan``.  A name that
+    ``plans`` does not hold (a code's plan since removed) is skipped."""
+    group_plan = group_plans.get(group, "") if group_plans else ""
+    for name in (code_plan, group_plan, default_plan):
+        if name:
+            plan = plans.get(name)
+            if plan is not None:
+                return plan
+            log.warning("rate plan %r is not configured; trying the next one", name)
+    return None
 
 
 def rate_for(plan: RatePlan, number: str, call_class: str) -> Rate | None:

@@ -1,4 +1,5 @@
-"""Call-accounting reports and CDR export.
+"""Call-accounting reports and CDR export.  Pure: records in, text out (the command
+line, ``b2bua report`` and ``b2bua cdr export``, is in ``b2bua.runtime.cli``).
 
 Reports (``summarize`` + ``render_report``) group the closed records whose start lies
 in a date range by ``account-code``, ``department``, ``extension`` (the caller) or
@@ -39,12 +40,9 @@ counterpart here and are left out rather than filled with look-alikes.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import csv
 import io
 import json
-import sys
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable, Sequence
@@ -216,49 +214,3 @@ def date_range(from_day: str | None, to_day: str | None, tz: str = "UTC") -> tup
     end = midnight(date.fromisoformat(to_day) + timedelta(days=1)) if to_day else None
     return start, end
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m b2bua.billing.reports", description="Call accounting reports and CDR export.")
-    p.add_argument("--db", required=True, help="SQLite path or postgresql:// URL of the billing database")
-    p.add_argument("--schema", help="PostgreSQL schema of the billing tables")
-    p.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day (inclusive)")
-    p.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day (inclusive)")
-    p.add_argument("--tz", default="UTC", help="time zone of the dates and exported times (default UTC)")
-    sub = p.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("report", help="totals per account code, department, extension or trunk")
-    rep.add_argument("--by", choices=sorted(GROUPINGS), default="account-code")
-    rep.add_argument("--format", choices=FORMATS, default="table")
-    exp = sub.add_parser("export", help="the call records themselves")
-    exp.add_argument("--format", choices=("csv", "json"), default="csv")
-    return p
-
-
-async def run(args: argparse.Namespace) -> str:
-    """Execute a parsed command line against the database; returns the output text."""
-    from b2bua.billing.store import open_store
-
-    options = {"schema": args.schema} if args.schema else {}
-    store = open_store(args.db, **options)
-    start, end = date_range(args.from_day, args.to_day, args.tz)
-    await store.open()
-    try:
-        cdrs = await store.query(start_from=start, start_to=end)
-    finally:
-        await store.close()
-    if args.command == "report":
-        return render_report(summarize(cdrs, args.by), args.format, args.by)
-    return export_cdrs(cdrs, args.format, ZoneInfo(args.tz))
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        sys.stdout.write(asyncio.run(run(args)))
-    except Exception as err:  # a CLI: one line, not a traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

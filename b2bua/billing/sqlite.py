@@ -24,11 +24,12 @@ from b2bua.billing.store import (
     COLUMN_NAMES, BillingStore, BillingStoreError, as_rejection, cdr_to_row, from_minor, latest_per_ref, new_reservation_id,
     row_to_cdr, settlement, to_minor,
 )
+from b2bua.migrations import Migrations, migrate_sqlite
 
 T = TypeVar("T")
 
-# MIGRATIONS[i] brings the schema from version i to i + 1, in one transaction.
-MIGRATIONS: list[list[str]] = [
+# versioned as b2bua.migrations describes
+MIGRATIONS: Migrations = [
     [
         """CREATE TABLE cdr (
             ref TEXT PRIMARY KEY, seq INTEGER NOT NULL, node TEXT NOT NULL,
@@ -139,21 +140,12 @@ class SqliteStore(BillingStore):
             db.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
+            migrate_sqlite(db, MIGRATIONS, "billing_migrations")
             self._db = db
-            self._tx(self._migrate)
-        except (sqlite3.Error, BillingStoreError) as err:
+        except sqlite3.Error as err:
             self._db = None
             db.close()
             raise BillingStoreError(f"cannot open billing database {self.path}: {err}") from err
-
-    @staticmethod
-    def _migrate(db: sqlite3.Connection) -> None:
-        db.execute("CREATE TABLE IF NOT EXISTS billing_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-        version = db.execute("SELECT coalesce(max(version), 0) FROM billing_migrations").fetchone()[0]
-        for target in range(version, len(MIGRATIONS)):
-            for statement in MIGRATIONS[target]:
-                db.execute(statement)
-            db.execute("INSERT INTO billing_migrations VALUES (?, ?)", (target + 1, time.time()))
 
     async def open(self) -> None:
         await self._run(self._open_sync)

@@ -1,7 +1,8 @@
-"""Billing storage: the async interface both backends implement, and ``open_store``.
+"""Billing storage: the async interface both backends implement, and the row mapping.
 
 Backends: SQLite (``b2bua.billing.sqlite``, the default; a path or ``sqlite:///path``)
-and PostgreSQL (``b2bua.billing.postgres``, ``postgresql://...`` via asyncpg).
+and PostgreSQL (``b2bua.billing.postgres``, ``postgresql://...`` via asyncpg);
+``b2bua.billing.backends.open_billing_store(url)`` picks one.
 
 Schema (same tables and columns on both; created on first start, versioned in
 ``billing_migrations``):
@@ -33,6 +34,7 @@ import msgspec
 from b2bua.billing.cdr import Cdr, CdrClosed, CdrInterim, CdrOpened, CdrWrite, CodeChange, recover
 from b2bua.billing.credit import Balance, Reservation, Settlement
 from b2bua.billing.rating import Rate, currency_exponent
+from dialplan.policy import CodeSource
 
 
 class BillingStoreError(Exception):
@@ -88,6 +90,7 @@ def row_to_cdr(row: Sequence[Any]) -> Cdr:
     values["code_valid"] = bool(values["code_valid"])
     values["recovered"] = bool(values["recovered"])
     values["cost"] = Decimal(values["cost"])
+    values["code_source"] = CodeSource(values["code_source"])
     return Cdr(**values)
 
 
@@ -236,15 +239,3 @@ class BillingStore(abc.ABC):
     @abc.abstractmethod
     async def reservation(self, reservation_id: str) -> Reservation | None: ...
 
-
-def open_store(url: str, **options: Any) -> BillingStore:
-    """A store for ``url`` (not yet opened): ``postgresql://``/``postgres://`` URLs use
-    PostgreSQL (``schema=`` sets the search path), anything else is a SQLite path
-    (``sqlite:///abs/path.db``, ``sqlite:rel/path.db`` or a plain path)."""
-    if url.startswith(("postgresql://", "postgres://")):
-        from b2bua.billing.postgres import PostgresStore
-
-        return PostgresStore(url, **options)
-    from b2bua.billing.sqlite import SqliteStore
-
-    return SqliteStore(url, **options)

@@ -11,12 +11,14 @@ from typing import Protocol, Union
 
 import msgspec
 
+from dialplan.policy import CodeSource
+
 
 class AccountInfo(msgspec.Struct, frozen=True, kw_only=True):
     """The account code a call carries, as the policy decided it."""
 
     code: str = ""
-    source: str = "none"  # assigned, shortcut, fac, trunk, (later) prompt, info, midcall
+    source: CodeSource = CodeSource.NONE
     valid: bool | None = None  # None: no code; False: flagged invalid
     call_class: str = ""  # local, long_distance, international, ...
     name: str = ""  # client / matter of the code
@@ -68,4 +70,4 @@ CallEvent = Union[CallStarted, CallRinging, CallAnswered, CallEnded]
 
 
 class EventSink(Protocol):
-    def __call__(self, event: CallEvent) -> None: ...
+    def __call__(self, event: CallEvent, /) -> None: ...

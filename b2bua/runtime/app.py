@@ -309,7 +309,7 @@ class ServerApp:
         acct = d.account
         account = AccountInfo(
             code=d.code or "",
-            source=d.code_source.value,
+            source=d.code_source,
             valid=d.code_valid,
             call_class=d.call_class.value,
             name=acct.name if acct else "",

@@ -35,15 +35,16 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from b2bua.billing.cdr import CODE_SOURCES, CallBilling, CdrBuilder
+from b2bua.billing.cdr import CallBilling, CdrBuilder
 from b2bua.billing.credit import (
     CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, ReserveCredit, can_start, perform,
 )
-from b2bua.billing.rating import Rate, RatePlan, rate_for
-from b2bua.billing.store import BillingStore, open_store
+from b2bua.billing.rating import Rate, RatePlan, choose_plan, rate_for
+from b2bua.billing.backends import open_billing_store
+from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallStarted
-from dialplan import CallClass, NumberingPlan, classify
+from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig
 
@@ -65,19 +66,7 @@ def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
 
 def store_for(billing: BillingConfig, data_dir: str | Path) -> BillingStore:
     """An unopened store for the configured billing database."""
-    return open_store(database_url(billing, data_dir))
-
-
-def plan_for(billing: BillingConfig, plans: dict[str, RatePlan], code_plan: str, group: str) -> RatePlan | None:
-    """The code's plan, else the group's, else the default (names unknown to the
-    configuration, e.g. a code's plan that was removed, are skipped)."""
-    for name in (code_plan, billing.group_rate_plans.get(group, ""), billing.default_rate_plan):
-        if name:
-            plan = plans.get(name)
-            if plan is not None:
-                return plan
-            log.warning("rate plan %r is not configured; trying the next one", name)
-    return None
+    return open_billing_store(database_url(billing, data_dir))
 
 
 def billing_for(
@@ -91,14 +80,15 @@ def billing_for(
     elif not call_class:
         found = classify(event.dialed, numbering).call_class
         call_class = "" if found is CallClass.INVALID else found.value
-    plan = plan_for(billing, plans, acc.rate_plan, event.group)
+    plan = choose_plan(plans, code_plan=acc.rate_plan, group=event.group,
+                       group_plans=billing.group_rate_plans, default_plan=billing.default_rate_plan)
     rate = None
     if plan is not None and call_class != CallClass.EMERGENCY.value:
         rate = rate_for(plan, event.destination, call_class)
     return CallBilling(
         account_code=acc.code,
         code_valid=bool(acc.valid),
-        code_source=acc.source if acc.source in CODE_SOURCES else "none",
+        code_source=CodeSource.of(acc.source),
         call_class=call_class,
         rate_plan=plan.name if plan is not None else "",
         currency=plan.currency if plan is not None else billing.currency,
@@ -106,7 +96,7 @@ def billing_for(
     )
 
 
-class Billing:
+class BillingService:
     """Per-server billing: owns the store, the writer and the CDR builder."""
 
     def __init__(self, billing: BillingConfig, data_dir: str | Path, numbering: NumberingPlan) -> None:
@@ -134,7 +124,7 @@ class Billing:
         self.builder = CdrBuilder(
             wall_offset=self.started_wall - loop.time(), node=self.config.node,
             interim_interval=self.config.interim_interval, plans=self.plans,
-            default_plan=self.config.default_rate_plan,
+            default_plan=self.config.default_rate_plan, group_plans=self.config.group_rate_plans,
         )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.writer.start()  # never raises for the database: it journals instead

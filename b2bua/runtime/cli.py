@@ -1,5 +1,6 @@
 """Command line: ``b2bua serve``, ``b2bua check-config``, account codes
-(``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``).
+(``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``;
+``--db URL`` reports on any billing database, without a configuration).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
 the message names what is wrong.  ``b2bua status`` exits 3 when the server is
@@ -12,10 +13,18 @@ import argparse
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeAlias, TypeVar
 
 from .config import DEFAULT, Config, ConfigError, load, with_listen
 
+if TYPE_CHECKING:  # the billing modules load only for the billing commands
+    from b2bua.billing.cdr import Cdr
+    from b2bua.billing.credit import Balance
+    from b2bua.billing.store import BillingStore
+
 EXIT_CONFIG = 2
+T = TypeVar("T")
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _load(path: str | None, listen: list[str] | None) -> Config:
@@ -54,11 +63,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_registrations(args: argparse.Namespace) -> int:
-    from .store import StoreError, load_registrations, open_store
+    from .store import StoreError, load_registrations, open_database
 
     config = _load(args.config, None)
     try:
-        db = open_store(config.server.data_dir)
+        db = open_database(config.server.data_dir)
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
@@ -124,11 +133,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_codes(args: argparse.Namespace) -> int:
     from .codes import CodeError, CodeStore, code_from_fields, describe, table
-    from .store import StoreError, open_store
+    from .store import StoreError, open_database
 
     config = _load(args.config, None)
     try:
-        store = CodeStore(open_store(config.server.data_dir))
+        store = CodeStore(open_database(config.server.data_dir))
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
@@ -181,7 +190,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
     return 0
 
 
-def _codes_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _codes_parser(sub: SubParsers) -> None:
     p = sub.add_parser("codes", help="manage account codes (effective on the next call)")
     acts = p.add_subparsers(dest="action", required=True)
 
@@ -226,14 +235,22 @@ def _usage(message: str) -> int:
     return EXIT_CONFIG
 
 
-def _billing_run(config: Config, work):  # type: ignore[no-untyped-def]
-    """Run ``work(store)`` against the configured billing database."""
+def _billing_run(
+    config: Config, work: Callable[[BillingStore], Awaitable[T]], db: str | None = None, schema: str | None = None
+) -> T:
+    """Run ``work(store)`` against the billing database: ``db`` (a SQLite path or a
+    postgresql:// URL, ``schema`` its PostgreSQL schema), else the configured one."""
     import asyncio
+
+    from b2bua.billing.backends import open_billing_store
 
     from .billing import store_for
 
-    async def main():  # type: ignore[no-untyped-def]
-        store = store_for(config.billing, config.server.data_dir)
+    async def main() -> T:
+        if db:
+            store = open_billing_store(db, **({"schema": schema} if schema else {}))
+        else:
+            store = store_for(config.billing, config.server.data_dir)
         await store.open()
         try:
             return await work(store)
@@ -265,11 +282,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     except (ValueError, ZoneInfoNotFoundError) as err:
         return _usage(f"bad date or time zone: {err}")
 
-    async def work(store):  # type: ignore[no-untyped-def]
+    async def work(store: BillingStore) -> list[Cdr]:
         return await store.query(start_from=start, start_to=end)
 
     try:
-        cdrs = _billing_run(config, work)
+        cdrs = _billing_run(config, work, args.db, args.schema)
     except (BillingStoreError, OSError) as err:
         print(f"b2bua: billing database: {err}", file=sys.stderr)
         return 1
@@ -300,7 +317,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
         return _usage("an account cannot start with a negative balance")
     currency = args.currency or config.billing.currency
 
-    async def work(store):  # type: ignore[no-untyped-def]
+    async def work(store: BillingStore) -> Balance | None:
         if args.action == "create":
             return await store.create_account(args.account, currency, amount)
         if args.action == "topup":
@@ -322,7 +339,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _billing_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _billing_parsers(sub: SubParsers) -> None:
     from b2bua.billing.reports import FORMATS, GROUPINGS
 
     def common(q: argparse.ArgumentParser) -> None:
@@ -330,6 +347,9 @@ def _billing_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
         q.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day (inclusive)")
         q.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day (inclusive)")
         q.add_argument("--tz", default="UTC", help="time zone of the days and of exported times (default UTC)")
+        q.add_argument("--db", metavar="URL", help="billing database (SQLite path or postgresql:// URL) "
+                       "instead of the configured one")
+        q.add_argument("--schema", help="PostgreSQL schema of the billing tables (with --db)")
 
     p = sub.add_parser("report", help="calls, duration and cost per account code, department, extension or trunk")
     common(p)

@@ -1,8 +1,14 @@
 """Account codes in the database, managed by the business-group administrator.
 
-Codes live in the ``account_codes`` table of the server's database, one row
-per (group, code); the running server reads them on every call, so a change
-made with ``b2bua codes ...`` applies to the next call without a restart.
+Codes live in the ``account_codes`` table of the server's database (created by
+its migrations, ``b2bua.runtime.store``), one row per (group, code).  The running
+server looks codes up in an in-memory copy (``CodeStore.start``): loaded at start,
+and reloaded in a worker thread whenever the database changed (SQLite's ``PRAGMA
+data_version``, polled every ``CODES_POLL`` seconds off the event loop), so a
+change made with ``b2bua codes ...`` from another process applies to the next call
+without a restart, and the call path never waits on the database.  A table that
+cannot be read makes every lookup fail (the policy refuses what needs a code, 503)
+until a reload succeeds.
 
 CSV (import and export) has a header row with these columns, in any order;
 only ``code`` is required::
@@ -21,16 +27,25 @@ with its line number (``--skip-bad`` imports the good rows instead).
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import csv
 import datetime
 import io
+import logging
 import sqlite3
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import msgspec
 
 from dialplan.codes import AccountCode, parse_prefix_list
 from dialplan.numbering import CallClass
+
+log = logging.getLogger("b2bua.codes")
+
+# seconds between looks for a change another process made (``b2bua codes``); it
+# bounds how long after the command a call may still see the old code list
+CODES_POLL = 0.1
 
 COLUMNS = (
     "code",
@@ -49,30 +64,12 @@ COLUMNS = (
     "credit_account",
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS account_codes (
-    grp TEXT NOT NULL,
-    code TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    department TEXT NOT NULL DEFAULT '',
-    active INTEGER NOT NULL DEFAULT 1,
-    active_from TEXT,
-    active_until TEXT,
-    min_digits INTEGER,
-    max_digits INTEGER,
-    blocked_prefixes TEXT NOT NULL DEFAULT '',
-    allowed_numbers TEXT NOT NULL DEFAULT '',
-    allowed_prefixes TEXT NOT NULL DEFAULT '',
-    allowed_classes TEXT NOT NULL DEFAULT '',
-    rate_plan TEXT,
-    credit_account TEXT,
-    PRIMARY KEY (grp, code)
-)
-"""
-
-
 class CodeError(Exception):
     """A code or a CSV row that cannot be stored; the message says why."""
+
+
+class CodesUnavailable(LookupError):
+    """The code list cannot be read: the policy refuses calls that need a code."""
 
 
 def _date(text: str | None) -> datetime.date | None:
@@ -144,6 +141,13 @@ def code_from_fields(fields: dict[str, str | None]) -> AccountCode:
         raise CodeError(f"code {code!r}: {err}") from None
 
 
+def _code_of(row: Sequence[object]) -> AccountCode:
+    """A code from its ``COLUMNS`` values as stored."""
+    fields = {k: None if v is None else str(v) for k, v in zip(COLUMNS, row)}
+    fields["active"] = "yes" if row[COLUMNS.index("active")] else "no"
+    return code_from_fields(fields)
+
+
 def code_to_fields(c: AccountCode) -> dict[str, str]:
     return {
         "code": c.code,
@@ -167,25 +171,98 @@ class CodeStore:
     """The account_codes table; ``for_group(g)`` is the policy's CodeLookup."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-        db.execute(SCHEMA)
+        self.db = db  # opened by runtime.store.open_database (the table is a migration)
+        self._codes: dict[str, dict[str, AccountCode | CodeError]] = {}  # group -> code ->
+        self._error: str | None = "account codes not loaded"
+        self._seen: int | None = None  # PRAGMA data_version of the loaded copy
+        self._reader: sqlite3.Connection | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self.reloads = 0
 
     def get(self, group: str, code: str) -> AccountCode | None:
+        """The code as stored now (the command line; the server uses ``for_group``)."""
         row = self.db.execute(
             f"SELECT {', '.join(COLUMNS)} FROM account_codes WHERE grp = ? AND code = ?", (group, code)
         ).fetchone()
-        if row is None:
-            return None
-        return code_from_fields({k: None if v is None else str(v) for k, v in zip(COLUMNS, row)} | {
-            "active": "yes" if row[3] else "no"
-        })
+        return None if row is None else _code_of(row)
 
     def for_group(self, group: str) -> "GroupCodes":
+        """The policy's CodeLookup for ``group``, answered from the in-memory copy."""
         return GroupCodes(self, group)
+
+    # -- the running server's copy, kept current off the event loop -----------------
+
+    async def start(self, poll: float = CODES_POLL) -> None:
+        """Load the codes, then follow changes every ``poll`` seconds."""
+        await self.refresh()
+        self._poller = asyncio.get_running_loop().create_task(self._follow(poll), name="account-codes")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            try:
+                await self._poller
+            except asyncio.CancelledError:
+                pass
+            self._poller = None
+        if self._reader is not None and self._reader is not self.db:
+            self._reader.close()
+        self._reader = None
+
+    async def _follow(self, poll: float) -> None:
+        while True:
+            await asyncio.sleep(poll)
+            await self.refresh()
+
+    async def refresh(self) -> bool:
+        """Reload the copy if the database changed since the last load (always
+        after a failed one); True when reloaded."""
+        try:
+            loaded = await asyncio.to_thread(self._load_if_changed)
+        except (sqlite3.Error, OSError) as err:
+            if self._error is None:
+                log.error("account codes cannot be read (%s): calls that need a code are refused", err)
+            self._error = f"account codes unreadable: {err}"
+            return False
+        if loaded is None:
+            return False
+        self._seen, self._codes = loaded
+        if self._error is not None and self.reloads:
+            log.warning("account codes readable again")
+        self._error = None
+        self.reloads += 1
+        return True
+
+    def _load_if_changed(self) -> tuple[int, dict[str, dict[str, AccountCode | CodeError]]] | None:
+        """In a worker thread: the data version and every code, or None when unchanged."""
+        if self._reader is None:
+            # a connection of its own: data_version counts the commits of the others
+            (_, _, path) = self.db.execute("PRAGMA database_list").fetchone()
+            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False) if path else self.db
+        (version,) = self._reader.execute("PRAGMA data_version").fetchone()
+        if version == self._seen and self._error is None:
+            return None
+        codes: dict[str, dict[str, AccountCode | CodeError]] = {}
+        for row in self._reader.execute(f"SELECT grp, {', '.join(COLUMNS)} FROM account_codes"):
+            try:
+                entry: AccountCode | CodeError = _code_of(row[1:])
+            except CodeError as err:  # a row the command line would not have written: that code fails closed
+                entry = err
+            codes.setdefault(row[0], {})[row[1]] = entry
+        return version, codes
+
+    def lookup(self, group: str, code: str) -> AccountCode | None:
+        """From the in-memory copy; raises when the list cannot be read (fail closed)."""
+        if self._error is not None:
+            raise CodesUnavailable(self._error)
+        entry = self._codes.get(group, {}).get(code)
+        if isinstance(entry, CodeError):
+            raise entry
+        return entry
 
     def add(self, group: str, code: AccountCode, *, replace: bool = False) -> None:
         f = code_to_fields(code)
-        values = [group, *(f[c] if c != "active" else int(code.active) for c in COLUMNS)]
+        values: builtins.list[str | int | None] = [group, *(f[c] if c != "active" else int(code.active) for c in COLUMNS)]
         for i, c in enumerate(COLUMNS, start=1):
             if c in ("min_digits", "max_digits", "active_from", "active_until", "rate_plan", "credit_account"):
                 values[i] = values[i] or None
@@ -211,14 +288,9 @@ class CodeStore:
         if group is not None:
             sql += " WHERE grp = ?"
             args = (group,)
-        out = []
-        for row in self.db.execute(sql + " ORDER BY grp, code", args):
-            fields = {k: None if v is None else str(v) for k, v in zip(COLUMNS, row[1:])}
-            fields["active"] = "yes" if row[4] else "no"
-            out.append((row[0], code_from_fields(fields)))
-        return out
+        return [(row[0], _code_of(row[1:])) for row in self.db.execute(sql + " ORDER BY grp, code", args)]
 
-    def import_csv(self, group: str, text: str, *, skip_bad: bool = False) -> tuple[int, list[str]]:
+    def import_csv(self, group: str, text: str, *, skip_bad: bool = False) -> tuple[int, builtins.list[str]]:
         """Import rows; returns (imported, errors).  Without ``skip_bad`` a file
         with any bad row imports nothing."""
         codes, errors = parse_csv(text)
@@ -244,7 +316,7 @@ class CodeStore:
 
 
 class GroupCodes:
-    """CodeLookup for one group.  A database error propagates: the policy
+    """CodeLookup for one group.  An unreadable code list raises: the policy
     treats a lookup that raises as "cannot check", and refuses the call."""
 
     __slots__ = ("store", "group")
@@ -254,7 +326,7 @@ class GroupCodes:
         self.group = group
 
     def get(self, code: str, /) -> AccountCode | None:
-        return self.store.get(self.group, code)
+        return self.store.lookup(self.group, code)
 
 
 def parse_csv(text: str) -> tuple[list[AccountCode], list[str]]:

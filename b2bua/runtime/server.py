@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -19,12 +20,12 @@ from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
 from .app import ServerApp
-from .billing import Billing
+from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
 from .ids import RandomIds
-from .store import load_secret, open_store, restore_bindings, save_bindings
+from .store import BindingWriter, load_secret, open_database, restore_bindings
 
 log = logging.getLogger("b2bua")
 
@@ -36,26 +37,30 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.ids = RandomIds()
-        self.store = None
+        self.store: sqlite3.Connection | None = None
+        self.codes: CodeStore | None = None
+        self.bindings: BindingWriter | None = None
         self.driver: Driver | None = None
         self.tcp: TcpTransport | None = None
         self.udp: list[object] = []
         self.bound: list[Address] = []
-        self.billing: Billing | None = None
+        self.billing: BillingService | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         cfg = self.config
         loop = asyncio.get_running_loop()
         self.loop = loop
-        self.store = open_store(cfg.server.data_dir)
+        self.store = open_database(cfg.server.data_dir)
+        self.codes = CodeStore(self.store)
+        await self.codes.start()  # in memory before the first call; kept current off the loop
         self.started = time.time()
         sip = cfg.sip
         endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, user_agent=cfg.server.user_agent)
         self.endpoint = endpoint
         self.calllog = CallLog()
         # billing first: a call must not start before its records can be queued
-        self.billing = Billing(cfg.billing, cfg.server.data_dir, cfg.numbering)
+        self.billing = BillingService(cfg.billing, cfg.server.data_dir, cfg.numbering)
         await self.billing.start()
         self.calllog.subscribers.append(self.billing.on_event)
         local: dict[str, Address] = {}
@@ -67,13 +72,14 @@ class Server:
             sink=self.calllog,
             local=lambda transport: local.get(transport) or next(iter(local.values())),
             on_bindings=self._save_bindings,
-            codes=CodeStore(self.store),
+            codes=self.codes,
             credit_check=self.billing.check_credit,
             defer=self._defer,
         )
         self.app = app
         self.billing.numbering = app.plan  # configured extensions count as internal numbers
         restore_bindings(self.store, app.location, loop.time())
+        self.bindings = BindingWriter(self.store, app.location, loop)
         driver = Driver(endpoint, loop, app)
         driver.timed.append(app.calls)
         driver.timed.append(self.billing)
@@ -138,14 +144,15 @@ class Server:
         self._gc_timer = self.loop.call_later(FULL_GC_INTERVAL, self._full_gc)
 
     def _save_bindings(self, aor: str) -> None:
-        assert self.store is not None
-        save_bindings(self.store, self.app.location, aor, self.loop.time())
+        if self.bindings is not None:
+            self.bindings.changed(aor)
 
     def _expired_bindings(self, bindings: list[Binding], now: float) -> None:
-        """Expired bindings leave the persistent store too (what is left of each AOR stays)."""
-        assert self.store is not None
-        for aor in sorted({b.aor for b in bindings}):
-            save_bindings(self.store, self.app.location, aor, now)
+        """Expired bindings leave the persistent store too (what is left of each
+        AOR stays), written off the loop like any other change."""
+        if self.bindings is not None:
+            for aor in sorted({b.aor for b in bindings}):
+                self.bindings.changed(aor)
 
     def status(self) -> dict[str, object]:
         return {
@@ -195,12 +202,18 @@ class Server:
                 t.close()
         if self.driver is not None:
             self.driver.close()
-        if self.store is not None:
-            self.store.close()
 
     async def aclose(self) -> None:
-        """Close, then flush the billing records still queued and close their store."""
+        """Close, then write the registrations and billing records still queued and
+        close the databases."""
         self.close()
+        if self.codes is not None:
+            await self.codes.stop()
+        if self.bindings is not None:
+            await self.bindings.stop()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
         if self.billing is not None:
             await self.billing.stop()
         if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop

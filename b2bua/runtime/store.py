@@ -1,11 +1,15 @@
-"""The local SQLite database (the default store), created on first start.
+"""The server's own SQLite database (registrations, account codes), created on
+first start by ``open_database``.
 
-Schema migrations are versioned: ``MIGRATIONS[i]`` brings the schema from
-version ``i`` to ``i + 1``; the applied version is kept in ``schema_version``.
+Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
+steps in ``schema_migrations``); a database from before that style, which kept one
+number in ``schema_version``, is taken over at that version.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import sqlite3
 import time
@@ -13,27 +17,49 @@ from pathlib import Path
 from typing import Any
 
 from b2bua.calls.registrar import Binding, LocationService
+from b2bua.migrations import Migrations, migrate_sqlite, version_table
 from b2bua.sip.endpoint import Address
+
+log = logging.getLogger("b2bua.store")
 
 DB_NAME = "b2bua.sqlite3"
 
-MIGRATIONS: list[str] = [
-    """
-    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS registrations (
-        aor TEXT NOT NULL,
-        contact TEXT NOT NULL,
-        contact_uri TEXT NOT NULL,
-        source TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        call_id TEXT NOT NULL,
-        cseq INTEGER NOT NULL,
-        user_agent TEXT NOT NULL DEFAULT '',
-        q REAL
-    )
-    """,
+MIGRATION_TABLE = "schema_migrations"
+MIGRATIONS: Migrations = [
+    ["CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"],
+    [
+        """CREATE TABLE IF NOT EXISTS registrations (
+            aor TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            contact_uri TEXT NOT NULL,
+            source TEXT NOT NULL,
+            expires_at REAL NOT NULL,
+            call_id TEXT NOT NULL,
+            cseq INTEGER NOT NULL,
+            user_agent TEXT NOT NULL DEFAULT '',
+            q REAL
+        )""",
+    ],
+    [
+        """CREATE TABLE IF NOT EXISTS account_codes (
+            grp TEXT NOT NULL,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL DEFAULT '',
+            department TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1,
+            active_from TEXT,
+            active_until TEXT,
+            min_digits INTEGER,
+            max_digits INTEGER,
+            blocked_prefixes TEXT NOT NULL DEFAULT '',
+            allowed_numbers TEXT NOT NULL DEFAULT '',
+            allowed_prefixes TEXT NOT NULL DEFAULT '',
+            allowed_classes TEXT NOT NULL DEFAULT '',
+            rate_plan TEXT,
+            credit_account TEXT,
+            PRIMARY KEY (grp, code)
+        )""",
+    ],
 ]
 
 
@@ -41,11 +67,13 @@ class StoreError(Exception):
     """The database cannot be opened or migrated; the message says why."""
 
 
-def open_store(data_dir: str | Path) -> sqlite3.Connection:
+def open_database(data_dir: str | Path) -> sqlite3.Connection:
+    """Open (create, migrate) the database in ``data_dir``.  The connection may be
+    used from a worker thread (the binding writer), one user at a time."""
     path = Path(data_dir)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path / DB_NAME, isolation_level=None)
+        db = sqlite3.connect(path / DB_NAME, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         migrate(db)
@@ -55,17 +83,17 @@ def open_store(data_dir: str | Path) -> sqlite3.Connection:
 
 
 def migrate(db: sqlite3.Connection) -> int:
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.execute("SELECT version FROM schema_version").fetchone()
-    version = row[0] if row else 0
-    if row is None:
-        db.execute("INSERT INTO schema_version VALUES (0)")
-    for target in range(version, len(MIGRATIONS)):
-        db.execute("BEGIN")
-        db.execute(MIGRATIONS[target])  # one statement per step keeps BEGIN/COMMIT ours
-        db.execute("UPDATE schema_version SET version = ?", (target + 1,))
+    """Bring the schema up to date; returns its version."""
+    legacy = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").fetchone()
+    if legacy is not None:  # the single-number style: its steps were ours, take them over
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(version_table(MIGRATION_TABLE))
+        (version,) = db.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        db.executemany(f"INSERT OR IGNORE INTO {MIGRATION_TABLE} VALUES (?, ?)",
+                       [(v, time.time()) for v in range(1, int(version) + 1)])
+        db.execute("DROP TABLE schema_version")
         db.execute("COMMIT")
-    return len(MIGRATIONS)
+    return migrate_sqlite(db, MIGRATIONS, MIGRATION_TABLE)
 
 
 SECRET_NAME = "secret"
@@ -103,17 +131,82 @@ def _addr(text: str) -> Address:
     return Address(transport, host, int(port))
 
 
-def save_bindings(db: sqlite3.Connection, location: LocationService, aor: str, now: float) -> None:
-    """Write one AOR's bindings through to the database (wall-clock expiry)."""
-    offset = time.time() - now
-    rows = [
-        (aor, b.contact, b.contact_uri, _addr_text(b.source), b.expires_at + offset, b.call_id, b.cseq, b.user_agent, b.q)
+Row = tuple[Any, ...]
+
+
+def binding_rows(location: LocationService, aor: str, now: float, wall_offset: float) -> list[Row]:
+    """One AOR's bindings as rows (expiry in wall-clock seconds: ``now + wall_offset``)."""
+    return [
+        (aor, b.contact, b.contact_uri, _addr_text(b.source), b.expires_at + wall_offset, b.call_id, b.cseq,
+         b.user_agent, b.q)
         for b in location.lookup(aor, now)
     ]
+
+
+def write_bindings(db: sqlite3.Connection, rows_by_aor: dict[str, list[Row]]) -> None:
+    """Replace the stored bindings of these AORs, in one transaction."""
     db.execute("BEGIN")
-    db.execute("DELETE FROM registrations WHERE aor = ?", (aor,))
-    db.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    try:
+        for aor, rows in rows_by_aor.items():
+            db.execute("DELETE FROM registrations WHERE aor = ?", (aor,))
+            db.executemany("INSERT INTO registrations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
     db.execute("COMMIT")
+
+
+class BindingWriter:
+    """REGISTER bindings written through to the database off the event loop.
+
+    ``changed(aor)`` (on the loop; never blocks) marks an AOR; one task writes the
+    current bindings of every marked AOR in a worker thread, so a burst of
+    REGISTERs (refreshes, several contacts) costs one write per AOR, and AORs
+    marked while a write runs go in the next one.  ``stop()`` writes what is
+    still marked.  A failed write is logged and its AORs marked again for the
+    next change.
+    """
+
+    def __init__(self, db: sqlite3.Connection, location: LocationService, loop: asyncio.AbstractEventLoop) -> None:
+        self.db = db
+        self.location = location
+        self.loop = loop
+        self._dirty: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self.writes = 0
+        self.failures = 0
+
+    def changed(self, aor: str) -> None:
+        self._dirty.add(aor)
+        if self._task is None or self._task.done():
+            self._task = self.loop.create_task(self._write(), name="registrations-writer")
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    async def _write(self) -> None:
+        while self._dirty:
+            now = self.loop.time()
+            offset = time.time() - now
+            batch = {aor: binding_rows(self.location, aor, now, offset) for aor in self._dirty}
+            self._dirty.clear()
+            try:
+                await asyncio.to_thread(write_bindings, self.db, batch)
+                self.writes += 1
+            except (sqlite3.Error, OSError) as err:
+                self.failures += 1
+                log.error("cannot store the registrations of %s: %s", ", ".join(sorted(batch)), err)
+                self._dirty.update(batch)
+                return  # retried with the next change, not in a tight loop
+
+    async def stop(self) -> None:
+        """Write what is marked (at shut-down, before the database is closed)."""
+        if self._task is not None:
+            await self._task
+        if self._dirty:
+            self._task = None
+            await self._write()
 
 
 def load_registrations(db: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -96,7 +96,7 @@ from .transaction import (
     NonInviteServerTransaction,
     ServerTransaction,
     State,
-    Timers,
+    TimerDurations,
     Transaction,
 )
 from .uri import format_host
@@ -180,7 +180,7 @@ class Endpoint:
     ) -> None:
         self.ids = ids
         self.max_transactions = max_transactions
-        self.timers = Timers(t1, t2, t4)
+        self.timers = TimerDurations(t1, t2, t4)
         self.user_agent = user_agent
         self.outbox: list[tuple[bytes, Address]] = []
         self.events: list[Event] = []

@@ -87,7 +87,7 @@ ACCEPTED = State.ACCEPTED
 TERMINATED = State.TERMINATED
 
 
-class Timers:
+class TimerDurations:
     """Timer durations derived from T1, T2, T4 (RFC 3261 Table 4, RFC 6026 §8.4/§8.7).
 
     The ``*_reliable`` variants are what a reliable transport uses: no
@@ -149,7 +149,7 @@ class Transaction:
     is_client = False
     is_invite = False
 
-    def __init__(self, tid: str, request: Request, dest: Address, sink: Sink, timers: Timers) -> None:
+    def __init__(self, tid: str, request: Request, dest: Address, sink: Sink, timers: TimerDurations) -> None:
         self.tid = tid
         self.request = request
         self.dest = dest  # where requests (client) or responses (server) go
@@ -211,7 +211,7 @@ class ClientTransaction(Transaction):
         request: Request,
         dest: Address,
         sink: Sink,
-        timers: Timers,
+        timers: TimerDurations,
         via: str,
         sent_by: tuple[str, int | None],
     ) -> None:
@@ -245,7 +245,7 @@ class InviteClientTransaction(ClientTransaction):
         request: Request,
         dest: Address,
         sink: Sink,
-        timers: Timers,
+        timers: TimerDurations,
         via: str,
         sent_by: tuple[str, int | None],
     ) -> None:
@@ -409,7 +409,7 @@ class ServerTransaction(Transaction):
         source: Address,
         dest: Address,
         sink: Sink,
-        timers: Timers,
+        timers: TimerDurations,
         legacy_key: tuple[object, ...] | None = None,
     ) -> None:
         super().__init__(tid, request, dest, sink, timers)

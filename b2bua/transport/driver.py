@@ -15,6 +15,8 @@ from typing import Protocol
 
 from b2bua.sip.endpoint import Address, Endpoint
 
+from .backlog import udp_backlog
+
 log = logging.getLogger("b2bua.transport")
 
 LAG_PROBE_INTERVAL = 0.05  # seconds between event-loop lateness samples
@@ -80,8 +82,6 @@ class Driver:
         # as timer lateness: uvloop keeps running timers between datagrams.
         backlog = 0.0
         if self._udp_inodes:
-            from .sockets import udp_backlog
-
             queued = udp_backlog(self._udp_inodes)
             backlog = (queued or 0) / max(self._udp_capacity, 1)
         self.backlog = backlog

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import socket
+from typing import Any
 
 from b2bua.sip.endpoint import Address
 from b2bua.sip.errors import FramingError
@@ -28,7 +29,7 @@ MAX_DATAGRAM = 65_535
 TCP_IDLE_TIMEOUT = 600.0  # seconds without traffic before a connection is closed
 
 
-def _peer(addr: tuple) -> tuple[str, int]:  # type: ignore[type-arg]
+def _peer(addr: tuple[Any, ...]) -> tuple[str, int]:
     return addr[0], addr[1]
 
 
@@ -42,7 +43,7 @@ class UdpTransport(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         host, port = _peer(addr)
         self.driver.receive(data, Address("udp", host, port))
 
@@ -75,7 +76,7 @@ async def open_udp(driver: Driver, local: Address) -> UdpTransport:
     bound = sock.getsockname()
     proto = UdpTransport(driver, Address("udp", local.host, bound[1]))
     # the kernel's receive queue of this socket is the backlog the overload
-    # probe watches (see udp_backlog); SO_RCVBUF is its capacity
+    # probe watches (see transport.backlog); SO_RCVBUF is its capacity
     driver.watch_backlog(os.fstat(sock.fileno()).st_ino, sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
     await driver.loop.create_datagram_endpoint(lambda: proto, sock=sock)
     return proto
@@ -208,21 +209,3 @@ class TcpTransport:
             if conn.transport is not None:
                 conn.transport.abort()
 
-
-def udp_backlog(inodes: set[int]) -> int | None:
-    """Bytes waiting in the kernel's receive queues of the UDP sockets with
-    these inodes (Linux /proc/net/udp{,6} rx_queue); None where unreadable."""
-    total = 0
-    found = False
-    for name in ("/proc/net/udp", "/proc/net/udp6"):
-        try:
-            with open(name) as f:
-                next(f, None)
-                for line in f:
-                    parts = line.split()
-                    if len(parts) > 9 and parts[9].isdigit() and int(parts[9]) in inodes:
-                        total += int(parts[4].split(":")[1], 16)
-                        found = True
-        except (OSError, ValueError, IndexError):
-            continue
-    return total if found else None

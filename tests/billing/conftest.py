@@ -18,7 +18,8 @@ import asyncpg
 import pytest
 
 from b2bua.billing.postgres import quote_ident
-from b2bua.billing.store import BillingStore, open_store
+from b2bua.billing.backends import open_billing_store
+from b2bua.billing.store import BillingStore
 
 PG_URLS = [os.environ["B2BUA_TEST_POSTGRES"]] if "B2BUA_TEST_POSTGRES" in os.environ else [
     "postgresql://postgres@127.0.0.1:5432/test",
@@ -52,7 +53,7 @@ class Backend:
     options: dict[str, Any] = field(default_factory=dict)
 
     def store(self) -> BillingStore:
-        return open_store(self.url, **self.options)
+        return open_billing_store(self.url, **self.options)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

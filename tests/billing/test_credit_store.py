@@ -99,10 +99,10 @@ async def test_two_pools_like_two_processes_never_overspend(backend: Backend, st
 CHILD = """
 import asyncio, sys, time
 from decimal import Decimal
-from b2bua.billing.store import open_store
+from b2bua.billing.backends import open_billing_store
 
 async def main(url, schema, start_at, n):
-    store = open_store(url, **({"schema": schema} if schema else {}))
+    store = open_billing_store(url, **({"schema": schema} if schema else {}))
     await store.open()
     await asyncio.sleep(max(0.0, start_at - time.time()))
     got = await asyncio.gather(*(store.reserve("acme", Decimal("1.00")) for _ in range(n)))

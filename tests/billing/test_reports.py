@@ -14,9 +14,10 @@ import pytest
 from b2bua.billing.cdr import Cdr, CdrClosed, CodeChange
 from b2bua.billing.rating import Rate
 from b2bua.billing.reports import (
-    EXPORT_FIELDS, date_range, disposition, export_cdrs, main, render_report, summarize,
+    EXPORT_FIELDS, date_range, disposition, export_cdrs, render_report, summarize,
 )
 from b2bua.billing.store import BillingStore
+from b2bua.runtime.cli import main
 
 from .conftest import Backend
 
@@ -129,15 +130,15 @@ async def test_cli_report_and_export_from_the_database(
     # main() runs its own event loop: run it in a thread, not inside this test's loop
     import asyncio
 
-    assert await asyncio.to_thread(main, [*db, *rng, "report", "--by", "account-code", "--format", "csv"]) == 0
+    assert await asyncio.to_thread(main, ["report", *db, *rng, "--by", "account-code", "--format", "csv"]) == 0
     out = capsys.readouterr().out
     assert list(csv.reader(io.StringIO(out)))[1:] == [
         ["(none)", "1", "1", "600", "600.0", "0", "EUR"],
         ["12345", "2", "2", "181", "90.3", "1.81", "EUR"],
         ["777", "2", "1", "30", "30.0", "0.30", "EUR"],
     ]
-    assert await asyncio.to_thread(main, [*db, "--from", "2024-06-01", "export", "--format", "json"]) == 0
+    assert await asyncio.to_thread(main, ["cdr", "export", *db, "--from", "2024-06-01", "--format", "json"]) == 0
     assert [r["uniqueid"] for r in json.loads(capsys.readouterr().out)] == ["6"]
-    assert await asyncio.to_thread(main, ["--db", str(Path("/proc/nope/x.db")), "report"]) == 1
-    assert "error:" in capsys.readouterr().err
+    assert await asyncio.to_thread(main, ["report", "--db", str(Path("/proc/nope/x.db"))]) == 1
+    assert "b2bua: billing database:" in capsys.readouterr().err
     await store.open()  # the fixture closes it again

@@ -7,9 +7,10 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from b2bua.billing.store import open_store
+from b2bua.billing.backends import open_billing_store
+from b2bua.billing.cdr import CdrBuilder
 from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallStarted
-from b2bua.runtime.billing import Billing, billing_for
+from b2bua.runtime.billing import BillingService, billing_for
 from b2bua.runtime.config import loads
 
 CONFIG = """
@@ -61,6 +62,27 @@ def test_code_plan_beats_group_plan_beats_default() -> None:
     assert bill(started(group="lobby", account=AccountInfo(rate_plan="gone"))).rate_plan == "lobby"
 
 
+def test_group_plan_is_honoured_by_the_runtime_and_by_the_cdr_builder() -> None:
+    """One rule chooses the plan: the runtime's billing_for and the builder billing
+    a CallStarted from its account alone both rate a lobby call with the lobby plan."""
+    ev = started(group="lobby", account=AccountInfo(call_class="long_distance"))
+    builder = CdrBuilder(wall_offset=0.0, plans=CFG.billing.plans, default_plan=CFG.billing.default_rate_plan,
+                         group_plans=CFG.billing.group_rate_plans)
+    [opened] = builder.handle(ev)
+    runtime = bill(ev)
+    assert opened.cdr.rate_plan == runtime.rate_plan == "lobby"
+    assert opened.cdr.rate == runtime.rate and runtime.rate is not None
+    assert runtime.rate.price_per_minute == Decimal("0.50")
+    # the same account in another group gets the default plan on both paths
+    other = started("r3", group="default", account=AccountInfo(call_class="long_distance"))
+    [opened] = builder.handle(other)
+    assert opened.cdr.rate_plan == bill(other).rate_plan == "standard"
+    # a code's own plan still wins over the group's on both paths
+    vip = started("r2", group="lobby", account=AccountInfo(call_class="long_distance", rate_plan="vip"))
+    [opened] = builder.handle(vip)
+    assert opened.cdr.rate_plan == bill(vip).rate_plan == "vip"
+
+
 def test_class_from_the_policy_else_the_numbering_plan() -> None:
     assert bill(started()).call_class == "long_distance"  # classified: codes off
     assert bill(started(dialed="6424655")).call_class == "local"
@@ -73,7 +95,7 @@ def test_class_from_the_policy_else_the_numbering_plan() -> None:
 
 
 async def test_events_become_rated_records(tmp_path: Path) -> None:
-    billing = Billing(CFG.billing, tmp_path, CFG.numbering)
+    billing = BillingService(CFG.billing, tmp_path, CFG.numbering)
     await billing.start()
     assert billing.recovered == 0
     loop = asyncio.get_running_loop()
@@ -86,7 +108,7 @@ async def test_events_become_rated_records(tmp_path: Path) -> None:
     billing.handle_timer(t0 + 1.2)  # an interim write of the answered call
     billing.on_event(CallEnded(ref="r1", at=t0 + 32.5, status=200, cause="caller hung up", hangup="caller"))
     await billing.stop()
-    store = open_store(str(tmp_path / "billing.sqlite3"))
+    store = open_billing_store(str(tmp_path / "billing.sqlite3"))
     await store.open()
     try:
         r1, r2 = await store.get("r1"), await store.get("r2")
@@ -101,7 +123,7 @@ async def test_events_become_rated_records(tmp_path: Path) -> None:
 
 
 async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) -> None:
-    first = Billing(CFG.billing, tmp_path, CFG.numbering)
+    first = BillingService(CFG.billing, tmp_path, CFG.numbering)
     await first.start()
     t0 = asyncio.get_running_loop().time() - 10  # the crash was a while ago
     first.on_event(started("r1", at=t0))
@@ -111,11 +133,11 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     assert first.writer._task is not None
     first.writer._task.cancel()
     await first.store.close()
-    second = Billing(CFG.billing, tmp_path, CFG.numbering)
+    second = BillingService(CFG.billing, tmp_path, CFG.numbering)
     await second.start()
     await second.stop()
     assert second.recovered == 1
-    store = open_store(str(tmp_path / "billing.sqlite3"))
+    store = open_billing_store(str(tmp_path / "billing.sqlite3"))
     await store.open()
     try:
         r1 = await store.get("r1")

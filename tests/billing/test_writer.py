@@ -21,9 +21,10 @@ import pytest
 
 from b2bua.billing.cdr import CdrBuilder, CdrWrite, call_billing
 from b2bua.billing.rating import Rate, RatePlan
+from b2bua.billing.backends import open_billing_store
 from b2bua.billing.postgres import quote_ident
 from b2bua.billing.sqlite import sqlite_path
-from b2bua.billing.store import BillingStore, RecordRejected, open_store
+from b2bua.billing.store import BillingStore, RecordRejected
 from b2bua.billing.writer import QUARANTINE_FILE, CdrWriter, Journal, Quarantined
 from b2bua.calls.events import CallAnswered, CallEnded, CallStarted
 
@@ -96,7 +97,7 @@ class Outage:
             self.url = urlunsplit(parts._replace(netloc=netloc))
 
     def store(self) -> BillingStore:
-        return open_store(self.url, **self.backend.options)
+        return open_billing_store(self.url, **self.backend.options)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_r, up_w = await asyncio.open_connection(*self.target)
@@ -374,12 +375,12 @@ import asyncio, sys
 from decimal import Decimal
 from b2bua.billing.cdr import CdrBuilder, call_billing
 from b2bua.billing.rating import Rate, RatePlan
-from b2bua.billing.store import open_store
+from b2bua.billing.backends import open_billing_store
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.events import CallAnswered, CallStarted
 
 async def main(url, schema, journal):
-    store = open_store(url, **({"schema": schema} if schema else {}))
+    store = open_billing_store(url, **({"schema": schema} if schema else {}))
     writer = CdrWriter(store, journal, batch_delay=0.001)
     await writer.start()
     plan = RatePlan(name="std", currency="EUR", rates=(Rate(prefix="4", price_per_minute=Decimal("0.60")),))

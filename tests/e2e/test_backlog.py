@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from b2bua.transport.sockets import udp_backlog
+from b2bua.transport.backlog import udp_backlog
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/net/udp"), reason="Linux /proc needed")

@@ -20,7 +20,7 @@ from b2bua.sip.transaction import (
     NonInviteClientTransaction,
     NonInviteServerTransaction,
     State,
-    Timers,
+    TimerDurations,
     Transaction,
 )
 
@@ -86,7 +86,7 @@ def response(req: Request, status: int, tag: str | None = "r1") -> Response:
 
 def client(cls: type, method: str, dest: Address = UDP, route: bool = False) -> tuple[Sink, Any]:
     sink = Sink()
-    txn = cls(f"z9hG4bK-c1 {method}", request(method, route=route), dest, sink, Timers(),
+    txn = cls(f"z9hG4bK-c1 {method}", request(method, route=route), dest, sink, TimerDurations(),
               OUR_VIA, ("192.0.2.1", 5060))
     txn.start(0.0)
     return sink, txn
@@ -95,24 +95,24 @@ def client(cls: type, method: str, dest: Address = UDP, route: bool = False) -> 
 def server(cls: type, method: str, dest: Address = UDP) -> tuple[Sink, Any]:
     sink = Sink()
     req = request(method, via="SIP/2.0/UDP 192.0.2.20;branch=z9hG4bK-s1")
-    txn = cls(f"z9hG4bK-s1 192.0.2.20:None {method}", req, dest, dest, sink, Timers())
+    txn = cls(f"z9hG4bK-s1 192.0.2.20:None {method}", req, dest, dest, sink, TimerDurations())
     txn.start(0.0)
     return sink, txn
 
 
 def test_timer_values_follow_rfc_3261_table_4() -> None:
-    t = Timers()
+    t = TimerDurations()
     assert (t.t1, t.t2, t.t4) == (0.5, 4.0, 5.0)
     assert (t.a, t.b, t.d) == (0.5, 32.0, 32.0)
     assert (t.e, t.f, t.g, t.h) == (0.5, 32.0, 0.5, 32.0)
     assert (t.i, t.j, t.k) == (5.0, 32.0, 5.0)
     assert (t.l, t.m) == (32.0, 32.0)  # RFC 6026: 64*T1
-    slow = Timers(t1=1.0, t2=8.0, t4=10.0)
+    slow = TimerDurations(t1=1.0, t2=8.0, t4=10.0)
     assert (slow.b, slow.d, slow.k, slow.l) == (64.0, 64.0, 10.0, 64.0)
     with pytest.raises(ValueError):
-        Timers(t1=0)
+        TimerDurations(t1=0)
     with pytest.raises(ValueError):
-        Timers(t1=5.0, t2=4.0)
+        TimerDurations(t1=5.0, t2=4.0)
 
 
 # -- NICT ----------------------------------------------------------------------

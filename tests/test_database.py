@@ -1,0 +1,166 @@
+"""The server's own database: versioned migrations (one style with billing), the
+account codes' in-memory copy and the registrations written off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from b2bua.calls.registrar import Binding, LocationService
+from b2bua.runtime.codes import CodeError, CodesUnavailable, CodeStore, code_from_fields
+from b2bua.runtime.store import (
+    DB_NAME, MIGRATION_TABLE, MIGRATIONS, BindingWriter, open_database, restore_bindings,
+)
+from b2bua.sip.endpoint import Address
+
+
+def versions(db: sqlite3.Connection) -> list[int]:
+    return [v for (v,) in db.execute(f"SELECT version FROM {MIGRATION_TABLE} ORDER BY version")]
+
+
+def test_a_new_database_gets_every_step_once(tmp_path: Path) -> None:
+    db = open_database(tmp_path)
+    assert versions(db) == list(range(1, len(MIGRATIONS) + 1))
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert {"meta", "registrations", "account_codes"} <= tables
+    db.close()
+    again = open_database(tmp_path)  # reopening applies nothing twice
+    assert versions(again) == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_a_database_of_the_single_number_style_is_taken_over(tmp_path: Path) -> None:
+    old = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    old.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    old.execute("INSERT INTO schema_version VALUES (2)")
+    for statement in (*MIGRATIONS[0], *MIGRATIONS[1]):
+        old.execute(statement)
+    old.execute("INSERT INTO registrations VALUES ('1001', 'c', 'sip:c', 'udp:h:1', 9e9, 'id', 1, '', NULL)")
+    old.close()
+    db = open_database(tmp_path)
+    assert versions(db) == list(range(1, len(MIGRATIONS) + 1))
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'schema_version'").fetchone() is None
+    assert db.execute("SELECT aor FROM registrations").fetchall() == [("1001",)]
+    assert db.execute("SELECT count(*) FROM account_codes").fetchone() == (0,)
+
+
+# -- account codes: an in-memory copy the store keeps current ---------------------------
+
+
+class NoIO:
+    """Stands in for a connection the call path must not touch."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"database used on the call path: {name}")
+
+
+def another_process(tmp_path: Path) -> CodeStore:
+    """What ``b2bua codes ...`` does: its own connection to the same file."""
+    return CodeStore(open_database(tmp_path))
+
+
+async def test_codes_are_looked_up_in_memory_and_follow_other_processes(tmp_path: Path) -> None:
+    cli = another_process(tmp_path)
+    cli.add("default", code_from_fields({"code": "12345", "name": "Acme"}))
+    store = CodeStore(open_database(tmp_path))
+    await store.start(poll=3600)  # only explicit refreshes in this test
+    try:
+        lookup = store.for_group("default")
+        db, store.db, reader, store._reader = store.db, NoIO(), store._reader, NoIO()  # type: ignore[assignment]
+        found = lookup.get("12345")
+        assert found is not None and found.active and found.name == "Acme"
+        assert lookup.get("99999") is None and store.for_group("lobby").get("12345") is None
+        store.db, store._reader = db, reader
+        assert not await store.refresh()  # nothing changed: nothing reloaded
+        cli.set_active("default", "12345", False)
+        assert await store.refresh()
+        found = lookup.get("12345")
+        assert found is not None and not found.active
+    finally:
+        await store.stop()
+
+
+async def test_the_poller_picks_up_a_change_without_a_call(tmp_path: Path) -> None:
+    cli = another_process(tmp_path)
+    store = CodeStore(open_database(tmp_path))
+    await store.start(poll=0.02)
+    try:
+        assert store.for_group("default").get("24680") is None
+        cli.add("default", code_from_fields({"code": "24680"}))
+        for _ in range(200):  # bounded: 4 s at most
+            if store.for_group("default").get("24680") is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert store.for_group("default").get("24680") is not None
+    finally:
+        await store.stop()
+
+
+async def test_an_unreadable_code_table_fails_closed_until_it_is_back(tmp_path: Path) -> None:
+    cli = another_process(tmp_path)
+    cli.add("default", code_from_fields({"code": "12345"}))
+    store = CodeStore(open_database(tmp_path))
+    with pytest.raises(CodesUnavailable):  # not loaded yet: nothing is guessed
+        store.for_group("default").get("12345")
+    await store.start(poll=3600)
+    try:
+        assert store.for_group("default").get("12345") is not None
+        cli.db.execute("ALTER TABLE account_codes RENAME TO gone")
+        await store.refresh()
+        with pytest.raises(CodesUnavailable):
+            store.for_group("default").get("12345")
+        with pytest.raises(CodesUnavailable):
+            store.for_group("default").get("99999")  # unknown is not "no such code" either
+        cli.db.execute("ALTER TABLE gone RENAME TO account_codes")
+        assert await store.refresh()
+        assert store.for_group("default").get("12345") is not None
+        # a row the command line would never write: that code fails closed, the others work
+        cli.db.execute("INSERT INTO account_codes (grp, code, min_digits) VALUES ('default', '777', 'x')")
+        await store.refresh()
+        with pytest.raises(CodeError):
+            store.for_group("default").get("777")
+        assert store.for_group("default").get("12345") is not None
+    finally:
+        await store.stop()
+
+
+# -- registrations: written off the loop, coalesced per AOR -----------------------------
+
+def binding(aor: str, contact: str, expires_at: float) -> Binding:
+    return Binding(aor=aor, contact=f"<{contact}>", contact_uri=contact, expires_at=expires_at, call_id="c",
+                   cseq=1, source=Address("udp", "127.0.0.1", 5070))
+
+
+def stored(tmp_path: Path) -> list[tuple[str, str]]:
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    try:
+        return db.execute("SELECT aor, contact_uri FROM registrations ORDER BY aor, contact_uri").fetchall()
+    finally:
+        db.close()
+
+
+async def test_bindings_are_written_off_the_loop_once_per_burst(tmp_path: Path) -> None:
+    loop = asyncio.get_running_loop()
+    now = loop.time()
+    location = LocationService()
+    writer = BindingWriter(open_database(tmp_path), location, loop)
+    location.update("1001", [binding("1001", "sip:1001@127.0.0.1:5070", now + 60)], now)
+    for _ in range(5):  # a burst of refreshes of one AOR
+        writer.changed("1001")
+    location.update("1002", [binding("1002", "sip:1002@127.0.0.1:5072", now + 60)], now)
+    writer.changed("1002")
+    assert stored(tmp_path) == []  # changed() never writes in the caller's step
+    await writer.stop()
+    assert stored(tmp_path) == [("1001", "sip:1001@127.0.0.1:5070"), ("1002", "sip:1002@127.0.0.1:5072")]
+    assert writer.writes == 1 and writer.pending == 0
+    location.remove_all("1001")
+    writer.changed("1001")
+    await writer.stop()
+    assert stored(tmp_path) == [("1002", "sip:1002@127.0.0.1:5072")]
+    # restored at start as before
+    again = LocationService()
+    assert restore_bindings(open_database(tmp_path), again, loop.time()) == 1
+    assert [b.contact_uri for b in again.lookup("1002", loop.time())] == ["sip:1002@127.0.0.1:5072"]
