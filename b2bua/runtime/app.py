@@ -1,12 +1,17 @@
 """The application above the endpoint: what the server does with each event.
 
-In-dialog requests, responses, CANCELs and timeouts belong to the call
-manager.  Out of dialog: REGISTER goes to the registrar after digest
-authentication; INVITE from a phone is authenticated (401 or 407 as
-configured), from a trunk recognised by its source address it is trusted;
-both are routed and handed to the call manager; OPTIONS is answered with 200
-and the server's capabilities (RFC 3261 §11.2); anything else gets 405 (or
-481 for BYE/UPDATE/INFO that name no dialog).
+A thin shell.  In-dialog requests, responses, CANCELs and timeouts belong to
+the call manager; a CANCEL of an INVITE still being admitted (its credit
+checked) belongs to the admission machine, which is asked first.  Out of
+dialog: an INVITE goes to the admission machine (:mod:`b2bua.calls.admission`:
+authentication, trunk recognition, lockout, account-code policy, routing,
+credit), whose commands are executed here: answers, credit checks (run by
+``defer``, their results fed back) and calls started in the call manager.
+REGISTER goes to the registrar after digest authentication; OPTIONS is
+answered with 200 and the server's capabilities (RFC 3261 §11.2); anything
+else gets 405 (or 481 for BYE/UPDATE/INFO that name no dialog).  The
+configuration is converted here into the call layer's own values
+(:class:`~b2bua.calls.routing.Extension`, ``Trunk``, ``RoutePrefix``).
 """
 
 from __future__ import annotations
