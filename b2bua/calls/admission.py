@@ -57,7 +57,7 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
-from typing import Callable, Mapping, Protocol, Sequence, TypeGuard, Union
+from typing import Callable, Literal, Mapping, Protocol, Sequence, TypeGuard, Union
 
 import msgspec
 
@@ -233,7 +233,7 @@ class Attempt:
         self.department = ""
         self.group = ""
         self.user_policy = UserPolicy()
-        self.source = "phone"
+        self.source: Literal["phone", "trunk"] = "phone"
         self.trunk: Trunk | None = None
         self.trunk_code: str | None = None
         self.keys: list[tuple[str, str]] = []
@@ -285,19 +285,16 @@ class Admission:
                 return out  # a retransmission the endpoint let through: already in hand
             self._run(Attempt(event.event, event.today), now, out)
             return out
-        if isinstance(event, CancelReceived):
-            attempt, found = self.pending.get(event.transaction_id), Found.CANCELLED
-        elif isinstance(event, TransactionGone):
-            attempt, found = self.pending.get(event.txn), Found.GONE
-        else:
-            attempt = self.pending.get(event.txn)
-            found = Found.CREDIT_OK if attempt is not None and self._credit_result(attempt, event.result) else Found.CREDIT_REFUSED
+        txn = event.transaction_id if isinstance(event, CancelReceived) else event.txn
+        attempt = self.pending.pop(txn, None)
         if attempt is None:
-            return out  # late: the attempt was cancelled or is gone
-        del self.pending[attempt.txn]
-        if found is Found.CANCELLED:
-            log.info("call to %s cancelled during its credit check", attempt.dialed)
-            attempt.route = refusal(attempt.destination, 487, CANCELLED_REASON)
+            return out  # late: the attempt was cancelled, is gone or was never waiting
+        if isinstance(event, CancelReceived):
+            found = self._cancelled(attempt)
+        elif isinstance(event, TransactionGone):
+            found = Found.GONE
+        else:
+            found = self._credit_result(attempt, event.result)
         self._follow(attempt, found)
         self._run(attempt, now, out)
         return out
@@ -361,7 +358,7 @@ class Admission:
             group=self.policy.groups.get(a.group) or GroupPolicy(),
             dialed=a.dialed,
             user=a.user_policy,
-            source="trunk" if a.source == "trunk" else "phone",
+            source=a.source,
             trunk_code=a.trunk_code,
         )
         codes = self.policy.codes.for_group(a.group) if self.policy.codes is not None else NO_DATABASE
@@ -414,17 +411,24 @@ class Admission:
         )))
         return Found.CHECK_SENT
 
-    def _credit_result(self, a: Attempt, result: CreditCheck | None) -> bool:
-        """Apply a credit answer: True when the call may ring; else the refusal route is set."""
+    def _credit_result(self, a: Attempt, result: CreditCheck | None) -> Found:
+        """Apply a credit answer; a refusal (or a failed check) sets the refusal route."""
         if result is not None and result.ok:
-            return True
+            return Found.CREDIT_OK
         check = result or CreditCheck(ok=False, reason="credit unavailable", status=503)
         self.credit_refusals += 1
         log.info("call from %s to %s refused: %s (credit account %s)",
                  a.caller, a.dialed, check.reason, a.account.credit_account)
         assert a.route is not None
         a.route = refusal(a.route.destination, check.status or 503, credit_reason(check))
-        return False
+        return Found.CREDIT_REFUSED
+
+    @staticmethod
+    def _cancelled(a: Attempt) -> Found:
+        """CANCEL while waiting: the call starts refused with 487 (answered and recorded)."""
+        log.info("call to %s cancelled during its credit check", a.dialed)
+        a.route = refusal(a.destination, 487, CANCELLED_REASON)
+        return Found.CANCELLED
 
     def _start(self, a: Attempt, now: float, out: list[Command]) -> Found:
         assert a.route is not None
