@@ -174,12 +174,17 @@ class RouteConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
 class LockoutConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Guessing protection: after ``max_failures`` wrong codes within ``window``
-    seconds from one extension or one source address, further attempts are
-    refused without evaluation for ``lockout`` seconds."""
+    seconds from one extension (``address_max_failures`` from one source
+    address of a trunk or unauthenticated source), further attempts are
+    refused without evaluation for ``lockout`` seconds; emergency and service
+    calls never are."""
 
     max_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
     window: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 300.0
     lockout: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+    # a source address (trunks, unauthenticated sources) locks only after this
+    # many; a whole office may sit behind one NAT address (default 10 x max_failures)
+    address_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
 
 
 class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

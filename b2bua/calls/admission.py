@@ -1,0 +1,593 @@
+"""Call admission (sans-IO): may an INVITE become a call, and where does it go.
+
+Theory of operation
+-------------------
+Every out-of-dialog INVITE becomes an *attempt*, keyed by its server
+transaction, that walks these steps in order (each may end it):
+
+1. ``AUTHENTICATE``: a source address inside a trunk's inbound networks is
+   that trunk, trusted without digest; anyone else is a phone and must
+   authenticate (RFC 3261 §22, :class:`~b2bua.sip.digest.DigestServer`):
+   no or stale credentials are challenged (401 or 407 as configured), wrong
+   ones refused with 403.  Neither starts a call.
+2. ``TRUNK`` (trunk calls only): a DID, or any number from a trunk without a
+   group, is routed straight to its extension; a trunk with a group (another
+   PBX) calls out under that group's policy, passing its account code when
+   trusted to (``X-Account-Code`` or ``ac=`` on the Request-URI).
+3. ``LOCKOUT``: without configured groups there is no policy (straight to
+   routing); an extension or address locked for guessing codes is refused
+   (403) without evaluation (:class:`dialplan.Lockout`).
+4. ``POLICY``: :func:`dialplan.evaluate`; a rejected code counts towards the
+   lockout, a good one clears it; a refusal (or ``collect``, refused until
+   prompting exists) is started as a refused call.
+5. ``ROUTE``: the destination after policy goes to the :class:`Router`.
+6. ``CREDIT``: an allowed, routable, non-emergency call on a credit account
+   is checked before it rings (only routable calls are checked, so routing
+   comes first).  ``CheckCredit`` goes out and the attempt waits in
+   ``CHECKING_CREDIT``; meanwhile the endpoint's INVITE server transaction
+   has sent 100 Trying and absorbs the caller's retransmissions.  The check
+   refused (402/403) or failed (503, fail closed) refuses the call.  A CANCEL
+   while waiting starts the call with a 487 refusal route (answered and
+   recorded like any refused attempt); the late credit result then starts
+   nothing.  A transaction that vanished ends the attempt silently.
+7. ``START``: ``StartCall`` for the call manager.  Every attempt past
+   authentication is started, refused ones with a route of kind "none", so
+   each one is reported (CallStarted + CallEnded) and billed.
+
+The steps and their results form :data:`TRANSITIONS`, the machine at a
+glance; :class:`Admission` runs the action of each step and follows the
+table until the attempt waits or is done.
+
+Public API
+----------
+``Admission(callers, auth, router, policy)``;
+``handle(event, now) -> list[Command]`` with the events
+:class:`InviteReceived`, :class:`CreditChecked`,
+:class:`~b2bua.sip.endpoint.CancelReceived` (claimed only while the attempt
+waits: ``handle`` returns no commands and ``claims(event)`` says False
+otherwise), :class:`TransactionGone`; the commands :class:`SendResponse`,
+:class:`CheckCredit`, :class:`StartCall` (later ``LookupCode`` and
+``CollectDigits`` for prompting wait in states of their own, like
+``CHECKING_CREDIT``).  :func:`authenticate` is the digest step alone, for
+REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import logging
+from typing import Callable, Literal, Mapping, Protocol, Sequence, TypeGuard, Union
+
+import msgspec
+
+from b2bua.billing.credit import CreditCheck
+from b2bua.sip.digest import DigestServer, credentials_for
+from b2bua.sip.endpoint import CancelReceived, RequestReceived
+from b2bua.sip.errors import ParseError
+from b2bua.sip.message import Header, Request, header
+from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
+from dialplan.codes import CodeLookup
+from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
+
+from .events import NO_ACCOUNT, AccountInfo, CallStarted
+from .routing import Extension, Route, Router, Trunk, refusal
+
+log = logging.getLogger("b2bua.admission")
+
+LOCKED_REASON = "Too many invalid account codes"
+CREDIT_UNAVAILABLE = "Credit control unavailable"
+CANCELLED_REASON = "Request Terminated"  # RFC 3261 §21.4.25
+
+
+# -- configuration, as the call layer sees it ----------------------------------------
+
+
+class CodeDirectory(Protocol):
+    """The account codes of each business group."""
+
+    def for_group(self, group: str, /) -> CodeLookup: ...
+
+
+class Policy(msgspec.Struct, frozen=True, kw_only=True):
+    """Account codes and credit: what the policy steps need."""
+
+    groups: Mapping[str, GroupPolicy] = {}  # empty: account codes not used
+    plan: NumberingPlan
+    codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
+    challenge: int = 401  # 401 or 407 for INVITEs
+    credit: bool = False  # can credit accounts be checked at all?
+
+
+# -- events (in) and commands (out) -----------------------------------------------------
+
+
+class InviteReceived(msgspec.Struct, frozen=True, kw_only=True):
+    """An out-of-dialog INVITE with its server transaction; ``today`` is the
+    date code validity is judged by."""
+
+    event: RequestReceived
+    today: datetime.date
+    # this server's (host, port) addresses: a digest-uri without user part
+    # must name one of them (see own_addresses)
+    own: tuple[tuple[str, int], ...] = ()
+
+
+class CreditChecked(msgspec.Struct, frozen=True, kw_only=True):
+    """The answer to :class:`CheckCredit`; None when the check itself failed."""
+
+    txn: str
+    result: CreditCheck | None
+
+
+class TransactionGone(msgspec.Struct, frozen=True, kw_only=True):
+    """The INVITE server transaction no longer exists (nothing can answer it)."""
+
+    txn: str
+
+
+Event = Union[InviteReceived, CreditChecked, CancelReceived, TransactionGone]
+
+
+class SendResponse(msgspec.Struct, frozen=True, kw_only=True):
+    """Answer the request without starting a call (a challenge or a 403)."""
+
+    event: RequestReceived
+    status: int
+    reason: str | None = None
+    headers: tuple[Header, ...] = ()
+    stateless: bool = False  # a challenge: no transaction kept (RFC 3261 §8.2.7, §26.3.2.4)
+
+
+class CheckCredit(msgspec.Struct, frozen=True, kw_only=True):
+    """May the credit account pay for the call described?  Answer with CreditChecked."""
+
+    txn: str
+    description: CallStarted  # the call about to start (ref "" as it has none yet)
+
+
+class StartCall(msgspec.Struct, frozen=True, kw_only=True):
+    """Start the call (``CallManager.start_call``): refused ones have a route of kind "none"."""
+
+    event: RequestReceived
+    route: Route
+    caller: str
+    caller_user: str
+    display: str
+    department: str = ""
+    group: str = ""
+    account: AccountInfo = NO_ACCOUNT
+
+
+Command = Union[SendResponse, CheckCredit, StartCall]
+
+
+# -- the machine ------------------------------------------------------------------------
+
+
+class Step(enum.Enum):
+    AUTHENTICATE = "authenticate"
+    TRUNK = "trunk"
+    LOCKOUT = "lockout"
+    POLICY = "policy"
+    ROUTE = "route"
+    CREDIT = "credit"
+    CHECKING_CREDIT = "checking credit"  # waits for CreditChecked / CANCEL / TransactionGone
+    START = "start"
+    DONE = "done"
+
+
+class Found(enum.Enum):
+    """What a step found (or which event came), the key of the transition."""
+
+    TRUNK = "trunk"
+    PHONE = "phone"  # authenticated
+    ANSWERED = "answered"  # challenged or refused: no call
+    DID = "did"
+    GROUP_CALL = "group call"
+    NO_POLICY = "no policy"
+    LOCKED = "locked"
+    CLEAR = "clear"
+    ALLOWED = "allowed"
+    REFUSED = "refused"
+    PREPAID = "prepaid"  # allowed, routable, on a credit account
+    ROUTED = "routed"
+    UNCHECKABLE = "uncheckable"  # credit cannot be checked: 503
+    CHECK_SENT = "check sent"
+    CREDIT_OK = "credit ok"
+    CREDIT_REFUSED = "credit refused"
+    CANCELLED = "cancelled"
+    GONE = "gone"
+    STARTED = "started"
+
+
+TRANSITIONS: dict[Step, dict[Found, Step]] = {
+    Step.AUTHENTICATE: {Found.TRUNK: Step.TRUNK, Found.PHONE: Step.LOCKOUT, Found.ANSWERED: Step.DONE},
+    Step.TRUNK: {Found.DID: Step.START, Found.GROUP_CALL: Step.LOCKOUT},
+    Step.LOCKOUT: {Found.NO_POLICY: Step.ROUTE, Found.LOCKED: Step.START, Found.CLEAR: Step.POLICY},
+    Step.POLICY: {Found.ALLOWED: Step.ROUTE, Found.REFUSED: Step.START},
+    Step.ROUTE: {Found.PREPAID: Step.CREDIT, Found.ROUTED: Step.START},
+    Step.CREDIT: {Found.CHECK_SENT: Step.CHECKING_CREDIT, Found.UNCHECKABLE: Step.START},
+    Step.CHECKING_CREDIT: {
+        Found.CREDIT_OK: Step.START,
+        Found.CREDIT_REFUSED: Step.START,
+        Found.CANCELLED: Step.START,
+        Found.GONE: Step.DONE,
+    },
+    Step.START: {Found.STARTED: Step.DONE},
+}
+
+
+class Attempt:
+    """One INVITE on its way through the steps (mutable; the machine's own)."""
+
+    __slots__ = (
+        "event", "today", "own", "step", "dialed", "caller", "caller_user", "display", "department", "group",
+        "user_policy", "ctx", "source", "trunk", "trunk_code", "keys", "destination", "account", "prepaid", "route",
+    )
+
+    def __init__(self, event: RequestReceived, today: datetime.date, own: Sequence[tuple[str, int]] = ()) -> None:
+        self.event = event
+        self.today = today
+        self.own = own
+        self.step = Step.AUTHENTICATE
+        self.dialed = dialed_user(event.request)
+        self.caller = ""
+        self.caller_user = ""
+        self.display = ""
+        self.department = ""
+        self.group = ""
+        self.user_policy = UserPolicy()
+        self.ctx: CallContext | None = None  # built at the lockout step, evaluated at the policy step
+        self.source: Literal["phone", "trunk"] = "phone"
+        self.trunk: Trunk | None = None
+        self.trunk_code: str | None = None
+        self.keys: list[tuple[str, str]] = []
+        self.destination = self.dialed  # after policy
+        self.account = NO_ACCOUNT
+        self.prepaid = False  # allowed on a credit account, not an emergency/service call
+        self.route: Route | None = None
+
+    @property
+    def txn(self) -> str:
+        assert self.event.transaction_id is not None
+        return self.event.transaction_id
+
+
+class Admission:
+    """The admission machine; see the module docstring."""
+
+    def __init__(
+        self, callers: Sequence[Extension], auth: DigestServer, router: Router, policy: Policy, lockout: Lockout
+    ) -> None:
+        self.callers = {u.auth_name: u for u in callers}
+        self.auth = auth
+        self.router = router
+        self.policy = policy
+        self.lockout = lockout
+        self.pending: dict[str, Attempt] = {}  # INVITE txn -> attempt waiting for an event
+        self.lockouts = 0  # times an extension or address got locked
+        self.lockout_refusals = 0  # attempts refused while locked
+        self.credit_refusals = 0
+        self._actions = {
+            Step.AUTHENTICATE: self._authenticate,
+            Step.TRUNK: self._trunk,
+            Step.LOCKOUT: self._lockout,
+            Step.POLICY: self._policy,
+            Step.ROUTE: self._route,
+            Step.CREDIT: self._credit,
+            Step.START: self._start,
+        }
+
+    def claims(self, event: object) -> TypeGuard[CancelReceived]:
+        """Is this endpoint event (a CANCEL) about an attempt still being admitted?"""
+        return isinstance(event, CancelReceived) and event.transaction_id in self.pending
+
+    def handle(self, event: Event, now: float) -> list[Command]:
+        out: list[Command] = []
+        if isinstance(event, InviteReceived):
+            txn = event.event.transaction_id
+            if txn is None or txn in self.pending:
+                return out  # a retransmission the endpoint let through: already in hand
+            self._run(Attempt(event.event, event.today, event.own), now, out)
+            return out
+        txn = event.transaction_id if isinstance(event, CancelReceived) else event.txn
+        attempt = self.pending.pop(txn, None)
+        if attempt is None:
+            return out  # late: the attempt was cancelled, is gone or was never waiting
+        if isinstance(event, CancelReceived):
+            found = self._cancelled(attempt)
+        elif isinstance(event, TransactionGone):
+            found = Found.GONE
+        else:
+            found = self._credit_result(attempt, event.result)
+        self._follow(attempt, found)
+        self._run(attempt, now, out)
+        return out
+
+    # -- the loop ------------------------------------------------------------------------
+    def _run(self, attempt: Attempt, now: float, out: list[Command]) -> None:
+        while attempt.step in self._actions:
+            self._follow(attempt, self._actions[attempt.step](attempt, now, out))
+        if attempt.step is Step.CHECKING_CREDIT:
+            self.pending[attempt.txn] = attempt
+
+    @staticmethod
+    def _follow(attempt: Attempt, found: Found) -> None:
+        attempt.step = TRANSITIONS[attempt.step][found]
+
+    # -- the steps -----------------------------------------------------------------------
+    def _authenticate(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        req = a.event.request
+        trunk = self.router.inbound_trunk(a.event.source.host)
+        if trunk is not None:
+            a.trunk = trunk
+            a.caller = from_user(req) or "anonymous"
+            a.caller_user = trunk.label
+            a.display = req.from_.display or ""
+            return Found.TRUNK
+        user = authenticate(self.auth, self.callers, a.event, self.policy.challenge, now, own=a.own)
+        if isinstance(user, SendResponse):
+            out.append(user)
+            return Found.ANSWERED
+        a.caller, a.caller_user, a.display = user.extension, user.auth_name, user.display_name
+        a.department, a.group = user.department, user.group
+        a.user_policy = UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
+        a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
+        return Found.PHONE
+
+    def _trunk(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        trunk = a.trunk
+        assert trunk is not None
+        if not trunk.group or trunk.extension_for(a.dialed) is not None:
+            a.route = self.router.route_from_trunk(trunk, a.dialed)
+            return Found.DID
+        # a trusted trunk (another PBX) calling out under a group's policy
+        a.group, a.source = trunk.group, "trunk"
+        a.trunk_code = trunk_code(a.event.request) if trunk.pass_account_code else None
+        a.keys = list(lockout_keys(extension=None, address=a.event.source.host, authenticated=False))
+        return Found.GROUP_CALL
+
+    def _lockout(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        if not self.policy.groups:  # account codes not configured: plain routing
+            return Found.NO_POLICY
+        a.ctx = CallContext(
+            caller=a.caller,
+            group=self.policy.groups.get(a.group) or GroupPolicy(),
+            dialed=a.dialed,
+            user=a.user_policy,
+            source=a.source,
+            trunk_code=a.trunk_code,
+        )
+        # emergency and service calls are never refused by guessing protection
+        if not is_exempt(a.ctx, self.policy.plan) and self.lockout.check(a.keys, now):
+            self.lockout_refusals += 1
+            log.warning("account codes locked for %s: call to %s refused", _keys_text(a.keys), a.dialed)
+            a.route = refusal(a.dialed, 403, LOCKED_REASON)
+            return Found.LOCKED
+        return Found.CLEAR
+
+    def _policy(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        assert a.ctx is not None
+        codes = self.policy.codes.for_group(a.group) if self.policy.codes is not None else NO_DATABASE
+        # a number counts as internal only if it reaches an extension
+        d = evaluate(a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions)
+        acct = d.account
+        a.account = AccountInfo(
+            code=d.code or "",
+            source=d.code_source,
+            valid=d.code_valid,
+            call_class=d.call_class.value,
+            name=acct.name if acct else "",
+            department=acct.department if acct else "",
+            rate_plan=(acct.rate_plan or "") if acct else "",
+            credit_account=(acct.credit_account or "") if acct else "",
+        )
+        if d.code_rejected:
+            self.lockout.record_failure(a.keys, now)
+            if self.lockout.check(a.keys, now):
+                self.lockouts += 1
+                log.warning("account codes locked for %s after repeated invalid codes", _keys_text(a.keys))
+        if d.outcome is Outcome.ALLOW:
+            a.destination = d.destination
+            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
+            return Found.ALLOWED
+        # "collect" (a code is needed and none came) is refused until prompting exists
+        log.info("call from %s to %s refused: %s (%s)", a.caller, a.dialed, d.reason, d.rule)
+        a.route = refusal(d.destination or a.dialed, d.status or 403, d.reason)
+        return Found.REFUSED
+
+    def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        route = a.route = self.router.route_from_phone(a.destination)
+        return Found.PREPAID if a.prepaid and route.kind != "none" else Found.ROUTED
+
+    def _credit(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        route = a.route
+        assert route is not None
+        if not self.policy.credit:
+            log.warning("call from %s to %s refused: credit account %s cannot be checked",
+                        a.caller, a.dialed, a.account.credit_account)
+            a.route = refusal(route.destination, 503, CREDIT_UNAVAILABLE)
+            return Found.UNCHECKABLE
+        src = a.event.source
+        out.append(CheckCredit(txn=a.txn, description=CallStarted(
+            ref="", at=now, caller=a.caller, caller_user=a.caller_user, department=a.department,
+            group=a.group, dialed=a.dialed, destination=route.destination, route=route.label,
+            a_call_id=a.event.request.call_id, source=f"{src.transport}:{src.host}:{src.port}",
+            account=a.account,
+        )))
+        return Found.CHECK_SENT
+
+    def _credit_result(self, a: Attempt, result: CreditCheck | None) -> Found:
+        """Apply a credit answer; a refusal (or a failed check) sets the refusal route."""
+        if result is not None and result.ok:
+            return Found.CREDIT_OK
+        check = result or CreditCheck(ok=False, reason="credit unavailable", status=503)
+        self.credit_refusals += 1
+        log.info("call from %s to %s refused: %s (credit account %s)",
+                 a.caller, a.dialed, check.reason, a.account.credit_account)
+        assert a.route is not None
+        a.route = refusal(a.route.destination, check.status or 503, credit_reason(check))
+        return Found.CREDIT_REFUSED
+
+    @staticmethod
+    def _cancelled(a: Attempt) -> Found:
+        """CANCEL while waiting: the call starts refused with 487 (answered and recorded)."""
+        log.info("call to %s cancelled during its credit check", a.dialed)
+        a.route = refusal(a.destination, 487, CANCELLED_REASON)
+        return Found.CANCELLED
+
+    def _start(self, a: Attempt, now: float, out: list[Command]) -> Found:
+        assert a.route is not None
+        out.append(StartCall(
+            event=a.event, route=a.route, caller=a.caller, caller_user=a.caller_user, display=a.display,
+            department=a.department, group=a.group, account=a.account,
+        ))
+        return Found.STARTED
+
+
+# -- helpers, shared with the shell ---------------------------------------------------------
+
+
+def authenticate(
+    auth: DigestServer,
+    callers: Mapping[str, Extension],
+    event: RequestReceived,
+    status: int,
+    now: float,
+    *,
+    own: Sequence[tuple[str, int]] = (),
+) -> Extension | SendResponse:
+    """The authenticated caller, or the answer to send: a challenge (``status``
+    401 or 407; stale=true for an expired nonce; sent statelessly, with the
+    algorithms of the user the request claims to be) or 403 for wrong
+    credentials.  At most a few credentials of our realm are verified."""
+    req = event.request
+    creds = credentials_for((v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")), auth.realm)
+    stale = False
+    reason = ""
+    mine = own_addresses(own, req)
+    for value in creds:
+        result = auth.verify(
+            req.method, value, _password_for(callers), now, request_uri=req.uri, own=mine,
+            algorithms_for=_algorithms_for(callers),
+        )
+        user = callers.get(result.username or "") if result.ok else None
+        if user is not None:
+            return user
+        stale = stale or result.stale
+        reason = result.reason
+    if creds and not stale:
+        src = f"{event.source.transport}:{event.source.host}:{event.source.port}"
+        log.warning("authentication failed for %s %s from %s: %s", req.method, dialed_user(req), src, reason)
+        return SendResponse(event=event, status=403, reason="Authentication failed")
+    name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
+    claimed = _claimed(callers, req)
+    algorithms = claimed.digest_algorithms if claimed is not None else None
+    return SendResponse(
+        event=event,
+        status=status,
+        headers=tuple(header(name, c) for c in auth.challenge(now, stale=stale, algorithms=algorithms)),
+        stateless=True,
+    )
+
+
+def own_addresses(listening: Sequence[tuple[str, int]], req: Request) -> list[tuple[str, int]]:
+    """The addresses a digest-uri without user part may name: those we listen
+    on; on a wildcard address, the host the request was sent to."""
+    own = list(listening)
+    wild = [p for h, p in own if h in ("0.0.0.0", "::")]
+    if wild:
+        try:
+            uri = req.ruri
+        except ParseError:
+            return own
+        host = getattr(uri, "host", None)
+        if host:
+            own += [(host, p) for p in wild]
+    return own
+
+
+def _claimed(callers: Mapping[str, Extension], req: Request) -> Extension | None:
+    """The account a request claims before authentication: the To user of a
+    REGISTER (its address of record), else the From user."""
+    try:
+        uri = req.to.uri if req.method == "REGISTER" else req.from_.uri
+    except ParseError:
+        return None
+    who = getattr(uri, "user", None) or ""
+    found = callers.get(who)
+    if found is None:
+        found = next((c for c in callers.values() if c.extension == who), None)
+    return found
+
+
+def _algorithms_for(callers: Mapping[str, Extension]) -> Callable[[str], Sequence[str] | None]:
+    def algorithms(username: str) -> Sequence[str] | None:
+        user = callers.get(username)
+        return user.digest_algorithms if user is not None else None
+
+    return algorithms
+
+
+def _password_for(callers: Mapping[str, Extension]) -> Callable[[str], str | None]:
+    def password(username: str) -> str | None:
+        user = callers.get(username)
+        return user.password if user else None
+
+    return password
+
+
+def credit_reason(check: CreditCheck) -> str:
+    """The reason phrase of a call refused by its credit check."""
+    if check.status == 402:
+        return "Insufficient credit"
+    if check.status == 503:
+        return CREDIT_UNAVAILABLE
+    return f"Credit refused: {check.reason}"
+
+
+class _NoDatabase:
+    """CodeLookup when the database is missing: every lookup fails, so the
+    policy refuses calls that need a code checked (fail closed)."""
+
+    def get(self, code: str, /) -> None:
+        raise LookupError("account code database unavailable")
+
+
+NO_DATABASE = _NoDatabase()
+
+
+def _keys_text(keys: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in keys)
+
+
+def trunk_code(req: Request) -> str | None:
+    """The account code a trusted trunk passes: X-Account-Code, else ac= on the Request-URI."""
+    value = req.get("x-account-code")
+    if value:
+        return value.strip()
+    try:
+        uri = req.ruri
+    except ParseError:
+        return None
+    params = getattr(uri, "params", {})
+    ac = params.get("ac")
+    return ac.strip() if ac else None
+
+
+def dialed_user(req: Request) -> str:
+    """The Request-URI's user part: the number as dialed ("" when there is none)."""
+    try:
+        uri = req.ruri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
+
+
+def from_user(req: Request) -> str:
+    try:
+        uri = req.from_.uri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
