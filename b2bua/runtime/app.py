@@ -7,6 +7,11 @@ configured), from a trunk recognised by its source address it is trusted;
 both are routed and handed to the call manager; OPTIONS is answered with 200
 and the server's capabilities (RFC 3261 §11.2); anything else gets 405 (or
 481 for BYE/UPDATE/INFO that name no dialog).
+
+The call manager returns its call events instead of calling anyone; the
+driver calls :meth:`ServerApp.dispatch` after every step (an endpoint event,
+a timer, deferred work), which hands them, in order, to the sink (the call
+log, and through it billing and credit control).
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from typing import Any, Awaitable, Callable, Sequence
 
 import msgspec
 
-from b2bua.calls.b2bua import ALLOW, CallManager, Settings
 from b2bua.billing.credit import CreditCheck
+from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import AccountInfo, CallEvent, CallStarted
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Route, Router
@@ -99,10 +104,10 @@ class ServerApp:
         )
         self.on_bindings = on_bindings
         trunks = {t.name: t for t in config.trunks}
+        self.sink = sink
         self.calls = CallManager(
             endpoint,
             ids,
-            sink,
             Settings(
                 user_agent=self.user_agent,
                 no_answer_timeout=sip.no_answer_timeout,
@@ -121,13 +126,13 @@ class ServerApp:
 
     # -- events -----------------------------------------------------------------
     def handle(self, event: object, now: float) -> None:
+        if self.calls.handle(event, now):
+            return
         if isinstance(event, CancelReceived) and event.transaction_id in self.credit_pending:
             # cancelled while its credit is checked: no call exists yet, answer here
             pending = self.credit_pending.pop(event.transaction_id)
             self.answer(pending, 487, now)
             log.info("call to %s cancelled during its credit check", _user_of(pending.request))
-            return
-        if self.calls.handle(event, now):
             return
         if not isinstance(event, RequestReceived):
             return
@@ -144,6 +149,17 @@ class ServerApp:
             self.answer(event, 481, now)
         else:
             self.answer(event, 405, now, extra=[header("Allow", ALLOW + ", REGISTER")])
+
+    def dispatch(self) -> None:
+        """Hand the call events of the steps just taken to the sink, in order
+        (the sink may end a call: its events follow in the same loop)."""
+        calls = self.calls
+        while calls.events:
+            for event in calls.take_events():
+                try:
+                    self.sink(event)
+                except Exception:  # a subscriber's bug must not break call handling
+                    log.exception("internal error dispatching %s", type(event).__name__)
 
     def answer(
         self,

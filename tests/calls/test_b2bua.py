@@ -1,4 +1,4 @@
-"""Call control (b2bua.calls.b2bua) on virtual time: exact messages on each leg.
+"""Call control (b2bua.calls) on virtual time: exact messages on each leg.
 
 Each test scripts the caller A and the callee B byte for byte (tests/calls/
 harness.py), feeds them to a real Endpoint and CallManager, and checks what
@@ -13,7 +13,7 @@ import hashlib
 
 import pytest
 
-from b2bua.calls.b2bua import Settings
+from b2bua.calls.manager import Settings
 from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
 from b2bua.calls.routing import Route
 from b2bua.runtime.config import TrunkConfig
@@ -1069,7 +1069,7 @@ def test_end_call_from_the_server() -> None:
     """CallManager.end_call (credit control's cut-off): BYE on both legs, hangup "server"."""
     h = Harness()
     connect(h)
-    (ref,) = list(h.manager.calls)
+    (ref,) = list(h.manager.index.calls)
     h.advance(10)
     assert h.manager.end_call(ref, h.now, "credit: credit exhausted")
     h.pump()
