@@ -42,7 +42,6 @@ Public API
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Callable, Sequence
 
 from b2bua.sip.build import IdSource
@@ -64,8 +63,6 @@ from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent,
 from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
 from .relay import malformed_sdp
 from .routing import Route
-
-log = logging.getLogger("b2bua.calls")
 
 __all__ = ["ALLOW", "CallManager", "Settings", "map_failure"]
 
@@ -493,7 +490,6 @@ class CallManager:
         relay.abandon_pending(call, now)
         b_call_id = call.b.dialog.call_id if call.b is not None and call.b.dialog is not None else ""
         self.events.append(CallEnded(ref=call.ref, at=now, status=status, cause=cause, hangup=hangup, b_call_id=b_call_id))
-        log.info("call %s ended: %d %s", call.ref, status, cause)
         # forget the call once its transactions have settled (late ACKs, BYE retransmissions)
         self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
 
