@@ -18,7 +18,8 @@ its dialog once one exists, and what it still owes or waits for:
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
 
 Leg operations for server-originated answers (answering A with the server's
-own SDP, re-offers) are added here, next to ``respond`` and ``ack``.
+own SDP, re-offers) belong in this module too, next to ``respond`` and
+``ack``; none exists yet.
 
 Every leg of a manager acts through one :class:`CallCore`: the endpoint,
 identifiers, settings, the call-layer timers, the index of transactions and
