@@ -71,7 +71,7 @@ from dialplan.codes import CodeLookup
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
 from .events import NO_ACCOUNT, AccountInfo, CallStarted
-from .routing import Extension, Route, Router, Trunk, refusal
+from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 
 log = logging.getLogger("b2bua.admission")
 
@@ -434,7 +434,7 @@ class Admission:
     def _cancelled(a: Attempt) -> Found:
         """CANCEL while waiting: the call starts refused with 487 (answered and recorded)."""
         log.info("call to %s cancelled during its credit check", a.dialed)
-        a.route = refusal(a.destination, 487, CANCELLED_REASON)
+        a.route = refusal(a.destination, 487, CANCELLED_REASON, hangup="caller")
         return Found.CANCELLED
 
     def _start(self, a: Attempt, now: float, out: list[Command]) -> Found:
@@ -574,15 +574,6 @@ def trunk_code(req: Request) -> str | None:
     params = getattr(uri, "params", {})
     ac = params.get("ac")
     return ac.strip() if ac else None
-
-
-def dialed_user(req: Request) -> str:
-    """The Request-URI's user part: the number as dialed ("" when there is none)."""
-    try:
-        uri = req.ruri
-    except ParseError:
-        return ""
-    return getattr(uri, "user", None) or ""
 
 
 def from_user(req: Request) -> str:

@@ -22,6 +22,8 @@ from typing import Literal, Mapping, Sequence
 
 import msgspec
 
+from b2bua.sip.errors import ParseError
+from b2bua.sip.message import Request
 from dialplan.policy import Mode
 
 DEFAULT_EMERGENCY = frozenset({"911", "933", "112", "999"})
@@ -92,6 +94,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
     emergency: bool = False
     reason: str = ""  # why "none"
     status: int = 404  # the answer when "none"
+    hangup: str = ""  # who ended a "none" attempt: "caller" when it was cancelled while admitted
 
     @property
     def label(self) -> str:
@@ -99,9 +102,18 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
         return self.trunk.label if self.trunk is not None else self.kind
 
 
-def refusal(destination: str, status: int, reason: str) -> Route:
+def refusal(destination: str, status: int, reason: str, *, hangup: str = "") -> Route:
     """The route of an attempt refused before it rings (still reported as a call)."""
-    return Route(kind="none", destination=destination, status=status, reason=reason)
+    return Route(kind="none", destination=destination, status=status, reason=reason, hangup=hangup)
+
+
+def dialed_user(req: Request) -> str:
+    """The Request-URI's user part: the number as dialed ("" when there is none)."""
+    try:
+        uri = req.ruri
+    except ParseError:
+        return ""
+    return getattr(uri, "user", None) or ""
 
 
 class Router:

@@ -1,17 +1,23 @@
 """The application above the endpoint: what the server does with each event.
 
 A thin shell.  In-dialog requests, responses, CANCELs and timeouts belong to
-the call manager; a CANCEL of an INVITE still being admitted (its credit
-checked) belongs to the admission machine, which is asked first.  Out of
-dialog: an INVITE goes to the admission machine (:mod:`b2bua.calls.admission`:
-authentication, trunk recognition, lockout, account-code policy, routing,
-credit), whose commands are executed here: answers, credit checks (run by
-``defer``, their results fed back) and calls started in the call manager.
-REGISTER goes to the registrar after digest authentication; OPTIONS is
-answered with 200 and the server's capabilities (RFC 3261 §11.2); anything
-else gets 405 (or 481 for BYE/UPDATE/INFO that name no dialog).  The
-configuration is converted here into the call layer's own values
-(:class:`~b2bua.calls.routing.Extension`, ``Trunk``, ``RoutePrefix``).
+the call manager; a CANCEL the manager does not own may be one of an INVITE
+still being admitted (its credit checked), which belongs to the admission
+machine.  Out of dialog: an INVITE goes to the admission machine
+(:mod:`b2bua.calls.admission`: authentication, trunk recognition, lockout,
+account-code policy, routing, credit), whose commands are executed here:
+answers (challenges statelessly), credit checks (run by ``defer``, their
+results fed back) and calls started in the call manager.  REGISTER goes to
+the registrar after digest authentication; OPTIONS is answered with 200 and
+the server's capabilities (RFC 3261 §11.2); anything else gets 405 (or 481
+for BYE/UPDATE/INFO that name no dialog).  The configuration is converted
+here into the call layer's own values (:class:`~b2bua.calls.routing.Extension`,
+``Trunk``, ``RoutePrefix``).
+
+The call manager returns its call events instead of calling anyone; the
+driver calls :meth:`ServerApp.dispatch` after every step (an endpoint event,
+a timer, deferred work), which hands them, in order, to the sink (the call
+log, and through it billing and credit control).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from b2bua.calls.admission import (
     TransactionGone,
     authenticate,
 )
-from b2bua.calls.b2bua import ALLOW, CallManager, Settings
+from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import CallEvent, CallStarted
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk
@@ -146,10 +152,10 @@ class ServerApp:
         )
         self.on_bindings = on_bindings
         by_name = {t.name: t for t in trunks}
+        self.sink = sink
         self.calls = CallManager(
             endpoint,
             ids,
-            sink,
             Settings(
                 user_agent=self.user_agent,
                 no_answer_timeout=sip.no_answer_timeout,
@@ -179,11 +185,11 @@ class ServerApp:
 
     # -- events -----------------------------------------------------------------
     def handle(self, event: object, now: float) -> None:
+        if self.calls.handle(event, now):
+            return
         if self.admission.claims(event):
             # cancelled while being admitted: no call exists yet for the manager
             self.execute(self.admission.handle(event, now), now)
-            return
-        if self.calls.handle(event, now):
             return
         if not isinstance(event, RequestReceived):
             return
@@ -235,6 +241,17 @@ class ServerApp:
             self.execute(self.admission.handle(event, now), now)
 
         self.defer(self.credit_check(cmd.description), done)
+
+    def dispatch(self) -> None:
+        """Hand the call events of the steps just taken to the sink, in order
+        (the sink may end a call: its events follow in the same loop)."""
+        calls = self.calls
+        while calls.events:
+            for event in calls.take_events():
+                try:
+                    self.sink(event)
+                except Exception:  # a subscriber's bug must not break call handling
+                    log.exception("internal error dispatching %s", type(event).__name__)
 
     def answer(
         self,

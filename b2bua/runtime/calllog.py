@@ -36,6 +36,7 @@ class CallLog:
             c["calls_answered"] += 1
             log.info("call %s answered", event.ref)
         elif isinstance(event, CallEnded):
+            log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
             c["calls_ended"] += 1
             if event.status >= 300:
                 c["calls_failed"] += 1

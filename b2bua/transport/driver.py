@@ -3,8 +3,9 @@
 Every input (a datagram, a framed stream message, the timer) goes to the
 endpoint with ``now = loop.time()``; then :meth:`Driver.flush` writes what the
 endpoint wants sent, hands its events to the application (which may call the
-endpoint again, so this repeats until both queues are empty) and re-arms the
-single timer at the endpoint's next deadline.
+endpoint again), lets the application dispatch what those steps produced
+(call events, after the steps and not inside them), repeats until the queues
+are empty, and re-arms the single timer at the earliest deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Sender(Protocol):
 
 class Application(Protocol):
     def handle(self, event: object, now: float) -> None: ...
+    def dispatch(self) -> None: ...  # what the steps produced besides datagrams (call events)
 
 
 class Timed(Protocol):
@@ -137,7 +139,7 @@ class Driver:
         self._flushing = True
         ep = self.endpoint
         try:
-            while ep.outbox or ep.events:
+            while True:
                 if ep.outbox:
                     out, ep.outbox = ep.outbox, []
                     for data, dest in out:
@@ -152,6 +154,11 @@ class Driver:
                                 app.handle(event, now)
                             except Exception:
                                 log.exception("internal error handling %s", type(event).__name__)
+                if self.app is not None:
+                    # after the core steps, never inside them: call events to billing & co.
+                    self.app.dispatch()
+                if not (ep.outbox or ep.events):
+                    break
         finally:
             self._flushing = False
         self._rearm()

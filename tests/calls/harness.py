@@ -3,7 +3,8 @@ scripted SIP peers whose every message is written here, byte for byte.
 
 Nothing waits: a peer's message is fed with ``Endpoint.receive``, the
 endpoint's events go to ``CallManager.handle`` (or ``start_call`` for a new
-INVITE, as b2bua/runtime/app.py does) until both queues are empty, and what
+INVITE, as b2bua/runtime/app.py does) until both queues are empty, the call
+events the manager produced are collected after each step (``events``), and what
 the endpoint sends is routed by destination address into the inbox of the
 peer that owns that address.  Time moves only in :meth:`Harness.run_until`,
 which fires the endpoint's and the manager's timers at exactly their
@@ -20,7 +21,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from b2bua.calls.b2bua import CallManager, Settings
+from b2bua.calls.manager import CallManager, Settings
 from b2bua.calls.events import CallEnded, CallEvent
 from b2bua.calls.routing import Route
 from b2bua.sip.build import CountingIds, make_response
@@ -337,7 +338,6 @@ class Harness:
         self.manager = CallManager(
             self.endpoint,
             ids,
-            self.events.append,
             s,
             contacts_for=self._contacts_for,
             local=lambda transport: LOCAL,
@@ -365,6 +365,7 @@ class Harness:
         """Drain the endpoint like the driver: datagrams to the peers' inboxes,
         events to the manager, until both queues are empty."""
         ep = self.endpoint
+        self.collect()  # a step of the manager's own (end_call) came before
         while ep.outbox or ep.events:
             out, ep.outbox = ep.outbox, []
             for data, dest in out:
@@ -376,6 +377,7 @@ class Harness:
             events, ep.events = ep.events, []
             for event in events:
                 if self.manager.handle(event, self.now):
+                    self.collect()
                     continue
                 if (
                     isinstance(event, RequestReceived)
@@ -389,6 +391,11 @@ class Harness:
                     )
                 else:
                     self.unhandled.append(event)
+                self.collect()
+
+    def collect(self) -> None:
+        """After a step of the manager: take its call events, as the runtime does."""
+        self.events.extend(self.manager.take_events())
 
     # -- time ----------------------------------------------------------------------
     def next_deadline(self) -> float | None:
@@ -404,6 +411,7 @@ class Harness:
             self.now = max(self.now, d)
             self.endpoint.handle_timer(self.now)
             self.manager.handle_timer(self.now)
+            self.collect()
             self.pump()
         self.now = max(self.now, t)
 
@@ -445,4 +453,5 @@ class Harness:
         assert self.endpoint.transaction_count == 0
         assert m.next_deadline() is None
         assert self.endpoint.next_deadline() is None
-        assert not m.txns and not m.relays and not m.dialogs and not m.a_invites and not m.reinvites
+        assert m.index.sizes() == dict.fromkeys(("calls", "txns", "relays", "dialogs", "a_invites", "reinvites"), 0)
+        assert m.events == []

@@ -20,6 +20,7 @@ from b2bua.calls.admission import CreditChecked, InviteReceived, Policy, SendRes
 from b2bua.calls.admission import TransactionGone
 from b2bua.calls.events import CallEnded, CallStarted
 from b2bua.calls.routing import Extension, Route, RoutePrefix, Router, Trunk
+from b2bua.sip.build import make_response
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
 from b2bua.sip.endpoint import Address, CancelReceived, RequestReceived
 from b2bua.sip.message import Request, header, parse_message
@@ -359,7 +360,7 @@ def test_cancel_during_the_check_starts_a_487_refusal_and_ignores_the_late_resul
     check = checking(adm)
     assert adm.claims(cancel_of(check.txn))
     s = start(adm.handle(cancel_of(check.txn), 1.0))
-    assert s.route == Route(kind="none", destination=LONG, status=487, reason=CANCELLED_REASON)
+    assert s.route == Route(kind="none", destination=LONG, status=487, reason=CANCELLED_REASON, hangup="caller")
     assert s.account.credit_account == "prepaid-1"  # the record names the account
     assert not adm.pending and not adm.claims(cancel_of(check.txn))
     assert adm.handle(CreditChecked(txn=check.txn, result=CreditCheck(ok=True, reason="ok")), 2.0) == []
@@ -420,18 +421,23 @@ class AdmissionHarness(Harness):
                 self.dispatch(event)
 
     def dispatch(self, event: object) -> None:
-        if self.admission.claims(event):
-            self.execute(self.admission.handle(event, self.now))
-        elif self.manager.handle(event, self.now):
+        if self.manager.handle(event, self.now):
             pass
+        elif self.admission.claims(event):
+            self.execute(self.admission.handle(event, self.now))
         elif isinstance(event, RequestReceived) and event.request.method == "INVITE" and event.transaction_id:
             self.execute(self.admission.handle(InviteReceived(event=event, today=TODAY), self.now))
         else:
             self.unhandled.append(event)
+        self.collect()
 
     def execute(self, commands: list[Command]) -> None:
         for cmd in commands:
-            if isinstance(cmd, SendResponse):
+            if isinstance(cmd, SendResponse) and cmd.stateless:
+                assert cmd.event.transaction_id is not None
+                resp = make_response(cmd.event.request, cmd.status, cmd.reason, to_tag="chal", headers=list(cmd.headers))
+                self.endpoint.respond_statelessly(cmd.event.transaction_id, resp)
+            elif isinstance(cmd, SendResponse):
                 self.manager.reply(cmd.event, cmd.status, self.now, reason=cmd.reason, extra=list(cmd.headers))
             elif isinstance(cmd, StartCall):
                 self.started.append(self.manager.start_call(
@@ -447,6 +453,7 @@ class AdmissionHarness(Harness):
             self.execute(self.admission.handle(TransactionGone(txn=cmd.txn), self.now))
         else:
             self.execute(self.admission.handle(CreditChecked(txn=cmd.txn, result=result), self.now))
+        self.collect()
         self.pump()
 
     def authorized_invite(self, dialed: str) -> None:
@@ -522,7 +529,7 @@ def test_harness_cancel_during_the_check_is_answered_487_and_recorded() -> None:
     started, ended = h.events
     assert isinstance(started, CallStarted) and isinstance(ended, CallEnded)
     assert started.route == "none" and started.account.credit_account == "prepaid-1"
-    assert ended.status == 487
+    assert (ended.status, ended.hangup, ended.cause) == (487, "caller", "cancelled by caller")
     h.a.ack_failure(final.response)
     h.answer_check(CreditCheck(ok=True, reason="ok"))  # too late: nothing starts
     assert h.gw.take() == [] and len(h.events) == 2 and h.a.take() == []

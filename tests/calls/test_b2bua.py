@@ -1,4 +1,4 @@
-"""Call control (b2bua.calls.b2bua) on virtual time: exact messages on each leg.
+"""Call control (b2bua.calls) on virtual time: exact messages on each leg.
 
 Each test scripts the caller A and the callee B byte for byte (tests/calls/
 harness.py), feeds them to a real Endpoint and CallManager, and checks what
@@ -13,10 +13,9 @@ import hashlib
 
 import pytest
 
-from b2bua.calls.b2bua import Settings
+from b2bua.calls.manager import Settings
 from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
-from b2bua.calls.routing import Route
-from b2bua.runtime.config import TrunkConfig
+from b2bua.calls.routing import Route, Trunk
 from b2bua.sip.digest import authorization_for_challenges
 from b2bua.sip.message import Request, Response, header
 
@@ -1069,7 +1068,7 @@ def test_end_call_from_the_server() -> None:
     """CallManager.end_call (credit control's cut-off): BYE on both legs, hangup "server"."""
     h = Harness()
     connect(h)
-    (ref,) = list(h.manager.calls)
+    (ref,) = list(h.manager.index.calls)
     h.advance(10)
     assert h.manager.end_call(ref, h.now, "credit: credit exhausted")
     h.pump()
@@ -1154,7 +1153,7 @@ def test_initial_invite_without_sdp() -> None:
 
 # -- trunks ----------------------------------------------------------------------------------------
 
-CARRIER = TrunkConfig(name="carrier", host="192.0.2.40", username="acct", password="secret")
+CARRIER = Trunk(name="carrier", host="192.0.2.40", username="acct", password="secret")
 
 
 def md5(text: str) -> str:

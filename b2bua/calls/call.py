@@ -1,0 +1,244 @@
+"""A call: one caller leg, its forks, and ONE state with a transition table.
+
+Theory of operation
+-------------------
+A call's progress is kept in a single :class:`CallState`, changed only by
+:meth:`Call.fire` with a :class:`Trigger`; :data:`TRANSITIONS` is the whole
+machine, in the spirit of h11's ``EVENT_TRIGGERED_TRANSITIONS``::
+
+    ROUTING     the A leg exists (100 Trying at most); the call is checked and routed
+      | ROUTED (the B-leg INVITEs are sent)
+    PROCEEDING  waiting for any callee to speak
+      | PROVISIONAL (the first 180/183 relayed to A)
+    EARLY       ringing / early media (more provisionals keep it EARLY)
+      | ANSWERED (the first 2xx of a fork; the others are cancelled)
+    CONNECTED   both dialogs confirmed
+      | ENDED   (from any state but ENDED: a failure to A, CANCEL, BYE, a timer)
+    ENDED       the attempt is over; the call is forgotten 64*T1 later
+
+PROCEEDING also goes straight to CONNECTED (a 2xx without a provisional).
+A trigger the table does not list for the current state is a bug in call
+control: :class:`CallStateError` is raised (an internal error, never a SIP
+answer).  ``Call.b`` is the answering leg once CONNECTED (a reference, not a
+state test); ``Call.forks`` are every B leg ever sent.
+
+RFC 3261 §16.7 step 6 is followed in spirit to choose which of several fork
+failures is relayed (:func:`failure_rank`), and :func:`map_failure` maps a
+B-leg failure to what the caller is told.
+
+:class:`CallIndex` is the one owner of the call layer's lookup tables (calls
+by ref, INVITE and in-dialog transactions, dialogs, A's INVITE keys, relayed
+re-INVITEs); they change only through its add/remove methods, so that they
+cannot drift apart.  :class:`Settings` are the call-control knobs.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+from b2bua.sip.message import Response
+
+from .routing import Route
+
+if TYPE_CHECKING:  # a leg and its call refer to each other
+    from .leg import Leg
+
+
+class CallState(enum.Enum):
+    ROUTING = "routing"
+    PROCEEDING = "proceeding"
+    EARLY = "early"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+class Trigger(enum.Enum):
+    ROUTED = "routed"  # the B-leg INVITEs went out
+    PROVISIONAL = "provisional"  # a 180/183 was relayed to the caller
+    ANSWERED = "answered"  # a fork answered 2xx and won
+    ENDED = "ended"  # the attempt is over, whatever the cause
+
+
+TRANSITIONS: dict[CallState, dict[Trigger, CallState]] = {
+    CallState.ROUTING: {
+        Trigger.ROUTED: CallState.PROCEEDING,
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.PROCEEDING: {
+        Trigger.PROVISIONAL: CallState.EARLY,
+        Trigger.ANSWERED: CallState.CONNECTED,
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.EARLY: {
+        Trigger.PROVISIONAL: CallState.EARLY,
+        Trigger.ANSWERED: CallState.CONNECTED,
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.CONNECTED: {
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.ENDED: {},
+}
+
+# the states in which no callee has answered yet (a CANCEL or a timeout still applies)
+UNANSWERED = frozenset({CallState.ROUTING, CallState.PROCEEDING, CallState.EARLY})
+# the states in which the forks' responses still decide the call
+RINGING = frozenset({CallState.PROCEEDING, CallState.EARLY})
+
+
+class CallStateError(RuntimeError):
+    """A trigger the transition table refuses: a bug in call control."""
+
+
+class Call:
+    __slots__ = (
+        "ref",
+        "a",
+        "b",
+        "forks",
+        "route",
+        "caller",
+        "state",
+        "answered_at",
+        "timers",
+        "best",
+    )
+
+    def __init__(self, ref: str, route: Route, caller: str) -> None:
+        self.ref = ref
+        self.a: Leg | None = None
+        self.b: Leg | None = None  # the answering B leg
+        self.forks: list[Leg] = []
+        self.route = route
+        self.caller = caller
+        self.state = CallState.ROUTING
+        self.answered_at: float | None = None
+        self.timers: list[Any] = []  # call-level timers: no answer, maximum duration
+        self.best: Response | None = None  # the fork failure to relay so far
+
+    def fire(self, trigger: Trigger) -> CallState:
+        """Move along :data:`TRANSITIONS`; return the state left."""
+        old = self.state
+        new = TRANSITIONS[old].get(trigger)
+        if new is None:
+            raise CallStateError(f"call {self.ref}: {trigger.name} is not allowed in {old.name}")
+        self.state = new
+        return old
+
+
+class Settings:
+    """Call-control knobs (from the configuration)."""
+
+    def __init__(
+        self,
+        *,
+        user_agent: str = "b2bua",
+        no_answer_timeout: float = 60.0,
+        max_call_duration: float = 4 * 3600.0,
+        session_interval: float = 1800.0,
+        t1: float = 0.5,
+        t2: float = 4.0,
+    ) -> None:
+        self.user_agent = user_agent
+        self.no_answer_timeout = no_answer_timeout
+        self.max_call_duration = max_call_duration
+        self.session_interval = session_interval
+        self.t1 = t1
+        self.t2 = t2
+
+
+class CallIndex:
+    """Every lookup table of the call layer, changed only through these methods."""
+
+    __slots__ = ("calls", "txns", "relays", "dialogs", "a_invites", "reinvites")
+
+    def __init__(self) -> None:
+        self.calls: dict[str, Call] = {}
+        self.txns: dict[str, Leg] = {}  # INVITE transactions (both sides) -> leg
+        self.relays: dict[str, Leg] = {}  # relayed/own in-dialog client txns -> leg
+        self.dialogs: dict[tuple[str, str], Leg] = {}  # (Call-ID, our tag) -> leg
+        self.a_invites: dict[tuple[str, str], Leg] = {}  # (Call-ID, From tag) of A INVITEs
+        # relayed re-INVITEs, for a CANCEL: server txn id -> (leg relayed to, client txn id)
+        self.reinvites: dict[str, tuple[Leg, str]] = {}
+
+    def sizes(self) -> dict[str, int]:
+        return {name: len(getattr(self, name)) for name in self.__slots__}
+
+    def add_call(self, call: Call) -> None:
+        """A new call and its A leg: its INVITE, its (Call-ID, From tag), its dialog key."""
+        a = call.a
+        assert a is not None
+        self.calls[call.ref] = call
+        self.txns[a.invite_txn] = a
+        self.a_invites[_a_key(a)] = a
+        self.dialogs[(a.invite.call_id, a.to_tag)] = a
+
+    def add_fork(self, leg: Leg) -> None:
+        self.txns[leg.invite_txn] = leg
+
+    def add_dialog(self, leg: Leg) -> None:
+        assert leg.dialog is not None
+        self.dialogs[(leg.dialog.call_id, leg.dialog.local_tag)] = leg
+
+    def add_relay(self, txn: str, leg: Leg) -> None:
+        self.relays[txn] = leg
+        leg.sent.append(txn)
+
+    def remove_relay(self, txn: str) -> None:
+        self.relays.pop(txn, None)
+
+    def add_reinvite(self, server_txn: str, leg: Leg, client_txn: str) -> None:
+        self.reinvites[server_txn] = (leg, client_txn)
+
+    def remove_reinvite(self, server_txn: str) -> None:
+        self.reinvites.pop(server_txn, None)
+
+    def remove_call(self, call: Call) -> None:
+        """Forget every entry of the call and of its legs."""
+        self.calls.pop(call.ref, None)
+        for leg in (call.a, *call.forks):
+            if leg is None:
+                continue
+            self.txns.pop(leg.invite_txn, None)
+            for server_txn, req in leg.pending.values():
+                if req.method == "INVITE":
+                    self.reinvites.pop(server_txn, None)
+            leg.pending.clear()
+            for txn in leg.sent:
+                self.relays.pop(txn, None)
+            leg.sent = []
+            if leg.dialog is not None:
+                self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
+        a = call.a
+        if a is not None:
+            self.dialogs.pop((a.invite.call_id, a.to_tag), None)
+            key = _a_key(a)
+            if self.a_invites.get(key) is a:  # a later call may reuse Call-ID and From tag
+                del self.a_invites[key]
+
+
+def _a_key(a: Leg) -> tuple[str, str]:
+    return (a.invite.call_id, a.invite.from_.tag or "")
+
+
+# RFC 3261 §16.7 step 6 spirit: which of several fork failures to relay
+def failure_rank(status: int) -> int:
+    if 600 <= status < 700:
+        return 0
+    if status in (486, 487, 603):
+        return 1
+    if 400 <= status < 500 and status not in (401, 407, 408, 480):
+        return 2
+    if status in (480, 408):
+        return 3
+    return 4
+
+
+def map_failure(status: int) -> int:
+    """A B-leg failure as relayed to A: 503 means "this server", so it is 502 here."""
+    if status == 503:
+        return 502
+    if status in (401, 407):
+        return 403
+    return status

@@ -1,0 +1,514 @@
+"""Back-to-back call control (sans-IO): two independent dialogs per call.
+
+Theory of operation
+-------------------
+An INVITE without a To tag starts a :class:`~b2bua.calls.call.Call`
+(:meth:`CallManager.start_call`, after the application authenticated and
+routed it).  Its caller side is the *A leg* (we are the UAS); one *B leg*
+(we are the UAC) is created per target (every registered contact of an
+extension, or one trunk).  Each B leg is a dialog of its own: its own
+Call-ID, tags, branches and CSeq; nothing of one side's Via, Record-Route or
+Contact is copied to the other.
+
+Provisional responses (with their SDP) and the final answer of B are relayed
+to A; the first 2xx wins and the other forks are cancelled (a late 2xx gets
+ACK then BYE).  CANCEL and BYE end the call; re-INVITE, UPDATE and INFO are
+relayed between the legs (:mod:`b2bua.calls.relay`).  Call-level timers: no
+answer and maximum duration; leg-level ones (:mod:`b2bua.calls.leg`): the
+retransmission of A's 2xx until its ACK and session refreshes (RFC 4028).
+
+The roles, one module each: :mod:`~b2bua.calls.call` (a call's single state
+and its transition table; ``CallIndex``, the one owner of every lookup
+table), :mod:`~b2bua.calls.leg` (a UAS or UAC leg),
+:mod:`~b2bua.calls.relay` (in-dialog relaying, offer/answer, glare) and this
+module: the dispatch of endpoint events, call set-up, fork outcomes and the
+end of calls, which drive the call's state (``Call.fire``).
+
+Public API
+----------
+``CallManager(endpoint, ids, settings, *, contacts_for, local, trunk_credentials, digest_client)``
+
+* ``handle(event, now) -> bool``: an endpoint event; False when it is not
+  the manager's (out-of-dialog requests, a CANCEL of a transaction it does
+  not own): the application's then;
+* ``start_call(event, route, *, caller, caller_user, display, ..., now)``,
+  ``end_call(ref, now, cause)``, ``reply(event, status, now, ...)``;
+* ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
+* ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
+  (CallStarted, CallRinging, CallAnswered, CallEnded, in order), drained
+  by the shell with ``take_events()`` after each step and dispatched to
+  billing and the call log there, never from inside call handling.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from b2bua.sip.build import IdSource
+from b2bua.sip.dialog import Dialog
+from b2bua.sip.endpoint import (
+    Address,
+    CancelReceived,
+    Endpoint,
+    RequestReceived,
+    ResponseReceived,
+    TransactionTimedOut,
+)
+from b2bua.sip.errors import ParseError
+from b2bua.sip.message import Header, Request, Response, header
+
+from . import relay
+from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
+from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
+from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
+from .relay import malformed_sdp
+from .routing import Route, dialed_user
+
+__all__ = ["ALLOW", "CallManager", "Settings", "map_failure"]
+
+
+class CallManager:
+    """Owns every call; handles the endpoint's events for them."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        ids: IdSource,
+        settings: Settings,
+        *,
+        contacts_for: Callable[[str, float], Sequence[tuple[str, Address]]],
+        local: Callable[[str], Address],
+        trunk_credentials: Callable[[str], tuple[str, str] | None] = lambda name: None,
+        digest_client: Any = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.ids = ids
+        self.s = settings
+        self.contacts_for = contacts_for
+        self.local = local
+        self.trunk_credentials = trunk_credentials
+        self.digest_client = digest_client
+        self.index = CallIndex()
+        self.core = CallCore(endpoint, ids, settings, self.index, local, self._teardown)
+        self.timers = self.core.timers
+        self.events: list[CallEvent] = []
+        # answer a request statelessly (Server header, a fresh To tag but on 100)
+        self.reply = self.core.reply
+
+    # -- introspection --------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.index.calls)
+
+    def next_deadline(self) -> float | None:
+        return self.timers.next_deadline()
+
+    def handle_timer(self, now: float) -> None:
+        self.timers.run(now)
+
+    def take_events(self) -> list[CallEvent]:
+        """The call events produced since the last call, oldest first."""
+        out, self.events = self.events, []
+        return out
+
+    # -- new calls ------------------------------------------------------------
+    def start_call(
+        self,
+        event: RequestReceived,
+        route: Route,
+        *,
+        caller: str,
+        caller_user: str,
+        display: str,
+        department: str = "",
+        group: str = "",
+        account: AccountInfo = NO_ACCOUNT,
+        extra: list[Header] | None = None,
+        now: float,
+    ) -> Call | None:
+        """Start a call for an INVITE already authenticated and routed.
+
+        Sends 100 Trying, creates the B legs, and reports CallStarted (and
+        CallEnded at once when the route leads nowhere: a refused attempt is
+        a Route of kind "none" with its status and reason).  ``extra`` headers
+        go on the B-leg INVITEs (e.g. X-Account-Code to a trunk)."""
+        req = event.request
+        assert event.transaction_id is not None
+        known = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
+        if known is not None and known.call is not None:
+            if known.invite.cseq.number == req.cseq.number:
+                # the same INVITE arriving by another path (new branch): RFC 3261
+                # §8.2.2.2 merged request.  Its transaction must be answered too.
+                self.reply(event, 482, now, reason="Loop Detected")
+                return None
+            if known.call.state is not CallState.ENDED:
+                # a new INVITE of the same Call-ID and From tag while that call is up
+                self.reply(event, 500, now, reason="Call already in progress", extra=[header("Retry-After", "5")])
+                return None
+        ref = self.ids.call_id()
+        call = Call(ref, route, caller)
+        a = Leg(self.core, call, True, req, event.transaction_id, event.source)
+        a.to_tag = self.ids.tag()
+        a.allows_update = allows_update(req)
+        call.a = a
+        self.index.add_call(call)
+        self.events.append(
+            CallStarted(
+                ref=ref,
+                at=now,
+                caller=caller,
+                caller_user=caller_user,
+                department=department,
+                group=group,
+                dialed=dialed_user(req),
+                destination=route.destination,
+                route=route.label,
+                a_call_id=req.call_id,
+                source=f"{event.source.transport}:{event.source.host}:{event.source.port}",
+                account=account,
+            )
+        )
+        if malformed_sdp(req):
+            self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
+            return call
+        se = session_expires(req)
+        if se is not None and se < MIN_SE:
+            # RFC 4028 §8.1: too short an interval is refused with our minimum
+            a.respond(422, now, extra=[header("Min-SE", str(MIN_SE))])
+            self._end(call, now, status=422, cause="session interval too small", hangup="")
+            return call
+        if route.kind == "none":
+            cause = "cancelled by caller" if route.hangup == "caller" else route.reason or "no route"
+            self._fail_a(call, route.status, now, reason=route.reason or "No route", cause=cause, hangup=route.hangup)
+            return call
+        a.respond(100, now)
+        targets: list[tuple[str, Address]] = []
+        if route.kind == "extension":
+            targets = list(self.contacts_for(route.destination, now))
+            if not targets:
+                self._fail_a(call, 480, now, reason="Not registered", cause=f"{route.destination} not registered")
+                return call
+        else:
+            t = route.trunk
+            assert t is not None
+            ruri = f"sip:{route.destination}@{bracket_host(t.host)}:{t.port}"
+            if t.transport == "tcp":
+                ruri += ";transport=tcp"
+            targets = [(ruri, Address(t.transport, t.host, t.port))]
+        call.fire(Trigger.ROUTED)
+        for ruri, flow in targets:
+            self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
+        call.timers.append(self.timers.schedule(now + self.s.no_answer_timeout, self._no_answer, call))
+        return call
+
+    def _send_fork(
+        self, call: Call, ruri: str, flow: Address, caller: str, display: str, callee: str, now: float,
+        extra: list[Header] | None = None,
+    ) -> None:
+        a = call.a
+        assert a is not None
+        req = fork_invite(self.core, a.invite, ruri, flow, caller=caller, display=display, callee=callee, extra=extra)
+        self._invite_fork(call, req, flow, now)
+
+    def _invite_fork(self, call: Call, req: Request, flow: Address, now: float) -> Leg:
+        txn = self.endpoint.send_request(req, flow, now)
+        b = Leg(self.core, call, False, req, txn, flow)
+        self.index.add_fork(b)
+        call.forks.append(b)
+        return b
+
+    # -- dispatch ---------------------------------------------------------------
+    def handle(self, event: object, now: float) -> bool:
+        """Handle an endpoint event; False when it is not ours: out-of-dialog
+        requests other than INVITE, and a CANCEL of a transaction that is not
+        a call's, are the application's."""
+        index = self.index
+        if isinstance(event, ResponseReceived):
+            txn = event.transaction_id
+            leg = index.txns.get(txn)
+            if leg is not None and not leg.uas and txn == leg.invite_txn:
+                self._on_invite_response(leg, event.response, now)
+                return True
+            leg = index.relays.get(txn)
+            if leg is not None:
+                relay.on_response(leg, txn, event.response, now)
+            return True
+        if isinstance(event, RequestReceived):
+            return self._on_request(event, now)
+        if isinstance(event, CancelReceived):
+            leg = index.txns.get(event.transaction_id)
+            if leg is not None and leg.uas:
+                self._on_cancel(leg.call, now)
+                return True
+            relayed = index.reinvites.get(event.transaction_id)
+            if relayed is not None:
+                # a re-INVITE we relayed: cancel it on the other side; its answer
+                # (487, or whatever came first) is relayed back as usual
+                self.endpoint.cancel(relayed[1], now)
+                return True
+            return False
+        if isinstance(event, TransactionTimedOut):
+            txn = event.transaction_id
+            leg = index.txns.get(txn)
+            if leg is not None and not leg.uas and txn == leg.invite_txn:
+                self._on_invite_response(leg, Response(408, "Request Timeout"), now)
+                return True
+            leg = index.relays.get(txn)
+            if leg is not None:
+                relay.on_timeout(leg, txn, now)
+            return True
+        return False
+
+    def _on_request(self, event: RequestReceived, now: float) -> bool:
+        req = event.request
+        to_tag = req.to.tag
+        if not to_tag:
+            return False  # out of dialog: the application decides
+        leg = self.index.dialogs.get((req.call_id, to_tag))
+        if req.method == "ACK":
+            if leg is None:
+                # pyVoIP 1.6.8 puts a random To tag in its ACK: take it as the
+                # ACK of the call its Call-ID and From tag name, if that call
+                # still waits for one
+                a = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
+                if a is not None and a.call is not None and not a.acked and a.dialog is not None:
+                    leg = a
+            if leg is not None:
+                leg.on_ack(req)
+            return True
+        if leg is not None and leg.state is LegState.TERMINATED and req.method == "BYE":
+            # our BYE and the peer's crossed on the wire: both dialogs end anyway
+            self.reply(event, 200, now)
+            return True
+        if leg is None or leg.state is LegState.TERMINATED:
+            self.reply(event, 481, now)
+            return True
+        if leg.dialog is not None and not leg.dialog.check_remote_seq(req):
+            self.reply(event, 500, now, reason="CSeq out of order")
+            return True
+        if req.method == "BYE":
+            self.reply(event, 200, now)
+            self._hangup(leg, now)
+            return True
+        if leg.dialog is None:  # early dialog on A (we sent a tag in 180): only BYE/CANCEL make sense
+            self.reply(event, 481 if req.method != "UPDATE" else 491, now)
+            return True
+        relay.relay_request(leg, event, now)
+        return True
+
+    # -- responses to the B legs' INVITEs ------------------------------------------
+    def _on_invite_response(self, b: Leg, resp: Response, now: float) -> None:
+        call = b.call
+        a = call.a
+        assert a is not None
+        status = resp.status
+        if status < 200:
+            if status == 100 or call.state not in RINGING:
+                return
+            if resp.to.tag and b.state is LegState.TRYING:
+                b.state = LegState.EARLY
+            if status in (180, 183):
+                if call.fire(Trigger.PROVISIONAL) is CallState.PROCEEDING:
+                    self.events.append(CallRinging(ref=call.ref, at=now, status=status))
+                a.state = LegState.EARLY
+                extra = []
+                if resp.body:
+                    extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
+                a.respond(status, now, body=resp.body, extra=extra, reason=resp.reason)
+            return
+        if 200 <= status < 300:
+            self._on_b_answered(b, resp, now)
+            return
+        # a failure of this fork
+        if b.final is not None:
+            return
+        if status in (401, 407) and not b.auth_tried and self._retry_with_credentials(b, resp, now):
+            return
+        b.final = resp
+        b.state = LegState.TERMINATED
+        if call.best is None or failure_rank(status) < failure_rank(call.best.status):
+            call.best = resp
+        if 600 <= status < 700:
+            self._cancel_forks(call, now, except_leg=b)
+        if call.state in RINGING and all(f.final is not None for f in call.forks):
+            best = call.best or resp
+            self._fail_a(
+                call,
+                map_failure(best.status),
+                now,
+                reason=best.reason if map_failure(best.status) == best.status else None,
+                cause=f"callee answered {best.status} {best.reason}",
+            )
+
+    def _retry_with_credentials(self, b: Leg, resp: Response, now: float) -> bool:
+        call = b.call
+        route = call.route
+        if route.trunk is None or self.digest_client is None:
+            return False
+        creds = self.trunk_credentials(route.trunk.name)
+        if not creds:
+            return False
+        name = "www-authenticate" if resp.status == 401 else "proxy-authenticate"
+        values = [v for _, k, v in resp.headers if k == name]  # commas belong to the value
+        if not values:
+            return False
+        try:
+            value = self.digest_client(values, "INVITE", b.invite.uri, creds[0], creds[1], self.ids.tag())
+        except ParseError:
+            return False
+        b.final = resp
+        b.state = LegState.TERMINATED
+        name = "Authorization" if resp.status == 401 else "Proxy-Authorization"
+        nb = self._invite_fork(call, b.invite_again(header(name, value)), b.flow, now)
+        nb.auth_tried = True
+        return True
+
+    def _on_b_answered(self, b: Leg, resp: Response, now: float) -> None:
+        call = b.call
+        a = call.a
+        assert a is not None
+        if b.dialog is not None:
+            # a retransmitted 2xx: our ACK was lost (unless it still waits for A's answer)
+            if b.ack_cseq is None:
+                b.ack_again(resp.cseq.number)
+            return
+        dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
+        b.dialog = dialog
+        b.final = resp
+        b.allows_update = allows_update(resp)
+        if call.state not in RINGING:
+            # a late 2xx from another fork, or the call is gone: ACK and BYE
+            b.ack(b.invite.cseq.number)
+            b.send_bye(now)
+            return
+        call.fire(Trigger.ANSWERED)
+        call.b = b
+        b.state = LegState.CONFIRMED
+        self.index.add_dialog(b)
+        if a.invite.body:
+            b.ack(b.invite.cseq.number)
+        else:
+            b.ack_cseq = b.invite.cseq.number  # B made the offer; A's ACK brings the answer
+        self._cancel_forks(call, now, except_leg=b)
+        # answer A
+        a.dialog = Dialog.from_uas(a.invite, a.to_tag, self.core.contact(a.flow), a.flow, self.s.user_agent)
+        a.state = LegState.CONFIRMED
+        extra: list[Header] = [header("Allow", ALLOW)]
+        se = a.granted_session_expires()
+        if se:
+            extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]
+        if resp.body:
+            extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
+        out = a.respond(200, now, body=resp.body, extra=extra, reason=resp.reason)
+        a.start_2xx_retransmit(a.invite_txn, out, now)
+        call.answered_at = now
+        self._clear_call_timers(call)
+        call.timers.append(self.timers.schedule(now + self.s.max_call_duration, self._max_duration, call))
+        for leg in (a, b):
+            leg.schedule_refresh(now)
+        self.events.append(CallAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
+
+    # -- ending calls -------------------------------------------------------------
+    def _on_cancel(self, call: Call, now: float) -> None:
+        if call.state not in UNANSWERED:
+            return
+        self._cancel_forks(call, now)
+        assert call.a is not None
+        call.a.respond(487, now)
+        self._end(call, now, status=487, cause="cancelled by caller", hangup="caller")
+
+    def _hangup(self, leg: Leg, now: float) -> None:
+        call = leg.call
+        leg.state = LegState.TERMINATED
+        leg.drop_timers()
+        side = "caller" if leg.uas else "callee"
+        if leg.uas and call.state in UNANSWERED:
+            # BYE on an early dialog from the caller: treat as a cancel
+            self._cancel_forks(call, now)
+            assert call.a is not None
+            call.a.respond(487, now)
+            self._end(call, now, status=487, cause="caller hung up before answer", hangup="caller")
+            return
+        other = leg.other
+        if other is not None and other.state is not LegState.TERMINATED:
+            other.send_bye(now)
+        self._end(call, now, status=200, cause=f"{side} hung up", hangup=side)
+
+    def _teardown(self, call: Call, now: float, *, cause: str, hangup: str, dead: Leg | None = None) -> None:
+        """End the call from here: BYE to every live leg but ``dead`` (one that
+        answered 481/408 or never answered: a BYE there would only time out)."""
+        if call.state is CallState.ENDED:
+            return
+        if dead is not None:
+            dead.state = LegState.TERMINATED
+            dead.drop_timers()
+        if call.state in UNANSWERED:
+            self._cancel_forks(call, now)
+            self._fail_a(call, 480 if cause == "no answer" else 500, now, reason=cause.capitalize(), cause=cause)
+            return
+        for leg in (call.a, call.b):
+            if leg is not None and leg.state is not LegState.TERMINATED:
+                leg.send_bye(now)
+        self._end(call, now, status=200, cause=cause, hangup=hangup)
+
+    def _cancel_forks(self, call: Call, now: float, except_leg: Leg | None = None) -> None:
+        for f in call.forks:
+            if f is except_leg or f.final is not None:
+                continue
+            f.state = LegState.TERMINATED
+            f.final = Response(487)
+            self.endpoint.cancel(f.invite_txn, now)
+
+    def _no_answer(self, now: float, call: Call) -> None:
+        if call.state not in UNANSWERED:
+            return
+        self._teardown(call, now, cause="no answer", hangup="")
+
+    def end_call(self, ref: str, now: float, cause: str) -> bool:
+        """End a call from the server (e.g. credit ran out): BYE on both legs of an
+        answered call, a failure to the caller before that.  False when the call is
+        unknown or already ended."""
+        call = self.index.calls.get(ref)
+        if call is None or call.state is CallState.ENDED:
+            return False
+        self._teardown(call, now, cause=cause, hangup="server")
+        return True
+
+    def _max_duration(self, now: float, call: Call) -> None:
+        self._teardown(call, now, cause="maximum call duration", hangup="server")
+
+    def _fail_a(
+        self, call: Call, status: int, now: float, *, reason: str | None = None, cause: str, hangup: str = ""
+    ) -> None:
+        if call.state is CallState.ENDED:
+            return
+        assert call.a is not None
+        call.a.respond(status, now, reason=reason)
+        self._end(call, now, status=status, cause=cause, hangup=hangup)
+
+    def _end(self, call: Call, now: float, *, status: int, cause: str, hangup: str) -> None:
+        if call.state is CallState.ENDED:
+            return
+        call.fire(Trigger.ENDED)
+        self._clear_call_timers(call)
+        relay.abandon_pending(call, now)
+        b_call_id = call.b.dialog.call_id if call.b is not None and call.b.dialog is not None else ""
+        self.events.append(CallEnded(ref=call.ref, at=now, status=status, cause=cause, hangup=hangup, b_call_id=b_call_id))
+        # forget the call once its transactions have settled (late ACKs, BYE retransmissions)
+        self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
+
+    def _forget(self, now: float, call: Call) -> None:
+        self.index.remove_call(call)
+        for leg in (call.a, *call.forks):
+            if leg is None:
+                continue
+            leg.drop_timers()
+            leg.call = None  # type: ignore[assignment]  # break the cycle for the GC
+        call.a = call.b = None
+        call.forks = []
+
+    def _clear_call_timers(self, call: Call) -> None:
+        for t in call.timers:
+            t.cancel()
+        call.timers = []
+
+

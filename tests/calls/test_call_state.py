@@ -1,0 +1,261 @@
+"""The call's state table (b2bua.calls.call) and the call events the manager
+returns, on virtual time.
+
+Every transition the table lists is taken by some real call scenario in the
+harness (and by nothing else); every pair it does not list is refused with
+CallStateError.  Call events are collected by the caller after each step, in
+the order CallStarted, CallRinging, CallAnswered, CallEnded.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import pytest
+
+from b2bua.calls.call import TRANSITIONS, Call, CallState, CallStateError, Trigger
+from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
+from b2bua.calls.routing import Route
+from b2bua.sip.endpoint import CancelReceived
+from b2bua.sip.message import Request, header
+
+from .harness import SDP_A, SDP_B, Harness
+
+Transition = tuple[CallState, Trigger, CallState]
+
+LEGAL: set[Transition] = {(s, t, new) for s, row in TRANSITIONS.items() for t, new in row.items()}
+
+
+@pytest.fixture
+def taken(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Transition]]:
+    """Every transition any call takes while the test runs."""
+    seen: list[Transition] = []
+    fire = Call.fire
+
+    def recording(self: Call, trigger: Trigger) -> CallState:
+        old = fire(self, trigger)
+        seen.append((old, trigger, self.state))
+        return old
+
+    monkeypatch.setattr(Call, "fire", recording)
+    yield seen
+
+
+def the_call(h: Harness) -> Call:
+    (call,) = [c for c in h.started if c is not None]
+    assert isinstance(call, Call)
+    return call
+
+
+def invite_to_b(h: Harness) -> Request:
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    return h.b.expect_one("INVITE").request
+
+
+def refused_at_routing(h: Harness) -> None:
+    h.route = Route(kind="none", destination="555", reason="no route for 555")
+    h.a.invite(SDP_A)
+    h.a.ack_failure(h.a.expect_one("404 INVITE").response)
+
+
+def answered_without_ringing_then_bye(h: Harness) -> None:
+    inv = invite_to_b(h)
+    assert the_call(h).state is CallState.PROCEEDING
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    assert the_call(h).state is CallState.CONNECTED
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.b.respond(h.b.expect_one("BYE").request, 200)
+
+
+def busy_before_ringing(h: Harness) -> None:
+    inv = invite_to_b(h)
+    h.b.respond(inv, 486)
+    h.b.expect("ACK")
+    h.a.ack_failure(h.a.expect_one("486 INVITE").response)
+
+
+def ringing_twice_then_answered(h: Harness) -> None:
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    assert the_call(h).state is CallState.EARLY
+    h.b.respond(inv, 183, SDP_B)
+    assert the_call(h).state is CallState.EARLY
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    _, _, ok = h.a.expect("180 INVITE", "183 INVITE", "200 INVITE")
+    h.a.ack(ok.response)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+
+
+def cancelled_while_ringing(h: Harness) -> None:
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    h.a.expect("180 INVITE")
+    h.a.cancel()
+    _, terminated = h.a.expect("200 CANCEL", "487 INVITE")
+    h.b.respond(h.b.expect_one("CANCEL").request, 200)
+    h.b.respond(inv, 487)
+    h.b.expect("ACK")
+    h.a.ack_failure(terminated.response)
+
+
+SCENARIOS: dict[str, tuple[Callable[[Harness], None], list[Transition]]] = {
+    "refused at routing": (refused_at_routing, [(CallState.ROUTING, Trigger.ENDED, CallState.ENDED)]),
+    "answered without ringing, then BYE": (
+        answered_without_ringing_then_bye,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.ANSWERED, CallState.CONNECTED),
+            (CallState.CONNECTED, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "busy before ringing": (
+        busy_before_ringing,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "ringing twice, then answered": (
+        ringing_twice_then_answered,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.PROVISIONAL, CallState.EARLY),
+            (CallState.EARLY, Trigger.PROVISIONAL, CallState.EARLY),
+            (CallState.EARLY, Trigger.ANSWERED, CallState.CONNECTED),
+            (CallState.CONNECTED, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "cancelled while ringing": (
+        cancelled_while_ringing,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.PROVISIONAL, CallState.EARLY),
+            (CallState.EARLY, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario_takes_exactly_its_transitions(name: str, taken: list[Transition]) -> None:
+    run, expected = SCENARIOS[name]
+    h = Harness()
+    run(h)
+    assert taken == expected
+    assert the_call(h).state is CallState.ENDED
+    assert h.a.inbox == [] and h.b.inbox == []
+    h.settle()
+
+
+def test_every_legal_transition_is_reachable() -> None:
+    covered = {t for _, expected in SCENARIOS.values() for t in expected}
+    assert covered == LEGAL
+
+
+@pytest.mark.parametrize("state", list(CallState))
+def test_illegal_transitions_are_refused(state: CallState) -> None:
+    for trigger in Trigger:
+        call = Call("ref", Route(kind="extension", destination="1002"), "1001")
+        call.state = state
+        if trigger in TRANSITIONS[state]:
+            call.fire(trigger)
+            assert call.state is TRANSITIONS[state][trigger]
+        else:
+            with pytest.raises(CallStateError, match=f"{trigger.name} is not allowed in {state.name}"):
+                call.fire(trigger)
+            assert call.state is state  # nothing changed
+
+
+def test_ended_is_final() -> None:
+    assert TRANSITIONS[CallState.ENDED] == {}
+    assert all(Trigger.ENDED in row for s, row in TRANSITIONS.items() if s is not CallState.ENDED)
+
+
+# -- call events: returned after the step, in order ----------------------------------------
+
+
+def test_events_wait_in_the_manager_until_taken() -> None:
+    h = Harness()
+    m = h.manager
+    h.a.invite(SDP_A)
+    assert [type(e) for e in h.events] == [CallStarted]
+    assert m.events == []  # taken by the harness after the step
+    h.a.expect("100 INVITE")
+    h.b.expect_one("INVITE")
+    # a step outside the event loop (credit control's cut-off) leaves its events for the caller
+    (ref,) = list(m.index.calls)
+    assert m.end_call(ref, h.now, "credit: credit exhausted")
+    assert [type(e) for e in m.events] == [CallEnded]
+    assert [type(e) for e in h.events] == [CallStarted]
+    assert [type(e) for e in m.take_events()] == [CallEnded]
+    assert m.events == [] and m.take_events() == []
+
+
+def test_events_in_order_started_ringing_answered_ended() -> None:
+    h = Harness()
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    h.b.respond(inv, 183)  # a second provisional is no second CallRinging
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    h.a.ack(h.a.expect("180 INVITE", "183 INVITE", "200 INVITE")[-1].response)
+    h.advance(65)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+    assert [(type(e), e.at) for e in h.events] == [
+        (CallStarted, 0.0), (CallRinging, 0.0), (CallAnswered, 0.0), (CallEnded, 65.0)
+    ]
+    assert len({e.ref for e in h.events}) == 1
+    h.settle()
+
+
+def test_one_step_returns_several_events_in_order() -> None:
+    """A refused attempt is started and ended in one step: both events come together."""
+    h = Harness(route=Route(kind="none", destination="555", status=403, reason="Forbidden"))
+    h.manager.events.clear()
+    h.a.invite(SDP_A, extra=[header("Supported", "timer")])
+    assert [type(e) for e in h.events] == [CallStarted, CallEnded]
+    h.a.ack_failure(h.a.expect_one("403 INVITE").response)
+    h.settle()
+
+
+def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
+    """What credit control does on CallAnswered (end the call at once) runs after
+    the step that answered it, and its CallEnded follows in the same dispatch."""
+    h = Harness()
+    m = h.manager
+    seen: list[object] = []
+
+    def dispatch() -> None:  # as ServerApp.dispatch: drain until nothing is left
+        while m.events:
+            for event in m.take_events():
+                seen.append(event)
+                if isinstance(event, CallAnswered):
+                    assert m.end_call(event.ref, h.now, "credit: no credit")
+
+    h.collect = dispatch  # type: ignore[method-assign]
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    h.b.respond(inv, 200, SDP_B)
+    # within the one delivery of B's 200: ACK, then (after the step) the BYE
+    h.b.expect("ACK", "BYE")
+    h.a.expect("180 INVITE", "200 INVITE", "BYE")
+    assert [type(e) for e in seen] == [CallStarted, CallRinging, CallAnswered, CallEnded]
+    ended = seen[-1]
+    assert isinstance(ended, CallEnded) and (ended.cause, ended.hangup) == ("credit: no credit", "server")
+
+
+def test_a_cancel_of_a_transaction_that_is_not_a_call_is_not_claimed() -> None:
+    h = Harness()
+    inv = h.a.invite(SDP_A)
+    cancel = Request("CANCEL", inv.uri, [*inv.headers[:5], header("CSeq", "1 CANCEL")])
+    assert h.manager.handle(CancelReceived(transaction_id="z9hG4bK-unknown INVITE", request=cancel), h.now) is False
+    assert h.manager.events == []
