@@ -201,11 +201,11 @@ class ServerApp:
         elif method == "INVITE":
             self.execute(self.admission.handle(InviteReceived(event=event, today=self.today(), own=self._listening()), now), now)
         elif method == "OPTIONS":
-            self.answer(event, 200, now, extra=capability_headers())
+            self.calls.reply(event, 200, now, extra=capability_headers())
         elif method in ("BYE", "UPDATE", "INFO", "PRACK"):
-            self.answer(event, 481, now)
+            self.calls.reply(event, 481, now)
         else:
-            self.answer(event, 405, now, extra=[header("Allow", ALLOW + ", REGISTER")])
+            self.calls.reply(event, 405, now, extra=[header("Allow", ALLOW + ", REGISTER")])
 
     def execute(self, commands: list[Command], now: float) -> None:
         """Carry out the admission machine's commands, in order."""
@@ -216,7 +216,7 @@ class ServerApp:
                 resp = make_response(cmd.event.request, cmd.status, cmd.reason, to_tag=self.ids.tag(), headers=headers)
                 self.endpoint.respond_statelessly(cmd.event.transaction_id, resp)
             elif isinstance(cmd, SendResponse):
-                self.answer(cmd.event, cmd.status, now, reason=cmd.reason, extra=list(cmd.headers))
+                self.calls.reply(cmd.event, cmd.status, now, reason=cmd.reason, extra=list(cmd.headers))
             elif isinstance(cmd, StartCall):
                 self.calls.start_call(
                     cmd.event, cmd.route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
@@ -253,17 +253,6 @@ class ServerApp:
                 except Exception:  # a subscriber's bug must not break call handling
                     log.exception("internal error dispatching %s", type(event).__name__)
 
-    def answer(
-        self,
-        event: RequestReceived,
-        status: int,
-        now: float,
-        *,
-        reason: str | None = None,
-        extra: list[Header] | None = None,
-    ) -> None:
-        self.calls.reply(event, status, now, reason=reason, extra=extra)
-
     # -- REGISTER -------------------------------------------------------------------
     def _register(self, event: RequestReceived, now: float) -> None:
         user = authenticate(self.auth, self.users, event, 401, now, own=self._listening())
@@ -273,7 +262,7 @@ class ServerApp:
         try:
             resp = self.registrar.handle(event.request, event.source, user.extension, now, self.ids.tag())
         except ParseError as err:
-            self.answer(event, err.status or 400, now, reason=err.reason)
+            self.calls.reply(event, err.status or 400, now, reason=err.reason)
             return
         resp.add("Server", self.user_agent)
         assert event.transaction_id is not None

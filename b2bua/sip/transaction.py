@@ -223,6 +223,18 @@ class ClientTransaction(Transaction):
     def start(self, now: float) -> None:
         raise NotImplementedError
 
+    def _send_first(self, state: State, now: float, retransmit: float, timeout: float) -> None:
+        """Send the request and arm the retransmission timer (A or E: not over a
+        reliable transport, §17.1.1.2, §17.1.2.2) and the timeout (B or F)."""
+        self.state = state
+        self.data = self.request.serialize()
+        self.sink._transmit(self.data, self.dest)
+        if self.reliable:
+            self._arm(None, now + timeout)
+        else:
+            self.interval = retransmit
+            self._arm(now + retransmit, now + timeout)
+
     def receive_response(self, response: Response, now: float) -> bool:
         """Feed a response matched to this transaction; True: pass it to the TU."""
         raise NotImplementedError
@@ -256,15 +268,8 @@ class InviteClientTransaction(ClientTransaction):
         self.cancelled = False  # a CANCEL was sent
 
     def start(self, now: float) -> None:
-        self.state = CALLING
-        self.data = self.request.serialize()
-        self.sink._transmit(self.data, self.dest)
         t = self.timers
-        if self.reliable:
-            self._arm(None, now + t.b)
-        else:
-            self.interval = t.a
-            self._arm(now + t.a, now + t.b)
+        self._send_first(CALLING, now, t.a, t.b)  # Timer A, Timer B
 
     def receive_response(self, response: Response, now: float) -> bool:
         code = response.status
@@ -352,15 +357,8 @@ class NonInviteClientTransaction(ClientTransaction):
     __slots__ = ()
 
     def start(self, now: float) -> None:
-        self.state = TRYING
-        self.data = self.request.serialize()
-        self.sink._transmit(self.data, self.dest)
         t = self.timers
-        if self.reliable:
-            self._arm(None, now + t.f)
-        else:
-            self.interval = t.e
-            self._arm(now + t.e, now + t.f)
+        self._send_first(TRYING, now, t.e, t.f)  # Timer E, Timer F
 
     def receive_response(self, response: Response, now: float) -> bool:
         state = self.state
