@@ -29,7 +29,7 @@ dialogs, our own addresses, and the manager's teardown.
 from __future__ import annotations
 
 import enum
-from typing import Callable
+from typing import Any, Callable
 
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
@@ -39,7 +39,7 @@ from b2bua.sip.message import Header, Request, Response, header
 from .call import Call, CallIndex, CallState, Settings
 from .timers import Timer, Timers
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"  # what our legs accept in a dialog
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK"  # what our legs accept in a dialog
 MIN_SE = 90  # seconds, RFC 4028 §4
 
 
@@ -120,6 +120,7 @@ class Leg:
         "sent",
         "refresh",
         "auth_tried",
+        "rel",
     )
 
     def __init__(
@@ -146,6 +147,7 @@ class Leg:
         self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallIndex.relays)
         self.refresh: Timer | None = None
         self.auth_tried = False
+        self.rel: Any = None  # reliable provisionals (RFC 3262): calls.prack's state for this leg
 
     @property
     def other(self) -> "Leg | None":
@@ -177,7 +179,11 @@ class Leg:
 
     def next_hop(self) -> Address:
         assert self.dialog is not None
-        hop = self.dialog.next_hop()
+        return self.hop(self.dialog)
+
+    def hop(self, dialog: Dialog) -> Address:
+        """Where a request of ``dialog`` (this leg's, or an early one) goes."""
+        hop = dialog.next_hop()
         if hop is None:
             return self.flow
         host, port, transport = hop
@@ -205,6 +211,8 @@ class Leg:
         if extra:
             headers.extend(extra)
         resp = make_response(self.invite, status, reason, to_tag=self.to_tag, headers=headers, body=body)
+        if status >= 200 and self.rel is not None:
+            self.rel.stop()  # no reliable provisional is resent after the final answer
         self.core.endpoint.send_response(self.invite_txn, resp, now)
         return resp
 
@@ -298,6 +306,8 @@ class Leg:
             if t is not None:
                 t.cancel()
         self.retransmit = self.refresh = None
+        if self.rel is not None:
+            self.rel.stop()
 
 
 def fork_invite(

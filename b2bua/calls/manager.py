@@ -57,7 +57,7 @@ from b2bua.sip.endpoint import (
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, Response, header
 
-from . import relay
+from . import prack, relay
 from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
 from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
 from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
@@ -207,6 +207,7 @@ class CallManager:
         a = call.a
         assert a is not None
         req = fork_invite(self.core, a.invite, ruri, flow, caller=caller, display=display, callee=callee, extra=extra)
+        prack.offer(self.s, a.invite, req)
         self._invite_fork(call, req, flow, now)
 
     def _invite_fork(self, call: Call, req: Request, flow: Address, now: float) -> Leg:
@@ -229,7 +230,7 @@ class CallManager:
                 self._on_invite_response(leg, event.response, now)
                 return True
             leg = index.relays.get(txn)
-            if leg is not None:
+            if leg is not None and not prack.on_response(leg, txn, event.response, now):
                 relay.on_response(leg, txn, event.response, now)
             return True
         if isinstance(event, RequestReceived):
@@ -253,7 +254,7 @@ class CallManager:
                 self._on_invite_response(leg, Response(408, "Request Timeout"), now)
                 return True
             leg = index.relays.get(txn)
-            if leg is not None:
+            if leg is not None and not prack.on_timeout(leg, txn, now):
                 relay.on_timeout(leg, txn, now)
             return True
         return False
@@ -285,6 +286,9 @@ class CallManager:
         if leg.dialog is not None and not leg.dialog.check_remote_seq(req):
             self.reply(event, 500, now, reason="CSeq out of order")
             return True
+        if req.method == "PRACK":
+            prack.on_prack(leg, event, now)
+            return True
         if req.method == "BYE":
             self.reply(event, 200, now)
             self._hangup(leg, now)
@@ -306,6 +310,8 @@ class CallManager:
                 return
             if resp.to.tag and b.state is LegState.TRYING:
                 b.state = LegState.EARLY
+            if prack.is_reliable(resp) and not prack.on_reliable(b, resp, now):
+                return  # a retransmission, or out of order (RFC 3262 §4)
             if status in (180, 183):
                 if call.fire(Trigger.PROVISIONAL) is CallState.PROCEEDING:
                     self.events.append(CallRinging(ref=call.ref, at=now, status=status))
@@ -313,7 +319,7 @@ class CallManager:
                 extra = []
                 if resp.body:
                     extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
-                a.respond(status, now, body=resp.body, extra=extra, reason=resp.reason)
+                prack.relay_provisional(a, b, resp, now, extra)
             return
         if 200 <= status < 300:
             self._on_b_answered(b, resp, now)
@@ -373,6 +379,7 @@ class CallManager:
             return
         dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
         b.dialog = dialog
+        prack.confirmed(b, dialog)
         b.final = resp
         b.allows_update = allows_update(resp)
         if call.state not in RINGING:
@@ -396,9 +403,10 @@ class CallManager:
         se = a.granted_session_expires()
         if se:
             extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]
-        if resp.body:
-            extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
-        out = a.respond(200, now, body=resp.body, extra=extra, reason=resp.reason)
+        body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type") or "application/sdp")
+        if body:
+            extra.append(header("Content-Type", ctype))
+        out = a.respond(200, now, body=body, extra=extra, reason=resp.reason)
         a.start_2xx_retransmit(a.invite_txn, out, now)
         call.answered_at = now
         self._clear_call_timers(call)
