@@ -39,6 +39,24 @@ def hang_up_from_a(h: Harness, ok: Response) -> Request:
     return bye
 
 
+def cancel_from_a(h: Harness, inv: Request) -> None:
+    """A cancels the call B rings (B has spoken, so it gets the CANCEL); all settles."""
+    h.a.cancel()
+    h.a.expect("200 CANCEL", "487 INVITE")
+    h.b.respond(h.b.expect_one("CANCEL").request, 200)
+    h.b.respond(inv, 487)
+    h.b.expect("ACK")
+    h.settle()
+
+
+def busy(h: Harness, inv: Request) -> None:
+    """B answers 486, relayed to A; all settles."""
+    h.b.respond(inv, 486)
+    h.b.expect("ACK")
+    h.a.ack_failure(h.a.expect_one("486 INVITE").response)
+    h.settle()
+
+
 # -- towards B: we are the UAC ----------------------------------------------------------
 
 
@@ -138,12 +156,7 @@ def test_out_of_order_rseq_is_neither_pracked_nor_relayed() -> None:
     assert pr.get("rack") == "8 1 INVITE"
     assert h.a.expect_one("183 INVITE").response.body == SDP_B
     h.b.respond(pr, 200)
-    h.a.cancel()
-    h.a.expect("200 CANCEL", "487 INVITE")
-    h.b.respond(h.b.expect_one("CANCEL").request, 200)
-    h.b.respond(inv, 487)
-    h.b.expect("ACK")
-    h.settle()
+    cancel_from_a(h, inv)
 
 
 def test_a_reliable_181_from_b_is_pracked_though_not_relayed() -> None:
@@ -152,10 +165,7 @@ def test_a_reliable_181_from_b_is_pracked_though_not_relayed() -> None:
     h.b.respond_reliably(inv, 181, 1)
     h.b.respond(h.b.expect_one("PRACK").request, 200)
     assert h.a.inbox == []
-    h.b.respond(inv, 486)
-    h.b.expect("ACK")
-    h.a.ack_failure(h.a.expect_one("486 INVITE").response)
-    h.settle()
+    busy(h, inv)
 
 
 # -- towards A: we are the UAS -----------------------------------------------------------
@@ -196,10 +206,7 @@ def test_180_without_sdp_stays_unreliable_when_a_only_supports_100rel() -> None:
     assert ring.get("rseq") is None
     h.advance(2)
     assert h.a.inbox == []
-    h.b.respond(inv, 486)
-    h.b.expect("ACK")
-    h.a.ack_failure(h.a.expect_one("486 INVITE").response)
-    h.settle()
+    busy(h, inv)
 
 
 def test_a_requiring_100rel_is_accepted_and_gets_every_provisional_reliably_one_at_a_time() -> None:
@@ -218,12 +225,7 @@ def test_a_requiring_100rel_is_accepted_and_gets_every_provisional_reliably_one_
     h.a.expect("200 PRACK")
     h.advance(10)
     assert h.a.inbox == []
-    h.a.cancel()
-    h.a.expect("200 CANCEL", "487 INVITE")
-    h.b.respond(h.b.expect_one("CANCEL").request, 200)
-    h.b.respond(inv, 487)
-    h.b.expect("ACK")
-    h.settle()
+    cancel_from_a(h, inv)
 
 
 def test_no_prack_from_a_gives_500_after_64_t1() -> None:
@@ -299,12 +301,7 @@ def test_prack_for_an_unknown_dialog_gets_481() -> None:
     h.a.prack(ring, rseq=1)
     h.a.expect("481 PRACK")
     h.a.remote_tag = ring.to.tag
-    h.a.cancel()
-    h.a.expect("200 CANCEL", "487 INVITE")
-    h.b.respond(h.b.expect_one("CANCEL").request, 200)
-    h.b.respond(inv, 487)
-    h.b.expect("ACK")
-    h.settle()
+    cancel_from_a(h, inv)
 
 
 # -- the server's own early media -------------------------------------------------------------
@@ -347,9 +344,4 @@ def test_server_early_media_is_unreliable_to_a_without_100rel() -> None:
     assert early.response.get("rseq") is None and early.response.body == SDP_SERVER
     h.b.respond(inv, 180)
     h.a.expect("180 INVITE")
-    h.a.cancel()
-    h.a.expect("200 CANCEL", "487 INVITE")
-    h.b.respond(h.b.expect_one("CANCEL").request, 200)
-    h.b.respond(inv, 487)
-    h.b.expect("ACK")
-    h.settle()
+    cancel_from_a(h, inv)
