@@ -57,7 +57,7 @@ from b2bua.sip.endpoint import (
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, Response, header
 
-from . import prack, relay
+from . import prack, redirect, relay
 from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
 from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
 from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
@@ -329,13 +329,18 @@ class CallManager:
             return
         if status in (401, 407) and not b.auth_tried and self._retry_with_credentials(b, resp, now):
             return
+        if 300 <= status < 400:
+            resp = redirect.on_3xx(b, resp, now, self.events, self._invite_fork)
+            status = resp.status
         b.final = resp
         b.state = LegState.TERMINATED
-        if call.best is None or failure_rank(status) < failure_rank(call.best.status):
+        if status >= 400 and (call.best is None or failure_rank(status) < failure_rank(call.best.status)):
             call.best = resp
         if 600 <= status < 700:
             self._cancel_forks(call, now, except_leg=b)
         if call.state in RINGING and all(f.final is not None for f in call.forks):
+            if redirect.proceed(call, now, self._invite_fork, self._fail_a):
+                return
             best = call.best or resp
             self._fail_a(
                 call,
@@ -485,12 +490,20 @@ class CallManager:
         self._teardown(call, now, cause="maximum call duration", hangup="server")
 
     def _fail_a(
-        self, call: Call, status: int, now: float, *, reason: str | None = None, cause: str, hangup: str = ""
+        self,
+        call: Call,
+        status: int,
+        now: float,
+        *,
+        reason: str | None = None,
+        cause: str,
+        hangup: str = "",
+        extra: list[Header] | None = None,
     ) -> None:
         if call.state is CallState.ENDED:
             return
         assert call.a is not None
-        call.a.respond(status, now, reason=reason)
+        call.a.respond(status, now, reason=reason, extra=extra)
         self._end(call, now, status=status, cause=cause, hangup=hangup)
 
     def _end(self, call: Call, now: float, *, status: int, cause: str, hangup: str) -> None:
