@@ -12,7 +12,9 @@ Contact is copied to the other.
 
 Provisional responses (with their SDP) and the final answer of B are relayed
 to A; the first 2xx wins and the other forks are cancelled (a late 2xx gets
-ACK then BYE).  CANCEL and BYE end the call; re-INVITE, UPDATE and INFO are
+ACK then BYE).  Reliable provisionals (100rel/PRACK) are handled on both
+legs by :mod:`b2bua.calls.prack`, a callee's 3xx by
+:mod:`b2bua.calls.redirect` (followed or relayed).  CANCEL and BYE end the call; re-INVITE, UPDATE and INFO are
 relayed between the legs (:mod:`b2bua.calls.relay`).  Call-level timers: no
 answer and maximum duration; leg-level ones (:mod:`b2bua.calls.leg`): the
 retransmission of A's 2xx until its ACK and session refreshes (RFC 4028).
@@ -35,7 +37,7 @@ Public API
   ``end_call(ref, now, cause)``, ``reply(event, status, now, ...)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
-  (CallStarted, CallRinging, CallAnswered, CallEnded, in order), drained
+  (CallStarted, CallRinging, CallRedirected, CallAnswered, CallEnded, in order), drained
   by the shell with ``take_events()`` after each step and dispatched to
   billing and the call log there, never from inside call handling.
 """
@@ -353,7 +355,7 @@ class CallManager:
     def _retry_with_credentials(self, b: Leg, resp: Response, now: float) -> bool:
         call = b.call
         route = call.route
-        if route.trunk is None or self.digest_client is None:
+        if route.trunk is None or self.digest_client is None or redirect.followed(b):
             return False
         creds = self.trunk_credentials(route.trunk.name)
         if not creds:

@@ -24,7 +24,8 @@ still rings (:func:`on_3xx`, called before the fork's failure is counted):
 
 A 3xx is never the call's ``best`` failure: a followed one leads to other
 answers, and a kept one wins over any 4xx/5xx (the lowest class, §16.7
-step 6) but not over a 6xx.  Every 3xx is reported as
+step 6) but not over a 6xx.  A trunk's credentials are never sent to a
+redirect target that challenges (:func:`followed`).  Every 3xx is reported as
 :class:`~b2bua.calls.events.CallRedirected` (status, action, targets), and a
 relayed one ends the call with the cause ``callee redirected 302 ...``.
 """
@@ -54,12 +55,13 @@ Launch = Callable[[Call, Request, Address, float], Any]  # CallManager._invite_f
 class Redirects:
     """A call's redirections so far: targets waiting, URIs tried, the 3xx kept for the caller."""
 
-    __slots__ = ("queue", "tried", "followed", "kept")
+    __slots__ = ("queue", "tried", "followed", "sent", "kept")
 
     def __init__(self) -> None:
         self.queue: list[tuple[str, Address]] = []
         self.tried: set[str] = set()
         self.followed = 0
+        self.sent: set[str] = set()  # the Request-URIs of the redirected forks
         self.kept: Response | None = None
 
 
@@ -137,7 +139,15 @@ def on_3xx(b: "Leg", resp: Response, now: float, events: list[Any], launch: Laun
 
 def _invite_next(b: "Leg", st: Redirects, now: float, launch: Launch) -> None:
     ruri, flow = st.queue.pop(0)
+    st.sent.add(ruri)
     launch(b.call, redirected_invite(b.core, b.invite, ruri), flow, now)
+
+
+def followed(b: "Leg") -> bool:
+    """Is ``b`` a fork to a redirect target?  (A trunk's credentials are
+    never offered to one.)"""
+    st = b.call.redirect
+    return isinstance(st, Redirects) and b.invite.uri in st.sent
 
 
 def proceed(call: Call, now: float, launch: Launch, fail: Callable[..., None]) -> bool:

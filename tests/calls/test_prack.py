@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from b2bua.calls import prack
 from b2bua.calls.manager import Settings
+from b2bua.runtime.app import capability_headers
 from b2bua.sip.message import Request, Response, header
 
 from .harness import SDP_A, SDP_B, Harness, Received, sdp
@@ -345,3 +346,12 @@ def test_server_early_media_is_unreliable_to_a_without_100rel() -> None:
     h.b.respond(inv, 180)
     h.a.expect("180 INVITE")
     cancel_from_a(h, inv)
+
+
+def test_100rel_is_a_supported_extension_and_advertised() -> None:
+    h = Harness()
+    h.a.invite(SDP_A, extra=[header("Require", "100rel, foo")])
+    refused = h.a.expect_one("420 INVITE").response
+    assert refused.get("unsupported") == "foo"  # 100rel is no longer refused
+    assert h.b.inbox == []
+    assert "100rel" in (dict((k, v) for _, k, v in capability_headers())["supported"])

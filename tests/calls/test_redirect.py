@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from b2bua.calls.events import CallRedirected
 from b2bua.calls.manager import Settings
+from b2bua.calls.routing import Route, Trunk
+from b2bua.sip.digest import authorization_for_challenges
 from b2bua.sip.message import Request, Response, header
 
 from .harness import B2_ADDR, B_ADDR, GW_ADDR, SDP_A, SDP_B2, Harness, Peer
@@ -184,3 +186,22 @@ def test_cancel_while_a_redirect_target_rings() -> None:
     assert h.ended().cause == "cancelled by caller"
     assert GW_ADDR.host in inv2.uri
     h.settle()
+
+
+def test_a_trunk_call_follows_a_redirect_but_never_offers_the_trunk_credentials_there() -> None:
+    carrier = Trunk(name="carrier", host=GW_ADDR.host, port=GW_ADDR.port)
+    h = Harness(
+        route=Route(kind="trunk", destination="5551234", trunk=carrier),
+        trunk_credentials=lambda name: ("acct", "secret"),
+        digest_client=authorization_for_challenges,
+    )
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    inv = h.gw.expect_one("INVITE").request
+    h.gw.respond(inv, 302, extra=contacts(f"<{TO_B2}>"))
+    h.gw.expect("ACK")
+    inv2 = h.b2.expect_one("INVITE").request
+    assert inv2.uri == TO_B2 and inv2.get("to") == inv.get("to")
+    h.b2.respond(inv2, 407, extra=[header("Proxy-Authenticate", 'Digest realm="elsewhere", nonce="n"')])
+    assert h.b2.expect("ACK") and h.b2.inbox == []  # no retry with our credentials
+    refused_to_a(h, 403)
