@@ -17,6 +17,10 @@ its dialog once one exists, and what it still owes or waits for:
   session refresh of RFC 4028 (UPDATE where the peer allows it, else
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
 
+Reliable provisional responses (RFC 3262) keep their state in ``Leg.rel``
+(:mod:`b2bua.calls.prack`); ``respond`` stops their retransmission with the
+final answer, and :meth:`Leg.hop` sends along an early dialog's route set.
+
 Leg operations for server-originated answers (answering A with the server's
 own SDP, re-offers) belong in this module too, next to ``respond`` and
 ``ack``; none exists yet.
