@@ -19,7 +19,7 @@ its dialog once one exists, and what it still owes or waits for:
 
 Reliable provisional responses (RFC 3262) keep their state in ``Leg.rel``
 (:mod:`b2bua.calls.prack`); ``respond`` stops their retransmission with the
-final answer, and :meth:`Leg.hop` sends along an early dialog's route set.
+final answer (a 2xx waits for the PRACK of one with SDP), and :meth:`Leg.hop` sends along an early dialog's route set.
 
 Leg operations for server-originated answers (answering A with the server's
 own SDP, re-offers) belong in this module too, next to ``respond`` and
@@ -215,8 +215,8 @@ class Leg:
         if extra:
             headers.extend(extra)
         resp = make_response(self.invite, status, reason, to_tag=self.to_tag, headers=headers, body=body)
-        if status >= 200 and self.rel is not None:
-            self.rel.stop()  # no reliable provisional is resent after the final answer
+        if status >= 200 and self.rel is not None and not self.rel.final_ready(resp, now):
+            return resp  # RFC 3262 §3: this 2xx waits for the PRACK of a provisional with SDP
         self.core.endpoint.send_response(self.invite_txn, resp, now)
         return resp
 
@@ -239,7 +239,8 @@ class Leg:
         if now >= give_up:
             core.teardown(call, now, cause="no ACK for 2xx", hangup="server")
             return
-        core.endpoint.send_response(txn, resp, now)
+        if self.rel is None or not self.rel.holding(resp):
+            core.endpoint.send_response(txn, resp, now)
         nxt = min(interval * 2, core.s.t2)
         # the last wait is cut short so that the call ends at 64*T1, not after it
         at = min(now + nxt, give_up)

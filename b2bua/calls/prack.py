@@ -42,8 +42,10 @@ without one the INVITE is answered 500 and the call ends (§3).  One
 reliable provisional is unacknowledged at a time: later ones wait in a
 queue.  The caller's PRACK (:func:`on_prack`) gets 200 when its ``RAck``
 names the unacknowledged one, else 481.  Any final response to the INVITE
-stops the retransmissions and drops the queue (``Leg.respond`` calls the
-state's ``stop``).
+stops the retransmissions and drops the queue (``Leg.respond`` asks the
+state, ``final_ready``), but a 2xx while the unacknowledged one carries a
+session description is held until its PRACK (§3: the offer/answer must be
+complete first), or until the 64*T1 are over.
 
 Public API
 ----------
@@ -155,7 +157,7 @@ class UacReliability:
         self.pracks: dict[str, tuple[str, int]] = {}  # client txn -> (To tag, RSeq)
 
     def stop(self) -> None:
-        pass
+        pass  # nothing of ours is retransmitted here: PRACKs have their own transactions
 
 
 def _uac(b: "Leg") -> UacReliability:
@@ -302,21 +304,54 @@ class Outgoing:
 
 
 class UasReliability:
-    """The caller's reliable provisionals: the last RSeq, the unacknowledged one, the queue."""
+    """The caller's reliable provisionals: the last RSeq, the unacknowledged
+    one, the queue, and a 2xx held until that one is PRACKed."""
 
-    __slots__ = ("rseq", "unacked", "queue")
+    __slots__ = ("leg", "rseq", "unacked", "queue", "held")
 
-    def __init__(self) -> None:
+    def __init__(self, leg: "Leg") -> None:
+        self.leg = leg
         self.rseq = 0
         self.unacked: Outgoing | None = None
         self.queue: list[Outgoing] = []
+        self.held: tuple[Response, float] | None = None  # a 2xx and when it was due
+
+    def final_ready(self, resp: Response, now: float) -> bool:
+        """``Leg.respond`` is about to send a final response: False when it
+        must wait (a 2xx while a reliable provisional with a session
+        description is unacknowledged, RFC 3262 §3); else stop resending."""
+        out = self.unacked
+        if 200 <= resp.status < 300 and out is not None and out.body:
+            self.held = (resp, now)
+            self.queue = []  # never sent: nothing to acknowledge
+            return False
+        self.stop()
+        return True
+
+    def holding(self, resp: Response) -> bool:
+        return self.held is not None and self.held[0] is resp
+
+    def release(self, now: float, *, restart: bool = True) -> None:
+        """Send the held 2xx (its PRACK came, or will never come); with
+        ``restart``, its retransmission until the ACK counts from now."""
+        held, self.held = self.held, None
+        self.stop()
+        if held is not None:
+            leg = self.leg
+            leg.core.endpoint.send_response(leg.invite_txn, held[0], now)
+            if restart:
+                leg.start_2xx_retransmit(leg.invite_txn, held[0], now)
 
     def stop(self) -> None:
-        """A final response went out: nothing more is retransmitted or sent."""
+        """A final response went out (or the leg is done): nothing more is
+        retransmitted or sent; a held 2xx goes out now, so that the INVITE
+        transaction ends."""
         if self.unacked is not None and self.unacked.timer is not None:
             self.unacked.timer.cancel()
         self.unacked = None
         self.queue = []
+        if self.held is not None:
+            self.release(self.held[1], restart=False)
 
 
 def provisional(
@@ -341,7 +376,7 @@ def provisional(
         return False
     st = a.rel
     if not isinstance(st, UasReliability):
-        st = a.rel = UasReliability()
+        st = a.rel = UasReliability(a)
     st.rseq += 1
     out = Outgoing(status, body, headers, reason, st.rseq, then)
     if st.unacked is None:
@@ -374,7 +409,10 @@ def _retransmit(now: float, a: "Leg", out: Outgoing, resp: Response, interval: f
         return
     core = a.core
     if now >= give_up:
-        core.teardown(call, now, cause="no PRACK for a reliable provisional response", hangup="server")
+        if st.held is not None:
+            st.release(now)  # answered meanwhile: the 2xx goes out, its ACK decides
+        else:
+            core.teardown(call, now, cause="no PRACK for a reliable provisional response", hangup="server")
         return
     core.endpoint.send_response(a.invite_txn, resp, now)
     interval *= 2
@@ -398,5 +436,7 @@ def on_prack(leg: "Leg", event: RequestReceived, now: float) -> None:
     core.reply(event, 200, now)
     if out.then is not None:
         out.then(event.request, now)
-    if st.queue and st.unacked is None:
+    if st.held is not None:
+        st.release(now)
+    elif st.queue and st.unacked is None:
         _send_reliably(leg, st, st.queue.pop(0), now)

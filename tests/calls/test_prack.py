@@ -250,10 +250,10 @@ def test_no_prack_from_a_gives_500_after_64_t1() -> None:
 
 def test_the_final_answer_stops_the_retransmissions() -> None:
     h = Harness()
-    inv = call_to_b(h, extra=SUPPORTED_100REL)
-    h.b.respond(inv, 183, SDP_B)
-    h.a.expect("183 INVITE")
-    h.b.respond(inv, 200, SDP_B)
+    inv = call_to_b(h, extra=REQUIRE_100REL)
+    h.b.respond(inv, 180)
+    assert h.a.expect_one("180 INVITE").response.get("rseq") == "1"
+    h.b.respond(inv, 200, SDP_B)  # no session description unacknowledged: not held
     h.b.expect("ACK")
     ok = h.a.expect_one("200 INVITE").response
     h.a.ack(ok)
@@ -262,6 +262,44 @@ def test_the_final_answer_stops_the_retransmissions() -> None:
     h.a.request("BYE")
     h.a.expect("200 BYE")
     h.b.respond(h.b.expect_one("BYE").request, 200)
+    h.settle()
+
+
+def test_a_2xx_waits_for_the_prack_of_a_provisional_with_sdp() -> None:
+    h = Harness()
+    inv = call_to_b(h, extra=SUPPORTED_100REL)
+    h.b.respond(inv, 183, SDP_B)
+    early = h.a.expect_one("183 INVITE").response
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    assert h.a.inbox == []  # RFC 3262 §3: held
+    h.advance(1.0)
+    assert h.a.kinds() == ["183 INVITE"]  # still resent, the 2xx is not
+    h.a.take()
+    h.a.prack(early)
+    got = h.a.expect("200 PRACK", "200 INVITE")
+    ok = got[1].response
+    assert ok.body == SDP_B and got[1].at == 1.0
+    h.advance(0.5)
+    assert h.a.kinds() == ["200 INVITE"]  # the 2xx is resent until the ACK, as usual
+    h.a.take()
+    hang_up_from_a(h, ok)
+    h.settle()
+
+
+def test_a_held_2xx_goes_out_when_the_prack_never_comes() -> None:
+    h = Harness()
+    inv = call_to_b(h, extra=SUPPORTED_100REL)
+    h.b.respond(inv, 183, SDP_B)
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    h.advance(31.9)
+    assert set(h.a.kinds()) == {"183 INVITE"}
+    h.a.take()
+    h.advance(0.1)
+    ok = h.a.expect_one("200 INVITE")
+    assert ok.at == 32.0
+    hang_up_from_a(h, ok.response)
     h.settle()
 
 
