@@ -62,6 +62,8 @@ Public API
 
 from __future__ import annotations
 
+import enum
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from b2bua.sip.dialog import Dialog
@@ -114,7 +116,7 @@ def _rseq(resp: Response) -> int | None:
 def parse_rack(req: Request) -> tuple[int, int, str] | None:
     """RAck: response-num CSeq-num Method (RFC 3262 §7.2), or None."""
     parts = (req.get("rack") or "").split()
-    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() or len(parts[0]) > 10:
+    if len(parts) != 3 or not all(p.isdigit() and len(p) <= 10 for p in parts[:2]):
         return None
     return int(parts[0]), int(parts[1]), parts[2].upper()
 
@@ -135,6 +137,15 @@ def offer(settings: Settings, caller_invite: Request, req: Request) -> None:
     req.headers.append(header("Supported", TAG))
 
 
+class Prack(enum.Enum):
+    """Where the PRACK of an early dialog's last reliable provisional stands."""
+
+    WAITING = "waiting"  # not sent yet: it waits for the caller's answer (delayed offer)
+    SENT = "sent"  # its transaction is running (and retransmits it)
+    DONE = "done"  # answered 2xx
+    FAILED = "failed"  # answered with an error or timed out: a retransmission gets a new one
+
+
 class EarlyDialog:
     """One early dialog with a callee that sends reliable provisionals."""
 
@@ -143,7 +154,7 @@ class EarlyDialog:
     def __init__(self, dialog: Dialog) -> None:
         self.dialog = dialog
         self.rseq: int | None = None  # the last RSeq accepted
-        self.state = "waiting"  # of the PRACK of that RSeq: waiting | sent | done | failed
+        self.state = Prack.WAITING  # of the PRACK of that RSeq
         self.answer: tuple[bytes, str] | None = None  # SDP of its reliable provisionals
 
 
@@ -190,13 +201,13 @@ def on_reliable(b: "Leg", resp: Response, now: float) -> bool:
     if ed is None:
         ed = st.early[tag] = EarlyDialog(Dialog.from_uac(b.invite, resp, b.flow, b.core.s.user_agent))
     elif ed.rseq is not None and rseq == ed.rseq:
-        if ed.state == "failed":
+        if ed.state is Prack.FAILED:
             _send_prack(b, tag, ed, now)
         return False
     elif ed.rseq is not None and rseq != ed.rseq + 1:
         return False
     ed.rseq = rseq
-    ed.state = "waiting"
+    ed.state = Prack.WAITING
     if resp.body:
         ed.answer = (resp.body, resp.get("content-type") or "application/sdp")
     if not _defers(b, resp):
@@ -212,7 +223,7 @@ def _send_prack(b: "Leg", tag: str, ed: EarlyDialog, now: float, body: bytes = b
     txn = core.endpoint.send_request(req, b.hop(ed.dialog), now)
     core.index.add_relay(txn, b)  # forgotten with the call
     _uac(b).pracks[txn] = (tag, ed.rseq)
-    ed.state = "sent"
+    ed.state = Prack.SENT
 
 
 def relay_provisional(a: "Leg", b: "Leg", resp: Response, now: float, extra: list[Header]) -> None:
@@ -221,16 +232,16 @@ def relay_provisional(a: "Leg", b: "Leg", resp: Response, now: float, extra: lis
     caller's, which brings the answer."""
     then: Then | None = None
     if is_reliable(resp) and _defers(b, resp):
-        tag, rseq = resp.to.tag or "", _rseq(resp)
-
-        def then(prack: Request, now: float) -> None:
-            ed = _uac(b).early.get(tag)
-            if ed is None or ed.rseq != rseq or ed.state != "waiting" or b.final is not None:
-                return
-            ctype = prack.get("content-type") or "application/sdp"
-            _send_prack(b, tag, ed, now, body=prack.body, ctype=ctype)
-
+        then = partial(_prack_with_answer, b, resp.to.tag or "", _rseq(resp))
     provisional(a, resp.status, now, body=resp.body, extra=extra, reason=resp.reason, then=then)
+
+
+def _prack_with_answer(b: "Leg", tag: str, rseq: int | None, prack: Request, now: float) -> None:
+    """The caller PRACKed B's offer: our PRACK to B carries the caller's answer."""
+    ed = _uac(b).early.get(tag)
+    if ed is None or ed.rseq != rseq or ed.state is not Prack.WAITING or b.final is not None:
+        return
+    _send_prack(b, tag, ed, now, body=prack.body, ctype=prack.get("content-type") or "application/sdp")
 
 
 def on_response(leg: "Leg", txn: str, resp: Response, now: float) -> bool:
@@ -257,7 +268,7 @@ def _prack_done(leg: "Leg", st: UacReliability, txn: str, *, ok: bool) -> None:
     leg.core.index.remove_relay(txn)
     ed = st.early.get(tag)
     if ed is not None and ed.rseq == rseq:
-        ed.state = "done" if ok else "failed"
+        ed.state = Prack.DONE if ok else Prack.FAILED
 
 
 def confirmed(b: "Leg", dialog: Dialog) -> None:
