@@ -3,9 +3,11 @@ loop and limit protected, or relayed to the caller with its Contacts."""
 
 from __future__ import annotations
 
+from b2bua.billing.cdr import CdrBuilder
 from b2bua.calls.events import CallRedirected
 from b2bua.calls.manager import Settings
 from b2bua.calls.routing import Route, Trunk
+from b2bua.runtime.calllog import CallLog
 from b2bua.sip.digest import authorization_for_challenges
 from b2bua.sip.message import Request, Response, header
 
@@ -205,3 +207,23 @@ def test_a_trunk_call_follows_a_redirect_but_never_offers_the_trunk_credentials_
     h.b2.respond(inv2, 407, extra=[header("Proxy-Authenticate", 'Digest realm="elsewhere", nonce="n"')])
     assert h.b2.expect("ACK") and h.b2.inbox == []  # no retry with our credentials
     refused_to_a(h, 403)
+
+
+def test_the_record_of_a_relayed_redirect() -> None:
+    """The call's events go through the CDR builder and the call log as the
+    runtime sends them: the 3xx is the call's final status and cause."""
+    h = Harness(Settings(redirect="relay"))
+    inv = call_to_b(h)
+    h.b.respond(inv, 302, extra=contacts(f"<{TO_B2}>"))
+    h.b.expect("ACK")
+    refused_to_a(h, 302)
+    builder = CdrBuilder(wall_offset=1000.0)
+    log = CallLog()
+    writes = []
+    for event in h.events:
+        log(event)
+        writes += builder.handle(event)
+    assert [type(w).__name__ for w in writes] == ["CdrOpened", "CdrClosed"]
+    closed = writes[-1].cdr
+    assert (closed.status, closed.cause) == (302, "callee redirected 302 Moved Temporarily")
+    assert log.counters["calls_failed"] == 1
