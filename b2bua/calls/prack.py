@@ -41,7 +41,8 @@ transaction again at T1, 2*T1, 4*T1 ... until the PRACK; after 64*T1
 without one the INVITE is answered 500 and the call ends (§3).  One
 reliable provisional is unacknowledged at a time: later ones wait in a
 queue.  The caller's PRACK (:func:`on_prack`) gets 200 when its ``RAck``
-names the unacknowledged one, else 481.  Any final response to the INVITE
+names the unacknowledged one (or the one a final response left
+unacknowledged), else 481.  Any final response to the INVITE
 stops the retransmissions and drops the queue (``Leg.respond`` asks the
 state, ``final_ready``), but a 2xx while the unacknowledged one carries a
 session description is held until its PRACK (§3: the offer/answer must be
@@ -318,7 +319,7 @@ class UasReliability:
     """The caller's reliable provisionals: the last RSeq, the unacknowledged
     one, the queue, and a 2xx held until that one is PRACKed."""
 
-    __slots__ = ("leg", "rseq", "unacked", "queue", "held")
+    __slots__ = ("leg", "rseq", "unacked", "queue", "held", "late")
 
     def __init__(self, leg: "Leg") -> None:
         self.leg = leg
@@ -326,6 +327,7 @@ class UasReliability:
         self.unacked: Outgoing | None = None
         self.queue: list[Outgoing] = []
         self.held: tuple[Response, float] | None = None  # a 2xx and when it was due
+        self.late: int | None = None  # RSeq of the one left unacknowledged by the final response
 
     def final_ready(self, resp: Response, now: float) -> bool:
         """``Leg.respond`` is about to send a final response: False when it
@@ -357,8 +359,11 @@ class UasReliability:
         """A final response went out (or the leg is done): nothing more is
         retransmitted or sent; a held 2xx goes out now, so that the INVITE
         transaction ends."""
-        if self.unacked is not None and self.unacked.timer is not None:
-            self.unacked.timer.cancel()
+        out = self.unacked
+        if out is not None:
+            self.late = out.rseq  # its PRACK may still come (crossing the final response)
+            if out.timer is not None:
+                out.timer.cancel()
         self.unacked = None
         self.queue = []
         if self.held is not None:
@@ -437,6 +442,10 @@ def on_prack(leg: "Leg", event: RequestReceived, now: float) -> None:
     st = leg.rel
     out = st.unacked if leg.uas and isinstance(st, UasReliability) else None
     rack = parse_rack(event.request)
+    if isinstance(st, UasReliability) and st.late is not None and rack == (st.late, leg.invite.cseq.number, "INVITE"):
+        st.late = None  # still unacknowledged, though no longer resent (§3)
+        core.reply(event, 200, now)
+        return
     if out is None or rack != (out.rseq, leg.invite.cseq.number, "INVITE"):
         core.reply(event, 481, now, reason="No matching reliable provisional response")
         return

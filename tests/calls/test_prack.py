@@ -265,6 +265,22 @@ def test_the_final_answer_stops_the_retransmissions() -> None:
     h.settle()
 
 
+def test_a_prack_crossing_the_2xx_gets_200() -> None:
+    h = Harness()
+    inv = call_to_b(h, extra=REQUIRE_100REL)
+    h.b.respond(inv, 180)
+    ring = h.a.expect_one("180 INVITE").response
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    ok = h.a.expect_one("200 INVITE").response
+    h.a.prack(ring)  # sent before A saw the 2xx
+    h.a.expect("200 PRACK")
+    h.a.prack(ring)
+    h.a.expect("481 PRACK")
+    assert hang_up_from_a(h, ok).cseq.number == 2  # B's dialog: INVITE 1, no PRACK there
+    h.settle()
+
+
 def test_a_2xx_waits_for_the_prack_of_a_provisional_with_sdp() -> None:
     h = Harness()
     inv = call_to_b(h, extra=SUPPORTED_100REL)
