@@ -313,6 +313,7 @@ class Leg:
         self.retransmit = self.refresh = None
         if self.rel is not None:
             self.rel.stop()
+            self.rel = None  # the leg is done; its reliability state refers back to it
 
 
 def fork_invite(

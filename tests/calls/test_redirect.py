@@ -85,7 +85,8 @@ def test_targets_are_tried_one_at_a_time_best_q_first_and_only_usable_ones() -> 
         300,
         extra=[
             header("Contact", f"<{TO_GW}>;q=0.5, <{TO_B2}>;q=0.9"),
-            *contacts(f"<{OURS}>", "<tel:+15551234567>", "<sip:x@192.0.2.50:5060;transport=tcp>", "<sip:1002@192.0.2.20:5060>"),
+            *contacts(f"<{OURS}>", "<tel:+15551234567>", "<sip:x@192.0.2.50:5060;transport=tcp>"),
+            *contacts("<sip:1002@192.0.2.20:5060>"),
         ],
     )
     h.b.expect("ACK")
