@@ -37,7 +37,7 @@ from typing import Literal, Mapping, Union
 import msgspec
 
 from b2bua.billing.rating import Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
-from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
+from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRedirected, CallRinging, CallStarted
 from dialplan.policy import CodeSource
 
 RECOVERED_CAUSE = "recovered after restart"
@@ -239,7 +239,7 @@ class CdrBuilder:
             return self._answered(call, event)
         if isinstance(event, CallEnded):
             return self._ended(call, event)
-        assert isinstance(event, CallRinging)
+        assert isinstance(event, (CallRinging, CallRedirected))  # nothing to record
         return []
 
     def _bill(self, call: _Call, b: CallBilling) -> None:

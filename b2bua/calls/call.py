@@ -103,6 +103,7 @@ class Call:
         "answered_at",
         "timers",
         "best",
+        "redirect",
     )
 
     def __init__(self, ref: str, route: Route, caller: str) -> None:
@@ -116,6 +117,7 @@ class Call:
         self.answered_at: float | None = None
         self.timers: list[Any] = []  # call-level timers: no answer, maximum duration
         self.best: Response | None = None  # the fork failure to relay so far
+        self.redirect: Any = None  # 3xx handling state (calls.redirect), once a callee redirected
 
     def fire(self, trigger: Trigger) -> CallState:
         """Move along :data:`TRANSITIONS`; return the state left."""
@@ -139,6 +141,9 @@ class Settings:
         session_interval: float = 1800.0,
         t1: float = 0.5,
         t2: float = 4.0,
+        offer_100rel: bool = True,
+        redirect: str = "follow",
+        max_redirects: int = 5,
     ) -> None:
         self.user_agent = user_agent
         self.no_answer_timeout = no_answer_timeout
@@ -146,6 +151,9 @@ class Settings:
         self.session_interval = session_interval
         self.t1 = t1
         self.t2 = t2
+        self.offer_100rel = offer_100rel  # Supported: 100rel on our INVITEs (RFC 3262)
+        self.redirect = redirect  # a callee's 3xx: "follow" its Contacts, or "relay" it to the caller
+        self.max_redirects = max_redirects  # targets followed per call at most
 
 
 class CallIndex:

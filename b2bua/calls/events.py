@@ -1,7 +1,7 @@
 """Call events: the one interface through which every call attempt is reported.
 
-Each attempt produces ``CallStarted`` then any of ``CallRinging`` and
-``CallAnswered``, and always exactly one ``CallEnded``.  Times are the loop's
+Each attempt produces ``CallStarted`` then any of ``CallRinging``,
+``CallRedirected`` and ``CallAnswered``, and always exactly one ``CallEnded``.  Times are the loop's
 monotonic seconds (``at``); the sink that persists them maps them to wall time.
 """
 
@@ -51,6 +51,16 @@ class CallRinging(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     status: int  # 180 or 183
 
 
+class CallRedirected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """A callee answered 3xx while the call rang (b2bua.calls.redirect)."""
+
+    ref: str
+    at: float
+    status: int  # the callee's 3xx
+    action: str  # "follow" (new forks to targets) or "relay" (kept for the caller)
+    targets: tuple[str, ...] = ()  # the URIs followed, or the Contacts to relay
+
+
 class CallAnswered(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     ref: str
     at: float
@@ -66,7 +76,7 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     b_call_id: str = ""
 
 
-CallEvent = Union[CallStarted, CallRinging, CallAnswered, CallEnded]
+CallEvent = Union[CallStarted, CallRinging, CallRedirected, CallAnswered, CallEnded]
 
 
 class EventSink(Protocol):

@@ -17,6 +17,10 @@ its dialog once one exists, and what it still owes or waits for:
   session refresh of RFC 4028 (UPDATE where the peer allows it, else
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
 
+Reliable provisional responses (RFC 3262) keep their state in ``Leg.rel``
+(:mod:`b2bua.calls.prack`); ``respond`` stops their retransmission with the
+final answer (a 2xx waits for the PRACK of one with SDP), and :meth:`Leg.hop` sends along an early dialog's route set.
+
 Leg operations for server-originated answers (answering A with the server's
 own SDP, re-offers) belong in this module too, next to ``respond`` and
 ``ack``; none exists yet.
@@ -29,7 +33,7 @@ dialogs, our own addresses, and the manager's teardown.
 from __future__ import annotations
 
 import enum
-from typing import Callable
+from typing import Any, Callable
 
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
@@ -39,7 +43,7 @@ from b2bua.sip.message import Header, Request, Response, header
 from .call import Call, CallIndex, CallState, Settings
 from .timers import Timer, Timers
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"  # what our legs accept in a dialog
+ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK"  # what our legs accept in a dialog
 MIN_SE = 90  # seconds, RFC 4028 §4
 
 
@@ -120,6 +124,7 @@ class Leg:
         "sent",
         "refresh",
         "auth_tried",
+        "rel",
     )
 
     def __init__(
@@ -146,6 +151,7 @@ class Leg:
         self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallIndex.relays)
         self.refresh: Timer | None = None
         self.auth_tried = False
+        self.rel: Any = None  # reliable provisionals (RFC 3262): calls.prack's state for this leg
 
     @property
     def other(self) -> "Leg | None":
@@ -177,7 +183,11 @@ class Leg:
 
     def next_hop(self) -> Address:
         assert self.dialog is not None
-        hop = self.dialog.next_hop()
+        return self.hop(self.dialog)
+
+    def hop(self, dialog: Dialog) -> Address:
+        """Where a request of ``dialog`` (this leg's, or an early one) goes."""
+        hop = dialog.next_hop()
         if hop is None:
             return self.flow
         host, port, transport = hop
@@ -205,6 +215,8 @@ class Leg:
         if extra:
             headers.extend(extra)
         resp = make_response(self.invite, status, reason, to_tag=self.to_tag, headers=headers, body=body)
+        if status >= 200 and self.rel is not None and not self.rel.final_ready(resp, now):
+            return resp  # RFC 3262 §3: this 2xx waits for the PRACK of a provisional with SDP
         self.core.endpoint.send_response(self.invite_txn, resp, now)
         return resp
 
@@ -227,7 +239,8 @@ class Leg:
         if now >= give_up:
             core.teardown(call, now, cause="no ACK for 2xx", hangup="server")
             return
-        core.endpoint.send_response(txn, resp, now)
+        if self.rel is None or not self.rel.holding(resp):
+            core.endpoint.send_response(txn, resp, now)
         nxt = min(interval * 2, core.s.t2)
         # the last wait is cut short so that the call ends at 64*T1, not after it
         at = min(now + nxt, give_up)
@@ -298,6 +311,9 @@ class Leg:
             if t is not None:
                 t.cancel()
         self.retransmit = self.refresh = None
+        if self.rel is not None:
+            self.rel.stop()
+            self.rel = None  # the leg is done; its reliability state refers back to it
 
 
 def fork_invite(

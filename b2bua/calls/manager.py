@@ -12,7 +12,9 @@ Contact is copied to the other.
 
 Provisional responses (with their SDP) and the final answer of B are relayed
 to A; the first 2xx wins and the other forks are cancelled (a late 2xx gets
-ACK then BYE).  CANCEL and BYE end the call; re-INVITE, UPDATE and INFO are
+ACK then BYE).  Reliable provisionals (100rel/PRACK) are handled on both
+legs by :mod:`b2bua.calls.prack`, a callee's 3xx by
+:mod:`b2bua.calls.redirect` (followed or relayed).  CANCEL and BYE end the call; re-INVITE, UPDATE and INFO are
 relayed between the legs (:mod:`b2bua.calls.relay`).  Call-level timers: no
 answer and maximum duration; leg-level ones (:mod:`b2bua.calls.leg`): the
 retransmission of A's 2xx until its ACK and session refreshes (RFC 4028).
@@ -35,7 +37,7 @@ Public API
   ``end_call(ref, now, cause)``, ``reply(event, status, now, ...)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
-  (CallStarted, CallRinging, CallAnswered, CallEnded, in order), drained
+  (CallStarted, CallRinging, CallRedirected, CallAnswered, CallEnded, in order), drained
   by the shell with ``take_events()`` after each step and dispatched to
   billing and the call log there, never from inside call handling.
 """
@@ -57,7 +59,7 @@ from b2bua.sip.endpoint import (
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, Response, header
 
-from . import relay
+from . import prack, redirect, relay
 from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
 from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
 from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
@@ -207,6 +209,7 @@ class CallManager:
         a = call.a
         assert a is not None
         req = fork_invite(self.core, a.invite, ruri, flow, caller=caller, display=display, callee=callee, extra=extra)
+        prack.offer(self.s, a.invite, req)
         self._invite_fork(call, req, flow, now)
 
     def _invite_fork(self, call: Call, req: Request, flow: Address, now: float) -> Leg:
@@ -229,7 +232,7 @@ class CallManager:
                 self._on_invite_response(leg, event.response, now)
                 return True
             leg = index.relays.get(txn)
-            if leg is not None:
+            if leg is not None and not prack.on_response(leg, txn, event.response, now):
                 relay.on_response(leg, txn, event.response, now)
             return True
         if isinstance(event, RequestReceived):
@@ -253,7 +256,7 @@ class CallManager:
                 self._on_invite_response(leg, Response(408, "Request Timeout"), now)
                 return True
             leg = index.relays.get(txn)
-            if leg is not None:
+            if leg is not None and not prack.on_timeout(leg, txn, now):
                 relay.on_timeout(leg, txn, now)
             return True
         return False
@@ -285,6 +288,9 @@ class CallManager:
         if leg.dialog is not None and not leg.dialog.check_remote_seq(req):
             self.reply(event, 500, now, reason="CSeq out of order")
             return True
+        if req.method == "PRACK":
+            prack.on_prack(leg, event, now)
+            return True
         if req.method == "BYE":
             self.reply(event, 200, now)
             self._hangup(leg, now)
@@ -306,6 +312,8 @@ class CallManager:
                 return
             if resp.to.tag and b.state is LegState.TRYING:
                 b.state = LegState.EARLY
+            if prack.is_reliable(resp) and not prack.on_reliable(b, resp, now):
+                return  # a retransmission, or out of order (RFC 3262 §4)
             if status in (180, 183):
                 if call.fire(Trigger.PROVISIONAL) is CallState.PROCEEDING:
                     self.events.append(CallRinging(ref=call.ref, at=now, status=status))
@@ -313,7 +321,7 @@ class CallManager:
                 extra = []
                 if resp.body:
                     extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
-                a.respond(status, now, body=resp.body, extra=extra, reason=resp.reason)
+                prack.relay_provisional(a, b, resp, now, extra)
             return
         if 200 <= status < 300:
             self._on_b_answered(b, resp, now)
@@ -323,13 +331,18 @@ class CallManager:
             return
         if status in (401, 407) and not b.auth_tried and self._retry_with_credentials(b, resp, now):
             return
+        if 300 <= status < 400:
+            resp = redirect.on_3xx(b, resp, now, self.events, self._invite_fork)
+            status = resp.status
         b.final = resp
         b.state = LegState.TERMINATED
-        if call.best is None or failure_rank(status) < failure_rank(call.best.status):
+        if status >= 400 and (call.best is None or failure_rank(status) < failure_rank(call.best.status)):
             call.best = resp
         if 600 <= status < 700:
             self._cancel_forks(call, now, except_leg=b)
         if call.state in RINGING and all(f.final is not None for f in call.forks):
+            if redirect.proceed(call, now, self._invite_fork, self._fail_a):
+                return
             best = call.best or resp
             self._fail_a(
                 call,
@@ -342,7 +355,7 @@ class CallManager:
     def _retry_with_credentials(self, b: Leg, resp: Response, now: float) -> bool:
         call = b.call
         route = call.route
-        if route.trunk is None or self.digest_client is None:
+        if route.trunk is None or self.digest_client is None or redirect.followed(b):
             return False
         creds = self.trunk_credentials(route.trunk.name)
         if not creds:
@@ -373,6 +386,7 @@ class CallManager:
             return
         dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
         b.dialog = dialog
+        prack.confirmed(b, dialog)
         b.final = resp
         b.allows_update = allows_update(resp)
         if call.state not in RINGING:
@@ -396,9 +410,10 @@ class CallManager:
         se = a.granted_session_expires()
         if se:
             extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]
-        if resp.body:
-            extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
-        out = a.respond(200, now, body=resp.body, extra=extra, reason=resp.reason)
+        body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type") or "application/sdp")
+        if body:
+            extra.append(header("Content-Type", ctype))
+        out = a.respond(200, now, body=body, extra=extra, reason=resp.reason)
         a.start_2xx_retransmit(a.invite_txn, out, now)
         call.answered_at = now
         self._clear_call_timers(call)
@@ -477,12 +492,20 @@ class CallManager:
         self._teardown(call, now, cause="maximum call duration", hangup="server")
 
     def _fail_a(
-        self, call: Call, status: int, now: float, *, reason: str | None = None, cause: str, hangup: str = ""
+        self,
+        call: Call,
+        status: int,
+        now: float,
+        *,
+        reason: str | None = None,
+        cause: str,
+        hangup: str = "",
+        extra: list[Header] | None = None,
     ) -> None:
         if call.state is CallState.ENDED:
             return
         assert call.a is not None
-        call.a.respond(status, now, reason=reason)
+        call.a.respond(status, now, reason=reason, extra=extra)
         self._end(call, now, status=status, cause=cause, hangup=hangup)
 
     def _end(self, call: Call, now: float, *, status: int, cause: str, hangup: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
+from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRedirected, CallRinging, CallStarted
 
 log = logging.getLogger("b2bua.events")
 
@@ -32,6 +32,8 @@ class CallLog:
             )
         elif isinstance(event, CallRinging):
             log.debug("call %s ringing (%d)", event.ref, event.status)
+        elif isinstance(event, CallRedirected):
+            log.info("call %s redirected %d (%s): %s", event.ref, event.status, event.action, ", ".join(event.targets))
         elif isinstance(event, CallAnswered):
             c["calls_answered"] += 1
             log.info("call %s answered", event.ref)

@@ -89,6 +89,12 @@ class SipConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     max_call_duration: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 4 * 3600.0
     # session refresh interval, seconds (RFC 4028; at least 90)
     session_interval: Annotated[float, msgspec.Meta(ge=90, le=86400)] = 1800.0
+    # offer reliable provisional responses (RFC 3262, Supported: 100rel) to callees
+    offer_100rel: bool = True
+    # a callee's 3xx: "follow" its Contacts (new forks, best q first) or "relay" it to the caller
+    redirect: Literal["follow", "relay"] = "follow"
+    # redirect targets followed per call at most (a redirect chain or loop ends there)
+    max_redirects: Annotated[int, msgspec.Meta(ge=0, le=20)] = 5
     # shed new calls with 503 while the event loop runs this many seconds late
     # (smoothed; back to normal below a third of it); 0 turns shedding off
     overload_lag: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.15

@@ -105,9 +105,10 @@ METHODS = frozenset(
     }
 )
 # Option tags for Require/Supported.  Only what code here implements: session
-# timers (RFC 4028, b2bua.calls).  "path" (RFC 3327) and "replaces" (RFC 3891)
+# timers (RFC 4028, b2bua.calls) and reliable provisional responses (RFC 3262,
+# b2bua.calls.prack).  "path" (RFC 3327) and "replaces" (RFC 3891)
 # belong here once the registrar stores Path and the call layer handles Replaces.
-SUPPORTED = frozenset({"timer"})
+SUPPORTED = frozenset({"timer", "100rel"})
 # Body types of the methods whose bodies the B2BUA reads (SESSION_METHODS):
 # session descriptions (RFC 3264) and the DTMF relays of INFO.
 ACCEPT = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf"})

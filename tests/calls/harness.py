@@ -280,6 +280,20 @@ class Peer:
         self.send(resp)
         return resp
 
+    def respond_reliably(
+        self, req: Request, status: int, rseq: int, body: bytes = b"", *, extra: Sequence[Header] = ()
+    ) -> Response:
+        """A reliable provisional (RFC 3262 §3): Require: 100rel and RSeq."""
+        return self.respond(req, status, body, extra=[header("Require", "100rel"), header("RSeq", str(rseq)), *extra])
+
+    def prack(self, resp: Response, body: bytes = b"", *, rseq: int | None = None) -> Request:
+        """The PRACK of a reliable provisional in its early dialog (RFC 3262 §7.2);
+        ``rseq`` overrides the RAck's response number."""
+        if self.remote_tag is None:
+            self.confirm(resp)
+        n = rseq if rseq is not None else int(resp.get("rseq") or "0")
+        return self.request("PRACK", body, extra=[header("RAck", f"{n} {resp.cseq.number} {resp.cseq.method}")])
+
     # -- in-dialog requests ---------------------------------------------------------
     def request(
         self,
