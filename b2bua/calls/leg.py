@@ -12,7 +12,10 @@ its dialog once one exists, and what it still owes or waits for:
 * as UAC, the ACK of a 2xx (§13.2.2.4, :meth:`Leg.ack`), sent along the
   route set and resent as is when the 2xx is retransmitted
   (:meth:`Leg.ack_again`); when the 2xx carried the offer, the ACK waits for
-  the answer in the other side's ACK (``ack_cseq``, :meth:`Leg.on_ack`);
+  the answer in the other side's ACK (``ack_cseq``, :meth:`Leg.on_ack`),
+  and when that ACK never comes (or the call ends first) the offer is
+  answered with every stream rejected before the BYE (§13.2.2.4,
+  :meth:`Leg.ack_rejecting`);
 * in-dialog requests of its own (:meth:`Leg.send_request`): BYE, and the
   session refresh of RFC 4028 (UPDATE where the peer allows it, else
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
@@ -36,6 +39,7 @@ from b2bua.sip.dialog import Dialog
 from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
 from b2bua.sip.message import Header, Request, Response, header
 
+from . import sdp
 from .call import Call, CallIndex, CallState, Settings
 from .timers import Timer, Timers
 
@@ -116,6 +120,7 @@ class Leg:
         "acked",
         "retransmit",
         "ack_cseq",
+        "ack_offer",
         "last_ack",
         "sent",
         "refresh",
@@ -142,6 +147,7 @@ class Leg:
         self.acked = True
         self.retransmit: Timer | None = None  # our 2xx, resent until the ACK
         self.ack_cseq: int | None = None  # B: ACK for this INVITE CSeq waits for A's ACK body
+        self.ack_offer = b""  # the offer in the 2xx that ``ack_cseq`` waits to answer
         self.last_ack: Request | None = None  # resent as is when the 2xx is retransmitted
         self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallIndex.relays)
         self.refresh: Timer | None = None
@@ -246,16 +252,44 @@ class Leg:
         if other is None or other.dialog is None or other.ack_cseq is None:
             return
         ctype = req.get("content-type") or "application/sdp"
-        cseq, other.ack_cseq = other.ack_cseq, None
+        cseq, other.ack_cseq, other.ack_offer = other.ack_cseq, None, b""
         other.ack(cseq, body=req.body, content_type=ctype if req.body else None)
 
     # -- as UAC: acknowledging a 2xx -----------------------------------------------------
+    def await_answer(self, cseq: int, offer: bytes) -> None:
+        """The 2xx to our INVITE ``cseq`` made the offer ``offer``: its ACK waits
+        for the answer the other side's ACK brings (:meth:`on_ack`)."""
+        self.ack_cseq = cseq
+        self.ack_offer = offer
+
     def ack(self, cseq: int, *, body: bytes = b"", content_type: str | None = None) -> None:
         """The ACK for a 2xx on this leg, along its route set (§13.2.2.4, §12.2.1.1)."""
         assert self.dialog is not None
         ack = self.dialog.ack(cseq, body=body, content_type=content_type)
         self.core.endpoint.send_stateless(ack, self.next_hop())  # adds the Via, kept for resending
         self.last_ack = ack
+
+    def ack_rejecting(self) -> None:
+        """ACK a 2xx whose offer no answer came for (the caller never ACKed, or the
+        call ended first): RFC 3261 §13.2.2.4 wants a valid answer in the ACK even
+        when the offer is not acceptable, then a BYE.  The answer keeps one line
+        per offered stream, each rejected with port 0 (RFC 3264 §6), at our own
+        address; an offer that is not SDP gets an ACK without a body."""
+        cseq, self.ack_cseq = self.ack_cseq, None
+        if cseq is None or self.dialog is None:
+            return
+        offer, self.ack_offer = self.ack_offer, b""
+        try:
+            offered = sdp.parse(offer) if offer else None
+        except sdp.SdpError:
+            offered = None
+        if offered is None:
+            self.ack(cseq)
+            return
+        # session id 0: this description is the last word of a session being torn down
+        host = self.core.local(self.flow.transport).host
+        rejected = sdp.answer(offered, address=host, port=0, session_id=0, codecs=())
+        self.ack(cseq, body=sdp.build(rejected), content_type="application/sdp")
 
     def ack_again(self, cseq: int) -> None:
         """A 2xx came again: resend the same ACK (with the same answer, if any)."""
@@ -274,6 +308,7 @@ class Leg:
         self.state = LegState.TERMINATED
         if self.dialog is None:
             return
+        self.ack_rejecting()  # a 2xx offer still unanswered is ACKed first
         self.send_request(self.dialog.request("BYE"), now)
         self.drop_timers()
 

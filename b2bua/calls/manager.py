@@ -387,7 +387,7 @@ class CallManager:
         if a.invite.body:
             b.ack(b.invite.cseq.number)
         else:
-            b.ack_cseq = b.invite.cseq.number  # B made the offer; A's ACK brings the answer
+            b.await_answer(b.invite.cseq.number, resp.body)  # B made the offer; A's ACK brings the answer
         self._cancel_forks(call, now, except_leg=b)
         # answer A
         a.dialog = Dialog.from_uas(a.invite, a.to_tag, self.core.contact(a.flow), a.flow, self.s.user_agent)
