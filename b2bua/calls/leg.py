@@ -16,7 +16,9 @@ its dialog once one exists, and what it still owes or waits for:
   and when that ACK never comes (or the call ends first) the offer is
   answered with every stream rejected before the BYE (§13.2.2.4,
   :meth:`Leg.ack_rejecting`);
-* in-dialog requests of its own (:meth:`Leg.send_request`): BYE, and the
+* in-dialog requests of its own (:meth:`Leg.send_request`): BYE (held back
+  while our 2xx on this leg is not ACKed, RFC 3261 §15: it goes when the ACK
+  comes, or when the 2xx retransmissions give up, 64*T1 at most), and the
   session refresh of RFC 4028 (UPDATE where the peer allows it, else
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
 
@@ -125,6 +127,7 @@ class Leg:
         "sent",
         "refresh",
         "auth_tried",
+        "bye_deferred",
     )
 
     def __init__(
@@ -152,6 +155,7 @@ class Leg:
         self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallIndex.relays)
         self.refresh: Timer | None = None
         self.auth_tried = False
+        self.bye_deferred = False  # a BYE waits for the ACK of our 2xx (RFC 3261 §15)
 
     @property
     def other(self) -> "Leg | None":
@@ -227,9 +231,12 @@ class Leg:
     def _retransmit_2xx(self, now: float, txn: str, resp: Response, interval: float, give_up: float) -> None:
         self.retransmit = None
         call = self.call
-        if self.acked or self.state is LegState.TERMINATED or call is None:
+        if self.acked or (self.state is LegState.TERMINATED and not self.bye_deferred) or call is None:
             return
         core = self.core
+        if now >= give_up and self.bye_deferred:
+            self._bye(now)  # no ACK will come: the BYE waited long enough
+            return
         if now >= give_up:
             core.teardown(call, now, cause="no ACK for 2xx", hangup="server")
             return
@@ -239,15 +246,18 @@ class Leg:
         at = min(now + nxt, give_up)
         self.retransmit = core.timers.schedule(at, self._retransmit_2xx, txn, resp, nxt, give_up)
 
-    def on_ack(self, req: Request) -> None:
-        """The ACK of our 2xx came: stop resending it; if the other side's 2xx
-        made the offer, this ACK carries the answer: ACK the other side now."""
+    def on_ack(self, req: Request, now: float) -> None:
+        """The ACK of our 2xx came: stop resending it, send the BYE that waited
+        for it; if the other side's 2xx made the offer, this ACK carries the
+        answer: ACK the other side now."""
         if self.call is None:
             return
         self.acked = True
         if self.retransmit is not None:
             self.retransmit.cancel()
             self.retransmit = None
+        if self.bye_deferred:
+            self._bye(now)
         other = self.other
         if other is None or other.dialog is None or other.ack_cseq is None:
             return
@@ -309,6 +319,15 @@ class Leg:
         if self.dialog is None:
             return
         self.ack_rejecting()  # a 2xx offer still unanswered is ACKed first
+        if not self.acked and self.retransmit is not None:
+            # RFC 3261 §15: not before the ACK of our 2xx (on_ack), or the end of
+            # its retransmissions (_retransmit_2xx), lest it overtake the ACK
+            self.bye_deferred = True
+            return
+        self._bye(now)
+
+    def _bye(self, now: float) -> None:
+        assert self.dialog is not None
         self.send_request(self.dialog.request("BYE"), now)
         self.drop_timers()
 
@@ -329,10 +348,13 @@ class Leg:
         self.schedule_refresh(now)
 
     def drop_timers(self) -> None:
+        """Forget what this leg still had to do: 2xx retransmissions, a refresh,
+        a BYE waiting for an ACK."""
         for t in (self.retransmit, self.refresh):
             if t is not None:
                 t.cancel()
         self.retransmit = self.refresh = None
+        self.bye_deferred = False
 
 
 def fork_invite(

@@ -273,11 +273,12 @@ class CallManager:
                 if a is not None and a.call is not None and not a.acked and a.dialog is not None:
                     leg = a
             if leg is not None:
-                leg.on_ack(req)
+                leg.on_ack(req, now)
             return True
         if leg is not None and leg.state is LegState.TERMINATED and req.method == "BYE":
             # our BYE and the peer's crossed on the wire: both dialogs end anyway
             self.reply(event, 200, now)
+            leg.drop_timers()  # a BYE of ours that waited for an ACK is moot
             return True
         if leg is None or leg.state is LegState.TERMINATED:
             self.reply(event, 481, now)
@@ -497,6 +498,11 @@ class CallManager:
         self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
 
     def _forget(self, now: float, call: Call) -> None:
+        if any(leg is not None and leg.bye_deferred for leg in (call.a, *call.forks)):
+            # a BYE still waits for the ACK of a 2xx (64*T1 at most): it and its
+            # transaction must settle first
+            self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
+            return
         self.index.remove_call(call)
         for leg in (call.a, *call.forks):
             if leg is None:

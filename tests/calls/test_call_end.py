@@ -73,10 +73,90 @@ def test_delayed_offer_call_ended_before_the_answer_acks_b_first() -> None:
     assert_rejecting_answer(ack.request.body)
     assert ack.request.cseq.number == inv.cseq.number
     assert h.ended().cause == "credit exhausted"
+    assert h.a.inbox == []  # A's 2xx is not ACKed: its BYE waits (RFC 3261 §15)
     # A's ACK (with its answer) arrives after all: B is not ACKed twice
     h.a.ack(ok_a, body=SDP_A)
     a_bye = h.a.expect_one("BYE")  # the BYE to A waited for that ACK
     assert h.b.inbox == []
     h.b.respond(bye.request, 200)
     h.a.respond(a_bye.request, 200)
+    h.settle()
+
+
+def answered_not_acked(h: Harness):
+    """B answers; A has the 200 but its ACK is still in flight.  Returns A's 200."""
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    inv = h.b.expect_one("INVITE").request
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    ok = h.a.expect_one("200 INVITE").response
+    h.take_events()
+    return ok
+
+
+def test_bye_from_b_waits_for_a_s_ack() -> None:
+    h = Harness()
+    ok = answered_not_acked(h)
+    h.advance(0.1)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    assert h.a.inbox == []  # the BYE must not overtake A's ACK
+    ended = h.ended()
+    assert (ended.cause, ended.hangup, ended.at) == ("callee hung up", "callee", 0.1)  # billing stops now
+    h.advance(0.4)
+    again = h.a.expect_one("200 INVITE")  # the 2xx is still resent until the ACK
+    assert again.at == 0.5
+    h.advance(0.3)
+    h.a.ack(ok)
+    bye = h.a.expect_one("BYE")
+    assert bye.at == 0.8 and bye.request.cseq.method == "BYE"
+    h.a.respond(bye.request, 200)
+    h.advance(5)
+    assert h.a.inbox == []  # no 2xx after the ACK, one BYE only
+    h.settle()
+
+
+def test_bye_waits_at_most_until_the_2xx_retransmissions_give_up() -> None:
+    h = Harness()
+    answered_not_acked(h)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    assert len(h.take_events()) == 1  # CallEnded, once
+    h.advance(31.9)
+    assert {r.kind for r in h.a.take()} == {"200 INVITE"}
+    h.advance(0.1)
+    bye = h.a.expect_one("BYE")
+    assert bye.at == 32.0  # 64*T1 after the 2xx: the bound
+    assert h.events == []  # the call had ended already
+    h.a.respond(bye.request, 200)
+    h.settle()
+
+
+def test_deferred_bye_dropped_when_a_sends_bye() -> None:
+    """A hangs up itself (it had the 2xx) while our BYE waits: both ends agree, nothing more is sent."""
+    h = Harness()
+    ok = answered_not_acked(h)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.confirm(ok)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.advance(40)
+    assert h.a.inbox == [] and h.b.inbox == []
+    assert isinstance(h.ended(), CallEnded)
+    h.settle()
+
+
+def test_server_ends_the_call_right_after_answering() -> None:
+    h = Harness()
+    ok = answered_not_acked(h)
+    ref = next(iter(h.manager.index.calls))
+    assert h.manager.end_call(ref, h.now, "maximum call duration")
+    h.pump()
+    h.b.respond(h.b.expect_one("BYE").request, 200)
+    assert h.a.inbox == []
+    h.a.ack(ok)
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+    assert h.ended().hangup == "server"
     h.settle()
