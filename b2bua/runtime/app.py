@@ -34,6 +34,7 @@ from b2bua.calls.admission import (
     CheckCredit,
     Command,
     CreditChecked,
+    CreditRequest,
     InviteReceived,
     Policy,
     SendResponse,
@@ -42,7 +43,7 @@ from b2bua.calls.admission import (
     authenticate,
 )
 from b2bua.calls.manager import ALLOW, CallManager, Settings
-from b2bua.calls.events import CallEvent, CallStarted
+from b2bua.calls.events import CallEvent
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk
 from b2bua.sip import validate
@@ -106,7 +107,7 @@ class ServerApp:
         on_bindings: Callable[[str], None] | None = None,
         codes: CodeStore | None = None,
         today: Callable[[], datetime.date] = datetime.date.today,
-        credit_check: Callable[[CallStarted], Awaitable[CreditCheck]] | None = None,
+        credit_check: Callable[[CreditRequest], Awaitable[CreditCheck]] | None = None,
         defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -129,7 +130,7 @@ class ServerApp:
             extensions, trunks, [route_prefix_of(r) for r in config.routes], emergency=frozenset(plan.emergency)
         )
         self.today = today
-        # prepaid calls: credit_check(a CallStarted-like description) -> CreditCheck,
+        # prepaid calls: credit_check(CreditRequest) -> CreditCheck,
         # run by defer(coroutine, on_done); without both, calls on credit
         # accounts are refused (fail closed)
         self.credit_check = credit_check
@@ -240,7 +241,7 @@ class ServerApp:
                 event = CreditChecked(txn=cmd.txn, result=result if isinstance(result, CreditCheck) else None)
             self.execute(self.admission.handle(event, now), now)
 
-        self.defer(self.credit_check(cmd.description), done)
+        self.defer(self.credit_check(cmd.request), done)
 
     def dispatch(self) -> None:
         """Hand the call events of the steps just taken to the sink, in order
