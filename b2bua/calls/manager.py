@@ -32,7 +32,8 @@ Public API
   the manager's (out-of-dialog requests, a CANCEL of a transaction it does
   not own): the application's then;
 * ``start_call(event, route, *, caller, caller_user, display, ..., now)``,
-  ``end_call(ref, now, cause)``, ``reply(event, status, now, ...)``;
+  ``end_call(ref, now, cause)``, ``end_all(now, cause)`` (at shutdown),
+  ``reply(event, status, now, ...)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
   (CallStarted, CallRinging, CallAnswered, CallEnded, in order), drained
@@ -473,6 +474,19 @@ class CallManager:
             return False
         self._teardown(call, now, cause=cause, hangup="server")
         return True
+
+    def end_all(self, now: float, cause: str = "server shutdown") -> int:
+        """End every live call (the server is stopping): BYE on both legs of an
+        answered call; 503 to the caller and CANCEL to the forks of one not
+        answered yet.  Hangup "server" either way.  Returns how many were ended."""
+        live = [c for c in self.index.calls.values() if c.state is not CallState.ENDED]
+        for call in live:
+            if call.state in UNANSWERED:
+                self._cancel_forks(call, now)
+                self._fail_a(call, 503, now, reason="Service Unavailable", cause=cause, hangup="server")
+            else:
+                self._teardown(call, now, cause=cause, hangup="server")
+        return len(live)
 
     def _max_duration(self, now: float, call: Call) -> None:
         self._teardown(call, now, cause="maximum call duration", hangup="server")

@@ -135,6 +135,7 @@ class ServerApp:
         # accounts are refused (fail closed)
         self.credit_check = credit_check
         self.defer = defer
+        self.draining = False  # stopping: new calls get 503 while the live ones end
         lk = config.lockout
         self.auth = DigestServer(sip.realm, secret, float(sip.nonce_lifetime), algorithms=tuple(sip.digest_algorithms))
         self.admission = Admission(
@@ -199,6 +200,8 @@ class ServerApp:
             return
         if method == "REGISTER":
             self._register(event, now)
+        elif method == "INVITE" and self.draining:
+            self.answer(event, 503, now, reason="Shutting Down")
         elif method == "INVITE":
             self.execute(self.admission.handle(InviteReceived(event=event, today=self.today(), own=self._listening()), now), now)
         elif method == "OPTIONS":

@@ -281,12 +281,16 @@ class BillingService:
             "credit_cuts": self.credit_cuts,
         }
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Settle the credit of ended calls (reservations and commits in flight, for
+        ``timeout`` seconds at most), then write every queued record and close."""
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
-        if self._tasks:  # reservations and commits in flight
-            await asyncio.wait(list(self._tasks), timeout=10.0)
+        if self._tasks:
+            done, pending = await asyncio.wait(list(self._tasks), timeout=max(timeout, 0.0))
+            if pending:
+                log.error("%d credit operations unfinished at shutdown (their reservations stay held)", len(pending))
         await self.writer.stop()
         try:
             await self.store.close()

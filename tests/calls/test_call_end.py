@@ -160,3 +160,38 @@ def test_server_ends_the_call_right_after_answering() -> None:
     h.a.respond(h.a.expect_one("BYE").request, 200)
     assert h.ended().hangup == "server"
     h.settle()
+
+
+def test_end_all_at_shutdown() -> None:
+    """Every live call ends from the server: BYE on both legs of the answered one,
+    503 and CANCEL for the one still ringing; each closed once, hangup "server"."""
+    answered = Harness()
+    ok = answered_not_acked(answered)
+    answered.a.ack(ok)
+    m = answered.manager
+    assert m.end_all(answered.now, "server shutdown") == 1
+    answered.pump()
+    answered.b.respond(answered.b.expect_one("BYE").request, 200)
+    answered.a.respond(answered.a.expect_one("BYE").request, 200)
+    ended = answered.ended()
+    assert (ended.status, ended.cause, ended.hangup) == (200, "server shutdown", "server")
+    assert m.end_all(answered.now, "server shutdown") == 0  # nothing live is left
+    answered.settle()
+
+    ringing = Harness()
+    ringing.a.invite(SDP_A)
+    ringing.a.expect("100 INVITE")
+    inv = ringing.b.expect_one("INVITE").request
+    ringing.b.respond(inv, 180)
+    ringing.a.expect("180 INVITE")
+    assert ringing.manager.end_all(ringing.now) == 1
+    ringing.pump()
+    refused = ringing.a.expect_one("503 INVITE").response
+    ringing.a.ack_failure(refused)
+    cancel = ringing.b.expect_one("CANCEL").request
+    ringing.b.respond(cancel, 200)
+    ringing.b.respond(inv, 487)
+    ringing.b.expect("ACK")
+    ended = ringing.ended()
+    assert (ended.status, ended.cause, ended.hangup) == (503, "server shutdown", "server")
+    ringing.settle()
