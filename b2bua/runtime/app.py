@@ -45,7 +45,7 @@ from b2bua.calls.admission import (
 from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import CallEvent
 from b2bua.calls.registrar import LocationService, Registrar
-from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk
+from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk, refusal
 from b2bua.sip import validate
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
@@ -60,6 +60,8 @@ from .codes import CodeStore
 from .config import Config, RouteConfig, TrunkConfig, UserConfig
 
 log = logging.getLogger("b2bua.app")
+
+SHUTDOWN_CAUSE = "server shutdown"  # the cause of calls the server ends or refuses when stopping
 
 
 def capability_headers() -> list[Header]:
@@ -201,7 +203,7 @@ class ServerApp:
         if method == "REGISTER":
             self._register(event, now)
         elif method == "INVITE" and self.draining:
-            self.answer(event, 503, now, reason="Shutting Down")
+            self.answer(event, 503, now, reason=SHUTDOWN_CAUSE)
         elif method == "INVITE":
             self.execute(self.admission.handle(InviteReceived(event=event, today=self.today(), own=self._listening()), now), now)
         elif method == "OPTIONS":
@@ -222,8 +224,12 @@ class ServerApp:
             elif isinstance(cmd, SendResponse):
                 self.answer(cmd.event, cmd.status, now, reason=cmd.reason, extra=list(cmd.headers))
             elif isinstance(cmd, StartCall):
+                route = cmd.route
+                if self.draining and route.kind != "none":
+                    # admitted after the shutdown began (a credit answer came late): refused, recorded
+                    route = refusal(route.destination, 503, SHUTDOWN_CAUSE)
                 self.calls.start_call(
-                    cmd.event, cmd.route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
+                    cmd.event, route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
                     department=cmd.department, group=cmd.group, account=cmd.account, now=now,
                 )
             else:

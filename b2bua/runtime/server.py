@@ -25,7 +25,7 @@ from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
-from .app import ServerApp
+from .app import SHUTDOWN_CAUSE, ServerApp
 from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
@@ -220,7 +220,7 @@ class Server:
         calls = self.app.calls
         self.app.draining = True
         before = set(calls.index.relays)
-        ended = calls.end_all(loop.time(), "server shutdown")
+        ended = calls.end_all(loop.time(), SHUTDOWN_CAUSE)
         self.driver.flush()  # the BYEs, 503s and CANCELs out; CallEnded to billing
         if not ended:
             return
