@@ -46,7 +46,8 @@ Public API
 :class:`~b2bua.sip.endpoint.CancelReceived` (claimed only while the attempt
 waits: ``handle`` returns no commands and ``claims(event)`` says False
 otherwise), :class:`TransactionGone`; the commands :class:`SendResponse`,
-:class:`CheckCredit`, :class:`StartCall` (later ``LookupCode`` and
+:class:`CheckCredit` (a :class:`CreditRequest`: what the check needs of the
+call about to start), :class:`StartCall` (later ``LookupCode`` and
 ``CollectDigits`` for prompting wait in states of their own, like
 ``CHECKING_CREDIT``).  :func:`authenticate` is the digest step alone, for
 REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``.

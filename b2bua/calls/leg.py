@@ -235,7 +235,7 @@ class Leg:
             return
         core = self.core
         if now >= give_up and self.bye_deferred:
-            self._bye(now)  # no ACK will come: the BYE waited long enough
+            self.bye_now(now)  # no ACK will come: the BYE waited long enough
             return
         if now >= give_up:
             core.teardown(call, now, cause="no ACK for 2xx", hangup="server")
@@ -257,7 +257,7 @@ class Leg:
             self.retransmit.cancel()
             self.retransmit = None
         if self.bye_deferred:
-            self._bye(now)
+            self.bye_now(now)
         other = self.other
         if other is None or other.dialog is None or other.ack_cseq is None:
             return
@@ -324,9 +324,10 @@ class Leg:
             # its retransmissions (_retransmit_2xx), lest it overtake the ACK
             self.bye_deferred = True
             return
-        self._bye(now)
+        self.bye_now(now)
 
-    def _bye(self, now: float) -> None:
+    def bye_now(self, now: float) -> None:
+        """Send the BYE, even one that waited for an ACK (the server is stopping)."""
         assert self.dialog is not None
         self.send_request(self.dialog.request("BYE"), now)
         self.drop_timers()

@@ -32,7 +32,8 @@ Public API
   the manager's (out-of-dialog requests, a CANCEL of a transaction it does
   not own): the application's then;
 * ``start_call(event, route, *, caller, caller_user, display, ..., now)``,
-  ``end_call(ref, now, cause)``, ``end_all(now, cause)`` (at shutdown),
+  ``end_call(ref, now, cause)``, ``end_all(now, cause)``, ``waiting_byes()``
+  and ``release_byes(now)`` (at shutdown),
   ``reply(event, status, now, ...)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
@@ -487,6 +488,19 @@ class CallManager:
             else:
                 self._teardown(call, now, cause=cause, hangup="server")
         return len(live)
+
+    def waiting_byes(self) -> list[Leg]:
+        """The legs whose BYE waits for the ACK of our 2xx (RFC 3261 §15)."""
+        return [leg for call in self.index.calls.values() for leg in (call.a, *call.forks)
+                if leg is not None and leg.bye_deferred]
+
+    def release_byes(self, now: float) -> int:
+        """Send every BYE still waiting for an ACK now (the server is stopping
+        and cannot wait any longer).  Returns how many went."""
+        waiting = self.waiting_byes()
+        for leg in waiting:
+            leg.bye_now(now)
+        return len(waiting)
 
     def _max_duration(self, now: float, call: Call) -> None:
         self._teardown(call, now, cause="maximum call duration", hangup="server")

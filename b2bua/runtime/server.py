@@ -213,7 +213,8 @@ class Server:
         """At shutdown: end every live call (BYE on both legs of an answered call,
         503 and CANCEL for one still ringing, new INVITEs 503), hand their
         CallEnded to billing, and give the BYEs up to ``timeout`` seconds to be
-        answered while the sockets are still open."""
+        answered while the sockets are still open: a BYE to a caller whose ACK
+        is in flight waits for it half that time at most, then goes anyway."""
         if self.driver is None:
             return
         loop = self.loop
@@ -225,8 +226,13 @@ class Server:
         if not ended:
             return
         log.info("shutdown: ended %d live calls", ended)
+        half = loop.time() + timeout / 2
+        while loop.time() < half and calls.waiting_byes():
+            await asyncio.sleep(0.02)  # a BYE waits for the ACK of our 2xx (RFC 3261 §15)
+        if calls.release_byes(loop.time()):
+            self.driver.flush()  # the rest of the time cannot wait for those ACKs
         byes = set(calls.index.relays) - before
-        deadline = loop.time() + timeout
+        deadline = loop.time() + timeout / 2
         while loop.time() < deadline and any(t in calls.index.relays for t in byes):
             await asyncio.sleep(0.02)
 

@@ -195,3 +195,24 @@ def test_end_all_at_shutdown() -> None:
     ended = ringing.ended()
     assert (ended.status, ended.cause, ended.hangup) == (503, "server shutdown", "server")
     ringing.settle()
+
+
+def test_byes_waiting_for_an_ack_released_at_shutdown() -> None:
+    h = Harness()
+    answered_not_acked(h)
+    m = h.manager
+    assert m.end_all(h.now) == 1
+    h.pump()
+    h.b.respond(h.b.expect_one("BYE").request, 200)
+    assert h.a.inbox == [] and [leg.uas for leg in m.waiting_byes()] == [True]
+    h.advance(1.0)
+    h.a.take()  # 2xx retransmissions meanwhile
+    assert m.release_byes(h.now) == 1  # the server cannot wait any longer
+    h.pump()
+    bye = h.a.expect_one("BYE")
+    assert m.waiting_byes() == [] and m.release_byes(h.now) == 0
+    h.a.respond(bye.request, 200)
+    h.advance(40)
+    assert h.a.inbox == []  # no more 2xx, no second BYE
+    assert h.ended().cause == "server shutdown"
+    h.settle()
