@@ -46,7 +46,8 @@ Public API
 :class:`~b2bua.sip.endpoint.CancelReceived` (claimed only while the attempt
 waits: ``handle`` returns no commands and ``claims(event)`` says False
 otherwise), :class:`TransactionGone`; the commands :class:`SendResponse`,
-:class:`CheckCredit`, :class:`StartCall` (later ``LookupCode`` and
+:class:`CheckCredit` (a :class:`CreditRequest`: what the check needs of the
+call about to start), :class:`StartCall` (later ``LookupCode`` and
 ``CollectDigits`` for prompting wait in states of their own, like
 ``CHECKING_CREDIT``).  :func:`authenticate` is the digest step alone, for
 REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``.
@@ -70,7 +71,7 @@ from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, eva
 from dialplan.codes import CodeLookup
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
-from .events import NO_ACCOUNT, AccountInfo, CallStarted
+from .events import NO_ACCOUNT, AccountInfo
 from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 
 log = logging.getLogger("b2bua.admission")
@@ -139,11 +140,37 @@ class SendResponse(msgspec.Struct, frozen=True, kw_only=True):
     stateless: bool = False  # a challenge: no transaction kept (RFC 3261 §8.2.7, §26.3.2.4)
 
 
+class CreditRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """What a credit check needs to know of a call about to start: who pays
+    (the account code's credit account), for what (destination, call class),
+    at which rates (the code's rate plan, else the group's, else the default)."""
+
+    caller: str
+    caller_user: str
+    group: str
+    dialed: str  # as dialed, for the numbering plan's class when the policy gave none
+    destination: str  # after routing: what the rate is looked up by
+    route: str  # the route's label ("trunk:NAME")
+    account: AccountInfo  # the code, its call class, rate plan and credit account
+
+    @property
+    def credit_account(self) -> str:
+        return self.account.credit_account
+
+    @property
+    def call_class(self) -> str:
+        return self.account.call_class
+
+    @property
+    def rate_plan(self) -> str:
+        return self.account.rate_plan
+
+
 class CheckCredit(msgspec.Struct, frozen=True, kw_only=True):
     """May the credit account pay for the call described?  Answer with CreditChecked."""
 
     txn: str
-    description: CallStarted  # the call about to start (ref "" as it has none yet)
+    request: CreditRequest
 
 
 class StartCall(msgspec.Struct, frozen=True, kw_only=True):
@@ -409,12 +436,9 @@ class Admission:
                         a.caller, a.dialed, a.account.credit_account)
             a.route = refusal(route.destination, 503, CREDIT_UNAVAILABLE)
             return Found.UNCHECKABLE
-        src = a.event.source
-        out.append(CheckCredit(txn=a.txn, description=CallStarted(
-            ref="", at=now, caller=a.caller, caller_user=a.caller_user, department=a.department,
-            group=a.group, dialed=a.dialed, destination=route.destination, route=route.label,
-            a_call_id=a.event.request.call_id, source=f"{src.transport}:{src.host}:{src.port}",
-            account=a.account,
+        out.append(CheckCredit(txn=a.txn, request=CreditRequest(
+            caller=a.caller, caller_user=a.caller_user, group=a.group, dialed=a.dialed,
+            destination=route.destination, route=route.label, account=a.account,
         )))
         return Found.CHECK_SENT
 

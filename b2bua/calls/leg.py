@@ -12,8 +12,13 @@ its dialog once one exists, and what it still owes or waits for:
 * as UAC, the ACK of a 2xx (§13.2.2.4, :meth:`Leg.ack`), sent along the
   route set and resent as is when the 2xx is retransmitted
   (:meth:`Leg.ack_again`); when the 2xx carried the offer, the ACK waits for
-  the answer in the other side's ACK (``ack_cseq``, :meth:`Leg.on_ack`);
-* in-dialog requests of its own (:meth:`Leg.send_request`): BYE, and the
+  the answer in the other side's ACK (``ack_cseq``, :meth:`Leg.on_ack`),
+  and when that ACK never comes (or the call ends first) the offer is
+  answered with every stream rejected before the BYE (§13.2.2.4,
+  :meth:`Leg.ack_rejecting`);
+* in-dialog requests of its own (:meth:`Leg.send_request`): BYE (held back
+  while our 2xx on this leg is not ACKed, RFC 3261 §15: it goes when the ACK
+  comes, or when the 2xx retransmissions give up, 64*T1 at most), and the
   session refresh of RFC 4028 (UPDATE where the peer allows it, else
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
 
@@ -40,6 +45,7 @@ from b2bua.sip.dialog import Dialog
 from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
 from b2bua.sip.message import Header, Request, Response, header
 
+from . import sdp
 from .call import Call, CallIndex, CallState, Settings
 from .timers import Timer, Timers
 
@@ -120,11 +126,13 @@ class Leg:
         "acked",
         "retransmit",
         "ack_cseq",
+        "ack_offer",
         "last_ack",
         "sent",
         "refresh",
         "auth_tried",
         "rel",
+        "bye_deferred",
     )
 
     def __init__(
@@ -147,11 +155,13 @@ class Leg:
         self.acked = True
         self.retransmit: Timer | None = None  # our 2xx, resent until the ACK
         self.ack_cseq: int | None = None  # B: ACK for this INVITE CSeq waits for A's ACK body
+        self.ack_offer = b""  # the offer in the 2xx that ``ack_cseq`` waits to answer
         self.last_ack: Request | None = None  # resent as is when the 2xx is retransmitted
         self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallIndex.relays)
         self.refresh: Timer | None = None
         self.auth_tried = False
         self.rel: Any = None  # reliable provisionals (RFC 3262): calls.prack's state for this leg
+        self.bye_deferred = False  # a BYE waits for the ACK of our 2xx (RFC 3261 §15)
 
     @property
     def other(self) -> "Leg | None":
@@ -233,9 +243,12 @@ class Leg:
     def _retransmit_2xx(self, now: float, txn: str, resp: Response, interval: float, give_up: float) -> None:
         self.retransmit = None
         call = self.call
-        if self.acked or self.state is LegState.TERMINATED or call is None:
+        if self.acked or (self.state is LegState.TERMINATED and not self.bye_deferred) or call is None:
             return
         core = self.core
+        if now >= give_up and self.bye_deferred:
+            self.bye_now(now)  # no ACK will come: the BYE waited long enough
+            return
         if now >= give_up:
             core.teardown(call, now, cause="no ACK for 2xx", hangup="server")
             return
@@ -246,29 +259,60 @@ class Leg:
         at = min(now + nxt, give_up)
         self.retransmit = core.timers.schedule(at, self._retransmit_2xx, txn, resp, nxt, give_up)
 
-    def on_ack(self, req: Request) -> None:
-        """The ACK of our 2xx came: stop resending it; if the other side's 2xx
-        made the offer, this ACK carries the answer: ACK the other side now."""
+    def on_ack(self, req: Request, now: float) -> None:
+        """The ACK of our 2xx came: stop resending it, send the BYE that waited
+        for it; if the other side's 2xx made the offer, this ACK carries the
+        answer: ACK the other side now."""
         if self.call is None:
             return
         self.acked = True
         if self.retransmit is not None:
             self.retransmit.cancel()
             self.retransmit = None
+        if self.bye_deferred:
+            self.bye_now(now)
         other = self.other
         if other is None or other.dialog is None or other.ack_cseq is None:
             return
         ctype = req.get("content-type") or "application/sdp"
-        cseq, other.ack_cseq = other.ack_cseq, None
+        cseq, other.ack_cseq, other.ack_offer = other.ack_cseq, None, b""
         other.ack(cseq, body=req.body, content_type=ctype if req.body else None)
 
     # -- as UAC: acknowledging a 2xx -----------------------------------------------------
+    def await_answer(self, cseq: int, offer: bytes) -> None:
+        """The 2xx to our INVITE ``cseq`` made the offer ``offer``: its ACK waits
+        for the answer the other side's ACK brings (:meth:`on_ack`)."""
+        self.ack_cseq = cseq
+        self.ack_offer = offer
+
     def ack(self, cseq: int, *, body: bytes = b"", content_type: str | None = None) -> None:
         """The ACK for a 2xx on this leg, along its route set (§13.2.2.4, §12.2.1.1)."""
         assert self.dialog is not None
         ack = self.dialog.ack(cseq, body=body, content_type=content_type)
         self.core.endpoint.send_stateless(ack, self.next_hop())  # adds the Via, kept for resending
         self.last_ack = ack
+
+    def ack_rejecting(self) -> None:
+        """ACK a 2xx whose offer no answer came for (the caller never ACKed, or the
+        call ended first): RFC 3261 §13.2.2.4 wants a valid answer in the ACK even
+        when the offer is not acceptable, then a BYE.  The answer keeps one line
+        per offered stream, each rejected with port 0 (RFC 3264 §6), at our own
+        address; an offer that is not SDP gets an ACK without a body."""
+        cseq, self.ack_cseq = self.ack_cseq, None
+        if cseq is None or self.dialog is None:
+            return
+        offer, self.ack_offer = self.ack_offer, b""
+        try:
+            offered = sdp.parse(offer) if offer else None
+        except sdp.SdpError:
+            offered = None
+        if offered is None:
+            self.ack(cseq)
+            return
+        # session id 0: this description is the last word of a session being torn down
+        host = self.core.local(self.flow.transport).host
+        rejected = sdp.answer(offered, address=host, port=0, session_id=0, codecs=())
+        self.ack(cseq, body=sdp.build(rejected), content_type="application/sdp")
 
     def ack_again(self, cseq: int) -> None:
         """A 2xx came again: resend the same ACK (with the same answer, if any)."""
@@ -287,6 +331,17 @@ class Leg:
         self.state = LegState.TERMINATED
         if self.dialog is None:
             return
+        self.ack_rejecting()  # a 2xx offer still unanswered is ACKed first
+        if not self.acked and self.retransmit is not None:
+            # RFC 3261 §15: not before the ACK of our 2xx (on_ack), or the end of
+            # its retransmissions (_retransmit_2xx), lest it overtake the ACK
+            self.bye_deferred = True
+            return
+        self.bye_now(now)
+
+    def bye_now(self, now: float) -> None:
+        """Send the BYE, even one that waited for an ACK (the server is stopping)."""
+        assert self.dialog is not None
         self.send_request(self.dialog.request("BYE"), now)
         self.drop_timers()
 
@@ -307,6 +362,8 @@ class Leg:
         self.schedule_refresh(now)
 
     def drop_timers(self) -> None:
+        """Forget what this leg still had to do: 2xx retransmissions, a refresh,
+        a BYE waiting for an ACK."""
         for t in (self.retransmit, self.refresh):
             if t is not None:
                 t.cancel()
@@ -314,6 +371,7 @@ class Leg:
         if self.rel is not None:
             self.rel.stop()
             self.rel = None  # the leg is done; its reliability state refers back to it
+        self.bye_deferred = False
 
 
 def fork_invite(

@@ -34,7 +34,9 @@ Public API
   the manager's (out-of-dialog requests, a CANCEL of a transaction it does
   not own): the application's then;
 * ``start_call(event, route, *, caller, caller_user, display, ..., now)``,
-  ``end_call(ref, now, cause)``, ``reply(event, status, now, ...)``;
+  ``end_call(ref, now, cause)``, ``end_all(now, cause)``, ``waiting_byes()``
+  and ``release_byes(now)`` (at shutdown),
+  ``reply(event, status, now, ...)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
   (CallStarted, CallRinging, CallRedirected, CallAnswered, CallEnded, in order), drained
@@ -276,11 +278,12 @@ class CallManager:
                 if a is not None and a.call is not None and not a.acked and a.dialog is not None:
                     leg = a
             if leg is not None:
-                leg.on_ack(req)
+                leg.on_ack(req, now)
             return True
         if leg is not None and leg.state is LegState.TERMINATED and req.method == "BYE":
             # our BYE and the peer's crossed on the wire: both dialogs end anyway
             self.reply(event, 200, now)
+            leg.drop_timers()  # a BYE of ours that waited for an ACK is moot
             return True
         if leg is None or leg.state is LegState.TERMINATED:
             self.reply(event, 481, now)
@@ -401,7 +404,7 @@ class CallManager:
         if a.invite.body:
             b.ack(b.invite.cseq.number)
         else:
-            b.ack_cseq = b.invite.cseq.number  # B made the offer; A's ACK brings the answer
+            b.await_answer(b.invite.cseq.number, resp.body)  # B made the offer; A's ACK brings the answer
         self._cancel_forks(call, now, except_leg=b)
         # answer A
         a.dialog = Dialog.from_uas(a.invite, a.to_tag, self.core.contact(a.flow), a.flow, self.s.user_agent)
@@ -488,6 +491,32 @@ class CallManager:
         self._teardown(call, now, cause=cause, hangup="server")
         return True
 
+    def end_all(self, now: float, cause: str = "server shutdown") -> int:
+        """End every live call (the server is stopping): BYE on both legs of an
+        answered call; 503 to the caller and CANCEL to the forks of one not
+        answered yet.  Hangup "server" either way.  Returns how many were ended."""
+        live = [c for c in self.index.calls.values() if c.state is not CallState.ENDED]
+        for call in live:
+            if call.state in UNANSWERED:
+                self._cancel_forks(call, now)
+                self._fail_a(call, 503, now, reason="Service Unavailable", cause=cause, hangup="server")
+            else:
+                self._teardown(call, now, cause=cause, hangup="server")
+        return len(live)
+
+    def waiting_byes(self) -> list[Leg]:
+        """The legs whose BYE waits for the ACK of our 2xx (RFC 3261 §15)."""
+        return [leg for call in self.index.calls.values() for leg in (call.a, *call.forks)
+                if leg is not None and leg.bye_deferred]
+
+    def release_byes(self, now: float) -> int:
+        """Send every BYE still waiting for an ACK now (the server is stopping
+        and cannot wait any longer).  Returns how many went."""
+        waiting = self.waiting_byes()
+        for leg in waiting:
+            leg.bye_now(now)
+        return len(waiting)
+
     def _max_duration(self, now: float, call: Call) -> None:
         self._teardown(call, now, cause="maximum call duration", hangup="server")
 
@@ -520,6 +549,11 @@ class CallManager:
         self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
 
     def _forget(self, now: float, call: Call) -> None:
+        if any(leg is not None and leg.bye_deferred for leg in (call.a, *call.forks)):
+            # a BYE still waits for the ACK of a 2xx (64*T1 at most): it and its
+            # transaction must settle first
+            self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
+            return
         self.index.remove_call(call)
         for leg in (call.a, *call.forks):
             if leg is None:

@@ -127,7 +127,7 @@ def on_response(leg: Leg, txn: str, resp: Response, now: float) -> None:
             if orig_req.body:
                 leg.ack(resp.cseq.number)
             else:
-                leg.ack_cseq = resp.cseq.number
+                leg.await_answer(resp.cseq.number, resp.body)
     out = relay_response(other, orig_req, resp)
     core.endpoint.send_response(server_txn, out, now)
     if orig_req.method == "INVITE" and 200 <= resp.status < 300:

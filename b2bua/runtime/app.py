@@ -34,6 +34,7 @@ from b2bua.calls.admission import (
     CheckCredit,
     Command,
     CreditChecked,
+    CreditRequest,
     InviteReceived,
     Policy,
     SendResponse,
@@ -42,9 +43,9 @@ from b2bua.calls.admission import (
     authenticate,
 )
 from b2bua.calls.manager import ALLOW, CallManager, Settings
-from b2bua.calls.events import CallEvent, CallStarted
+from b2bua.calls.events import CallEvent
 from b2bua.calls.registrar import LocationService, Registrar
-from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk
+from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk, refusal
 from b2bua.sip import validate
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
@@ -59,6 +60,8 @@ from .codes import CodeStore
 from .config import Config, RouteConfig, TrunkConfig, UserConfig
 
 log = logging.getLogger("b2bua.app")
+
+SHUTDOWN_CAUSE = "server shutdown"  # the cause of calls the server ends or refuses when stopping
 
 
 def capability_headers() -> list[Header]:
@@ -106,7 +109,7 @@ class ServerApp:
         on_bindings: Callable[[str], None] | None = None,
         codes: CodeStore | None = None,
         today: Callable[[], datetime.date] = datetime.date.today,
-        credit_check: Callable[[CallStarted], Awaitable[CreditCheck]] | None = None,
+        credit_check: Callable[[CreditRequest], Awaitable[CreditCheck]] | None = None,
         defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -129,11 +132,12 @@ class ServerApp:
             extensions, trunks, [route_prefix_of(r) for r in config.routes], emergency=frozenset(plan.emergency)
         )
         self.today = today
-        # prepaid calls: credit_check(a CallStarted-like description) -> CreditCheck,
+        # prepaid calls: credit_check(CreditRequest) -> CreditCheck,
         # run by defer(coroutine, on_done); without both, calls on credit
         # accounts are refused (fail closed)
         self.credit_check = credit_check
         self.defer = defer
+        self.draining = False  # stopping: new calls get 503 while the live ones end
         lk = config.lockout
         self.auth = DigestServer(sip.realm, secret, float(sip.nonce_lifetime), algorithms=tuple(sip.digest_algorithms))
         self.admission = Admission(
@@ -201,6 +205,8 @@ class ServerApp:
             return
         if method == "REGISTER":
             self._register(event, now)
+        elif method == "INVITE" and self.draining:
+            self.answer(event, 503, now, reason=SHUTDOWN_CAUSE)
         elif method == "INVITE":
             self.execute(self.admission.handle(InviteReceived(event=event, today=self.today(), own=self._listening()), now), now)
         elif method == "OPTIONS":
@@ -221,8 +227,12 @@ class ServerApp:
             elif isinstance(cmd, SendResponse):
                 self.calls.reply(cmd.event, cmd.status, now, reason=cmd.reason, extra=list(cmd.headers))
             elif isinstance(cmd, StartCall):
+                route = cmd.route
+                if self.draining and route.kind != "none":
+                    # admitted after the shutdown began (a credit answer came late): refused, recorded
+                    route = refusal(route.destination, 503, SHUTDOWN_CAUSE)
                 self.calls.start_call(
-                    cmd.event, cmd.route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
+                    cmd.event, route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
                     department=cmd.department, group=cmd.group, account=cmd.account, now=now,
                 )
             else:
@@ -243,7 +253,7 @@ class ServerApp:
                 event = CreditChecked(txn=cmd.txn, result=result if isinstance(result, CreditCheck) else None)
             self.execute(self.admission.handle(event, now), now)
 
-        self.defer(self.credit_check(cmd.description), done)
+        self.defer(self.credit_check(cmd.request), done)
 
     def dispatch(self) -> None:
         """Hand the call events of the steps just taken to the sink, in order

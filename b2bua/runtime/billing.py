@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from b2bua.billing.cdr import CallBilling, CdrBuilder
 from b2bua.billing.credit import (
@@ -43,7 +43,8 @@ from b2bua.billing.rating import Rate, RatePlan, choose_plan, rate_for
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
-from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallStarted
+from b2bua.calls.admission import CreditRequest
+from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallEvent, CallStarted
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig
@@ -69,22 +70,38 @@ def store_for(billing: BillingConfig, data_dir: str | Path) -> BillingStore:
     return open_billing_store(database_url(billing, data_dir))
 
 
+class Billable(Protocol):
+    """What billing reads of a call: a started call (``CallStarted``) or one
+    about to start (``CreditRequest``, for its credit check)."""
+
+    @property
+    def account(self) -> AccountInfo: ...
+    @property
+    def route(self) -> str: ...
+    @property
+    def dialed(self) -> str: ...
+    @property
+    def destination(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+
+
 def billing_for(
-    event: CallStarted, billing: BillingConfig, plans: dict[str, RatePlan], numbering: NumberingPlan
+    call: Billable, billing: BillingConfig, plans: dict[str, RatePlan], numbering: NumberingPlan
 ) -> CallBilling:
     """A call's billing attributes (see the module docstring)."""
-    acc = event.account
+    acc = call.account
     call_class = acc.call_class
-    if event.route == "extension":
+    if call.route == "extension":
         call_class = CallClass.INTERNAL.value
     elif not call_class:
-        found = classify(event.dialed, numbering).call_class
+        found = classify(call.dialed, numbering).call_class
         call_class = "" if found is CallClass.INVALID else found.value
-    plan = choose_plan(plans, code_plan=acc.rate_plan, group=event.group,
+    plan = choose_plan(plans, code_plan=acc.rate_plan, group=call.group,
                        group_plans=billing.group_rate_plans, default_plan=billing.default_rate_plan)
     rate = None
     if plan is not None and call_class != CallClass.EMERGENCY.value:
-        rate = rate_for(plan, event.destination, call_class)
+        rate = rate_for(plan, call.destination, call_class)
     return CallBilling(
         account_code=acc.code,
         code_valid=bool(acc.valid),
@@ -179,10 +196,11 @@ class BillingService:
             log.exception("credit control: cannot handle %s", type(event).__name__)
 
     # -- credit control ---------------------------------------------------------------
-    async def check_credit(self, event: CallStarted) -> CreditCheck:
-        """May this prepaid call ring?  (``event`` describes the call about to start.)"""
-        b = billing_for(event, self.config, self.plans, self.numbering)
-        return await can_start(self.store, event.account.credit_account, b.rate, b.currency,
+    async def check_credit(self, request: CreditRequest) -> CreditCheck:
+        """May this prepaid call ring?  Its first chunk, at the rate it will be billed
+        with, must fit in what its credit account has available."""
+        b = billing_for(request, self.config, self.plans, self.numbering)
+        return await can_start(self.store, request.credit_account, b.rate, b.currency,
                                chunk_s=self.config.credit_chunk)
 
     def _credit_event(self, event: CallEvent) -> None:
@@ -263,12 +281,16 @@ class BillingService:
             "credit_cuts": self.credit_cuts,
         }
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Settle the credit of ended calls (reservations and commits in flight, for
+        ``timeout`` seconds at most), then write every queued record and close."""
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
-        if self._tasks:  # reservations and commits in flight
-            await asyncio.wait(list(self._tasks), timeout=10.0)
+        if self._tasks:
+            done, pending = await asyncio.wait(list(self._tasks), timeout=max(timeout, 0.0))
+            if pending:
+                log.error("%d credit operations unfinished at shutdown (their reservations stay held)", len(pending))
         await self.writer.stop()
         try:
             await self.store.close()

@@ -56,6 +56,9 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     data_dir: str = "b2bua-data"
     user_agent: str = "b2bua"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # seconds live calls get at SIGTERM/SIGINT to be ended (BYE, 503/CANCEL), their
+    # records closed and their credit settled before the server exits
+    shutdown_timeout: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
 
     def __post_init__(self) -> None:
         if not self.listen:

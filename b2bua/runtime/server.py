@@ -1,5 +1,11 @@
 """Wiring: builds the endpoint, transports and application from a Config and
-runs them until SIGINT/SIGTERM."""
+runs them until SIGINT/SIGTERM.
+
+At the signal, live calls are ended first (``Server.end_calls``: BYE on both
+legs of answered calls, 503 and CANCEL for the others, hangup "server", cause
+"server shutdown"), their records closed and their credit settled, within
+``[server] shutdown_timeout`` seconds; then the sockets close and the writers
+drain (``Server.aclose``)."""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
-from .app import ServerApp
+from .app import SHUTDOWN_CAUSE, ServerApp
 from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
@@ -203,9 +209,36 @@ class Server:
         if self.driver is not None:
             self.driver.close()
 
-    async def aclose(self) -> None:
+    async def end_calls(self, timeout: float) -> None:
+        """At shutdown: end every live call (BYE on both legs of an answered call,
+        503 and CANCEL for one still ringing, new INVITEs 503), hand their
+        CallEnded to billing, and give the BYEs up to ``timeout`` seconds to be
+        answered while the sockets are still open: a BYE to a caller whose ACK
+        is in flight waits for it half that time at most, then goes anyway."""
+        if self.driver is None:
+            return
+        loop = self.loop
+        calls = self.app.calls
+        self.app.draining = True
+        before = set(calls.index.relays)
+        ended = calls.end_all(loop.time(), SHUTDOWN_CAUSE)
+        self.driver.flush()  # the BYEs, 503s and CANCELs out; CallEnded to billing
+        if not ended:
+            return
+        log.info("shutdown: ended %d live calls", ended)
+        half = loop.time() + timeout / 2
+        while loop.time() < half and calls.waiting_byes():
+            await asyncio.sleep(0.02)  # a BYE waits for the ACK of our 2xx (RFC 3261 §15)
+        if calls.release_byes(loop.time()):
+            self.driver.flush()  # the rest of the time cannot wait for those ACKs
+        byes = set(calls.index.relays) - before
+        deadline = loop.time() + timeout / 2
+        while loop.time() < deadline and any(t in calls.index.relays for t in byes):
+            await asyncio.sleep(0.02)
+
+    async def aclose(self, timeout: float = 10.0) -> None:
         """Close, then write the registrations and billing records still queued and
-        close the databases."""
+        close the databases; credit operations in flight get ``timeout`` seconds."""
         self.close()
         if self.codes is not None:
             await self.codes.stop()
@@ -215,7 +248,7 @@ class Server:
             self.store.close()
             self.store = None
         if self.billing is not None:
-            await self.billing.stop()
+            await self.billing.stop(timeout)
         if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop
             self._write_status(running=False)
 
@@ -233,5 +266,12 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        # live calls end and their credit settles within shutdown_timeout in all
         log.info("shutting down")
-        await server.aclose()
+        limit = config.server.shutdown_timeout
+        deadline = loop.time() + limit
+        try:
+            await server.end_calls(limit)
+        except Exception:
+            log.exception("ending the live calls at shutdown failed")
+        await server.aclose(max(deadline - loop.time(), 0.0))

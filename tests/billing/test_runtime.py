@@ -7,8 +7,11 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
+
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.cdr import CdrBuilder
+from b2bua.calls.admission import CreditRequest
 from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallStarted
 from b2bua.runtime.billing import BillingService, billing_for
 from b2bua.runtime.config import loads
@@ -47,7 +50,7 @@ def started(ref: str = "r1", *, dialed: str = "2125551234", group: str = "defaul
                        account=account)
 
 
-def bill(ev: CallStarted):  # type: ignore[no-untyped-def]
+def bill(ev: CallStarted | CreditRequest):  # type: ignore[no-untyped-def]
     return billing_for(ev, CFG.billing, CFG.billing.plans, CFG.numbering)
 
 
@@ -144,3 +147,26 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     finally:
         await store.close()
     assert r1 is not None and r1.recovered and r1.end is not None and r1.duration == 0.2
+
+
+async def test_check_credit_takes_the_admission_request(tmp_path: Path) -> None:
+    """The credit check is asked with what admission knows of a call about to start
+    (no call event, no call ref yet), rated by the same plan choice as the record."""
+    billing = BillingService(CFG.billing, tmp_path, CFG.numbering)
+    await billing.start()
+    try:
+        await billing.store.create_account("acme", "EUR", Decimal("0.20"))
+        lobby = AccountInfo(call_class="long_distance", credit_account="acme")
+        request = CreditRequest(caller="1001", caller_user="1001", group="lobby", dialed="2125551234",
+                                destination="2125551234", route="trunk:out", account=lobby)
+        assert bill(request).rate_plan == "lobby"  # billing_for reads a request like a started call
+        # lobby plan: 0.50/min; the first 60 s chunk does not fit in 0.20
+        refused = await billing.check_credit(request)
+        assert (refused.ok, refused.status) == (False, 402)
+        # the default plan (another group): 0.12/min plus 0.05 setup = 0.17 fits
+        ok = await billing.check_credit(msgspec.structs.replace(request, group="default"))
+        assert ok.ok, ok
+        unknown = msgspec.structs.replace(request, account=AccountInfo(credit_account="ghost"))
+        assert (await billing.check_credit(unknown)).status == 403
+    finally:
+        await billing.stop()

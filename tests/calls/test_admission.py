@@ -15,7 +15,9 @@ from typing import Any, Sequence
 import pytest
 
 from b2bua.billing.credit import CreditCheck
-from b2bua.calls.admission import CANCELLED_REASON, LOCKED_REASON, TRANSITIONS, Admission, CheckCredit, Command
+from b2bua.calls.admission import (
+    CANCELLED_REASON, LOCKED_REASON, TRANSITIONS, Admission, CheckCredit, Command, CreditRequest,
+)
 from b2bua.calls.admission import CreditChecked, InviteReceived, Policy, SendResponse, StartCall, Step
 from b2bua.calls.admission import TransactionGone
 from b2bua.calls.events import CallEnded, CallStarted
@@ -299,10 +301,13 @@ def checking(adm: Admission, dialed: str = f"31337**{LONG}", now: float = 0.0) -
 def test_credit_check_describes_the_call() -> None:
     adm = machine()
     check = checking(adm, now=5.0)
-    d = check.description
-    assert (d.ref, d.at, d.caller, d.caller_user, d.dialed, d.destination, d.route) == (
-        "", 5.0, "1001", "1001", f"31337**{LONG}", LONG, "trunk:carrier")
-    assert d.account.credit_account == "prepaid-1" and d.source == "udp:192.0.2.10:5060"
+    d = check.request
+    assert isinstance(d, CreditRequest)  # what the check needs, not a call event without a call
+    assert (d.caller, d.caller_user, d.dialed, d.destination, d.route) == (
+        "1001", "1001", f"31337**{LONG}", LONG, "trunk:carrier")
+    assert d.credit_account == "prepaid-1" == d.account.credit_account
+    assert (d.call_class, d.rate_plan) == (d.account.call_class, d.account.rate_plan)
+    assert d.call_class == "long_distance"
     assert adm.pending[check.txn].step is Step.CHECKING_CREDIT
 
 

@@ -32,7 +32,8 @@ def sipp_args(
     assert SIPP is not None
     args = [SIPP]
     if target is not None:
-        args.append(f"{target[0]}:{target[1]}")
+        host = f"[{target[0]}]" if ":" in target[0] else target[0]  # IPv6
+        args.append(f"{host}:{target[1]}")
     args += ["-sf", str(SCENARIOS / scenario), "-p", str(port), "-i", ip, "-t", transport, "-m", str(calls)]
     args += ["-r", str(rate), "-nostdin", "-recv_timeout", "40000", "-timeout", "120", "-timeout_error"]
     if limit is not None:
