@@ -206,7 +206,7 @@ class ServerApp:
         if method == "REGISTER":
             self._register(event, now)
         elif method == "INVITE" and self.draining:
-            self.answer(event, 503, now, reason=SHUTDOWN_CAUSE)
+            self.calls.reply(event, 503, now, reason=SHUTDOWN_CAUSE)
         elif method == "INVITE":
             self.execute(self.admission.handle(InviteReceived(event=event, today=self.today(), own=self._listening()), now), now)
         elif method == "OPTIONS":
