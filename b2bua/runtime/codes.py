@@ -179,6 +179,11 @@ class CodeStore:
         self._poller: asyncio.Task[None] | None = None
         self.reloads = 0
 
+    @property
+    def loaded(self) -> int:
+        """Codes in the running server's copy (status: a change is in effect once counted)."""
+        return sum(len(codes) for codes in self._codes.values())
+
     def get(self, group: str, code: str) -> AccountCode | None:
         """The code as stored now (the command line; the server uses ``for_group``)."""
         row = self.db.execute(

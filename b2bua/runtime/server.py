@@ -168,6 +168,7 @@ class Server:
             "transactions": self.endpoint.transaction_count,
             "registrations": self.app.location.count,
             "registrations_expired": self.expiry.expired,
+            "account_codes_loaded": self.codes.loaded if self.codes is not None else 0,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
             "overloaded": self.endpoint.overloaded,
             "calls_shed": self.endpoint.shed,

@@ -10,6 +10,7 @@ and ``b2bua credit balance`` tell what was charged.
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -66,7 +67,22 @@ def prepaid_rig(tmp: Path, amount: str) -> Rig:
                  ("codes", "add", "40404", "--credit-account", "wallet", "--rate-plan", "prepaid")):
         proc = cli(rig, *args)
         assert proc.returncode == 0, proc.stderr
+    wait_codes_loaded(rig, 1)
     return rig
+
+
+def wait_codes_loaded(rig: Rig, count: int, timeout: float = 10.0) -> None:
+    """Until the server's copy of the account codes holds ``count`` (the status
+    file shows it; the copy follows the table within a fraction of a second)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if json.loads((rig.data / "status.json").read_text()).get("account_codes_loaded", 0) >= count:
+                return
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not load {count} account codes in {timeout} s")
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ CALLS = 3
 def test_sigterm_ends_live_calls_and_settles_their_credit(tmp_path: Path) -> None:
     rig = prepaid_rig(tmp_path, "5.00")
     try:
-        time.sleep(1.0)  # the server picks the new code up from its store (polled every 0.1 s)
         rig.uas("uas.xml", rig.carrier_port, calls=CALLS)
         caller = Sipp(sipp_args(
             "uac_wait_bye.xml", rig.target, port=free_port(), calls=CALLS, rate=50, service=DIALED,
