@@ -3,6 +3,7 @@ loopback ports, and small real-socket SIP clients to talk to it."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -132,3 +133,21 @@ class ServerProcess:
                 self.proc.wait()
         self._logf.close()
         return self.proc.returncode
+
+
+def wait_codes(data: Path, *, count: int = 0, timeout: float = 10.0) -> None:
+    """Until a change to the account codes made just now is in the running
+    server's copy: the status file (rewritten every second) shows at least
+    ``count`` codes, written at least half a second after this call (the copy
+    follows the table within a fraction of a second)."""
+    since = time.time() + 0.5
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            st = json.loads((data / "status.json").read_text())
+        except (OSError, ValueError):
+            st = {}
+        if st.get("account_codes_loaded", 0) >= count and (st.get("updated") or 0) >= since:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the server did not take the account-code change in {timeout} s")

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from .server import ROOT, free_port
+from .server import ROOT, free_port, wait_codes
 from .sipp import SIPP, run, sipp_args
 from .test_calls import OFFICE, Rig, settle
 
@@ -102,6 +102,7 @@ def office(tmp_path: Path) -> Iterator[Rig]:
     ):
         proc = codes(rig, *args)
         assert proc.returncode == 0, proc.stderr
+    wait_codes(rig.data, count=6)
     yield rig
     rig.close()
 
@@ -181,6 +182,7 @@ def test_wrong_codes_lock_the_extension_out(office: Rig) -> None:
 
 def test_code_disabled_while_the_server_runs(office: Rig) -> None:
     assert codes(office, "disable", "12345").returncode == 0
+    wait_codes(office.data)
     line = refused(office, "12345**2125551234")
     assert "Invalid account code" in line
     settle(office)

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from .server import ROOT, ServerProcess, free_port
+from .server import ROOT, ServerProcess, free_port, wait_codes
 from .sipp import SIPP, Sipp, server_status, sipp_args
 from .test_calls import OFFICE, Rig, settle
 
@@ -68,6 +68,7 @@ def office(tmp_path: Path) -> Iterator[Rig]:
     for args in (("add", "12345", "--name", "Acme", "--rate-plan", "client"), ("add", "55555", "--name", "Desk")):
         proc = cli(rig, "codes", *args)
         assert proc.returncode == 0, proc.stderr
+    wait_codes(rig.data, count=2)
     yield rig
     rig.close()
 

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from .server import ROOT, free_port
+from .server import ROOT, free_port, wait_codes
 from .sipp import SIPP, wait_idle
 from .test_calls import OFFICE, Rig
 
@@ -67,22 +67,9 @@ def prepaid_rig(tmp: Path, amount: str) -> Rig:
                  ("codes", "add", "40404", "--credit-account", "wallet", "--rate-plan", "prepaid")):
         proc = cli(rig, *args)
         assert proc.returncode == 0, proc.stderr
-    wait_codes_loaded(rig, 1)
+    wait_codes(rig.data, count=1)
     return rig
 
-
-def wait_codes_loaded(rig: Rig, count: int, timeout: float = 10.0) -> None:
-    """Until the server's copy of the account codes holds ``count`` (the status
-    file shows it; the copy follows the table within a fraction of a second)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            if json.loads((rig.data / "status.json").read_text()).get("account_codes_loaded", 0) >= count:
-                return
-        except (OSError, ValueError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the server did not load {count} account codes in {timeout} s")
 
 
 @pytest.fixture
