@@ -51,7 +51,10 @@ deadline has moved later, is dropped (and the real deadline queued) when it
 reaches the top, so ``next_deadline()`` is exact.  A transaction pushes an
 entry only when its deadline moves earlier than the one queued: O(log n) per
 timer change, nothing per tick, no scan of the table.  Terminated
-transactions leave the table at once (``transaction_count``).
+transactions leave the table at once (``transaction_count``); when the heap
+holds more than twice as many entries as the table (plus a few) it is rebuilt
+from the table's real deadlines (``_compact``, O(1) amortized), so the entries
+of ended transactions do not linger until their old deadlines.
 
 Public API
 ----------
@@ -114,6 +117,7 @@ __all__ = [
 MAX_TRANSACTIONS = 200_000  # live transactions at most (~1 KB each)
 DEFAULT_PORT = 5060  # RFC 3261 §18.2.2 / §19.1.2 for sip: over UDP and TCP
 MAX_FORWARDS = "70"  # RFC 3261 §8.1.1.6
+COMPACT_MIN = 64  # the timer heap is rebuilt only beyond this many stale entries
 
 _TERMINATED = State.TERMINATED
 _PROCEEDING = State.PROCEEDING
@@ -524,8 +528,28 @@ class Endpoint:
         self.outbox.append((data, dest))
 
     def _schedule(self, txn: Transaction, deadline: float) -> None:
+        heap = self._heap
+        if len(heap) >= COMPACT_MIN and len(heap) > 2 * len(self._transactions) + COMPACT_MIN:
+            self._compact(txn)
         txn.queued = deadline
-        heapq.heappush(self._heap, (deadline, next(self._seq), txn))
+        heapq.heappush(heap, (deadline, next(self._seq), txn))
+
+    def _compact(self, skip: Transaction) -> None:
+        """Rebuild the heap from the live transactions' real deadlines: the
+        entries of terminated transactions (and superseded ones) go at once
+        instead of when their old deadlines come.  Run when stale entries
+        outnumber the live transactions, so O(1) amortized per entry."""
+        seq = self._seq
+        heap: list[tuple[float, int, Transaction]] = []
+        for txn in self._transactions.values():
+            if txn is skip:
+                continue
+            d = txn.deadline
+            txn.queued = d
+            if d is not None:
+                heap.append((d, next(seq), txn))
+        heapq.heapify(heap)
+        self._heap[:] = heap
 
     def _forget(self, txn: Transaction) -> None:
         self._transactions.pop(txn.tid, None)

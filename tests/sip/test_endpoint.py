@@ -29,6 +29,7 @@ LOCAL = {"udp": Address("udp", "10.0.0.1", 5060), "tcp": Address("tcp", "10.0.0.
 PHONE = Address("udp", "192.0.2.10", 5062)
 PHONE_TCP = Address("tcp", "192.0.2.10", 40001)
 GATEWAY = Address("udp", "198.51.100.7", 5060)
+GATEWAY_TCP = Address("tcp", "198.51.100.7", 5060)
 
 def make_endpoint(prefix: str = "", local: dict[str, Address] = LOCAL) -> Endpoint:
     return Endpoint(CountingIds(prefix), local=local)
@@ -1025,3 +1026,21 @@ def test_the_transaction_table_is_bounded() -> None:
     # a request of a transaction already in the table is still matched (absorbed)
     ep.receive(request_bytes("OPTIONS", branch="z9hG4bK-cap0", call_id="cap-0"), PHONE, 0.2)
     assert take(ep) == ([], [])
+
+
+def test_stale_heap_entries_are_compacted() -> None:
+    """Transactions that end before their queued deadline (a request over TCP
+    answered long before its Timer F) leave no entry behind: the heap holds
+    about the live transactions, and next_deadline stays exact."""
+    ep = make_endpoint()
+    keep = ep.send_request(new_request("OPTIONS"), GATEWAY, 0.0)  # live: Timer E at 0.5
+    take(ep)
+    for i in range(5_000):
+        ep.send_request(new_request("OPTIONS"), GATEWAY_TCP, 0.1)
+        [(options, _)] = take(ep)[0]
+        ep.receive(reply_to(options, 200), GATEWAY_TCP, 0.1)  # Terminated at once (Timer K is 0)
+        assert len(ep._heap) <= 72  # two live transactions at most, and a few stale
+    take(ep)
+    assert ep.transaction_count == 1 and ep.transaction(keep) is not None
+    assert ep.next_deadline() == 0.5
+    assert len(run_timers(ep, 0.5)) == 1  # Timer E: the OPTIONS resent, nothing else
