@@ -58,7 +58,7 @@ from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, Response, header
 
 from . import relay
-from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
+from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, dialog_key, failure_rank, map_failure
 from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
 from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
 from .relay import malformed_sdp
@@ -263,15 +263,10 @@ class CallManager:
         to_tag = req.to.tag
         if not to_tag:
             return False  # out of dialog: the application decides
-        leg = self.index.dialogs.get((req.call_id, to_tag))
+        leg = self.index.dialogs.get(dialog_key(req))
         if req.method == "ACK":
             if leg is None:
-                # pyVoIP 1.6.8 puts a random To tag in its ACK: take it as the
-                # ACK of the call its Call-ID and From tag name, if that call
-                # still waits for one
-                a = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
-                if a is not None and a.call is not None and not a.acked and a.dialog is not None:
-                    leg = a
+                leg = self._stray_ack(event)
             if leg is not None:
                 leg.on_ack(req)
             return True
@@ -294,6 +289,19 @@ class CallManager:
             return True
         relay.relay_request(leg, event, now)
         return True
+
+    def _stray_ack(self, event: RequestReceived) -> Leg | None:
+        """pyVoIP 1.6.8 puts a random To tag in the ACK of a 2xx: such an ACK is
+        taken as A's only while A's 2xx waits for its ACK, when it comes from
+        where A's INVITE came and carries that INVITE's CSeq; otherwise (anyone
+        else's ACK) it matches no dialog."""
+        req = event.request
+        a = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
+        if a is None or a.call is None or a.acked or a.dialog is None:
+            return None
+        if event.source != a.flow or req.cseq.number != a.invite.cseq.number:
+            return None
+        return a
 
     # -- responses to the B legs' INVITEs ------------------------------------------
     def _on_invite_response(self, b: Leg, resp: Response, now: float) -> None:

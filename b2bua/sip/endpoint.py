@@ -35,7 +35,9 @@ ACK (the ACK for a 2xx) becomes ``RequestReceived`` with no transaction.
 
 Receiving a response: parse and validate (:func:`~b2bua.sip.validate.check_response`),
 match by top-Via branch and CSeq method (§17.1.3); malformed or unmatched
-responses are dropped (§18.1.2 as amended by RFC 6026 §8.6).  The client
+responses are dropped (§18.1.2 as amended by RFC 6026 §8.6), and so are
+responses that do not come from where the request was sent (host and port
+over UDP, the same connection over TCP: :func:`same_flow`).  The client
 transaction decides whether the TU sees it (2xx retransmissions do, in the
 ICT's Accepted state).
 
@@ -77,6 +79,7 @@ gets a stateless 503)
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 from typing import Iterable, Union
 
@@ -230,7 +233,7 @@ class Endpoint:
                 self._reject(partial, err, dest)
             return
         if isinstance(msg, Response):
-            self._receive_response(msg, now)
+            self._receive_response(msg, source, now)
         else:
             self._receive_request(msg, source, now)
 
@@ -367,7 +370,7 @@ class Endpoint:
             return
         self.outbox.append((resp.serialize(), dest))
 
-    def _receive_response(self, resp: Response, now: float) -> None:
+    def _receive_response(self, resp: Response, source: Address, now: float) -> None:
         try:
             validate.check_response(resp)
             via = resp.top_via
@@ -380,6 +383,8 @@ class Endpoint:
         txn = self._transactions.get(f"{branch} {method}")
         if not isinstance(txn, ClientTransaction) or (via.host, via.port) != txn.sent_by:
             return  # RFC 6026 §8.6 (amending §18.1.2): a UA discards stray responses
+        if not same_flow(source, txn.dest):
+            return  # not from where the request went: a forged or misrouted answer
         if txn.receive_response(resp, now):
             self.events.append(ResponseReceived(response=resp, transaction_id=txn.tid))
         if isinstance(txn, InviteClientTransaction) and txn.cancel_pending and txn.state is _PROCEEDING:
@@ -569,6 +574,27 @@ class Endpoint:
 
 
 RETRY_AFTER = 5  # seconds a caller shed with 503 is asked to wait
+
+
+def same_flow(source: Address, dest: Address) -> bool:
+    """Did a message from ``source`` come from where we sent to ``dest``?  Over
+    UDP the same host and port; over TCP the same connection, which the
+    transport names by the peer's host and port.  A destination named by a
+    host name (a Record-Route with a domain) cannot be compared without DNS,
+    so any source is taken for it."""
+    if source.transport != dest.transport or source.port != dest.port:
+        return False
+    if source.host == dest.host:
+        return True
+    a, b = _ip(source.host), _ip(dest.host)
+    return b is None or a == b
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 def _has_to_tag(req: Request) -> bool:

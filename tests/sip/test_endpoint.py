@@ -1044,3 +1044,33 @@ def test_stale_heap_entries_are_compacted() -> None:
     assert ep.transaction_count == 1 and ep.transaction(keep) is not None
     assert ep.next_deadline() == 0.5
     assert len(run_timers(ep, 0.5)) == 1  # Timer E: the OPTIONS resent, nothing else
+
+
+def test_responses_only_from_where_the_request_went() -> None:
+    """A response with the right branch from another host or port (UDP), or
+    from another connection (TCP), is not the peer's: dropped."""
+    ep = make_endpoint()
+    tid = ep.send_request(new_request(), GATEWAY, 0.0)
+    [(invite, _)] = take(ep)[0]
+    for forger in (
+        Address("udp", "203.0.113.66", 5060),
+        Address("udp", GATEWAY.host, 5099),
+        Address("tcp", GATEWAY.host, GATEWAY.port),
+    ):
+        ep.receive(reply_to(invite, 200), forger, 0.1)
+        assert take(ep) == ([], [])
+    ep.receive(reply_to(invite, 180), GATEWAY, 0.2)
+    assert [e.transaction_id for e in take(ep)[1]] == [tid]  # type: ignore[union-attr]
+    tcp = ep.send_request(new_request("OPTIONS"), GATEWAY_TCP, 0.3)
+    [(options, _)] = take(ep)[0]
+    ep.receive(reply_to(options, 200), Address("tcp", GATEWAY.host, 40000), 0.4)  # another connection
+    assert take(ep) == ([], [])
+    ep.receive(reply_to(options, 200), GATEWAY_TCP, 0.5)
+    assert [e.transaction_id for e in take(ep)[1]] == [tcp]  # type: ignore[union-attr]
+    # an IPv6 peer answering in another spelling of its address is the same peer
+    v6 = Address("udp", "2001:db8::7", 5060)
+    ep6 = make_endpoint(local={"udp": Address("udp", "2001:db8::1", 5060)})
+    t6 = ep6.send_request(new_request("OPTIONS"), v6, 0.0)
+    [(opt6, _)] = take(ep6)[0]
+    ep6.receive(reply_to(opt6, 200), Address("udp", "2001:0db8:0:0::7", 5060), 0.1)
+    assert [e.transaction_id for e in take(ep6)[1]] == [t6]  # type: ignore[union-attr]
