@@ -54,13 +54,14 @@ from b2bua.sip.endpoint import (
     ResponseReceived,
     TransactionTimedOut,
 )
-from b2bua.sip.errors import ParseError
+from b2bua.sip.errors import ParseError, UnsafeValue
 from b2bua.sip.message import Header, Request, Response, header
+from b2bua.sip.uri import SipUri
 
 from . import relay
 from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, dialog_key, failure_rank, map_failure
 from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
-from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
+from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, fork_invite, session_expires
 from .relay import malformed_sdp
 from .routing import Route, dialed_user
 
@@ -190,13 +191,18 @@ class CallManager:
         else:
             t = route.trunk
             assert t is not None
-            ruri = f"sip:{route.destination}@{bracket_host(t.host)}:{t.port}"
-            if t.transport == "tcp":
-                ruri += ";transport=tcp"
+            params: dict[str, str | None] = {"transport": "tcp"} if t.transport == "tcp" else {}
+            ruri = str(SipUri(user=route.destination, host=t.host, port=t.port, params=params))
             targets = [(ruri, Address(t.transport, t.host, t.port))]
         call.fire(Trigger.ROUTED)
-        for ruri, flow in targets:
-            self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
+        try:
+            for ruri, flow in targets:
+                self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
+        except UnsafeValue as err:
+            # CR, LF or NUL in the caller's identity: no header injection, no call
+            self._cancel_forks(call, now)
+            self._fail_a(call, 400, now, reason="Unusable caller identity", cause=str(err))
+            return call
         call.timers.append(self.timers.schedule(now + self.s.no_answer_timeout, self._no_answer, call))
         return call
 

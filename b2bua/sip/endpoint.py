@@ -68,7 +68,8 @@ gets a stateless 503)
   (the sent-by of our Vias, and the loop check of the validator);
 * ``receive(data, source, now)``, ``handle_timer(now)``, ``next_deadline()``;
 * ``send_request(request, dest, now) -> transaction_id`` (adds our Via to
-  ``request`` in place), ``send_response(transaction_id, response, now) -> bool``,
+  ``request`` in place; raises :class:`~b2bua.sip.errors.UnsafeValue`, with no
+  transaction left behind, when a value holds CR, LF or NUL), ``send_response(transaction_id, response, now) -> bool``,
   ``cancel(transaction_id, now, headers=()) -> CANCEL's transaction_id | None``,
   ``send_stateless(message, dest)``, ``respond_statelessly(transaction_id, response)``
   (a challenge: sent once, the transaction forgotten);
@@ -87,7 +88,7 @@ import msgspec
 
 from . import validate
 from .build import BRANCH_COOKIE, IdSource, make_response
-from .errors import ParseError
+from .errors import ParseError, UnsafeValue
 from .headers import Via, split_outside
 from .message import Header, Request, Response, header, parse_message
 from .transaction import (
@@ -408,7 +409,11 @@ class Endpoint:
         cls = InviteClientTransaction if method == "INVITE" else NonInviteClientTransaction
         txn = cls(tid, request, dest, self, self.timers, via, sent_by)
         self._transactions[tid] = txn
-        txn.start(now)
+        try:
+            txn.start(now)  # serializes first: nothing is sent or armed on UnsafeValue
+        except UnsafeValue:
+            del self._transactions[tid]
+            raise
         return tid
 
     def send_response(self, transaction_id: str, response: Response, now: float) -> bool:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Iterator, Union
 
-from .errors import ParseError
+from .errors import ParseError, UnsafeValue
 from .headers import (
     COMPACT,
     LIST_HEADERS,
@@ -262,9 +262,24 @@ class Message:
         raise NotImplementedError
 
     def serialize(self) -> bytes:
+        """The message on the wire.  Raises :class:`UnsafeValue` when the start
+        line or a header value holds CR, LF or NUL (header injection): every
+        element of ``out`` but the start line ends with the one CRLF we wrote."""
         out = [self.start_line(), "\r\n"]
         self._write_headers(out)
-        return "".join(out).encode("utf-8", "surrogateescape") + self.body
+        text = "".join(out)
+        lines = len(out) - 1
+        if text.count("\n") != lines or text.count("\r") != lines or "\0" in text:
+            raise UnsafeValue(f"CR, LF or NUL in {self._unsafe_part()}: refusing to write it")
+        return text.encode("utf-8", "surrogateescape") + self.body
+
+    def _unsafe_part(self) -> str:
+        if any(c in self.start_line() for c in "\r\n\0"):
+            return "the start line"
+        for name, _, value in self.headers:
+            if any(c in name or c in value for c in "\r\n\0"):
+                return f"the {name} header"
+        return "the message"
 
     def start_line(self) -> str:
         raise NotImplementedError

@@ -354,6 +354,9 @@ class Harness:
         self.peers = {A_ADDR: self.a, B_ADDR: self.b, B2_ADDR: self.b2, B_PROXY: self.b, GW_ADDR: self.gw}
         self.unhandled: list[object] = []  # events neither the manager nor start_call took
         self.started: list[object] = []  # what start_call returned
+        # the caller's identity as admission found it (decoded From user, display name)
+        self.caller = "1001"
+        self.display = "Alice"
 
     def _contacts_for(self, extension: str, now: float) -> Sequence[tuple[str, Address]]:
         assert extension == "1002"
@@ -391,7 +394,7 @@ class Harness:
                 ):
                     self.started.append(
                         self.manager.start_call(
-                            event, self.route, caller="1001", caller_user="1001", display="Alice", now=self.now
+                            event, self.route, caller=self.caller, caller_user="1001", display=self.display, now=self.now
                         )
                     )
                 else:
