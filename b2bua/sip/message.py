@@ -127,6 +127,9 @@ REASONS = {
 
 Header = tuple[str, str, str]  # (name as written, canonical lowercase name, value)
 
+# NUL outside a quoted-pair ("\" NUL is allowed in a quoted-string, RFC 3261 §25.1)
+_RAW_NUL = re.compile(r"(?<!\\)\x00")
+
 
 class Message:
     """Common part of requests and responses: headers and body."""
@@ -269,16 +272,15 @@ class Message:
         self._write_headers(out)
         text = "".join(out)
         lines = len(out) - 1
-        if text.count("\n") != lines or text.count("\r") != lines or "\0" in text:
+        if text.count("\n") != lines or text.count("\r") != lines or ("\0" in text and _RAW_NUL.search(text)):
             raise UnsafeValue(f"CR, LF or NUL in {self._unsafe_part()}: refusing to write it")
         return text.encode("utf-8", "surrogateescape") + self.body
 
     def _unsafe_part(self) -> str:
-        if any(c in self.start_line() for c in "\r\n\0"):
-            return "the start line"
-        for name, _, value in self.headers:
-            if any(c in name or c in value for c in "\r\n\0"):
-                return f"the {name} header"
+        for name, _, value in [("start line", "", self.start_line()), *self.headers]:
+            text = name + value
+            if "\r" in text or "\n" in text or _RAW_NUL.search(text):
+                return "the start line" if name == "start line" else f"the {name} header"
         return "the message"
 
     def start_line(self) -> str:
@@ -430,6 +432,15 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipMessage:
         raise ParseError("Empty message", status=None)
     start = lines[0]
     is_response = start[:4].upper() == "SIP/"
+    if head.count("\r") != head.count("\r\n") or ("\0" in head and _RAW_NUL.search(head)):
+        # the grammar allows NUL only as a quoted-pair and CR only before LF
+        # (RFC 3261 §25.1); echoed in our answers, they are what the
+        # serializer refuses (UnsafeValue)
+        err = ParseError("NUL or bare CR in the message head", status=None if is_response else 400)
+        if not is_response:
+            clean = [line for line in lines if "\r" not in line and not _RAW_NUL.search(line)]
+            err.partial = _partial(start if clean and clean[0] is start else "", _readable_headers(clean[1:]))
+        raise err
     try:
         headers = parse_headers(lines[1:])
     except ParseError as err:

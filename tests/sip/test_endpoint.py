@@ -470,6 +470,26 @@ def test_bad_content_length_gets_400_routed_by_via() -> None:
     assert resp.get("server") == "b2bua"
 
 
+@pytest.mark.parametrize("bad", [b"Alice\x00", b"Al\rice"])
+def test_raw_nul_or_bare_cr_in_a_header_gets_400_without_echoing_it(bad: bytes) -> None:
+    """Echoed in an answer, they would be header injection (the serializer
+    refuses them): the request is refused 400 from its clean lines."""
+    raw = request_bytes("OPTIONS").replace(b"From: Alice", b"X-Note: " + bad + b"\r\nFrom: Alice")
+    [(data, dest)] = _stateless(raw)
+    resp = parse_message(data)
+    assert isinstance(resp, Response) and resp.status == 400 and dest == PHONE
+    assert b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n")
+    # a NUL as a quoted-pair is the grammar's (RFC 4475 intmeth): accepted and echoed
+    quoted = request_bytes("OPTIONS").replace(b"From: Alice", b'From: "A\\\x00"')
+    ep = make_endpoint()
+    ep.receive(quoted, PHONE, 0.0)
+    [event] = take(ep)[1]
+    assert isinstance(event, RequestReceived)
+    answer(ep, event, 200, 0.0)
+    [(data, _)] = take(ep)[0]
+    assert b'From: "A\\\x00"' in data
+
+
 def test_bad_version_gets_505() -> None:
     raw = request_bytes("OPTIONS").replace(b"SIP/2.0\r\n", b"SIP/7.0\r\n", 1)
     [(data, dest)] = _stateless(raw)
