@@ -171,6 +171,11 @@ class CallManager:
         if malformed_sdp(req):
             self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
             return call
+        try:
+            Dialog.from_uas(req, a.to_tag, "", a.flow)  # the dialog A's INVITE would make
+        except ParseError as err:
+            self._fail_a(call, 400, now, reason="Bad Record-Route or Contact", cause=err.reason)
+            return call
         se = session_expires(req)
         if se is not None and se < MIN_SE:
             # RFC 4028 §8.1: too short an interval is refused with our minimum
@@ -385,7 +390,11 @@ class CallManager:
             if b.ack_cseq is None:
                 b.ack_again(resp.cseq.number)
             return
-        dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
+        try:
+            dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
+        except ParseError as err:
+            self._unusable_2xx(b, resp, err, now)
+            return
         b.dialog = dialog
         b.final = resp
         b.allows_update = allows_update(resp)
@@ -420,6 +429,28 @@ class CallManager:
         for leg in (a, b):
             leg.schedule_refresh(now)
         self.events.append(CallAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
+
+    def _unusable_2xx(self, b: Leg, resp: Response, err: ParseError, now: float) -> None:
+        """A 2xx whose route set (or Contact) cannot be used: ACK it and BYE
+        where the INVITE went, when its Contact allows, and count the fork as
+        failed (502), so that the call is never left up with an unreachable leg."""
+        if b.final is not None:
+            return  # a retransmission of it
+        bare = Response(resp.status, resp.reason, [h for h in resp.headers if h[1] != "record-route"], resp.body)
+        try:
+            b.dialog = Dialog.from_uac(b.invite, bare, b.flow, self.s.user_agent)
+        except ParseError:
+            b.dialog = None  # no Contact to send to either: Timer M ends the transaction
+        if b.dialog is not None:
+            b.ack(b.invite.cseq.number)
+            b.send_bye(now)
+        call = b.call
+        b.final = failed = Response(502, "Bad Gateway")
+        b.state = LegState.TERMINATED
+        if call.best is None or failure_rank(502) < failure_rank(call.best.status):
+            call.best = failed
+        if call.state in RINGING and all(f.final is not None for f in call.forks):
+            self._fail_a(call, 502, now, reason="Bad Gateway", cause=f"callee's 2xx unusable: {err.reason}")
 
     # -- ending calls -------------------------------------------------------------
     def _on_cancel(self, call: Call, now: float) -> None:
