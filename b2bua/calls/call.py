@@ -37,7 +37,7 @@ from __future__ import annotations
 import enum
 from typing import TYPE_CHECKING, Any
 
-from b2bua.sip.message import Response
+from b2bua.sip.message import Request, Response
 
 from .routing import Route
 
@@ -165,7 +165,8 @@ class CallIndex:
         self.calls: dict[str, Call] = {}
         self.txns: dict[str, Leg] = {}  # INVITE transactions (both sides) -> leg
         self.relays: dict[str, Leg] = {}  # relayed/own in-dialog client txns -> leg
-        self.dialogs: dict[tuple[str, str], Leg] = {}  # (Call-ID, our tag) -> leg
+        # RFC 3261 §12.2.2: (Call-ID, our tag, the peer's tag) -> leg
+        self.dialogs: dict[tuple[str, str, str], Leg] = {}
         self.a_invites: dict[tuple[str, str], Leg] = {}  # (Call-ID, From tag) of A INVITEs
         # relayed re-INVITEs, for a CANCEL: server txn id -> (leg relayed to, client txn id)
         self.reinvites: dict[str, tuple[Leg, str]] = {}
@@ -180,14 +181,14 @@ class CallIndex:
         self.calls[call.ref] = call
         self.txns[a.invite_txn] = a
         self.a_invites[_a_key(a)] = a
-        self.dialogs[(a.invite.call_id, a.to_tag)] = a
+        self.dialogs[_a_dialog(a)] = a
 
     def add_fork(self, leg: Leg) -> None:
         self.txns[leg.invite_txn] = leg
 
     def add_dialog(self, leg: Leg) -> None:
         assert leg.dialog is not None
-        self.dialogs[(leg.dialog.call_id, leg.dialog.local_tag)] = leg
+        self.dialogs[leg.dialog.key] = leg
 
     def add_relay(self, txn: str, leg: Leg) -> None:
         self.relays[txn] = leg
@@ -217,10 +218,10 @@ class CallIndex:
                 self.relays.pop(txn, None)
             leg.sent = []
             if leg.dialog is not None:
-                self.dialogs.pop((leg.dialog.call_id, leg.dialog.local_tag), None)
+                self.dialogs.pop(leg.dialog.key, None)
         a = call.a
         if a is not None:
-            self.dialogs.pop((a.invite.call_id, a.to_tag), None)
+            self.dialogs.pop(_a_dialog(a), None)
             key = _a_key(a)
             if self.a_invites.get(key) is a:  # a later call may reuse Call-ID and From tag
                 del self.a_invites[key]
@@ -228,6 +229,17 @@ class CallIndex:
 
 def _a_key(a: Leg) -> tuple[str, str]:
     return (a.invite.call_id, a.invite.from_.tag or "")
+
+
+def _a_dialog(a: Leg) -> tuple[str, str, str]:
+    """A's dialog key, known from its INVITE: Call-ID, our tag, A's From tag."""
+    return (a.invite.call_id, a.to_tag, a.invite.from_.tag or "")
+
+
+def dialog_key(request: Request) -> tuple[str, str, str]:
+    """The key of the dialog an in-dialog request names (RFC 3261 §12.2.2):
+    Call-ID, its To tag (ours), its From tag (the peer's)."""
+    return (request.call_id, request.to.tag or "", request.from_.tag or "")
 
 
 # RFC 3261 §16.7 step 6 spirit: which of several fork failures to relay

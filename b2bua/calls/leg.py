@@ -43,7 +43,9 @@ from typing import Any, Callable
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
 from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
+from b2bua.sip.headers import NameAddr
 from b2bua.sip.message import Header, Request, Response, header
+from b2bua.sip.uri import SipUri
 
 from . import sdp
 from .call import Call, CallIndex, CallState, Settings
@@ -386,17 +388,21 @@ def fork_invite(
     extra: list[Header] | None = None,
 ) -> Request:
     """The INVITE of a new B leg towards ``ruri`` over ``flow``: a dialog of its
-    own (fresh Call-ID and tag, CSeq 1), A's body, nothing of A's identity."""
+    own (fresh Call-ID and tag, CSeq 1), A's body, nothing of A's identity.
+
+    ``caller``, ``display`` and ``callee`` may come from a peer: From and To
+    are written by the serializers of URIs and name-addrs, so the user parts
+    are escaped per the URI grammar and the display name is a quoted-string
+    (RFC 3261 §25.1); what no escaping can carry (CR, LF, NUL) makes sending
+    the INVITE raise :class:`~b2bua.sip.errors.UnsafeValue`."""
     local = core.local(flow.transport)
-    host = bracket_host(local.host)
     mf = src.get("max-forwards")
     max_forwards = int(mf) - 1 if mf and mf.isdigit() else 69
-    disp = f'"{display}" ' if display else ""
-    tag = core.ids.tag()
+    frm = NameAddr(display=display or None, uri=SipUri(user=caller, host=local.host), params={"tag": core.ids.tag()})
     headers: list[Header] = [
         header("Max-Forwards", str(max(max_forwards, 0))),
-        header("From", f"{disp}<sip:{caller}@{host}>;tag={tag}"),
-        header("To", f"<sip:{callee}@{host}>"),
+        header("From", str(frm)),
+        header("To", str(NameAddr(uri=SipUri(user=callee, host=local.host)))),
         header("Call-ID", core.ids.call_id()),
         header("CSeq", "1 INVITE"),
         header("Contact", contact_uri(local)),

@@ -58,13 +58,14 @@ from b2bua.sip.endpoint import (
     ResponseReceived,
     TransactionTimedOut,
 )
-from b2bua.sip.errors import ParseError
+from b2bua.sip.errors import ParseError, UnsafeValue
 from b2bua.sip.message import Header, Request, Response, header
+from b2bua.sip.uri import SipUri
 
 from . import prack, redirect, relay
-from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
+from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, dialog_key, failure_rank, map_failure
 from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
-from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
+from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, fork_invite, session_expires
 from .relay import malformed_sdp
 from .routing import Route, dialed_user
 
@@ -174,6 +175,11 @@ class CallManager:
         if malformed_sdp(req):
             self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
             return call
+        try:
+            Dialog.from_uas(req, a.to_tag, "", a.flow)  # the dialog A's INVITE would make
+        except ParseError as err:
+            self._fail_a(call, 400, now, reason="Bad Record-Route or Contact", cause=err.reason)
+            return call
         se = session_expires(req)
         if se is not None and se < MIN_SE:
             # RFC 4028 §8.1: too short an interval is refused with our minimum
@@ -194,13 +200,18 @@ class CallManager:
         else:
             t = route.trunk
             assert t is not None
-            ruri = f"sip:{route.destination}@{bracket_host(t.host)}:{t.port}"
-            if t.transport == "tcp":
-                ruri += ";transport=tcp"
+            params: dict[str, str | None] = {"transport": "tcp"} if t.transport == "tcp" else {}
+            ruri = str(SipUri(user=route.destination, host=t.host, port=t.port, params=params))
             targets = [(ruri, Address(t.transport, t.host, t.port))]
         call.fire(Trigger.ROUTED)
-        for ruri, flow in targets:
-            self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
+        try:
+            for ruri, flow in targets:
+                self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
+        except UnsafeValue as err:
+            # CR, LF or NUL in the caller's identity: no header injection, no call
+            self._cancel_forks(call, now)
+            self._fail_a(call, 400, now, reason="Unusable caller identity", cause=str(err))
+            return call
         call.timers.append(self.timers.schedule(now + self.s.no_answer_timeout, self._no_answer, call))
         return call
 
@@ -268,15 +279,10 @@ class CallManager:
         to_tag = req.to.tag
         if not to_tag:
             return False  # out of dialog: the application decides
-        leg = self.index.dialogs.get((req.call_id, to_tag))
+        leg = self.index.dialogs.get(dialog_key(req))
         if req.method == "ACK":
             if leg is None:
-                # pyVoIP 1.6.8 puts a random To tag in its ACK: take it as the
-                # ACK of the call its Call-ID and From tag name, if that call
-                # still waits for one
-                a = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
-                if a is not None and a.call is not None and not a.acked and a.dialog is not None:
-                    leg = a
+                leg = self._stray_ack(event)
             if leg is not None:
                 leg.on_ack(req, now)
             return True
@@ -303,6 +309,19 @@ class CallManager:
             return True
         relay.relay_request(leg, event, now)
         return True
+
+    def _stray_ack(self, event: RequestReceived) -> Leg | None:
+        """pyVoIP 1.6.8 puts a random To tag in the ACK of a 2xx: such an ACK is
+        taken as A's only while A's 2xx waits for its ACK, when it comes from
+        where A's INVITE came and carries that INVITE's CSeq; otherwise (anyone
+        else's ACK) it matches no dialog."""
+        req = event.request
+        a = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
+        if a is None or a.call is None or a.acked or a.dialog is None:
+            return None
+        if event.source != a.flow or req.cseq.number != a.invite.cseq.number:
+            return None
+        return a
 
     # -- responses to the B legs' INVITEs ------------------------------------------
     def _on_invite_response(self, b: Leg, resp: Response, now: float) -> None:
@@ -387,7 +406,11 @@ class CallManager:
             if b.ack_cseq is None:
                 b.ack_again(resp.cseq.number)
             return
-        dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
+        try:
+            dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
+        except ParseError as err:
+            self._unusable_2xx(b, resp, err, now)
+            return
         b.dialog = dialog
         prack.confirmed(b, dialog)
         b.final = resp
@@ -424,6 +447,28 @@ class CallManager:
         for leg in (a, b):
             leg.schedule_refresh(now)
         self.events.append(CallAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
+
+    def _unusable_2xx(self, b: Leg, resp: Response, err: ParseError, now: float) -> None:
+        """A 2xx whose route set (or Contact) cannot be used: ACK it and BYE
+        where the INVITE went, when its Contact allows, and count the fork as
+        failed (502), so that the call is never left up with an unreachable leg."""
+        if b.final is not None:
+            return  # a retransmission of it
+        bare = Response(resp.status, resp.reason, [h for h in resp.headers if h[1] != "record-route"], resp.body)
+        try:
+            b.dialog = Dialog.from_uac(b.invite, bare, b.flow, self.s.user_agent)
+        except ParseError:
+            b.dialog = None  # no Contact to send to either: Timer M ends the transaction
+        if b.dialog is not None:
+            b.ack(b.invite.cseq.number)
+            b.send_bye(now)
+        call = b.call
+        b.final = failed = Response(502, "Bad Gateway")
+        b.state = LegState.TERMINATED
+        if call.best is None or failure_rank(502) < failure_rank(call.best.status):
+            call.best = failed
+        if call.state in RINGING and all(f.final is not None for f in call.forks):
+            self._fail_a(call, 502, now, reason="Bad Gateway", cause=f"callee's 2xx unusable: {err.reason}")
 
     # -- ending calls -------------------------------------------------------------
     def _on_cancel(self, call: Call, now: float) -> None:

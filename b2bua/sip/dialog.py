@@ -10,12 +10,18 @@ and the ACK for a 2xx (§13.2.2.4).
 set: the address the dialog's first request came from (UAS) or was sent to
 (UAC).  Sending back along that flow is what keeps phones behind NAT and on
 TCP reachable (the idea of RFC 5626 without its machinery).
+
+A dialog is made only with a usable route set and remote target
+(:func:`check_route_set`): an entry that is not a name-addr with a SIP URI
+(``<sip:[::1>;lr``) raises :class:`~b2bua.sip.errors.ParseError` when the
+dialog is made, never later when a BYE or ACK must be sent along it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .errors import ParseError
 from .headers import parse_name_addr
 from .message import Header, Request, Response, header
 from .uri import SipUri, parse_uri
@@ -77,10 +83,12 @@ class Dialog:
     def from_uas(
         cls, request: Request, local_tag: str, local_contact: str, flow: Address, user_agent: str = "b2bua"
     ) -> "Dialog":
-        """The UAS side of a dialog created by ``request`` (§12.1.1)."""
+        """The UAS side of a dialog created by ``request`` (§12.1.1).
+        Raises ParseError when its Record-Route or Contact is unusable."""
         frm = request.from_
         contacts = request.name_addrs("contact")
         target = str(contacts[0].uri) if contacts else str(frm.uri)
+        check_route_set(request.get_all("record-route"))
         return cls(
             call_id=request.call_id,
             local_tag=local_tag,
@@ -98,9 +106,11 @@ class Dialog:
 
     @classmethod
     def from_uac(cls, request: Request, response: Response, flow: Address, user_agent: str = "b2bua") -> "Dialog":
-        """The UAC side created by a response with a To tag to ``request`` (§12.1.2)."""
+        """The UAC side created by a response with a To tag to ``request`` (§12.1.2).
+        Raises ParseError when its Record-Route or Contact is unusable."""
         contacts = response.name_addrs("contact")
         target = str(contacts[0].uri) if contacts else request.uri
+        check_route_set(response.get_all("record-route"))
         return cls(
             call_id=request.call_id,
             local_tag=request.from_.tag or "",
@@ -185,6 +195,19 @@ class Dialog:
         if not isinstance(uri, SipUri):
             return None
         return uri.host, uri.port, uri.transport
+
+
+def check_route_set(routes: list[str]) -> None:
+    """Every Record-Route entry must be a name-addr with a SIP URI (RFC 3261
+    §20.30, §16.12.1.1): a route set we cannot send along is refused when the
+    dialog is made.  Raises ParseError (400 for a request)."""
+    for route in routes:
+        try:
+            na = parse_name_addr(route)
+        except ParseError as err:
+            raise ParseError(f"Bad Record-Route {route!r}: {err.reason}") from None
+        if not isinstance(na.uri, SipUri):
+            raise ParseError(f"Bad Record-Route {route!r}: not a SIP URI")
 
 
 def _without_tag(value: str) -> str:

@@ -35,7 +35,9 @@ ACK (the ACK for a 2xx) becomes ``RequestReceived`` with no transaction.
 
 Receiving a response: parse and validate (:func:`~b2bua.sip.validate.check_response`),
 match by top-Via branch and CSeq method (§17.1.3); malformed or unmatched
-responses are dropped (§18.1.2 as amended by RFC 6026 §8.6).  The client
+responses are dropped (§18.1.2 as amended by RFC 6026 §8.6), and so are
+responses that do not come from where the request was sent (host and port
+over UDP, the same connection over TCP: :func:`same_flow`).  The client
 transaction decides whether the TU sees it (2xx retransmissions do, in the
 ICT's Accepted state).
 
@@ -51,7 +53,10 @@ deadline has moved later, is dropped (and the real deadline queued) when it
 reaches the top, so ``next_deadline()`` is exact.  A transaction pushes an
 entry only when its deadline moves earlier than the one queued: O(log n) per
 timer change, nothing per tick, no scan of the table.  Terminated
-transactions leave the table at once (``transaction_count``).
+transactions leave the table at once (``transaction_count``); when the heap
+holds more than twice as many entries as the table (plus a few) it is rebuilt
+from the table's real deadlines (``_compact``, O(1) amortized), so the entries
+of ended transactions do not linger until their old deadlines.
 
 Public API
 ----------
@@ -63,7 +68,8 @@ gets a stateless 503)
   (the sent-by of our Vias, and the loop check of the validator);
 * ``receive(data, source, now)``, ``handle_timer(now)``, ``next_deadline()``;
 * ``send_request(request, dest, now) -> transaction_id`` (adds our Via to
-  ``request`` in place), ``send_response(transaction_id, response, now) -> bool``,
+  ``request`` in place; raises :class:`~b2bua.sip.errors.UnsafeValue`, with no
+  transaction left behind, when a value holds CR, LF or NUL), ``send_response(transaction_id, response, now) -> bool``,
   ``cancel(transaction_id, now, headers=()) -> CANCEL's transaction_id | None``,
   ``send_stateless(message, dest)``, ``respond_statelessly(transaction_id, response)``
   (a challenge: sent once, the transaction forgotten);
@@ -74,6 +80,7 @@ gets a stateless 503)
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import itertools
 from typing import Iterable, Union
 
@@ -81,7 +88,7 @@ import msgspec
 
 from . import validate
 from .build import BRANCH_COOKIE, IdSource, make_response
-from .errors import ParseError
+from .errors import ParseError, UnsafeValue
 from .headers import Via, split_outside
 from .message import Header, Request, Response, header, parse_message
 from .transaction import (
@@ -114,6 +121,7 @@ __all__ = [
 MAX_TRANSACTIONS = 200_000  # live transactions at most (~1 KB each)
 DEFAULT_PORT = 5060  # RFC 3261 §18.2.2 / §19.1.2 for sip: over UDP and TCP
 MAX_FORWARDS = "70"  # RFC 3261 §8.1.1.6
+COMPACT_MIN = 64  # the timer heap is rebuilt only beyond this many stale entries
 
 _TERMINATED = State.TERMINATED
 _PROCEEDING = State.PROCEEDING
@@ -226,7 +234,7 @@ class Endpoint:
                 self._reject(partial, err, dest)
             return
         if isinstance(msg, Response):
-            self._receive_response(msg, now)
+            self._receive_response(msg, source, now)
         else:
             self._receive_request(msg, source, now)
 
@@ -363,7 +371,7 @@ class Endpoint:
             return
         self.outbox.append((resp.serialize(), dest))
 
-    def _receive_response(self, resp: Response, now: float) -> None:
+    def _receive_response(self, resp: Response, source: Address, now: float) -> None:
         try:
             validate.check_response(resp)
             via = resp.top_via
@@ -376,6 +384,8 @@ class Endpoint:
         txn = self._transactions.get(f"{branch} {method}")
         if not isinstance(txn, ClientTransaction) or (via.host, via.port) != txn.sent_by:
             return  # RFC 6026 §8.6 (amending §18.1.2): a UA discards stray responses
+        if not same_flow(source, txn.dest):
+            return  # not from where the request went: a forged or misrouted answer
         if txn.receive_response(resp, now):
             self.events.append(ResponseReceived(response=resp, transaction_id=txn.tid))
         if isinstance(txn, InviteClientTransaction) and txn.cancel_pending and txn.state is _PROCEEDING:
@@ -399,7 +409,11 @@ class Endpoint:
         cls = InviteClientTransaction if method == "INVITE" else NonInviteClientTransaction
         txn = cls(tid, request, dest, self, self.timers, via, sent_by)
         self._transactions[tid] = txn
-        txn.start(now)
+        try:
+            txn.start(now)  # serializes first: nothing is sent or armed on UnsafeValue
+        except UnsafeValue:
+            del self._transactions[tid]
+            raise
         return tid
 
     def send_response(self, transaction_id: str, response: Response, now: float) -> bool:
@@ -524,8 +538,28 @@ class Endpoint:
         self.outbox.append((data, dest))
 
     def _schedule(self, txn: Transaction, deadline: float) -> None:
+        heap = self._heap
+        if len(heap) >= COMPACT_MIN and len(heap) > 2 * len(self._transactions) + COMPACT_MIN:
+            self._compact(txn)
         txn.queued = deadline
-        heapq.heappush(self._heap, (deadline, next(self._seq), txn))
+        heapq.heappush(heap, (deadline, next(self._seq), txn))
+
+    def _compact(self, skip: Transaction) -> None:
+        """Rebuild the heap from the live transactions' real deadlines: the
+        entries of terminated transactions (and superseded ones) go at once
+        instead of when their old deadlines come.  Run when stale entries
+        outnumber the live transactions, so O(1) amortized per entry."""
+        seq = self._seq
+        heap: list[tuple[float, int, Transaction]] = []
+        for txn in self._transactions.values():
+            if txn is skip:
+                continue
+            d = txn.deadline
+            txn.queued = d
+            if d is not None:
+                heap.append((d, next(seq), txn))
+        heapq.heapify(heap)
+        self._heap[:] = heap
 
     def _forget(self, txn: Transaction) -> None:
         self._transactions.pop(txn.tid, None)
@@ -545,6 +579,27 @@ class Endpoint:
 
 
 RETRY_AFTER = 5  # seconds a caller shed with 503 is asked to wait
+
+
+def same_flow(source: Address, dest: Address) -> bool:
+    """Did a message from ``source`` come from where we sent to ``dest``?  Over
+    UDP the same host and port; over TCP the same connection, which the
+    transport names by the peer's host and port.  A destination named by a
+    host name (a Record-Route with a domain) cannot be compared without DNS,
+    so any source is taken for it."""
+    if source.transport != dest.transport or source.port != dest.port:
+        return False
+    if source.host == dest.host:
+        return True
+    a, b = _ip(source.host), _ip(dest.host)
+    return b is None or a == b
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
 def _has_to_tag(req: Request) -> bool:

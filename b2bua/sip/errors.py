@@ -35,6 +35,13 @@ class ParseError(SipError):
         self.partial: object | None = None
 
 
+class UnsafeValue(SipError, ValueError):
+    """A message we are about to write holds CR, LF or NUL inside its start
+    line or a header value: written, it would end the line early and let the
+    rest be read as headers of the peer's choosing (header injection).  The
+    message is refused instead (:meth:`b2bua.sip.message.Message.serialize`)."""
+
+
 class FramingError(SipError):
     """A stream transport peer broke framing (huge Content-Length, oversize head).
 

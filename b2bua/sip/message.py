@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from typing import Iterator, Union
 
-from .errors import ParseError
+from .errors import ParseError, UnsafeValue
 from .headers import (
     COMPACT,
     LIST_HEADERS,
@@ -126,6 +126,9 @@ REASONS = {
 }
 
 Header = tuple[str, str, str]  # (name as written, canonical lowercase name, value)
+
+# NUL outside a quoted-pair ("\" NUL is allowed in a quoted-string, RFC 3261 §25.1)
+_RAW_NUL = re.compile(r"(?<!\\)\x00")
 
 
 class Message:
@@ -262,9 +265,23 @@ class Message:
         raise NotImplementedError
 
     def serialize(self) -> bytes:
+        """The message on the wire.  Raises :class:`UnsafeValue` when the start
+        line or a header value holds CR, LF or NUL (header injection): every
+        element of ``out`` but the start line ends with the one CRLF we wrote."""
         out = [self.start_line(), "\r\n"]
         self._write_headers(out)
-        return "".join(out).encode("utf-8", "surrogateescape") + self.body
+        text = "".join(out)
+        lines = len(out) - 1
+        if text.count("\n") != lines or text.count("\r") != lines or ("\0" in text and _RAW_NUL.search(text)):
+            raise UnsafeValue(f"CR, LF or NUL in {self._unsafe_part()}: refusing to write it")
+        return text.encode("utf-8", "surrogateescape") + self.body
+
+    def _unsafe_part(self) -> str:
+        for name, _, value in [("start line", "", self.start_line()), *self.headers]:
+            text = name + value
+            if "\r" in text or "\n" in text or _RAW_NUL.search(text):
+                return "the start line" if name == "start line" else f"the {name} header"
+        return "the message"
 
     def start_line(self) -> str:
         raise NotImplementedError
@@ -415,6 +432,15 @@ def parse_message(data: bytes, *, stream: bool = False) -> SipMessage:
         raise ParseError("Empty message", status=None)
     start = lines[0]
     is_response = start[:4].upper() == "SIP/"
+    if head.count("\r") != head.count("\r\n") or ("\0" in head and _RAW_NUL.search(head)):
+        # the grammar allows NUL only as a quoted-pair and CR only before LF
+        # (RFC 3261 §25.1); echoed in our answers, they are what the
+        # serializer refuses (UnsafeValue)
+        err = ParseError("NUL or bare CR in the message head", status=None if is_response else 400)
+        if not is_response:
+            clean = [line for line in lines if "\r" not in line and not _RAW_NUL.search(line)]
+            err.partial = _partial(start if clean and clean[0] is start else "", _readable_headers(clean[1:]))
+        raise err
     try:
         headers = parse_headers(lines[1:])
     except ParseError as err:

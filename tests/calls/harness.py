@@ -127,6 +127,8 @@ class Peer:
         self.remote_target = ""
         self.routes: list[str] = []
         self.invite_sent: Request | None = None  # the INVITE this peer sent (to CANCEL/ACK it)
+        # the address each request reached (a proxy's, for B_PROXY): answered from there
+        self.reached: dict[int, Address] = {}
 
     def __repr__(self) -> str:
         return f"<Peer {self.name} {self.addr.host}>"
@@ -150,9 +152,9 @@ class Peer:
         return self.expect(k)[0]
 
     # -- sending --------------------------------------------------------------
-    def send(self, msg: SipMessage | bytes) -> None:
+    def send(self, msg: SipMessage | bytes, source: Address | None = None) -> None:
         data = msg if isinstance(msg, bytes) else msg.serialize()
-        self.rig.deliver(data, self.addr)
+        self.rig.deliver(data, source or self.addr)
 
     def branch(self) -> str:
         return f"z9hG4bK-peer{self.name}-{next(self._n)}"
@@ -277,7 +279,8 @@ class Peer:
         if body:
             headers.append(header("Content-Type", content_type))
         resp = make_response(req, status, reason, to_tag=self.tag if tag and status > 100 else None, headers=headers, body=body)
-        self.send(resp)
+        # from the address the request reached: a proxy answers from its own
+        self.send(resp, self.reached.get(id(req)))
         return resp
 
     def respond_reliably(
@@ -365,6 +368,9 @@ class Harness:
         self.peers = {A_ADDR: self.a, B_ADDR: self.b, B2_ADDR: self.b2, B_PROXY: self.b, GW_ADDR: self.gw}
         self.unhandled: list[object] = []  # events neither the manager nor start_call took
         self.started: list[object] = []  # what start_call returned
+        # the caller's identity as admission found it (decoded From user, display name)
+        self.caller = "1001"
+        self.display = "Alice"
 
     def _contacts_for(self, extension: str, now: float) -> Sequence[tuple[str, Address]]:
         assert extension == "1002"
@@ -386,6 +392,8 @@ class Harness:
                 peer = self.peers.get(dest)
                 assert peer is not None, f"sent to an unknown address {dest}: {data[:60]!r}"
                 r = Received(self.now, data, dest, parse_message(data))
+                if isinstance(r.msg, Request):
+                    peer.reached[id(r.msg)] = dest
                 peer.inbox.append(r)
                 peer.log.append(r)
             events, ep.events = ep.events, []
@@ -400,7 +408,7 @@ class Harness:
                 ):
                     self.started.append(
                         self.manager.start_call(
-                            event, self.route, caller="1001", caller_user="1001", display="Alice", now=self.now
+                            event, self.route, caller=self.caller, caller_user="1001", display=self.display, now=self.now
                         )
                     )
                 else:

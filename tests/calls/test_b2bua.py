@@ -1230,7 +1230,7 @@ def test_every_datagram_twice() -> None:
     h = Harness()
     for peer in (h.a, h.b):
         deliver_once = peer.send
-        peer.send = lambda msg, _once=deliver_once: (_once(msg), _once(msg))  # type: ignore[method-assign]
+        peer.send = lambda msg, source=None, _once=deliver_once: (_once(msg, source), _once(msg, source))  # type: ignore[method-assign]
     h.a.invite(SDP_A)
     h.a.expect("100 INVITE", "100 INVITE")  # the duplicate is absorbed by the transaction
     inv = h.b.expect_one("INVITE").request

@@ -182,6 +182,15 @@ def test_unpatched_pyvoip_can_call(rig: Rig) -> None:
     alice.start()
     call = alice.call("1002")
     answered = wait_for(lambda: call.state is CallState.ANSWERED, 4)
+    answered_at = time.monotonic()
+    still_up = False
     if answered:
-        call.hangup()
+        # its ACK carries a random To tag: taken from where its INVITE came, for
+        # the INVITE's CSeq, so the call outlives the 2xx retransmissions
+        time.sleep(max(0.0, answered_at + 64 * T1 + T2 + 0.5 - time.monotonic()))
+        still_up = call.state is CallState.ANSWERED
+        if still_up:
+            call.hangup()
     assert answered, f"caller's call is {call.state}"
+    assert still_up, f"caller's call is {call.state}"
+    assert "no ACK for 2xx" not in rig.log()

@@ -29,6 +29,7 @@ LOCAL = {"udp": Address("udp", "10.0.0.1", 5060), "tcp": Address("tcp", "10.0.0.
 PHONE = Address("udp", "192.0.2.10", 5062)
 PHONE_TCP = Address("tcp", "192.0.2.10", 40001)
 GATEWAY = Address("udp", "198.51.100.7", 5060)
+GATEWAY_TCP = Address("tcp", "198.51.100.7", 5060)
 
 def make_endpoint(prefix: str = "", local: dict[str, Address] = LOCAL) -> Endpoint:
     return Endpoint(CountingIds(prefix), local=local)
@@ -467,6 +468,26 @@ def test_bad_content_length_gets_400_routed_by_via() -> None:
     assert resp.top_via.params["received"] == "192.0.2.10"
     assert resp.to.tag is not None
     assert resp.get("server") == "b2bua"
+
+
+@pytest.mark.parametrize("bad", [b"Alice\x00", b"Al\rice"])
+def test_raw_nul_or_bare_cr_in_a_header_gets_400_without_echoing_it(bad: bytes) -> None:
+    """Echoed in an answer, they would be header injection (the serializer
+    refuses them): the request is refused 400 from its clean lines."""
+    raw = request_bytes("OPTIONS").replace(b"From: Alice", b"X-Note: " + bad + b"\r\nFrom: Alice")
+    [(data, dest)] = _stateless(raw)
+    resp = parse_message(data)
+    assert isinstance(resp, Response) and resp.status == 400 and dest == PHONE
+    assert b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n")
+    # a NUL as a quoted-pair is the grammar's (RFC 4475 intmeth): accepted and echoed
+    quoted = request_bytes("OPTIONS").replace(b"From: Alice", b'From: "A\\\x00"')
+    ep = make_endpoint()
+    ep.receive(quoted, PHONE, 0.0)
+    [event] = take(ep)[1]
+    assert isinstance(event, RequestReceived)
+    answer(ep, event, 200, 0.0)
+    [(data, _)] = take(ep)[0]
+    assert b'From: "A\\\x00"' in data
 
 
 def test_bad_version_gets_505() -> None:
@@ -1025,3 +1046,51 @@ def test_the_transaction_table_is_bounded() -> None:
     # a request of a transaction already in the table is still matched (absorbed)
     ep.receive(request_bytes("OPTIONS", branch="z9hG4bK-cap0", call_id="cap-0"), PHONE, 0.2)
     assert take(ep) == ([], [])
+
+
+def test_stale_heap_entries_are_compacted() -> None:
+    """Transactions that end before their queued deadline (a request over TCP
+    answered long before its Timer F) leave no entry behind: the heap holds
+    about the live transactions, and next_deadline stays exact."""
+    ep = make_endpoint()
+    keep = ep.send_request(new_request("OPTIONS"), GATEWAY, 0.0)  # live: Timer E at 0.5
+    take(ep)
+    for i in range(5_000):
+        ep.send_request(new_request("OPTIONS"), GATEWAY_TCP, 0.1)
+        [(options, _)] = take(ep)[0]
+        ep.receive(reply_to(options, 200), GATEWAY_TCP, 0.1)  # Terminated at once (Timer K is 0)
+        assert len(ep._heap) <= 72  # two live transactions at most, and a few stale
+    take(ep)
+    assert ep.transaction_count == 1 and ep.transaction(keep) is not None
+    assert ep.next_deadline() == 0.5
+    assert len(run_timers(ep, 0.5)) == 1  # Timer E: the OPTIONS resent, nothing else
+
+
+def test_responses_only_from_where_the_request_went() -> None:
+    """A response with the right branch from another host or port (UDP), or
+    from another connection (TCP), is not the peer's: dropped."""
+    ep = make_endpoint()
+    tid = ep.send_request(new_request(), GATEWAY, 0.0)
+    [(invite, _)] = take(ep)[0]
+    for forger in (
+        Address("udp", "203.0.113.66", 5060),
+        Address("udp", GATEWAY.host, 5099),
+        Address("tcp", GATEWAY.host, GATEWAY.port),
+    ):
+        ep.receive(reply_to(invite, 200), forger, 0.1)
+        assert take(ep) == ([], [])
+    ep.receive(reply_to(invite, 180), GATEWAY, 0.2)
+    assert [e.transaction_id for e in take(ep)[1]] == [tid]  # type: ignore[union-attr]
+    tcp = ep.send_request(new_request("OPTIONS"), GATEWAY_TCP, 0.3)
+    [(options, _)] = take(ep)[0]
+    ep.receive(reply_to(options, 200), Address("tcp", GATEWAY.host, 40000), 0.4)  # another connection
+    assert take(ep) == ([], [])
+    ep.receive(reply_to(options, 200), GATEWAY_TCP, 0.5)
+    assert [e.transaction_id for e in take(ep)[1]] == [tcp]  # type: ignore[union-attr]
+    # an IPv6 peer answering in another spelling of its address is the same peer
+    v6 = Address("udp", "2001:db8::7", 5060)
+    ep6 = make_endpoint(local={"udp": Address("udp", "2001:db8::1", 5060)})
+    t6 = ep6.send_request(new_request("OPTIONS"), v6, 0.0)
+    [(opt6, _)] = take(ep6)[0]
+    ep6.receive(reply_to(opt6, 200), Address("udp", "2001:0db8:0:0::7", 5060), 0.1)
+    assert [e.transaction_id for e in take(ep6)[1]] == [t6]  # type: ignore[union-attr]
