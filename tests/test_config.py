@@ -186,3 +186,10 @@ def test_group_rate_plan_for_an_unknown_group_is_an_error() -> None:
     text = BILLING + "\n[groups.default]\nmode = 'off'\n"
     with pytest.raises(ConfigError, match="group 'lobby' is not defined"):
         loads(text)
+
+
+def test_security_defaults_and_errors() -> None:
+    sec = DEFAULT.security
+    assert sec.auth_guard and sec.auth_max_failures <= 10 and sec.auth_window >= 600
+    with pytest.raises(ConfigError, match=r"\$\.security"):
+        loads("[security]\nauth_lockout = 600\nauth_lockout_max = 60\n")

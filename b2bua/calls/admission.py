@@ -9,7 +9,9 @@ transaction, that walks these steps in order (each may end it):
    that trunk, trusted without digest; anyone else is a phone and must
    authenticate (RFC 3261 §22, :class:`~b2bua.sip.digest.DigestServer`):
    no or stale credentials are challenged (401 or 407 as configured), wrong
-   ones refused with 403.  Neither starts a call.
+   ones refused with 403.  Neither starts a call.  Password guessing is
+   limited by the :class:`CredentialGuard` (per username and source
+   address); a locked-out phone still reaches emergency and service numbers.
 2. ``TRUNK`` (trunk calls only): a DID, or any number from a trunk without a
    group, is routed straight to its extension; a trunk with a group (another
    PBX) calls out under that group's policy, passing its account code when
@@ -49,7 +51,22 @@ otherwise), :class:`TransactionGone`; the commands :class:`SendResponse`,
 :class:`CheckCredit`, :class:`StartCall` (later ``LookupCode`` and
 ``CollectDigits`` for prompting wait in states of their own, like
 ``CHECKING_CREDIT``).  :func:`authenticate` is the digest step alone, for
-REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``.
+REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``;
+``guard.lockouts`` and ``guard.refusals`` for passwords.
+
+Password guessing
+-----------------
+:class:`CredentialGuard` counts wrong digest credentials per (claimed
+username, source address) in a :class:`dialplan.Lockout` (growing locks).
+While a pair is locked every credential of that username from that address
+is answered 403 "Authentication failed", right or wrong, fresh or stale
+nonce: exactly the answer of a wrong password, so the lock cannot confirm a
+guess.  A right password during the lock is refused without counting as a
+failure.  Emergency and service calls (:func:`dialplan.is_exempt` on the
+dialed number) pass the lock with the right password, and confirm it: a
+guesser could use them as an oracle at the cost of placing an emergency
+call.  Other users at the same address and the same user elsewhere are not
+locked.
 """
 
 from __future__ import annotations
@@ -66,7 +83,7 @@ from b2bua.sip.digest import DigestServer, credentials_for
 from b2bua.sip.endpoint import CancelReceived, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
-from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
+from dialplan import CallContext, GroupPolicy, KeyKind, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
 from dialplan.codes import CodeLookup
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
@@ -76,6 +93,13 @@ from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 log = logging.getLogger("b2bua.admission")
 
 LOCKED_REASON = "Too many invalid account codes"
+AUTH_FAILED = "Authentication failed"  # the one answer to wrong credentials, locked or not
+# guessing protection for passwords: on by default, at most 10 failures in 10 minutes
+AUTH_MAX_FAILURES = 10
+AUTH_WINDOW_S = 600.0
+AUTH_LOCKOUT_S = 300.0
+AUTH_LOCKOUT_GROWTH = 2.0
+AUTH_MAX_LOCKOUT_S = 3600.0
 CREDIT_UNAVAILABLE = "Credit control unavailable"
 CANCELLED_REASON = "Request Terminated"  # RFC 3261 §21.4.25
 
@@ -97,6 +121,44 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
     challenge: int = 401  # 401 or 407 for INVITEs
     credit: bool = False  # can credit accounts be checked at all?
+
+
+class CredentialGuard:
+    """Password guessing protection (module docstring); ``lockout`` None turns it off.
+
+    Counters: ``lockouts`` (pairs locked), ``refusals`` (right credentials
+    refused while locked), ``failures`` (wrong credentials counted)."""
+
+    def __init__(self, lockout: Lockout | None) -> None:
+        self.lockout = lockout
+        self.lockouts = 0
+        self.refusals = 0
+        self.failures = 0
+
+    @staticmethod
+    def key(username: str, address: str) -> tuple[str, str]:
+        return (KeyKind.CREDENTIAL, f"{username}@{address}")
+
+    def locked(self, username: str, address: str, now: float) -> bool:
+        return self.lockout is not None and self.lockout.check((self.key(username, address),), now)
+
+    def failed(self, username: str, address: str, now: float) -> None:
+        if self.lockout is None:
+            return
+        self.failures += 1
+        keys = (self.key(username, address),)
+        was = self.lockout.check(keys, now)
+        self.lockout.record_failure(keys, now)
+        if not was and self.lockout.check(keys, now):
+            self.lockouts += 1
+            log.warning("password guessing: user %r from %s locked for %.0f s", username, address,
+                        self.lockout.retry_after(keys, now))
+
+
+def default_guard() -> CredentialGuard:
+    return CredentialGuard(Lockout(
+        AUTH_MAX_FAILURES, AUTH_WINDOW_S, AUTH_LOCKOUT_S, growth=AUTH_LOCKOUT_GROWTH, max_lockout_s=AUTH_MAX_LOCKOUT_S,
+    ))
 
 
 # -- events (in) and commands (out) -----------------------------------------------------
@@ -258,9 +320,17 @@ class Admission:
     """The admission machine; see the module docstring."""
 
     def __init__(
-        self, callers: Sequence[Extension], auth: DigestServer, router: Router, policy: Policy, lockout: Lockout
+        self,
+        callers: Sequence[Extension],
+        auth: DigestServer,
+        router: Router,
+        policy: Policy,
+        lockout: Lockout,
+        *,
+        guard: CredentialGuard | None = None,
     ) -> None:
         self.callers = {u.auth_name: u for u in callers}
+        self.guard = guard if guard is not None else default_guard()
         self.auth = auth
         self.router = router
         self.policy = policy
@@ -326,7 +396,10 @@ class Admission:
             a.caller_user = trunk.label
             a.display = req.from_.display or ""
             return Found.TRUNK
-        user = authenticate(self.auth, self.callers, a.event, self.policy.challenge, now, own=a.own)
+        user = authenticate(
+            self.auth, self.callers, a.event, self.policy.challenge, now, own=a.own, guard=self.guard,
+            exempt=self._exempt_caller(a),
+        )
         if isinstance(user, SendResponse):
             out.append(user)
             return Found.ANSWERED
@@ -335,6 +408,13 @@ class Admission:
         a.user_policy = UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
         a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
         return Found.PHONE
+
+    def _exempt_caller(self, a: Attempt) -> bool:
+        """Is this an emergency or service call (read under the claimed user's
+        group): then a password lockout does not refuse it."""
+        claimed = _claimed(self.callers, a.event.request)
+        group = self.policy.groups.get(claimed.group) if claimed is not None else None
+        return is_exempt(CallContext(caller="", group=group or GroupPolicy(), dialed=a.dialed), self.policy.plan)
 
     def _trunk(self, a: Attempt, now: float, out: list[Command]) -> Found:
         trunk = a.trunk
@@ -457,30 +537,51 @@ def authenticate(
     now: float,
     *,
     own: Sequence[tuple[str, int]] = (),
+    guard: CredentialGuard | None = None,
+    exempt: bool = False,
 ) -> Extension | SendResponse:
     """The authenticated caller, or the answer to send: a challenge (``status``
     401 or 407; stale=true for an expired nonce; sent statelessly, with the
     algorithms of the user the request claims to be) or 403 for wrong
-    credentials.  At most a few credentials of our realm are verified."""
+    credentials.  At most a few credentials of our realm are verified.
+
+    ``guard``: password guessing protection (module docstring): wrong
+    credentials count against (username, source address), and while that
+    pair is locked any credentials of the username get the 403 of a wrong
+    password, unless ``exempt`` (an emergency or service call)."""
     req = event.request
     creds = credentials_for((v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")), auth.realm)
-    stale = False
+    stale = locked = False
     reason = ""
     mine = own_addresses(own, req)
+    host = event.source.host
     for value in creds:
         result = auth.verify(
             req.method, value, _password_for(callers), now, request_uri=req.uri, own=mine,
             algorithms_for=_algorithms_for(callers),
         )
-        user = callers.get(result.username or "") if result.ok else None
+        name = result.username or ""
+        if guard is not None and name and not exempt and guard.locked(name, host, now):
+            # the answer of a wrong password, whatever this one is
+            locked = True
+            if result.ok:
+                guard.refusals += 1
+                log.info("user %r from %s refused: locked for password guessing", name, host)
+            elif not result.stale:
+                guard.failed(name, host, now)
+            reason = "locked"
+            continue
+        user = callers.get(name) if result.ok else None
         if user is not None:
             return user
+        if guard is not None and name and not result.stale:
+            guard.failed(name, host, now)
         stale = stale or result.stale
         reason = result.reason
-    if creds and not stale:
-        src = f"{event.source.transport}:{event.source.host}:{event.source.port}"
+    if creds and (locked or not stale):
+        src = f"{event.source.transport}:{host}:{event.source.port}"
         log.warning("authentication failed for %s %s from %s: %s", req.method, dialed_user(req), src, reason)
-        return SendResponse(event=event, status=403, reason="Authentication failed")
+        return SendResponse(event=event, status=403, reason=AUTH_FAILED)
     name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
     claimed = _claimed(callers, req)
     algorithms = claimed.digest_algorithms if claimed is not None else None

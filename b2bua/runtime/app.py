@@ -34,6 +34,7 @@ from b2bua.calls.admission import (
     CheckCredit,
     Command,
     CreditChecked,
+    CredentialGuard,
     InviteReceived,
     Policy,
     SendResponse,
@@ -87,6 +88,17 @@ def trunk_of(t: TrunkConfig) -> Trunk:
         strip=t.strip, prepend=t.prepend, username=t.username, password=t.password, dids=dict(t.dids),
         pass_account_code=t.pass_account_code, group=t.group,
     )
+
+
+def credential_guard(config: Config) -> CredentialGuard:
+    """Password guessing protection as configured in [security]."""
+    sec = config.security
+    if not sec.auth_guard:
+        return CredentialGuard(None)
+    return CredentialGuard(Lockout(
+        sec.auth_max_failures, sec.auth_window, sec.auth_lockout,
+        growth=sec.auth_lockout_growth, max_lockout_s=sec.auth_lockout_max,
+    ))
 
 
 def route_prefix_of(r: RouteConfig) -> RoutePrefix:
@@ -145,6 +157,7 @@ class ServerApp:
                 credit=credit_check is not None and defer is not None,
             ),
             Lockout(lk.max_failures, lk.window, lk.lockout, address_max_failures=lk.address_max_failures),
+            guard=credential_guard(config),
         )
         self.location = LocationService()
         self.registrar = Registrar(
@@ -266,7 +279,7 @@ class ServerApp:
 
     # -- REGISTER -------------------------------------------------------------------
     def _register(self, event: RequestReceived, now: float) -> None:
-        user = authenticate(self.auth, self.users, event, 401, now, own=self._listening())
+        user = authenticate(self.auth, self.users, event, 401, now, own=self._listening(), guard=self.admission.guard)
         if isinstance(user, SendResponse):
             self.execute([user], now)
             return

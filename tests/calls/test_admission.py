@@ -17,7 +17,7 @@ import pytest
 from b2bua.billing.credit import CreditCheck
 from b2bua.calls.admission import CANCELLED_REASON, LOCKED_REASON, TRANSITIONS, Admission, CheckCredit, Command
 from b2bua.calls.admission import CreditChecked, InviteReceived, Policy, SendResponse, StartCall, Step
-from b2bua.calls.admission import TransactionGone
+from b2bua.calls.admission import CredentialGuard, TransactionGone, authenticate
 from b2bua.calls.events import CallEnded, CallStarted
 from b2bua.calls.routing import Extension, Route, RoutePrefix, Router, Trunk
 from b2bua.sip.build import make_response
@@ -75,12 +75,12 @@ class Directory:
 
 
 def machine(*, groups: Any = GROUPS, credit: bool = True, challenge: int = 401,
-            codes: Any = "default") -> Admission:
+            codes: Any = "default", guard: Any = None) -> Admission:
     auth = DigestServer("b2bua", b"secret", 300.0, algorithms=("MD5",))
     router = Router(USERS, [CARRIER, PBX], ROUTES, emergency=frozenset(PLAN.emergency))
     policy = Policy(groups=groups, plan=PLAN, codes=Directory() if codes == "default" else codes,
                     challenge=challenge, credit=credit)
-    return Admission(USERS, auth, router, policy, Lockout(3, 300.0, 900.0))
+    return Admission(USERS, auth, router, policy, Lockout(3, 300.0, 900.0), guard=guard)
 
 
 _txn = itertools.count(1)
@@ -587,3 +587,80 @@ def test_short_numbers_that_route_to_a_trunk_are_outside_calls() -> None:
     assert (s.route.kind, s.route.status) == ("none", 403)
     ok = start(call(adm, "12345**11880", 1.0))
     assert ok.route.kind == "trunk" and ok.account.code == "12345"
+
+
+# -- credential guessing (digest passwords) ------------------------------------------------------
+
+
+def guess(adm: Admission, dialed: str, now: float, password: str, *, user: str = "1001",
+          source: Address = PHONE) -> Command:
+    """One INVITE signed with ``password`` on a fresh challenge: its only answer."""
+    (cmd,) = adm.handle(received(signed(adm, dialed, now, user=user, password=password, from_user=user,
+                                        source=source)), now)
+    return cmd
+
+
+def wrong_password_answer(cmd: Command) -> bool:
+    return isinstance(cmd, SendResponse) and (cmd.status, cmd.reason, cmd.headers) == (
+        403, "Authentication failed", ())
+
+
+def test_password_guessing_locks_the_user_at_that_address_with_the_same_answer() -> None:
+    adm = machine(groups={})
+    for n in range(12):
+        assert wrong_password_answer(guess(adm, "1002", float(n), f"guess{n}"))
+    assert adm.guard.lockouts == 1
+    # the right password now gets exactly the answer of a wrong one
+    right = guess(adm, "1002", 20.0, "pw1001")
+    assert wrong_password_answer(right)
+    assert adm.guard.refusals == 1
+    # the same phone still reaches emergency
+    emergency = start(adm.handle(received(signed(adm, "911", 21.0)), 21.0))
+    assert emergency.route.kind == "trunk" and emergency.route.emergency
+    # another user at the same address is not locked, nor this user elsewhere
+    other = start(adm.handle(received(signed(adm, "1001", 22.0, user="1002", password="pw1002",
+                                             from_user="1002")), 22.0))
+    assert other.route == Route(kind="extension", destination="1001")
+    elsewhere = Address("udp", "192.0.2.99", 5060)
+    assert start(adm.handle(received(signed(adm, "1002", 23.0, source=elsewhere)), 23.0)).route.kind == "extension"
+
+
+def test_password_lockout_ends_and_grows_with_repeats() -> None:
+    guard = CredentialGuard(Lockout(3, 600.0, 60.0, growth=2.0, max_lockout_s=200.0))
+    adm = machine(groups={}, guard=guard)
+    for n in range(3):
+        guess(adm, "1002", float(n), "wrong")
+    assert wrong_password_answer(guess(adm, "1002", 61.0, "pw1001"))  # locked for 60 s from t=2
+    assert isinstance(guess(adm, "1002", 63.0, "pw1001"), StartCall)  # over
+    for n in range(3):
+        guess(adm, "1002", 100.0 + n, "wrong")
+    assert wrong_password_answer(guess(adm, "1002", 200.0, "pw1001"))  # second lock: 120 s
+    assert isinstance(guess(adm, "1002", 223.0, "pw1001"), StartCall)
+    assert guard.lockouts == 2
+
+
+def test_register_is_guarded_too() -> None:
+    auth = DigestServer("b2bua", b"secret", 300.0, algorithms=("MD5",))
+    guard = CredentialGuard(Lockout(2, 600.0, 60.0))
+    users = {u.auth_name: u for u in USERS}
+
+    def register(password: str, now: float) -> Extension | SendResponse:
+        ev = invite("1001")
+        chal = authenticate(auth, users, ev, 401, now, guard=guard)
+        assert isinstance(chal, SendResponse) and chal.status == 401
+        values = [v for _, k, v in chal.headers if k == "www-authenticate"]
+        value = authorization_for_challenges(values, "INVITE", f"sip:1001@{LOCAL.host}", "1001", password, "c")
+        return authenticate(auth, users, invite("1001", extra=[("Authorization", value)]), 401, now, guard=guard)
+
+    assert isinstance(register("pw1001", 0.0), Extension)
+    register("x", 1.0)
+    register("y", 2.0)
+    locked = register("pw1001", 3.0)
+    assert isinstance(locked, SendResponse) and (locked.status, locked.reason) == (403, "Authentication failed")
+    assert guard.lockouts == 1 and guard.refusals == 1
+
+
+def test_guard_is_on_by_default_within_ten_failures_in_ten_minutes() -> None:
+    adm = machine(groups={})
+    assert adm.guard.lockout is not None
+    assert adm.guard.lockout.max_failures <= 10 and adm.guard.lockout.window_s >= 600.0
