@@ -6,7 +6,10 @@ Every out-of-dialog INVITE becomes an *attempt*, keyed by its server
 transaction, that walks these steps in order (each may end it):
 
 1. ``AUTHENTICATE``: a source address inside a trunk's inbound networks is
-   that trunk, trusted without digest; anyone else is a phone and must
+   that trunk, trusted without digest unless the trunk requires it
+   (``inbound_auth``: its own username and password) or accepts TCP only
+   (``inbound_transport``: a UDP source address can be forged, so UDP calls
+   from its address are refused 403); anyone else is a phone and must
    authenticate (RFC 3261 §22, :class:`~b2bua.sip.digest.DigestServer`):
    no or stale credentials are challenged (401 or 407 as configured), wrong
    ones refused with 403.  Neither starts a call.  Password guessing is
@@ -22,7 +25,9 @@ transaction, that walks these steps in order (each may end it):
 4. ``POLICY``: :func:`dialplan.evaluate`; a rejected code counts towards the
    lockout, a good one clears it; a refusal (or ``collect``, refused until
    prompting exists) is started as a refused call.
-5. ``ROUTE``: the destination after policy goes to the :class:`Router`.
+5. ``ROUTE``: the destination after policy goes to the :class:`Router`; a
+   trunk's call routed to a trunk is refused (403 :data:`TRANSIT_REFUSED`)
+   unless the trunk has ``allow_transit``.
 6. ``CREDIT``: an allowed, routable, non-emergency call on a credit account
    is checked before it rings (only routable calls are checked, so routing
    comes first).  ``CheckCredit`` goes out and the attempt waits in
@@ -93,6 +98,8 @@ from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 log = logging.getLogger("b2bua.admission")
 
 LOCKED_REASON = "Too many invalid account codes"
+TRANSIT_REFUSED = "Transit not allowed"  # a trunk's call routed to a trunk
+TRUNK_TRANSPORT_REFUSED = "Forbidden"  # a TCP-only trunk's address over UDP
 AUTH_FAILED = "Authentication failed"  # the one answer to wrong credentials, locked or not
 # guessing protection for passwords: on by default, at most 10 failures in 10 minutes
 AUTH_MAX_FAILURES = 10
@@ -391,6 +398,8 @@ class Admission:
         req = a.event.request
         trunk = self.router.inbound_trunk(a.event.source.host)
         if trunk is not None:
+            if not self._trunk_trusted(a, trunk, now, out):
+                return Found.ANSWERED
             a.trunk = trunk
             a.caller = from_user(req) or "anonymous"
             a.caller_user = trunk.label
@@ -408,6 +417,26 @@ class Admission:
         a.user_policy = UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
         a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
         return Found.PHONE
+
+    def _trunk_trusted(self, a: Attempt, trunk: Trunk, now: float, out: list[Command]) -> bool:
+        """A call from a trunk's address is the trunk's only over the transport
+        and with the credentials it requires; otherwise answer it here."""
+        src = a.event.source
+        if trunk.inbound_transport == "tcp" and src.transport != "tcp":
+            log.warning("trunk %s accepts TCP only: INVITE over %s from %s:%d refused",
+                        trunk.name, src.transport, src.host, src.port)
+            out.append(SendResponse(event=a.event, status=403, reason=TRUNK_TRANSPORT_REFUSED))
+            return False
+        if trunk.inbound_auth == "digest":
+            account = Extension(extension=trunk.label, auth_name=trunk.username, password=trunk.password)
+            found = authenticate(
+                self.auth, {trunk.username: account}, a.event, self.policy.challenge, now, own=a.own,
+                guard=self.guard,
+            )
+            if isinstance(found, SendResponse):
+                out.append(found)
+                return False
+        return True
 
     def _exempt_caller(self, a: Attempt) -> bool:
         """Is this an emergency or service call (read under the claimed user's
@@ -479,6 +508,9 @@ class Admission:
 
     def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route = self.router.route_from_phone(a.destination)
+        if a.trunk is not None and route.kind == "trunk" and not a.trunk.allow_transit:
+            log.warning("call from %s to %s refused: no transit to %s", a.trunk.label, route.destination, route.label)
+            route = a.route = refusal(route.destination, 403, TRANSIT_REFUSED)
         return Found.PREPAID if a.prepaid and route.kind != "none" else Found.ROUTED
 
     def _credit(self, a: Attempt, now: float, out: list[Command]) -> Found:

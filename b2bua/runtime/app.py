@@ -86,7 +86,8 @@ def trunk_of(t: TrunkConfig) -> Trunk:
     return Trunk(
         name=t.name, host=t.host, port=t.port, transport=t.transport, inbound=tuple(t.inbound),
         strip=t.strip, prepend=t.prepend, username=t.username, password=t.password, dids=dict(t.dids),
-        pass_account_code=t.pass_account_code, group=t.group,
+        pass_account_code=t.pass_account_code, group=t.group, inbound_auth=t.inbound_auth,
+        inbound_transport=t.inbound_transport, allow_transit=t.allow_transit,
     )
 
 

@@ -152,8 +152,18 @@ class TrunkConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # calls from this trunk to numbers that are not DIDs are routed out like a
     # phone's, under this business group's account-code policy ("" = no)
     group: str = ""
+    # inbound trust beyond the source address, which a UDP sender can forge:
+    # "digest" challenges the trunk's calls for username/password above;
+    # inbound_transport "tcp" refuses its calls over UDP
+    inbound_auth: Literal["none", "digest"] = "none"
+    inbound_transport: Literal["any", "tcp"] = "any"
+    # may this trunk's calls (with a group) go out through a trunk? (toll fraud
+    # if its address is forged); calls to extensions and DIDs need no transit
+    allow_transit: bool = False
 
     def __post_init__(self) -> None:
+        if self.inbound_auth == "digest" and not (self.username and self.password):
+            raise ValueError(f"trunk {self.name!r}: inbound_auth = \"digest\" needs username and password")
         for cidr in self.inbound:
             try:
                 ipaddress.ip_network(cidr, strict=False)

@@ -12,12 +12,13 @@ import datetime
 import itertools
 from typing import Any, Sequence
 
+import msgspec
 import pytest
 
 from b2bua.billing.credit import CreditCheck
 from b2bua.calls.admission import CANCELLED_REASON, LOCKED_REASON, TRANSITIONS, Admission, CheckCredit, Command
 from b2bua.calls.admission import CreditChecked, InviteReceived, Policy, SendResponse, StartCall, Step
-from b2bua.calls.admission import CredentialGuard, TransactionGone, authenticate
+from b2bua.calls.admission import TRANSIT_REFUSED, CredentialGuard, TransactionGone, authenticate
 from b2bua.calls.events import CallEnded, CallStarted
 from b2bua.calls.routing import Extension, Route, RoutePrefix, Router, Trunk
 from b2bua.sip.build import make_response
@@ -45,7 +46,7 @@ USERS = [
 CARRIER = Trunk(name="carrier", host=CARRIER_ADDR.host, inbound=(f"{CARRIER_ADDR.host}/32",),
                 dids={"5551002": "1002"})
 PBX = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
-            group="default", pass_account_code=True)
+            group="default", pass_account_code=True, allow_transit=True)
 ROUTES = [RoutePrefix(prefix="", trunk="carrier")]
 GROUPS = {
     "default": GroupPolicy(mode=Mode.CLASSES, required_classes=frozenset({CallClass.LONG_DISTANCE}),
@@ -664,3 +665,63 @@ def test_guard_is_on_by_default_within_ten_failures_in_ten_minutes() -> None:
     adm = machine(groups={})
     assert adm.guard.lockout is not None
     assert adm.guard.lockout.max_failures <= 10 and adm.guard.lockout.window_s >= 600.0
+
+
+# -- trunk trust: digest, TCP only, no transit ---------------------------------------------------
+
+PBX_TCP = Address("tcp", PBX_ADDR.host, 40000)
+
+
+def with_trunks(adm: Admission, *trunks: Trunk) -> Admission:
+    adm.router = Router(USERS, [CARRIER, *trunks], ROUTES, emergency=frozenset(PLAN.emergency))
+    return adm
+
+
+def test_a_trunk_may_require_digest_authentication() -> None:
+    pbx = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
+                username="pbxuser", password="pbxsecret", inbound_auth="digest")
+    adm = with_trunks(machine(), pbx)
+    (chal,) = adm.handle(received(invite("5551001", source=PBX_ADDR)), 0.0)  # a forged INVITE gets no call
+    assert isinstance(chal, SendResponse) and chal.status == 401 and chal.stateless
+    wrong = guess(adm, "5551001", 1.0, "guess", user="pbxuser", source=PBX_ADDR)
+    assert wrong_password_answer(wrong)
+    s = start(adm.handle(received(signed(adm, "5551001", 2.0, user="pbxuser", password="pbxsecret",
+                                         from_user="2125550000", source=PBX_ADDR)), 2.0))
+    assert s.route == Route(kind="extension", destination="1001") and s.caller_user == "trunk:pbx"
+    assert s.caller == "2125550000"
+    # a phone's credentials are not the trunk's
+    (phone,) = adm.handle(received(signed(adm, "5551001", 3.0, source=PBX_ADDR)), 3.0)
+    assert wrong_password_answer(phone)
+
+
+def test_a_trunk_may_accept_tcp_only() -> None:
+    pbx = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
+                inbound_transport="tcp")
+    adm = with_trunks(machine(), pbx)
+    (refused,) = adm.handle(received(invite("5551001", source=PBX_ADDR)), 0.0)  # UDP: spoofable
+    assert isinstance(refused, SendResponse) and refused.status == 403
+    s = start(adm.handle(received(invite("5551001", source=PBX_TCP)), 0.0))
+    assert s.route == Route(kind="extension", destination="1001")
+
+
+def test_a_trunk_with_a_group_reaches_no_trunk_without_allow_transit() -> None:
+    pbx = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
+                group="default", pass_account_code=True)
+    adm = with_trunks(machine(), pbx)
+    for dialed in (LOCAL_NUMBER, "911"):
+        s = start(adm.handle(received(invite(dialed, source=PBX_ADDR)), 0.0))
+        assert (s.route.kind, s.route.status, s.route.reason) == ("none", 403, TRANSIT_REFUSED), dialed
+    coded = start(adm.handle(received(invite(LONG, source=PBX_ADDR, extra=[("X-Account-Code", "12345")])), 0.0))
+    assert coded.route.kind == "none" and coded.route.reason == TRANSIT_REFUSED
+    assert start(adm.handle(received(invite("1002", source=PBX_ADDR)), 0.0)).route.kind == "extension"
+    assert start(adm.handle(received(invite("5551001", source=PBX_ADDR)), 0.0)).route.kind == "extension"
+
+
+def test_a_trunk_without_a_group_reaches_dids_only() -> None:
+    adm = machine()
+    for dialed in (LOCAL_NUMBER, "92125551234", "911", "1002"):
+        s = start(adm.handle(received(invite(dialed, source=CARRIER_ADDR)), 0.0))
+        assert s.route.kind == "none" and s.route.trunk is None, dialed
+    transit = machine()  # without a group, allow_transit does not make it call out
+    transit.router = Router(USERS, [msgspec.structs.replace(CARRIER, allow_transit=True)], ROUTES)
+    assert start(transit.handle(received(invite(LOCAL_NUMBER, source=CARRIER_ADDR)), 0.0)).route.kind == "none"

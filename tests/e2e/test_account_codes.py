@@ -71,6 +71,7 @@ port = 5060
 inbound = ["TRUSTED_PBX/32"]
 pass_account_code = true
 group = "default"
+allow_transit = true
 
 [billing]
 credit_chunk = 10
