@@ -86,6 +86,7 @@ from dialplan.dialstring import (
     Fault,
     ParsedDial,
     code_format_fault,
+    mask_code,
     parse_dial_string,
 )
 from dialplan.numbering import (
@@ -486,7 +487,8 @@ def _check_code(
         broken = check_restrictions(found, dest, plan)
         if broken is not None:
             # an assigned code may be a secret the person at the phone does not know
-            who = "Assigned account code" if source is CodeSource.ASSIGNED else f"Account code {code}"
+            # and a dialed one is shown masked: reasons are logged and recorded
+            who = "Assigned account code" if source is CodeSource.ASSIGNED else f"Account code {mask_code(code)}"
             return decided(Outcome.REFUSE, valid, FORBIDDEN, f"{who} may not {broken.what}", broken.rule, found)
     if valid:
         return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted", found)

@@ -90,6 +90,7 @@ from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
 from dialplan import CallContext, GroupPolicy, KeyKind, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
 from dialplan.codes import CodeLookup
+from dialplan.dialstring import mask_code, without_code
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
 from .events import NO_ACCOUNT, AccountInfo, CallStarted
@@ -226,6 +227,7 @@ class StartCall(msgspec.Struct, frozen=True, kw_only=True):
     department: str = ""
     group: str = ""
     account: AccountInfo = NO_ACCOUNT
+    dialed: str | None = None  # as recorded (no code); None: the Request-URI user
 
 
 Command = Union[SendResponse, CheckCredit, StartCall]
@@ -291,7 +293,7 @@ class Attempt:
     """One INVITE on its way through the steps (mutable; the machine's own)."""
 
     __slots__ = (
-        "event", "today", "own", "step", "dialed", "caller", "caller_user", "display", "department", "group",
+        "event", "today", "own", "step", "dialed", "shown", "caller", "caller_user", "display", "department", "group",
         "user_policy", "ctx", "source", "trunk", "trunk_code", "keys", "destination", "account", "prepaid", "route",
     )
 
@@ -301,6 +303,7 @@ class Attempt:
         self.own = own
         self.step = Step.AUTHENTICATE
         self.dialed = dialed_user(event.request)
+        self.shown = without_code(self.dialed)  # as logged and recorded: no code (set again per group)
         self.caller = ""
         self.caller_user = ""
         self.display = ""
@@ -414,9 +417,16 @@ class Admission:
             return Found.ANSWERED
         a.caller, a.caller_user, a.display = user.extension, user.auth_name, user.display_name
         a.department, a.group = user.department, user.group
+        self._hide_code(a)
         a.user_policy = UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
         a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
         return Found.PHONE
+
+    def _hide_code(self, a: Attempt) -> None:
+        """The dial string as logs and records show it, read under the caller's group."""
+        group = self.policy.groups.get(a.group)
+        if group is not None:
+            a.shown = without_code(a.dialed, fac=group.fac, code_length=group.code_length)
 
     def _trunk_trusted(self, a: Attempt, trunk: Trunk, now: float, out: list[Command]) -> bool:
         """A call from a trunk's address is the trunk's only over the transport
@@ -453,6 +463,7 @@ class Admission:
             return Found.DID
         # a trusted trunk (another PBX) calling out under a group's policy
         a.group, a.source = trunk.group, "trunk"
+        self._hide_code(a)
         a.trunk_code = trunk_code(a.event.request) if trunk.pass_account_code else None
         a.keys = list(lockout_keys(extension=None, address=a.event.source.host, authenticated=False))
         return Found.GROUP_CALL
@@ -471,8 +482,8 @@ class Admission:
         # emergency and service calls are never refused by guessing protection
         if not is_exempt(a.ctx, self.policy.plan) and self.lockout.check(a.keys, now):
             self.lockout_refusals += 1
-            log.warning("account codes locked for %s: call to %s refused", _keys_text(a.keys), a.dialed)
-            a.route = refusal(a.dialed, 403, LOCKED_REASON)
+            log.warning("account codes locked for %s: call to %s refused", _keys_text(a.keys), a.shown)
+            a.route = refusal(a.shown, 403, LOCKED_REASON)
             return Found.LOCKED
         return Found.CLEAR
 
@@ -483,7 +494,7 @@ class Admission:
         d = evaluate(a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions)
         acct = d.account
         a.account = AccountInfo(
-            code=d.code or "",
+            code=mask_code(d.code or "") if d.code_rejected else d.code or "",  # a guess is no account
             source=d.code_source,
             valid=d.code_valid,
             call_class=d.call_class.value,
@@ -502,8 +513,8 @@ class Admission:
             a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
             return Found.ALLOWED
         # "collect" (a code is needed and none came) is refused until prompting exists
-        log.info("call from %s to %s refused: %s (%s)", a.caller, a.dialed, d.reason, d.rule)
-        a.route = refusal(d.destination or a.dialed, d.status or 403, d.reason)
+        log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
+        a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
         return Found.REFUSED
 
     def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
@@ -518,13 +529,13 @@ class Admission:
         assert route is not None
         if not self.policy.credit:
             log.warning("call from %s to %s refused: credit account %s cannot be checked",
-                        a.caller, a.dialed, a.account.credit_account)
+                        a.caller, a.shown, a.account.credit_account)
             a.route = refusal(route.destination, 503, CREDIT_UNAVAILABLE)
             return Found.UNCHECKABLE
         src = a.event.source
         out.append(CheckCredit(txn=a.txn, description=CallStarted(
             ref="", at=now, caller=a.caller, caller_user=a.caller_user, department=a.department,
-            group=a.group, dialed=a.dialed, destination=route.destination, route=route.label,
+            group=a.group, dialed=a.shown, destination=route.destination, route=route.label,
             a_call_id=a.event.request.call_id, source=f"{src.transport}:{src.host}:{src.port}",
             account=a.account,
         )))
@@ -537,7 +548,7 @@ class Admission:
         check = result or CreditCheck(ok=False, reason="credit unavailable", status=503)
         self.credit_refusals += 1
         log.info("call from %s to %s refused: %s (credit account %s)",
-                 a.caller, a.dialed, check.reason, a.account.credit_account)
+                 a.caller, a.shown, check.reason, a.account.credit_account)
         assert a.route is not None
         a.route = refusal(a.route.destination, check.status or 503, credit_reason(check))
         return Found.CREDIT_REFUSED
@@ -545,7 +556,7 @@ class Admission:
     @staticmethod
     def _cancelled(a: Attempt) -> Found:
         """CANCEL while waiting: the call starts refused with 487 (answered and recorded)."""
-        log.info("call to %s cancelled during its credit check", a.dialed)
+        log.info("call to %s cancelled during its credit check", a.shown)
         a.route = refusal(a.destination, 487, CANCELLED_REASON, hangup="caller")
         return Found.CANCELLED
 
@@ -553,7 +564,7 @@ class Admission:
         assert a.route is not None
         out.append(StartCall(
             event=a.event, route=a.route, caller=a.caller, caller_user=a.caller_user, display=a.display,
-            department=a.department, group=a.group, account=a.account,
+            department=a.department, group=a.group, account=a.account, dialed=a.shown,
         ))
         return Found.STARTED
 
@@ -612,7 +623,8 @@ def authenticate(
         reason = result.reason
     if creds and (locked or not stale):
         src = f"{event.source.transport}:{host}:{event.source.port}"
-        log.warning("authentication failed for %s %s from %s: %s", req.method, dialed_user(req), src, reason)
+        log.warning("authentication failed for %s %s from %s: %s", req.method, without_code(dialed_user(req)), src,
+                    reason)
         return SendResponse(event=event, status=403, reason=AUTH_FAILED)
     name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
     claimed = _claimed(callers, req)

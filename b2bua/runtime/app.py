@@ -234,7 +234,7 @@ class ServerApp:
             elif isinstance(cmd, StartCall):
                 self.calls.start_call(
                     cmd.event, cmd.route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
-                    department=cmd.department, group=cmd.group, account=cmd.account, now=now,
+                    department=cmd.department, group=cmd.group, account=cmd.account, dialed=cmd.dialed, now=now,
                 )
             else:
                 self._check_credit(cmd)

@@ -302,7 +302,7 @@ def test_credit_check_describes_the_call() -> None:
     check = checking(adm, now=5.0)
     d = check.description
     assert (d.ref, d.at, d.caller, d.caller_user, d.dialed, d.destination, d.route) == (
-        "", 5.0, "1001", "1001", f"31337**{LONG}", LONG, "trunk:carrier")
+        "", 5.0, "1001", "1001", LONG, LONG, "trunk:carrier")  # the code is not repeated
     assert d.account.credit_account == "prepaid-1" and d.source == "udp:192.0.2.10:5060"
     assert adm.pending[check.txn].step is Step.CHECKING_CREDIT
 
@@ -443,7 +443,8 @@ class AdmissionHarness(Harness):
             elif isinstance(cmd, StartCall):
                 self.started.append(self.manager.start_call(
                     cmd.event, cmd.route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
-                    department=cmd.department, group=cmd.group, account=cmd.account, now=self.now))
+                    department=cmd.department, group=cmd.group, account=cmd.account, dialed=cmd.dialed,
+                    now=self.now))
             else:
                 self.checks.append(cmd)
 
@@ -501,6 +502,7 @@ def test_harness_credit_ok_rings_the_trunk() -> None:
     started = h.events[0]
     assert isinstance(started, CallStarted) and started.route == "trunk:carrier"
     assert started.account.credit_account == "prepaid-1"
+    assert started.dialed == LONG  # the record's dialed number (CDR dst) without the code
     h.gw.respond(inv.request, 486)
     h.gw.expect("ACK")
     r = h.a.expect("100 INVITE", "486 INVITE")[1]  # the manager's own 100 when the call starts
@@ -725,3 +727,28 @@ def test_a_trunk_without_a_group_reaches_dids_only() -> None:
     transit = machine()  # without a group, allow_transit does not make it call out
     transit.router = Router(USERS, [msgspec.structs.replace(CARRIER, allow_transit=True)], ROUTES)
     assert start(transit.handle(received(invite(LOCAL_NUMBER, source=CARRIER_ADDR)), 0.0)).route.kind == "none"
+
+
+# -- secrets in logs and records -------------------------------------------------------------------
+
+
+def test_codes_reach_no_log_and_no_dialed_field(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    adm = machine()
+    s = start(call(adm, f"12345**{LONG}"))
+    assert s.dialed == LONG and s.account.code == "12345"  # account codes stay visible in the record
+    for n in range(4):  # wrong codes, then the lockout
+        s = start(call(adm, f"9876{n}**{LONG}", float(n)))
+        assert s.dialed == LONG and "9876" not in s.account.code
+    fac = start(call(machine(), f"*8898765{LONG}"))  # fixed-length FAC form, invalid code
+    assert fac.dialed == LONG
+    restricted = start(call(machine(), f"55555**{LONG}", user="lobby", password="pwlobby"))
+    assert restricted.dialed == LONG
+    text = caplog.text
+    for secret in ("12345", "98760", "98761", "98762", "98763", "98765"):
+        assert secret not in text, secret
+
+
+def test_credit_check_names_the_number_not_the_code() -> None:
+    d = checking(machine()).description
+    assert d.dialed == LONG and "31337" not in d.dialed
