@@ -222,10 +222,28 @@ def mask_code(code: str) -> str:
     return MASK + code[-_SHOWN_DIGITS:] if len(code) >= _MIN_CODE_TO_SHOW else MASK
 
 
-def without_code(raw: str, *, fac: str = "", code_length: int | None = None) -> str:
+def split_auth(raw: str, auth_fac: str) -> tuple[str | None, str]:
+    """``AUTH_FAC CODE # REST`` -> (CODE, REST), the authorization code before
+    the rest of the dial string (which may hold an account code too); a dial
+    string without the authorization FAC is (None, raw), one without ``#``
+    after it is (everything after the FAC, "")."""
+    if not auth_fac:
+        return None, raw
+    text = percent_decode(raw[:MAX_RAW_CHARS])
+    if not text.startswith(auth_fac):
+        return None, raw
+    code, _, rest = text[len(auth_fac):].partition(CODE_TERMINATOR)
+    return code, rest
+
+
+def without_code(raw: str, *, fac: str = "", code_length: int | None = None, auth_fac: str = "") -> str:
     """The dial string as logged and recorded: the number part when a code
-    was dialed with it (shortcut or FAC form), the string unchanged when
-    none was; an unfinished code form keeps its FAC and hides the rest."""
+    was dialed with it (shortcut or FAC form, after an authorization code),
+    the string unchanged when none was; an unfinished code form keeps its FAC
+    and hides the rest."""
+    auth, raw = split_auth(raw, auth_fac)
+    if auth is not None and not raw:
+        return auth_fac + MASK if auth else auth_fac
     parsed = parse_dial_string(raw, fac=fac, code_length=code_length)
     if parsed.form is DialForm.PLAIN:
         return raw

@@ -89,8 +89,9 @@ from b2bua.sip.endpoint import CancelReceived, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
 from dialplan import CallContext, GroupPolicy, KeyKind, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
+from dialplan.authcodes import AuthCodeLookup
 from dialplan.codes import CodeLookup
-from dialplan.dialstring import mask_code, without_code
+from dialplan.dialstring import MASK, VSC_STARTS, mask_code, without_code
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
 from .events import NO_ACCOUNT, AccountInfo, CallStarted
@@ -127,6 +128,7 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     groups: Mapping[str, GroupPolicy] = {}  # empty: account codes not used
     plan: NumberingPlan
     codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
+    auth_codes: AuthCodeLookup | None = None  # authorization codes; None: a dialed one is refused 503
     challenge: int = 401  # 401 or 407 for INVITEs
     credit: bool = False  # can credit accounts be checked at all?
 
@@ -426,7 +428,7 @@ class Admission:
         """The dial string as logs and records show it, read under the caller's group."""
         group = self.policy.groups.get(a.group)
         if group is not None:
-            a.shown = without_code(a.dialed, fac=group.fac, code_length=group.code_length)
+            a.shown = without_code(a.dialed, fac=group.fac, code_length=group.code_length, auth_fac=group.auth_fac)
 
     def _trunk_trusted(self, a: Attempt, trunk: Trunk, now: float, out: list[Command]) -> bool:
         """A call from a trunk's address is the trunk's only over the transport
@@ -491,8 +493,11 @@ class Admission:
         assert a.ctx is not None
         codes = self.policy.codes.for_group(a.group) if self.policy.codes is not None else NO_DATABASE
         # a number counts as internal only if it reaches an extension
-        d = evaluate(a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions)
+        d = evaluate(
+            a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions, auth_codes=self.policy.auth_codes
+        )
         acct = d.account
+        grant = d.authorization
         a.account = AccountInfo(
             code=mask_code(d.code or "") if d.code_rejected else d.code or "",  # a guess is no account
             source=d.code_source,
@@ -502,6 +507,8 @@ class Admission:
             department=acct.department if acct else "",
             rate_plan=(acct.rate_plan or "") if acct else "",
             credit_account=(acct.credit_account or "") if acct else "",
+            authorization=grant.description if grant else "",
+            authorization_level=grant.level if grant else None,
         )
         if d.code_rejected:
             self.lockout.record_failure(a.keys, now)
@@ -623,7 +630,7 @@ def authenticate(
         reason = result.reason
     if creds and (locked or not stale):
         src = f"{event.source.transport}:{host}:{event.source.port}"
-        log.warning("authentication failed for %s %s from %s: %s", req.method, without_code(dialed_user(req)), src,
+        log.warning("authentication failed for %s %s from %s: %s", req.method, _unauthenticated_dial(req), src,
                     reason)
         return SendResponse(event=event, status=403, reason=AUTH_FAILED)
     name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
@@ -635,6 +642,14 @@ def authenticate(
         headers=tuple(header(name, c) for c in auth.challenge(now, stale=stale, algorithms=algorithms)),
         stateless=True,
     )
+
+
+def _unauthenticated_dial(req: Request) -> str:
+    """The dial string for a log line before the caller's group (and so its
+    feature access codes) is known: without a shortcut code, and only the
+    first three characters of anything starting with a star code."""
+    shown = without_code(dialed_user(req))
+    return shown[:3] + MASK if shown[:1] in VSC_STARTS else shown
 
 
 def own_addresses(listening: Sequence[tuple[str, int]], req: Request) -> list[tuple[str, int]]:

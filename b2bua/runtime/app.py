@@ -55,6 +55,7 @@ from b2bua.sip.message import Header, header
 from b2bua.sip.uri import SipUri
 
 from dialplan import Lockout
+from dialplan.authcodes import AuthCodeLookup
 
 from .codes import CodeStore
 from .config import Config, RouteConfig, TrunkConfig, UserConfig
@@ -121,6 +122,7 @@ class ServerApp:
         today: Callable[[], datetime.date] = datetime.date.today,
         credit_check: Callable[[CallStarted], Awaitable[CreditCheck]] | None = None,
         defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
+        auth_codes: AuthCodeLookup | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.ids = ids
@@ -154,7 +156,8 @@ class ServerApp:
             self.auth,
             self.router,
             Policy(
-                groups=config.groups, plan=self.plan, codes=codes, challenge=sip.invite_challenge,
+                groups=config.groups, plan=self.plan, codes=codes, auth_codes=auth_codes,
+                challenge=sip.invite_challenge,
                 credit=credit_check is not None and defer is not None,
             ),
             Lockout(lk.max_failures, lk.window, lk.lockout, address_max_failures=lk.address_max_failures),

@@ -30,6 +30,8 @@ class CallLog:
             if a.code:
                 state = "valid" if a.valid else "flagged invalid" if a.valid is False else "unchecked"
                 code = f"; account code {mask_code(a.code)} ({a.source}, {state})"
+            if a.authorization:
+                code += f"; authorized by {a.authorization!r} (level {a.authorization_level})"
             log.info(
                 "call %s started: %s (%s) dialed %s -> %s via %s%s",
                 event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route, code,

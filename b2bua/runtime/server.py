@@ -20,6 +20,7 @@ from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
 from .app import ServerApp
+from .authcodes import AuthCodeStore
 from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
@@ -75,6 +76,7 @@ class Server:
             codes=self.codes,
             credit_check=self.billing.check_credit,
             defer=self._defer,
+            auth_codes=AuthCodeStore(self.store).table(),
         )
         self.app = app
         self.billing.numbering = app.plan  # configured extensions count as internal numbers

@@ -26,6 +26,8 @@ from b2bua.sip.digest import DigestServer, authorization_for_challenges
 from b2bua.sip.endpoint import Address, CancelReceived, RequestReceived
 from b2bua.sip.message import Request, header, parse_message
 from dialplan import GroupPolicy, Lockout, Mode
+from b2bua.runtime.authcodes import AuthCodeTable, hash_code
+from dialplan.authcodes import AuthCode
 from dialplan.codes import AccountCode
 from dialplan.numbering import CallClass, ExtensionPlan, NorthAmericanPlan
 from dialplan.policy import Validation
@@ -752,3 +754,31 @@ def test_codes_reach_no_log_and_no_dialed_field(caplog: pytest.LogCaptureFixture
 def test_credit_check_names_the_number_not_the_code() -> None:
     d = checking(machine()).description
     assert d.dialed == LONG and "31337" not in d.dialed
+
+
+def test_authorization_codes_in_admission(caplog: pytest.LogCaptureFixture) -> None:
+    salt = bytes(16)
+    table = AuthCodeTable(salt, [AuthCode(id=1, digest=hash_code("246810", salt), description="Night manager",
+                                          level=3)])
+    groups = {**GROUPS, "default": msgspec.structs.replace(
+        GROUPS["default"], auth_fac="*77", auth_classes=frozenset({CallClass.INTERNATIONAL}))}
+    adm = machine(groups=groups)
+    adm.policy = msgspec.structs.replace(adm.policy, auth_codes=table)
+    caplog.set_level("DEBUG")
+    intl = "011442071234567"
+    assert start(call(adm, intl)).route.reason.startswith("Authorization code required")
+    ok = start(call(adm, f"*77246810%23{intl}", 1.0))
+    assert ok.route.kind == "trunk" and ok.dialed == intl
+    assert (ok.account.authorization, ok.account.authorization_level, ok.account.code) == ("Night manager", 3, "")
+    for n in range(3):  # wrong authorization codes lock the extension like wrong account codes
+        bad = start(call(adm, f"*7711111{n}%23{intl}", 2.0 + n))
+        assert bad.route.reason == "Invalid authorization code" and bad.dialed == intl
+    assert adm.lockouts == 1
+    assert "246810" not in caplog.text and "111110" not in caplog.text
+
+
+def test_failed_authentication_logs_no_code(caplog: pytest.LogCaptureFixture) -> None:
+    adm = machine()
+    for dialed in (f"12345**{LONG}", f"*8812345%23{LONG}"):
+        assert wrong_password_answer(guess(adm, dialed, 0.0, "wrong"))
+    assert "authentication failed for INVITE" in caplog.text and "12345" not in caplog.text
