@@ -15,7 +15,9 @@ from typing import Any, Sequence
 import msgspec
 import pytest
 
+from b2bua.billing.cdr import CdrBuilder
 from b2bua.billing.credit import CreditCheck
+from b2bua.billing.reports import export_record
 from b2bua.calls.admission import CANCELLED_REASON, LOCKED_REASON, TRANSITIONS, Admission, CheckCredit, Command
 from b2bua.calls.admission import CreditChecked, InviteReceived, Policy, SendResponse, StartCall, Step
 from b2bua.calls.admission import TRANSIT_REFUSED, CredentialGuard, TransactionGone, authenticate
@@ -782,3 +784,15 @@ def test_failed_authentication_logs_no_code(caplog: pytest.LogCaptureFixture) ->
     for dialed in (f"12345**{LONG}", f"*8812345%23{LONG}"):
         assert wrong_password_answer(guess(adm, dialed, 0.0, "wrong"))
     assert "authentication failed for INVITE" in caplog.text and "12345" not in caplog.text
+
+
+def test_harness_cdr_dst_is_the_number_without_the_code() -> None:
+    h = AdmissionHarness()
+    h.authorized_invite(f"99999**{LONG}")  # an invalid code: refused, recorded
+    r = h.a.expect_one("403 INVITE")
+    h.a.ack_failure(r.response)
+    builder = CdrBuilder(wall_offset=0.0)
+    writes = [w for e in h.events for w in builder.handle(e)]
+    record = export_record(writes[-1].cdr)
+    assert record["dst"] == LONG and "99999" not in str(record)
+    h.settle()
