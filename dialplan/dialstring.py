@@ -21,6 +21,10 @@ every form.  ``#`` may arrive percent-encoded as ``%23`` (RFC 3261 §19.1.2
 reserves it in a user part); every ``%HH`` is decoded and a broken escape is
 left as a literal ``%``, which the character check then refuses.
 
+Codes are secrets in logs and records: :func:`without_code` is the dial
+string as logged and recorded (the number part, the code removed) and
+:func:`mask_code` a code as logged (its last two digits at most).
+
 Parsing is lenient about the code part so that the number can always be
 found when it exists: the policy allows emergency and service calls even
 when the code before them is garbage.  Faults are values (:class:`Fault`),
@@ -203,6 +207,52 @@ def parse_dial_string(raw: str, *, fac: str = "", code_length: int | None = None
     if alternates:
         parsed = msgspec.structs.replace(parsed, alternates=alternates)
     return parsed
+
+
+MASK: Final = "***"
+_SHOWN_DIGITS: Final = 2  # digits of a code a log line may show
+_MIN_CODE_TO_SHOW: Final = 5  # shorter codes are hidden entirely
+
+
+def mask_code(code: str) -> str:
+    """A code as logs may show it: ``***`` and its last two digits when it
+    has at least five ("12345" -> "***45"), else ``***`` ("" stays "")."""
+    if not code:
+        return ""
+    return MASK + code[-_SHOWN_DIGITS:] if len(code) >= _MIN_CODE_TO_SHOW else MASK
+
+
+def split_auth(raw: str, auth_fac: str) -> tuple[str | None, str]:
+    """``AUTH_FAC CODE # REST`` -> (CODE, REST), the authorization code before
+    the rest of the dial string (which may hold an account code too); a dial
+    string without the authorization FAC is (None, raw), one without ``#``
+    after it is (everything after the FAC, "")."""
+    if not auth_fac:
+        return None, raw
+    text = percent_decode(raw[:MAX_RAW_CHARS])
+    if not text.startswith(auth_fac):
+        return None, raw
+    code, _, rest = text[len(auth_fac):].partition(CODE_TERMINATOR)
+    return code, rest
+
+
+def without_code(raw: str, *, fac: str = "", code_length: int | None = None, auth_fac: str = "") -> str:
+    """The dial string as logged and recorded: the number part when a code
+    was dialed with it (shortcut or FAC form, after an authorization code),
+    the string unchanged when none was; an unfinished code form keeps its FAC
+    and hides the rest."""
+    auth, raw = split_auth(raw, auth_fac)
+    if auth is not None and not raw:
+        return auth_fac + MASK if auth else auth_fac
+    parsed = parse_dial_string(raw, fac=fac, code_length=code_length)
+    if parsed.form is DialForm.PLAIN:
+        return raw
+    if parsed.number and parsed.code is not None:
+        return parsed.number
+    if parsed.form is DialForm.FAC:
+        text = percent_decode(raw)
+        return fac if text == fac else fac + MASK
+    return MASK
 
 
 def _alternates(text: str, fac: str) -> tuple[str, ...]:

@@ -18,10 +18,18 @@ responsible, made by :func:`lockout_keys`:
   an address key locks only after ``address_max_failures`` failures, by
   default ten times ``max_failures``.
 
-Other keys (plain strings, other tuples) count against ``max_failures``.
+Other keys (plain strings, other tuples) count against ``max_failures``;
+the digest guard (:mod:`b2bua.calls.admission`) keys a username at a source
+address, ``("cred", "1001@192.0.2.7")``.
 ``max_failures`` failures of a key within ``window_s`` seconds lock that key
 for ``lockout_s`` seconds; while any key of a call is locked, :meth:`check`
 says so and the runtime refuses the call without evaluating its code.
+
+**Growing locks** (optional, ``growth`` > 1): each further lock of a key
+lasts ``growth`` times the one before, up to ``max_lockout_s``; a key that
+stays quiet (unlocked, without failures) for ``max_lockout_s`` after its
+last lock starts again at ``lockout_s``.  With ``growth`` 1 (the default)
+every lock lasts ``lockout_s``.
 
 **Emergency and service calls are never refused**: the policy decides which
 calls those are (:func:`dialplan.policy.is_exempt`, the same test
@@ -70,6 +78,7 @@ class KeyKind(enum.StrEnum):
 
     EXTENSION = "ext"
     ADDRESS = "ip"
+    CREDENTIAL = "cred"  # a digest username at a source address, "1001@192.0.2.7"
 
 
 Key = str | tuple[str, str]
@@ -92,6 +101,7 @@ class KeyState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     key: Key
     failure_ages: tuple[_Seconds, ...] = ()
     locked_for: _Seconds = 0.0
+    strikes: Annotated[int, msgspec.Meta(ge=0)] = 0  # locks so far (growing locks)
 
 
 class LockoutState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -101,11 +111,12 @@ class LockoutState(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 
 class _Entry:
-    __slots__ = ("failures", "locked_until")
+    __slots__ = ("failures", "locked_until", "strikes")
 
     def __init__(self) -> None:
         self.failures: list[float] = []  # times of recent failures, oldest first, fewer than the key's limit
         self.locked_until = float("-inf")
+        self.strikes = 0  # locks so far, while they still make the next one longer
 
 
 class Lockout:
@@ -119,9 +130,15 @@ class Lockout:
         *,
         address_max_failures: int | None = None,
         max_keys: int = MAX_KEYS,
+        growth: float = 1.0,
+        max_lockout_s: float | None = None,
     ) -> None:
         if max_failures < 1 or window_s <= 0 or lockout_s < 0 or max_keys < 1:
             raise ValueError("max_failures >= 1, window_s > 0, lockout_s >= 0, max_keys >= 1")
+        if max_lockout_s is None:
+            max_lockout_s = lockout_s
+        if growth < 1 or max_lockout_s < lockout_s:
+            raise ValueError("growth >= 1, max_lockout_s >= lockout_s")
         if address_max_failures is None:
             address_max_failures = ADDRESS_FACTOR * max_failures
         if address_max_failures < max_failures:
@@ -130,6 +147,8 @@ class Lockout:
         self.address_max_failures = address_max_failures
         self.window_s = window_s
         self.lockout_s = lockout_s
+        self.growth = growth
+        self.max_lockout_s = max_lockout_s
         self.max_keys = max_keys
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
 
@@ -143,7 +162,21 @@ class Lockout:
         return self.max_failures
 
     def _stale(self, entry: _Entry, now: float) -> bool:
-        return entry.locked_until <= now and (not entry.failures or entry.failures[-1] <= now - self.window_s)
+        return (
+            entry.locked_until <= now
+            and (not entry.failures or entry.failures[-1] <= now - self.window_s)
+            and not self._remembered(entry, now)
+        )
+
+    def _remembered(self, entry: _Entry, now: float) -> bool:
+        """Do the entry's past locks still make its next one longer?"""
+        return entry.strikes > 0 and self.growth > 1 and now < entry.locked_until + self.max_lockout_s
+
+    def lock_duration(self, strikes: int) -> float:
+        """Seconds a key is locked after ``strikes`` earlier locks."""
+        if strikes == 0 or self.growth == 1:
+            return self.lockout_s
+        return min(self.lockout_s * self.growth ** min(strikes, 64), self.max_lockout_s)
 
     def _touch(self, key: Key) -> _Entry | None:
         entry = self._entries.get(key)
@@ -188,7 +221,10 @@ class Lockout:
             recent = [t for t in entry.failures if t > horizon]
             recent.append(now)
             if len(recent) >= self.limit(key):
-                entry.locked_until = max(entry.locked_until, now + self.lockout_s)
+                if entry.strikes and not self._remembered(entry, now):
+                    entry.strikes = 0
+                entry.locked_until = max(entry.locked_until, now + self.lock_duration(entry.strikes))
+                entry.strikes += 1
                 recent = []
             entry.failures = recent  # shorter than the limit: bounded
 
@@ -206,7 +242,10 @@ class Lockout:
             if self._stale(entry, now):
                 continue
             ages = tuple(now - t for t in entry.failures if t > now - self.window_s)
-            keys.append(KeyState(key=key, failure_ages=ages, locked_for=max(entry.locked_until - now, 0.0)))
+            strikes = entry.strikes if self._remembered(entry, now) else 0
+            keys.append(KeyState(
+                key=key, failure_ages=ages, locked_for=max(entry.locked_until - now, 0.0), strikes=strikes
+            ))
         return LockoutState(keys=tuple(keys))
 
     def restore(self, state: LockoutState, now: float, *, elapsed_s: float = 0.0) -> None:
@@ -214,9 +253,9 @@ class Lockout:
         self._entries.clear()
         for saved in state.keys[-self.max_keys:]:
             key, entry = saved.key, _Entry()
-            locked_for = min(saved.locked_for, self.lockout_s) - elapsed_s
-            if locked_for > 0:
-                entry.locked_until = now + locked_for
+            # a lock that is over dates its repeats (no later than the snapshot)
+            entry.locked_until = now + min(saved.locked_for, self.max_lockout_s) - elapsed_s
+            entry.strikes = saved.strikes
             ages = sorted((age + elapsed_s for age in saved.failure_ages), reverse=True)
             times = [now - age for age in ages if age < self.window_s]
             entry.failures = times[max(len(times) - (self.limit(key) - 1), 0):]  # fewer than the limit

@@ -49,6 +49,19 @@ fail closed).  The steps, in order (each one may end the evaluation):
 8. The code's restrictions (:func:`dialplan.codes.check_restrictions`); the
    first broken one refuses with 403 and says which.
 
+Authorization codes (:mod:`dialplan.authcodes`) are checked between steps 3
+and 4, whatever the account-code mode: dialed as ``AUTH_FAC CODE #`` before
+the rest (``*77246810#12345**2125551234``), split off first
+(:func:`dialplan.dialstring.split_auth`).  A code that is unknown or
+disabled is refused 403 "Invalid authorization code" (rule
+``invalid_auth_code``, counted by the lockout like a wrong account code);
+one below the group's ``auth_level`` or whose classes do not include the
+call's refused 403; without one, a call of the group's ``auth_classes`` is
+``collect`` (403 "Authorization code required ...").  An allowed decision
+names the code by :class:`~dialplan.authcodes.AuthGrant` (description and
+level) and never carries its digits; a lookup that raises or is missing is
+503.  Emergency and service calls are found behind an authorization FAC too.
+
 Status conventions (RFC 3261 §21): 403 for a wrong code or a restricted
 destination; 484 for a dial string that is malformed or unfinished (bad
 characters, code of the wrong length, nothing after the code); 404 for a
@@ -67,6 +80,7 @@ from typing import Final, Literal
 
 import msgspec
 
+from dialplan.authcodes import AuthCodeLookup, AuthGrant, Level
 from dialplan.codes import (
     CLASS_NAMES,
     FORBIDDEN,
@@ -86,7 +100,9 @@ from dialplan.dialstring import (
     Fault,
     ParsedDial,
     code_format_fault,
+    mask_code,
     parse_dial_string,
+    split_auth,
 )
 from dialplan.numbering import (
     OUTSIDE_CLASSES,
@@ -179,12 +195,22 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     validation: Validation = Validation.LIST
     required_classes: frozenset[CallClass] = frozenset()
     required_prefixes: tuple[str, ...] = ()
+    # authorization codes: their FAC (e.g. "*77"), the call classes that need
+    # one, and the lowest level accepted
+    auth_fac: str = ""
+    auth_classes: frozenset[CallClass] = frozenset()
+    auth_level: Level = 0
 
     def __post_init__(self) -> None:
-        if self.fac and not (
-            2 <= len(self.fac) <= MAX_VSC_CHARS and self.fac[0] in VSC_STARTS and set(self.fac) <= _FAC_CHARS
-        ):
-            raise ValueError(f"fac must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")
+        for name, fac in (("fac", self.fac), ("auth_fac", self.auth_fac)):
+            if fac and not (2 <= len(fac) <= MAX_VSC_CHARS and fac[0] in VSC_STARTS and set(fac) <= _FAC_CHARS):
+                raise ValueError(f"{name} must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")
+        if self.auth_fac and (self.auth_fac.startswith(self.fac or "\0") or self.fac.startswith(self.auth_fac)):
+            raise ValueError("auth_fac and fac must differ, neither a prefix of the other")
+        if not self.auth_classes <= _REQUIRABLE_CLASSES:
+            raise ValueError("auth_classes may only name outside call classes")
+        if (self.auth_classes or self.auth_level) and not self.auth_fac:
+            raise ValueError("auth_classes and auth_level need an auth_fac")
         if self.mode is Mode.FAC and not self.fac:
             raise ValueError("mode 'fac' needs a fac")
         if self.code_length is not None and not MIN_CODE_DIGITS <= self.code_length <= MAX_CODE_DIGITS:
@@ -250,6 +276,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
     rule: str
     account: AccountCode | None = None
+    authorization: AuthGrant | None = None  # the authorization code that allowed it (never its digits)
 
     @property
     def allowed(self) -> bool:
@@ -258,7 +285,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def code_rejected(self) -> bool:
         """A wrong code was tried: what guessing protection (dialplan.lockout) counts."""
-        return self.rule == "invalid_code"
+        return self.rule in ("invalid_code", "invalid_auth_code")
 
 
 def _allow(dest: Classified, rule: str, reason: str) -> Decision:
@@ -342,10 +369,15 @@ def _lookup(codes: CodeLookup, code: str) -> AccountCode | None | Exception:
     return found
 
 
-def _parse(ctx: CallContext, plan: NumberingPlan) -> tuple[ParsedDial, Classified | None]:
-    """Step 1: the dial string and its number, classified."""
-    parsed = parse_dial_string(ctx.dialed, fac=ctx.group.fac, code_length=ctx.group.code_length)
-    return parsed, classify(parsed.number, plan) if parsed.number is not None else None
+def _parse(ctx: CallContext, plan: NumberingPlan) -> tuple[str | None, ParsedDial, Classified | None]:
+    """Step 1: the authorization code, the dial string and its number, classified."""
+    group = ctx.group
+    auth, rest = split_auth(ctx.dialed, group.auth_fac)
+    parsed = parse_dial_string(rest, fac=group.fac, code_length=group.code_length)
+    if auth is not None:  # an emergency number may hide behind a garbled authorization code too
+        whole = parse_dial_string(ctx.dialed, fac=group.fac, code_length=group.code_length)
+        parsed = msgspec.structs.replace(parsed, alternates=parsed.alternates + whole.alternates + (auth,))
+    return auth, parsed, classify(parsed.number, plan) if parsed.number is not None else None
 
 
 def _unrestricted(parsed: ParsedDial, dest: Classified | None, plan: NumberingPlan) -> Classified | None:
@@ -364,7 +396,7 @@ def is_exempt(ctx: CallContext, plan: NumberingPlan) -> bool:
     allows whatever the mode and codes (step 2): guessing protection
     (:mod:`dialplan.lockout`) must not refuse it.  Total: never raises."""
     try:
-        parsed, dest = _parse(ctx, plan)
+        _, parsed, dest = _parse(ctx, plan)
         return _unrestricted(parsed, dest, plan) is not None
     except Exception:  # a bug must not block an emergency call: evaluate decides
         return True
@@ -376,10 +408,11 @@ def _evaluate(
     codes: CodeLookup,
     today: datetime.date,
     internal: Container[str] | None,
+    auth_codes: AuthCodeLookup | None,
 ) -> Decision:
     group = ctx.group
     mode = ctx.user.mode if ctx.user.mode is not None else group.mode
-    parsed, dest = _parse(ctx, plan)
+    auth, parsed, dest = _parse(ctx, plan)
     unrouted = internal is not None and dest is not None and dest.number not in internal
     if dest is not None and dest.call_class is CallClass.INTERNAL and unrouted:
         dest = classify_outside(dest.number, plan)  # looks like an extension, goes to a trunk
@@ -412,6 +445,56 @@ def _evaluate(
             return _refuse(dest, ADDRESS_INCOMPLETE, "Address incomplete", "incomplete_number")
         return _refuse(dest, NOT_FOUND, "Number not in the numbering plan", "invalid_number")
 
+    # authorization codes, then the account-code steps
+    grant = _authorize(group, plan, dest, auth, auth_codes)
+    if isinstance(grant, Decision):
+        return grant
+    decided = _account_code(ctx, mode, parsed, dest, plan, codes, today)
+    return msgspec.structs.replace(decided, authorization=grant) if grant is not None else decided
+
+
+def _authorize(
+    group: GroupPolicy, plan: NumberingPlan, dest: Classified, auth: str | None, auth_codes: AuthCodeLookup | None
+) -> AuthGrant | Decision | None:
+    """The authorization code's grant, a refusal, or None when none is given nor needed."""
+    classes = (dest.call_class, canonical_class(dest, plan))
+    if auth is None:
+        needed = next((c for c in classes if c in group.auth_classes), None)
+        if needed is None:
+            return None
+        return Decision(
+            outcome=Outcome.COLLECT, destination=dest.number, call_class=dest.call_class, code=None,
+            code_source=CodeSource.NONE, code_valid=None, status=FORBIDDEN,
+            reason=f"Authorization code required for {CLASS_NAMES[needed]} calls", rule="auth_code_required",
+        )
+    if auth_codes is None:
+        return _refuse(dest, SERVICE_UNAVAILABLE, "Authorization code check unavailable", "auth_lookup_failed")
+    try:
+        found = auth_codes.find(auth)
+    except Exception:  # the store's failure must not escape: fail closed
+        return _refuse(dest, SERVICE_UNAVAILABLE, "Authorization code check unavailable", "auth_lookup_failed")
+    if found is None or not found.active:
+        return _refuse(dest, FORBIDDEN, "Invalid authorization code", "invalid_auth_code")
+    if found.level < group.auth_level:
+        return _refuse(dest, FORBIDDEN, "Authorization code level too low", "auth_level_too_low")
+    for call_class in classes:
+        if found.classes and call_class not in found.classes:
+            what = f"Authorization code may not make {CLASS_NAMES[call_class]} calls"
+            return _refuse(dest, FORBIDDEN, what, "auth_class_not_allowed")
+    return found.grant
+
+
+def _account_code(
+    ctx: CallContext,
+    mode: Mode,
+    parsed: ParsedDial,
+    dest: Classified,
+    plan: NumberingPlan,
+    codes: CodeLookup,
+    today: datetime.date,
+) -> Decision:
+    """Steps 4 to 8."""
+    group = ctx.group
     # 4. mode off
     if mode is Mode.OFF:
         return _allow(dest, "codes_off", "Account codes not used")
@@ -486,7 +569,8 @@ def _check_code(
         broken = check_restrictions(found, dest, plan)
         if broken is not None:
             # an assigned code may be a secret the person at the phone does not know
-            who = "Assigned account code" if source is CodeSource.ASSIGNED else f"Account code {code}"
+            # and a dialed one is shown masked: reasons are logged and recorded
+            who = "Assigned account code" if source is CodeSource.ASSIGNED else f"Account code {mask_code(code)}"
             return decided(Outcome.REFUSE, valid, FORBIDDEN, f"{who} may not {broken.what}", broken.rule, found)
     if valid:
         return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted", found)
@@ -500,6 +584,7 @@ def evaluate(
     today: datetime.date,
     *,
     internal: Container[str] | None = None,
+    auth_codes: AuthCodeLookup | None = None,
 ) -> Decision:
     """Decide one call attempt; total: never raises (see the module docstring).
 
@@ -507,8 +592,9 @@ def evaluate(
     reaches, e.g. its set or dict of users); a number the plan calls internal
     and not in it is an outside call (step 1).  None, the default, keeps the
     older meaning: every number the plan calls internal routes internally.
+    ``auth_codes``: the authorization codes (None: a dialed one is refused 503).
     """
     try:
-        return _evaluate(ctx, plan, codes, today, internal)
+        return _evaluate(ctx, plan, codes, today, internal, auth_codes)
     except Exception:  # a bug in a rule must not become an exception in the call path
         return _refuse(None, SERVER_ERROR, "Account code policy error", "internal_error")

@@ -186,3 +186,19 @@ def test_group_rate_plan_for_an_unknown_group_is_an_error() -> None:
     text = BILLING + "\n[groups.default]\nmode = 'off'\n"
     with pytest.raises(ConfigError, match="group 'lobby' is not defined"):
         loads(text)
+
+
+def test_security_defaults_and_errors() -> None:
+    sec = DEFAULT.security
+    assert sec.auth_guard and sec.auth_max_failures <= 10 and sec.auth_window >= 600
+    with pytest.raises(ConfigError, match=r"\$\.security"):
+        loads("[security]\nauth_lockout = 600\nauth_lockout_max = 60\n")
+
+
+def test_trunk_inbound_trust() -> None:
+    base = '[[trunks]]\nname = "pbx"\nhost = "192.0.2.5"\n'
+    cfg = loads(base + 'inbound_auth = "digest"\nusername = "u"\npassword = "p"\ninbound_transport = "tcp"\n')
+    t = cfg.trunks[0]
+    assert (t.inbound_auth, t.inbound_transport, t.allow_transit) == ("digest", "tcp", False)
+    with pytest.raises(ConfigError, match="needs username and password"):
+        loads(base + 'inbound_auth = "digest"\n')

@@ -6,10 +6,15 @@ Every out-of-dialog INVITE becomes an *attempt*, keyed by its server
 transaction, that walks these steps in order (each may end it):
 
 1. ``AUTHENTICATE``: a source address inside a trunk's inbound networks is
-   that trunk, trusted without digest; anyone else is a phone and must
+   that trunk, trusted without digest unless the trunk requires it
+   (``inbound_auth``: its own username and password) or accepts TCP only
+   (``inbound_transport``: a UDP source address can be forged, so UDP calls
+   from its address are refused 403); anyone else is a phone and must
    authenticate (RFC 3261 §22, :class:`~b2bua.sip.digest.DigestServer`):
    no or stale credentials are challenged (401 or 407 as configured), wrong
-   ones refused with 403.  Neither starts a call.
+   ones refused with 403.  Neither starts a call.  Password guessing is
+   limited by the :class:`CredentialGuard` (per username and source
+   address); a locked-out phone still reaches emergency and service numbers.
 2. ``TRUNK`` (trunk calls only): a DID, or any number from a trunk without a
    group, is routed straight to its extension; a trunk with a group (another
    PBX) calls out under that group's policy, passing its account code when
@@ -20,7 +25,9 @@ transaction, that walks these steps in order (each may end it):
 4. ``POLICY``: :func:`dialplan.evaluate`; a rejected code counts towards the
    lockout, a good one clears it; a refusal (or ``collect``, refused until
    prompting exists) is started as a refused call.
-5. ``ROUTE``: the destination after policy goes to the :class:`Router`.
+5. ``ROUTE``: the destination after policy goes to the :class:`Router`; a
+   trunk's call routed to a trunk is refused (403 :data:`TRANSIT_REFUSED`)
+   unless the trunk has ``allow_transit``.
 6. ``CREDIT``: an allowed, routable, non-emergency call on a credit account
    is checked before it rings (only routable calls are checked, so routing
    comes first).  ``CheckCredit`` goes out and the attempt waits in
@@ -50,7 +57,22 @@ otherwise), :class:`TransactionGone`; the commands :class:`SendResponse`,
 call about to start), :class:`StartCall` (later ``LookupCode`` and
 ``CollectDigits`` for prompting wait in states of their own, like
 ``CHECKING_CREDIT``).  :func:`authenticate` is the digest step alone, for
-REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``.
+REGISTER.  Counters: ``lockouts``, ``lockout_refusals``, ``credit_refusals``;
+``guard.lockouts`` and ``guard.refusals`` for passwords.
+
+Password guessing
+-----------------
+:class:`CredentialGuard` counts wrong digest credentials per (claimed
+username, source address) in a :class:`dialplan.Lockout` (growing locks).
+While a pair is locked every credential of that username from that address
+is answered 403 "Authentication failed", right or wrong, fresh or stale
+nonce: exactly the answer of a wrong password, so the lock cannot confirm a
+guess.  A right password during the lock is refused without counting as a
+failure.  Emergency and service calls (:func:`dialplan.is_exempt` on the
+dialed number) pass the lock with the right password, and confirm it: a
+guesser could use them as an oracle at the cost of placing an emergency
+call.  Other users at the same address and the same user elsewhere are not
+locked.
 """
 
 from __future__ import annotations
@@ -67,8 +89,10 @@ from b2bua.sip.digest import DigestServer, credentials_for
 from b2bua.sip.endpoint import CancelReceived, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, header
-from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
+from dialplan import CallContext, GroupPolicy, KeyKind, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
+from dialplan.authcodes import AuthCodeLookup
 from dialplan.codes import CodeLookup
+from dialplan.dialstring import MASK, VSC_STARTS, mask_code, without_code
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
 from .events import NO_ACCOUNT, AccountInfo
@@ -77,6 +101,15 @@ from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 log = logging.getLogger("b2bua.admission")
 
 LOCKED_REASON = "Too many invalid account codes"
+TRANSIT_REFUSED = "Transit not allowed"  # a trunk's call routed to a trunk
+TRUNK_TRANSPORT_REFUSED = "Forbidden"  # a TCP-only trunk's address over UDP
+AUTH_FAILED = "Authentication failed"  # the one answer to wrong credentials, locked or not
+# guessing protection for passwords: on by default, at most 10 failures in 10 minutes
+AUTH_MAX_FAILURES = 10
+AUTH_WINDOW_S = 600.0
+AUTH_LOCKOUT_S = 300.0
+AUTH_LOCKOUT_GROWTH = 2.0
+AUTH_MAX_LOCKOUT_S = 3600.0
 CREDIT_UNAVAILABLE = "Credit control unavailable"
 CANCELLED_REASON = "Request Terminated"  # RFC 3261 §21.4.25
 
@@ -96,8 +129,47 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     groups: Mapping[str, GroupPolicy] = {}  # empty: account codes not used
     plan: NumberingPlan
     codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
+    auth_codes: AuthCodeLookup | None = None  # authorization codes; None: a dialed one is refused 503
     challenge: int = 401  # 401 or 407 for INVITEs
     credit: bool = False  # can credit accounts be checked at all?
+
+
+class CredentialGuard:
+    """Password guessing protection (module docstring); ``lockout`` None turns it off.
+
+    Counters: ``lockouts`` (pairs locked), ``refusals`` (right credentials
+    refused while locked), ``failures`` (wrong credentials counted)."""
+
+    def __init__(self, lockout: Lockout | None) -> None:
+        self.lockout = lockout
+        self.lockouts = 0
+        self.refusals = 0
+        self.failures = 0
+
+    @staticmethod
+    def key(username: str, address: str) -> tuple[str, str]:
+        return (KeyKind.CREDENTIAL, f"{username}@{address}")
+
+    def locked(self, username: str, address: str, now: float) -> bool:
+        return self.lockout is not None and self.lockout.check((self.key(username, address),), now)
+
+    def failed(self, username: str, address: str, now: float) -> None:
+        if self.lockout is None:
+            return
+        self.failures += 1
+        keys = (self.key(username, address),)
+        was = self.lockout.check(keys, now)
+        self.lockout.record_failure(keys, now)
+        if not was and self.lockout.check(keys, now):
+            self.lockouts += 1
+            log.warning("password guessing: user %r from %s locked for %.0f s", username, address,
+                        self.lockout.retry_after(keys, now))
+
+
+def default_guard() -> CredentialGuard:
+    return CredentialGuard(Lockout(
+        AUTH_MAX_FAILURES, AUTH_WINDOW_S, AUTH_LOCKOUT_S, growth=AUTH_LOCKOUT_GROWTH, max_lockout_s=AUTH_MAX_LOCKOUT_S,
+    ))
 
 
 # -- events (in) and commands (out) -----------------------------------------------------
@@ -184,6 +256,7 @@ class StartCall(msgspec.Struct, frozen=True, kw_only=True):
     department: str = ""
     group: str = ""
     account: AccountInfo = NO_ACCOUNT
+    dialed: str | None = None  # as recorded (no code); None: the Request-URI user
 
 
 Command = Union[SendResponse, CheckCredit, StartCall]
@@ -249,7 +322,7 @@ class Attempt:
     """One INVITE on its way through the steps (mutable; the machine's own)."""
 
     __slots__ = (
-        "event", "today", "own", "step", "dialed", "caller", "caller_user", "display", "department", "group",
+        "event", "today", "own", "step", "dialed", "shown", "caller", "caller_user", "display", "department", "group",
         "user_policy", "ctx", "source", "trunk", "trunk_code", "keys", "destination", "account", "prepaid", "route",
     )
 
@@ -259,6 +332,7 @@ class Attempt:
         self.own = own
         self.step = Step.AUTHENTICATE
         self.dialed = dialed_user(event.request)
+        self.shown = without_code(self.dialed)  # as logged and recorded: no code (set again per group)
         self.caller = ""
         self.caller_user = ""
         self.display = ""
@@ -285,9 +359,17 @@ class Admission:
     """The admission machine; see the module docstring."""
 
     def __init__(
-        self, callers: Sequence[Extension], auth: DigestServer, router: Router, policy: Policy, lockout: Lockout
+        self,
+        callers: Sequence[Extension],
+        auth: DigestServer,
+        router: Router,
+        policy: Policy,
+        lockout: Lockout,
+        *,
+        guard: CredentialGuard | None = None,
     ) -> None:
         self.callers = {u.auth_name: u for u in callers}
+        self.guard = guard if guard is not None else default_guard()
         self.auth = auth
         self.router = router
         self.policy = policy
@@ -348,20 +430,59 @@ class Admission:
         req = a.event.request
         trunk = self.router.inbound_trunk(a.event.source.host)
         if trunk is not None:
+            if not self._trunk_trusted(a, trunk, now, out):
+                return Found.ANSWERED
             a.trunk = trunk
             a.caller = from_user(req) or "anonymous"
             a.caller_user = trunk.label
             a.display = req.from_.display or ""
             return Found.TRUNK
-        user = authenticate(self.auth, self.callers, a.event, self.policy.challenge, now, own=a.own)
+        user = authenticate(
+            self.auth, self.callers, a.event, self.policy.challenge, now, own=a.own, guard=self.guard,
+            exempt=self._exempt_caller(a),
+        )
         if isinstance(user, SendResponse):
             out.append(user)
             return Found.ANSWERED
         a.caller, a.caller_user, a.display = user.extension, user.auth_name, user.display_name
         a.department, a.group = user.department, user.group
+        self._hide_code(a)
         a.user_policy = UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
         a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
         return Found.PHONE
+
+    def _hide_code(self, a: Attempt) -> None:
+        """The dial string as logs and records show it, read under the caller's group."""
+        group = self.policy.groups.get(a.group)
+        if group is not None:
+            a.shown = without_code(a.dialed, fac=group.fac, code_length=group.code_length, auth_fac=group.auth_fac)
+
+    def _trunk_trusted(self, a: Attempt, trunk: Trunk, now: float, out: list[Command]) -> bool:
+        """A call from a trunk's address is the trunk's only over the transport
+        and with the credentials it requires; otherwise answer it here."""
+        src = a.event.source
+        if trunk.inbound_transport == "tcp" and src.transport != "tcp":
+            log.warning("trunk %s accepts TCP only: INVITE over %s from %s:%d refused",
+                        trunk.name, src.transport, src.host, src.port)
+            out.append(SendResponse(event=a.event, status=403, reason=TRUNK_TRANSPORT_REFUSED))
+            return False
+        if trunk.inbound_auth == "digest":
+            account = Extension(extension=trunk.label, auth_name=trunk.username, password=trunk.password)
+            found = authenticate(
+                self.auth, {trunk.username: account}, a.event, self.policy.challenge, now, own=a.own,
+                guard=self.guard,
+            )
+            if isinstance(found, SendResponse):
+                out.append(found)
+                return False
+        return True
+
+    def _exempt_caller(self, a: Attempt) -> bool:
+        """Is this an emergency or service call (read under the claimed user's
+        group): then a password lockout does not refuse it."""
+        claimed = _claimed(self.callers, a.event.request)
+        group = self.policy.groups.get(claimed.group) if claimed is not None else None
+        return is_exempt(CallContext(caller="", group=group or GroupPolicy(), dialed=a.dialed), self.policy.plan)
 
     def _trunk(self, a: Attempt, now: float, out: list[Command]) -> Found:
         trunk = a.trunk
@@ -371,6 +492,7 @@ class Admission:
             return Found.DID
         # a trusted trunk (another PBX) calling out under a group's policy
         a.group, a.source = trunk.group, "trunk"
+        self._hide_code(a)
         a.trunk_code = trunk_code(a.event.request) if trunk.pass_account_code else None
         a.keys = list(lockout_keys(extension=None, address=a.event.source.host, authenticated=False))
         return Found.GROUP_CALL
@@ -389,8 +511,8 @@ class Admission:
         # emergency and service calls are never refused by guessing protection
         if not is_exempt(a.ctx, self.policy.plan) and self.lockout.check(a.keys, now):
             self.lockout_refusals += 1
-            log.warning("account codes locked for %s: call to %s refused", _keys_text(a.keys), a.dialed)
-            a.route = refusal(a.dialed, 403, LOCKED_REASON)
+            log.warning("account codes locked for %s: call to %s refused", _keys_text(a.keys), a.shown)
+            a.route = refusal(a.shown, 403, LOCKED_REASON)
             return Found.LOCKED
         return Found.CLEAR
 
@@ -398,10 +520,13 @@ class Admission:
         assert a.ctx is not None
         codes = self.policy.codes.for_group(a.group) if self.policy.codes is not None else NO_DATABASE
         # a number counts as internal only if it reaches an extension
-        d = evaluate(a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions)
+        d = evaluate(
+            a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions, auth_codes=self.policy.auth_codes
+        )
         acct = d.account
+        grant = d.authorization
         a.account = AccountInfo(
-            code=d.code or "",
+            code=mask_code(d.code or "") if d.code_rejected else d.code or "",  # a guess is no account
             source=d.code_source,
             valid=d.code_valid,
             call_class=d.call_class.value,
@@ -409,6 +534,8 @@ class Admission:
             department=acct.department if acct else "",
             rate_plan=(acct.rate_plan or "") if acct else "",
             credit_account=(acct.credit_account or "") if acct else "",
+            authorization=grant.description if grant else "",
+            authorization_level=grant.level if grant else None,
         )
         if d.code_rejected:
             self.lockout.record_failure(a.keys, now)
@@ -420,12 +547,15 @@ class Admission:
             a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
             return Found.ALLOWED
         # "collect" (a code is needed and none came) is refused until prompting exists
-        log.info("call from %s to %s refused: %s (%s)", a.caller, a.dialed, d.reason, d.rule)
-        a.route = refusal(d.destination or a.dialed, d.status or 403, d.reason)
+        log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
+        a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
         return Found.REFUSED
 
     def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route = self.router.route_from_phone(a.destination)
+        if a.trunk is not None and route.kind == "trunk" and not a.trunk.allow_transit:
+            log.warning("call from %s to %s refused: no transit to %s", a.trunk.label, route.destination, route.label)
+            route = a.route = refusal(route.destination, 403, TRANSIT_REFUSED)
         return Found.PREPAID if a.prepaid and route.kind != "none" else Found.ROUTED
 
     def _credit(self, a: Attempt, now: float, out: list[Command]) -> Found:
@@ -433,11 +563,11 @@ class Admission:
         assert route is not None
         if not self.policy.credit:
             log.warning("call from %s to %s refused: credit account %s cannot be checked",
-                        a.caller, a.dialed, a.account.credit_account)
+                        a.caller, a.shown, a.account.credit_account)
             a.route = refusal(route.destination, 503, CREDIT_UNAVAILABLE)
             return Found.UNCHECKABLE
         out.append(CheckCredit(txn=a.txn, request=CreditRequest(
-            caller=a.caller, caller_user=a.caller_user, group=a.group, dialed=a.dialed,
+            caller=a.caller, caller_user=a.caller_user, group=a.group, dialed=a.shown,
             destination=route.destination, route=route.label, account=a.account,
         )))
         return Found.CHECK_SENT
@@ -449,7 +579,7 @@ class Admission:
         check = result or CreditCheck(ok=False, reason="credit unavailable", status=503)
         self.credit_refusals += 1
         log.info("call from %s to %s refused: %s (credit account %s)",
-                 a.caller, a.dialed, check.reason, a.account.credit_account)
+                 a.caller, a.shown, check.reason, a.account.credit_account)
         assert a.route is not None
         a.route = refusal(a.route.destination, check.status or 503, credit_reason(check))
         return Found.CREDIT_REFUSED
@@ -457,7 +587,7 @@ class Admission:
     @staticmethod
     def _cancelled(a: Attempt) -> Found:
         """CANCEL while waiting: the call starts refused with 487 (answered and recorded)."""
-        log.info("call to %s cancelled during its credit check", a.dialed)
+        log.info("call to %s cancelled during its credit check", a.shown)
         a.route = refusal(a.destination, 487, CANCELLED_REASON, hangup="caller")
         return Found.CANCELLED
 
@@ -465,7 +595,7 @@ class Admission:
         assert a.route is not None
         out.append(StartCall(
             event=a.event, route=a.route, caller=a.caller, caller_user=a.caller_user, display=a.display,
-            department=a.department, group=a.group, account=a.account,
+            department=a.department, group=a.group, account=a.account, dialed=a.shown,
         ))
         return Found.STARTED
 
@@ -481,30 +611,52 @@ def authenticate(
     now: float,
     *,
     own: Sequence[tuple[str, int]] = (),
+    guard: CredentialGuard | None = None,
+    exempt: bool = False,
 ) -> Extension | SendResponse:
     """The authenticated caller, or the answer to send: a challenge (``status``
     401 or 407; stale=true for an expired nonce; sent statelessly, with the
     algorithms of the user the request claims to be) or 403 for wrong
-    credentials.  At most a few credentials of our realm are verified."""
+    credentials.  At most a few credentials of our realm are verified.
+
+    ``guard``: password guessing protection (module docstring): wrong
+    credentials count against (username, source address), and while that
+    pair is locked any credentials of the username get the 403 of a wrong
+    password, unless ``exempt`` (an emergency or service call)."""
     req = event.request
     creds = credentials_for((v for _, k, v in req.headers if k in ("authorization", "proxy-authorization")), auth.realm)
-    stale = False
+    stale = locked = False
     reason = ""
     mine = own_addresses(own, req)
+    host = event.source.host
     for value in creds:
         result = auth.verify(
             req.method, value, _password_for(callers), now, request_uri=req.uri, own=mine,
             algorithms_for=_algorithms_for(callers),
         )
-        user = callers.get(result.username or "") if result.ok else None
+        name = result.username or ""
+        if guard is not None and name and not exempt and guard.locked(name, host, now):
+            # the answer of a wrong password, whatever this one is
+            locked = True
+            if result.ok:
+                guard.refusals += 1
+                log.info("user %r from %s refused: locked for password guessing", name, host)
+            elif not result.stale:
+                guard.failed(name, host, now)
+            reason = "locked"
+            continue
+        user = callers.get(name) if result.ok else None
         if user is not None:
             return user
+        if guard is not None and name and not result.stale:
+            guard.failed(name, host, now)
         stale = stale or result.stale
         reason = result.reason
-    if creds and not stale:
-        src = f"{event.source.transport}:{event.source.host}:{event.source.port}"
-        log.warning("authentication failed for %s %s from %s: %s", req.method, dialed_user(req), src, reason)
-        return SendResponse(event=event, status=403, reason="Authentication failed")
+    if creds and (locked or not stale):
+        src = f"{event.source.transport}:{host}:{event.source.port}"
+        log.warning("authentication failed for %s %s from %s: %s", req.method, _unauthenticated_dial(req), src,
+                    reason)
+        return SendResponse(event=event, status=403, reason=AUTH_FAILED)
     name = "WWW-Authenticate" if status == 401 else "Proxy-Authenticate"
     claimed = _claimed(callers, req)
     algorithms = claimed.digest_algorithms if claimed is not None else None
@@ -514,6 +666,14 @@ def authenticate(
         headers=tuple(header(name, c) for c in auth.challenge(now, stale=stale, algorithms=algorithms)),
         stateless=True,
     )
+
+
+def _unauthenticated_dial(req: Request) -> str:
+    """The dial string for a log line before the caller's group (and so its
+    feature access codes) is known: without a shortcut code, and only the
+    first three characters of anything starting with a star code."""
+    shown = without_code(dialed_user(req))
+    return shown[:3] + MASK if shown[:1] in VSC_STARTS else shown
 
 
 def own_addresses(listening: Sequence[tuple[str, int]], req: Request) -> list[tuple[str, int]]:

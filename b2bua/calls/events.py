@@ -23,6 +23,8 @@ class AccountInfo(msgspec.Struct, frozen=True, kw_only=True):
     call_class: str = ""  # local, long_distance, international, ...
     name: str = ""  # client / matter of the code
     department: str = ""  # the code's department
+    authorization: str = ""  # the description of the authorization code that allowed it (never its digits)
+    authorization_level: int | None = None
     rate_plan: str = ""
     credit_account: str = ""
 

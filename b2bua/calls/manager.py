@@ -128,6 +128,7 @@ class CallManager:
         group: str = "",
         account: AccountInfo = NO_ACCOUNT,
         extra: list[Header] | None = None,
+        dialed: str | None = None,
         now: float,
     ) -> Call | None:
         """Start a call for an INVITE already authenticated and routed.
@@ -164,7 +165,7 @@ class CallManager:
                 caller_user=caller_user,
                 department=department,
                 group=group,
-                dialed=dialed_user(req),
+                dialed=dialed_user(req) if dialed is None else dialed,
                 destination=route.destination,
                 route=route.label,
                 a_call_id=req.call_id,

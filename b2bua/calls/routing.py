@@ -5,7 +5,11 @@ configuration into these values, so nothing here imports ``runtime``):
 :class:`Extension` (a SIP account that calls and is called), :class:`Trunk`
 (a carrier or another PBX) and :class:`RoutePrefix` (an outbound route).
 
-Inbound trunks are recognised by source address (CIDR lists); their calls
+Inbound trunks are recognised by source address (CIDR lists), which a UDP
+sender can forge: a trunk may also require digest authentication
+(``inbound_auth = "digest"`` with its ``username``/``password``) or accept
+TCP only (``inbound_transport = "tcp"``); the admission machine checks both.
+A trunk's calls reach another trunk only with ``allow_transit``.  Their calls
 are routed by DID to extensions (:meth:`Trunk.extension_for`, the one place
 a DID is matched, with or without a leading ``+``).  Calls from phones go to
 an extension when the number is one, else to the trunk of the longest
@@ -63,6 +67,9 @@ class Trunk(msgspec.Struct, frozen=True, kw_only=True):
     dids: Mapping[str, str] = {}  # inbound DID -> extension
     pass_account_code: bool = False  # trusted to pass the account code of its calls
     group: str = ""  # calls to non-DIDs go out under this group's policy ("" = none)
+    inbound_auth: Literal["none", "digest"] = "none"  # digest: its calls must authenticate as username/password
+    inbound_transport: Literal["any", "tcp"] = "any"  # tcp: calls over UDP (forgeable source) are refused
+    allow_transit: bool = False  # may its calls (with a group) reach a trunk?
 
     @property
     def label(self) -> str:

@@ -35,6 +35,7 @@ from b2bua.calls.admission import (
     Command,
     CreditChecked,
     CreditRequest,
+    CredentialGuard,
     InviteReceived,
     Policy,
     SendResponse,
@@ -55,6 +56,7 @@ from b2bua.sip.message import Header, header
 from b2bua.sip.uri import SipUri
 
 from dialplan import Lockout
+from dialplan.authcodes import AuthCodeLookup
 
 from .codes import CodeStore
 from .config import Config, RouteConfig, TrunkConfig, UserConfig
@@ -88,8 +90,20 @@ def trunk_of(t: TrunkConfig) -> Trunk:
     return Trunk(
         name=t.name, host=t.host, port=t.port, transport=t.transport, inbound=tuple(t.inbound),
         strip=t.strip, prepend=t.prepend, username=t.username, password=t.password, dids=dict(t.dids),
-        pass_account_code=t.pass_account_code, group=t.group,
+        pass_account_code=t.pass_account_code, group=t.group, inbound_auth=t.inbound_auth,
+        inbound_transport=t.inbound_transport, allow_transit=t.allow_transit,
     )
+
+
+def credential_guard(config: Config) -> CredentialGuard:
+    """Password guessing protection as configured in [security]."""
+    sec = config.security
+    if not sec.auth_guard:
+        return CredentialGuard(None)
+    return CredentialGuard(Lockout(
+        sec.auth_max_failures, sec.auth_window, sec.auth_lockout,
+        growth=sec.auth_lockout_growth, max_lockout_s=sec.auth_lockout_max,
+    ))
 
 
 def route_prefix_of(r: RouteConfig) -> RoutePrefix:
@@ -111,6 +125,7 @@ class ServerApp:
         today: Callable[[], datetime.date] = datetime.date.today,
         credit_check: Callable[[CreditRequest], Awaitable[CreditCheck]] | None = None,
         defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
+        auth_codes: AuthCodeLookup | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.ids = ids
@@ -145,10 +160,12 @@ class ServerApp:
             self.auth,
             self.router,
             Policy(
-                groups=config.groups, plan=self.plan, codes=codes, challenge=sip.invite_challenge,
+                groups=config.groups, plan=self.plan, codes=codes, auth_codes=auth_codes,
+                challenge=sip.invite_challenge,
                 credit=credit_check is not None and defer is not None,
             ),
             Lockout(lk.max_failures, lk.window, lk.lockout, address_max_failures=lk.address_max_failures),
+            guard=credential_guard(config),
         )
         self.location = LocationService()
         self.registrar = Registrar(
@@ -233,7 +250,7 @@ class ServerApp:
                     route = refusal(route.destination, 503, SHUTDOWN_CAUSE)
                 self.calls.start_call(
                     cmd.event, route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
-                    department=cmd.department, group=cmd.group, account=cmd.account, now=now,
+                    department=cmd.department, group=cmd.group, account=cmd.account, dialed=cmd.dialed, now=now,
                 )
             else:
                 self._check_credit(cmd)
@@ -268,7 +285,7 @@ class ServerApp:
 
     # -- REGISTER -------------------------------------------------------------------
     def _register(self, event: RequestReceived, now: float) -> None:
-        user = authenticate(self.auth, self.users, event, 401, now, own=self._listening())
+        user = authenticate(self.auth, self.users, event, 401, now, own=self._listening(), guard=self.admission.guard)
         if isinstance(user, SendResponse):
             self.execute([user], now)
             return

@@ -1,11 +1,15 @@
 """The call-event sink of the running server: a log line per event and
-counters for the status file.  (Durable billing records are the billing
+counters for the status file.  Account codes are logged masked
+(:func:`dialplan.dialstring.mask_code`); the dialed number comes without its
+code from admission.  (Durable billing records are the billing
 store's job; it will subscribe here.)"""
 
 from __future__ import annotations
 
 import logging
 from typing import Callable
+
+from dialplan.dialstring import mask_code
 
 from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRedirected, CallRinging, CallStarted
 
@@ -25,7 +29,9 @@ class CallLog:
             code = ""
             if a.code:
                 state = "valid" if a.valid else "flagged invalid" if a.valid is False else "unchecked"
-                code = f"; account code {a.code} ({a.source}, {state})"
+                code = f"; account code {mask_code(a.code)} ({a.source}, {state})"
+            if a.authorization:
+                code += f"; authorized by {a.authorization!r} (level {a.authorization_level})"
             log.info(
                 "call %s started: %s (%s) dialed %s -> %s via %s%s",
                 event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route, code,

@@ -13,7 +13,7 @@ import argparse
 import logging
 import sys
 import time
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
 from .config import DEFAULT, Config, ConfigError, load, with_listen
 
@@ -131,15 +131,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_NOT_RUNNING if why is not None else 0
 
 
-def cmd_codes(args: argparse.Namespace) -> int:
-    from .codes import CodeError, CodeStore, code_from_fields, describe, table
+def _open_store(args: argparse.Namespace, make: Callable[[Any], T]) -> T | None:
+    """``make(the server's database)`` for a command, or None (said why)."""
     from .store import StoreError, open_database
 
     config = _load(args.config, None)
     try:
-        store = CodeStore(open_database(config.server.data_dir))
+        return make(open_database(config.server.data_dir))
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
+        return None
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    from .codes import CodeError, CodeStore, code_from_fields, describe, table
+
+    store = _open_store(args, CodeStore)
+    if store is None:
         return 1
     group = args.group
     try:
@@ -188,6 +196,49 @@ def cmd_codes(args: argparse.Namespace) -> int:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def cmd_authcodes(args: argparse.Namespace) -> int:
+    from .authcodes import AuthCodeError, AuthCodeStore, describe
+
+    store = _open_store(args, AuthCodeStore)
+    if store is None:
+        return 1
+    try:
+        if args.action == "add":
+            # "-" (the default): read the digits from standard input, so they stay
+            # out of the shell history and the process list
+            code = sys.stdin.readline().strip() if args.code == "-" else args.code
+            n = store.add(code, args.description, level=args.level, classes=args.classes)
+            print(f"added authorization code {n} ({args.description}); restart the server to apply")
+        elif args.action == "list":
+            for line in describe(store.list()):
+                print(line)
+        else:
+            store.set_active(args.id, args.action == "enable")
+            print(f"authorization code {args.id} {args.action}d; restart the server to apply")
+    except AuthCodeError as err:
+        print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _authcodes_parser(sub: SubParsers) -> None:
+    p = sub.add_parser("authcodes", help="manage authorization codes (stored hashed; shown by description)")
+    acts = p.add_subparsers(dest="action", required=True)
+    q = acts.add_parser("add", help="add a code (its digits from standard input unless given)")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q.add_argument("code", nargs="?", default="-", help="the digits, or - (default) to read them from stdin")
+    q.add_argument("--description", required=True, help="what records and lists call it")
+    q.add_argument("--level", type=int, default=0, help="authorization level 0-255")
+    q.add_argument("--classes", default="", metavar="CLASSES", help="call classes it authorizes (default: all)")
+    q = acts.add_parser("list", help="list codes (descriptions only)")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    for name in ("disable", "enable"):
+        q = acts.add_parser(name, help=f"{name} a code by id")
+        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+        q.add_argument("id", type=int)
+    p.set_defaults(func=cmd_authcodes)
 
 
 def _codes_parser(sub: SubParsers) -> None:
@@ -400,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
         p.set_defaults(func=func)
     _codes_parser(sub)
+    _authcodes_parser(sub)
     _billing_parsers(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")

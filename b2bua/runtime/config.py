@@ -161,8 +161,18 @@ class TrunkConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # calls from this trunk to numbers that are not DIDs are routed out like a
     # phone's, under this business group's account-code policy ("" = no)
     group: str = ""
+    # inbound trust beyond the source address, which a UDP sender can forge:
+    # "digest" challenges the trunk's calls for username/password above;
+    # inbound_transport "tcp" refuses its calls over UDP
+    inbound_auth: Literal["none", "digest"] = "none"
+    inbound_transport: Literal["any", "tcp"] = "any"
+    # may this trunk's calls (with a group) go out through a trunk? (toll fraud
+    # if its address is forged); calls to extensions and DIDs need no transit
+    allow_transit: bool = False
 
     def __post_init__(self) -> None:
+        if self.inbound_auth == "digest" and not (self.username and self.password):
+            raise ValueError(f"trunk {self.name!r}: inbound_auth = \"digest\" needs username and password")
         for cidr in self.inbound:
             try:
                 ipaddress.ip_network(cidr, strict=False)
@@ -194,6 +204,27 @@ class LockoutConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # a source address (trunks, unauthenticated sources) locks only after this
     # many; a whole office may sit behind one NAT address (default 10 x max_failures)
     address_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100_000)] | None = None
+
+
+class SecurityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Guessing protection for SIP passwords (digest credentials of REGISTER
+    and INVITE), per username and source address: ``auth_max_failures``
+    wrong credentials within ``auth_window`` seconds lock that pair for
+    ``auth_lockout`` seconds, each further lock ``auth_lockout_growth``
+    times longer up to ``auth_lockout_max``.  A locked pair gets the answer
+    of a wrong password even for the right one; emergency and service calls
+    still pass.  ``auth_guard = false`` turns it off."""
+
+    auth_guard: bool = True
+    auth_max_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
+    auth_window: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 600.0
+    auth_lockout: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 300.0
+    auth_lockout_growth: Annotated[float, msgspec.Meta(ge=1, le=100)] = 2.0
+    auth_lockout_max: Annotated[float, msgspec.Meta(gt=0, le=7 * 86400)] = 3600.0
+
+    def __post_init__(self) -> None:
+        if self.auth_lockout_max < self.auth_lockout:
+            raise ValueError("auth_lockout_max must not be below auth_lockout")
 
 
 class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -246,6 +277,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     # account-code policy per business group; users name their group
     groups: dict[str, GroupPolicy] = {}
     lockout: LockoutConfig = LockoutConfig()
+    security: SecurityConfig = SecurityConfig()
     billing: BillingConfig = BillingConfig()
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
 
 from .app import SHUTDOWN_CAUSE, ServerApp
+from .authcodes import AuthCodeStore
 from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
@@ -81,6 +82,7 @@ class Server:
             codes=self.codes,
             credit_check=self.billing.check_credit,
             defer=self._defer,
+            auth_codes=AuthCodeStore(self.store).table(),
         )
         self.app = app
         self.billing.numbering = app.plan  # configured extensions count as internal numbers
@@ -175,6 +177,9 @@ class Server:
             "account_code_lockouts": self.app.lockouts,
             "credit_refusals": self.app.credit_refusals,
             "locked_out_attempts": self.app.lockout_refusals,
+            "auth_lockouts": self.app.admission.guard.lockouts,
+            "auth_failures": self.app.admission.guard.failures,
+            "auth_locked_out_attempts": self.app.admission.guard.refusals,
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
             **self.calllog.counters,
             **(self.billing.status() if self.billing is not None else {}),

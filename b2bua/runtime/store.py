@@ -60,6 +60,16 @@ MIGRATIONS: Migrations = [
             PRIMARY KEY (grp, code)
         )""",
     ],
+    [
+        """CREATE TABLE IF NOT EXISTS auth_codes (
+            id INTEGER PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            description TEXT NOT NULL,
+            level INTEGER NOT NULL DEFAULT 0,
+            classes TEXT NOT NULL DEFAULT '',
+            active INTEGER NOT NULL DEFAULT 1
+        )""",
+    ],
 ]
 
 

@@ -12,14 +12,17 @@ import datetime
 import itertools
 from typing import Any, Sequence
 
+import msgspec
 import pytest
 
+from b2bua.billing.cdr import CdrBuilder
 from b2bua.billing.credit import CreditCheck
+from b2bua.billing.reports import export_record
 from b2bua.calls.admission import (
     CANCELLED_REASON, LOCKED_REASON, TRANSITIONS, Admission, CheckCredit, Command, CreditRequest,
 )
 from b2bua.calls.admission import CreditChecked, InviteReceived, Policy, SendResponse, StartCall, Step
-from b2bua.calls.admission import TransactionGone
+from b2bua.calls.admission import TRANSIT_REFUSED, CredentialGuard, TransactionGone, authenticate
 from b2bua.calls.events import CallEnded, CallStarted
 from b2bua.calls.routing import Extension, Route, RoutePrefix, Router, Trunk
 from b2bua.sip.build import make_response
@@ -27,6 +30,8 @@ from b2bua.sip.digest import DigestServer, authorization_for_challenges
 from b2bua.sip.endpoint import Address, CancelReceived, RequestReceived
 from b2bua.sip.message import Request, header, parse_message
 from dialplan import GroupPolicy, Lockout, Mode
+from b2bua.runtime.authcodes import AuthCodeTable, hash_code
+from dialplan.authcodes import AuthCode
 from dialplan.codes import AccountCode
 from dialplan.numbering import CallClass, ExtensionPlan, NorthAmericanPlan
 from dialplan.policy import Validation
@@ -47,7 +52,7 @@ USERS = [
 CARRIER = Trunk(name="carrier", host=CARRIER_ADDR.host, inbound=(f"{CARRIER_ADDR.host}/32",),
                 dids={"5551002": "1002"})
 PBX = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
-            group="default", pass_account_code=True)
+            group="default", pass_account_code=True, allow_transit=True)
 ROUTES = [RoutePrefix(prefix="", trunk="carrier")]
 GROUPS = {
     "default": GroupPolicy(mode=Mode.CLASSES, required_classes=frozenset({CallClass.LONG_DISTANCE}),
@@ -77,12 +82,12 @@ class Directory:
 
 
 def machine(*, groups: Any = GROUPS, credit: bool = True, challenge: int = 401,
-            codes: Any = "default") -> Admission:
+            codes: Any = "default", guard: Any = None) -> Admission:
     auth = DigestServer("b2bua", b"secret", 300.0, algorithms=("MD5",))
     router = Router(USERS, [CARRIER, PBX], ROUTES, emergency=frozenset(PLAN.emergency))
     policy = Policy(groups=groups, plan=PLAN, codes=Directory() if codes == "default" else codes,
                     challenge=challenge, credit=credit)
-    return Admission(USERS, auth, router, policy, Lockout(3, 300.0, 900.0))
+    return Admission(USERS, auth, router, policy, Lockout(3, 300.0, 900.0), guard=guard)
 
 
 _txn = itertools.count(1)
@@ -304,7 +309,7 @@ def test_credit_check_describes_the_call() -> None:
     d = check.request
     assert isinstance(d, CreditRequest)  # what the check needs, not a call event without a call
     assert (d.caller, d.caller_user, d.dialed, d.destination, d.route) == (
-        "1001", "1001", f"31337**{LONG}", LONG, "trunk:carrier")
+        "1001", "1001", LONG, LONG, "trunk:carrier")  # the code is not repeated
     assert d.credit_account == "prepaid-1" == d.account.credit_account
     assert (d.call_class, d.rate_plan) == (d.account.call_class, d.account.rate_plan)
     assert d.call_class == "long_distance"
@@ -447,7 +452,8 @@ class AdmissionHarness(Harness):
             elif isinstance(cmd, StartCall):
                 self.started.append(self.manager.start_call(
                     cmd.event, cmd.route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
-                    department=cmd.department, group=cmd.group, account=cmd.account, now=self.now))
+                    department=cmd.department, group=cmd.group, account=cmd.account, dialed=cmd.dialed,
+                    now=self.now))
             else:
                 self.checks.append(cmd)
 
@@ -505,6 +511,7 @@ def test_harness_credit_ok_rings_the_trunk() -> None:
     started = h.events[0]
     assert isinstance(started, CallStarted) and started.route == "trunk:carrier"
     assert started.account.credit_account == "prepaid-1"
+    assert started.dialed == LONG  # the record's dialed number (CDR dst) without the code
     h.gw.respond(inv.request, 486)
     h.gw.expect("ACK")
     r = h.a.expect("100 INVITE", "486 INVITE")[1]  # the manager's own 100 when the call starts
@@ -592,3 +599,205 @@ def test_short_numbers_that_route_to_a_trunk_are_outside_calls() -> None:
     assert (s.route.kind, s.route.status) == ("none", 403)
     ok = start(call(adm, "12345**11880", 1.0))
     assert ok.route.kind == "trunk" and ok.account.code == "12345"
+
+
+# -- credential guessing (digest passwords) ------------------------------------------------------
+
+
+def guess(adm: Admission, dialed: str, now: float, password: str, *, user: str = "1001",
+          source: Address = PHONE) -> Command:
+    """One INVITE signed with ``password`` on a fresh challenge: its only answer."""
+    (cmd,) = adm.handle(received(signed(adm, dialed, now, user=user, password=password, from_user=user,
+                                        source=source)), now)
+    return cmd
+
+
+def wrong_password_answer(cmd: Command) -> bool:
+    return isinstance(cmd, SendResponse) and (cmd.status, cmd.reason, cmd.headers) == (
+        403, "Authentication failed", ())
+
+
+def test_password_guessing_locks_the_user_at_that_address_with_the_same_answer() -> None:
+    adm = machine(groups={})
+    for n in range(12):
+        assert wrong_password_answer(guess(adm, "1002", float(n), f"guess{n}"))
+    assert adm.guard.lockouts == 1
+    # the right password now gets exactly the answer of a wrong one
+    right = guess(adm, "1002", 20.0, "pw1001")
+    assert wrong_password_answer(right)
+    assert adm.guard.refusals == 1
+    # the same phone still reaches emergency
+    emergency = start(adm.handle(received(signed(adm, "911", 21.0)), 21.0))
+    assert emergency.route.kind == "trunk" and emergency.route.emergency
+    # another user at the same address is not locked, nor this user elsewhere
+    other = start(adm.handle(received(signed(adm, "1001", 22.0, user="1002", password="pw1002",
+                                             from_user="1002")), 22.0))
+    assert other.route == Route(kind="extension", destination="1001")
+    elsewhere = Address("udp", "192.0.2.99", 5060)
+    assert start(adm.handle(received(signed(adm, "1002", 23.0, source=elsewhere)), 23.0)).route.kind == "extension"
+
+
+def test_password_lockout_ends_and_grows_with_repeats() -> None:
+    guard = CredentialGuard(Lockout(3, 600.0, 60.0, growth=2.0, max_lockout_s=200.0))
+    adm = machine(groups={}, guard=guard)
+    for n in range(3):
+        guess(adm, "1002", float(n), "wrong")
+    assert wrong_password_answer(guess(adm, "1002", 61.0, "pw1001"))  # locked for 60 s from t=2
+    assert isinstance(guess(adm, "1002", 63.0, "pw1001"), StartCall)  # over
+    for n in range(3):
+        guess(adm, "1002", 100.0 + n, "wrong")
+    assert wrong_password_answer(guess(adm, "1002", 200.0, "pw1001"))  # second lock: 120 s
+    assert isinstance(guess(adm, "1002", 223.0, "pw1001"), StartCall)
+    assert guard.lockouts == 2
+
+
+def test_register_is_guarded_too() -> None:
+    auth = DigestServer("b2bua", b"secret", 300.0, algorithms=("MD5",))
+    guard = CredentialGuard(Lockout(2, 600.0, 60.0))
+    users = {u.auth_name: u for u in USERS}
+
+    def register(password: str, now: float) -> Extension | SendResponse:
+        ev = invite("1001")
+        chal = authenticate(auth, users, ev, 401, now, guard=guard)
+        assert isinstance(chal, SendResponse) and chal.status == 401
+        values = [v for _, k, v in chal.headers if k == "www-authenticate"]
+        value = authorization_for_challenges(values, "INVITE", f"sip:1001@{LOCAL.host}", "1001", password, "c")
+        return authenticate(auth, users, invite("1001", extra=[("Authorization", value)]), 401, now, guard=guard)
+
+    assert isinstance(register("pw1001", 0.0), Extension)
+    register("x", 1.0)
+    register("y", 2.0)
+    locked = register("pw1001", 3.0)
+    assert isinstance(locked, SendResponse) and (locked.status, locked.reason) == (403, "Authentication failed")
+    assert guard.lockouts == 1 and guard.refusals == 1
+
+
+def test_guard_is_on_by_default_within_ten_failures_in_ten_minutes() -> None:
+    adm = machine(groups={})
+    assert adm.guard.lockout is not None
+    assert adm.guard.lockout.max_failures <= 10 and adm.guard.lockout.window_s >= 600.0
+
+
+# -- trunk trust: digest, TCP only, no transit ---------------------------------------------------
+
+PBX_TCP = Address("tcp", PBX_ADDR.host, 40000)
+
+
+def with_trunks(adm: Admission, *trunks: Trunk) -> Admission:
+    adm.router = Router(USERS, [CARRIER, *trunks], ROUTES, emergency=frozenset(PLAN.emergency))
+    return adm
+
+
+def test_a_trunk_may_require_digest_authentication() -> None:
+    pbx = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
+                username="pbxuser", password="pbxsecret", inbound_auth="digest")
+    adm = with_trunks(machine(), pbx)
+    (chal,) = adm.handle(received(invite("5551001", source=PBX_ADDR)), 0.0)  # a forged INVITE gets no call
+    assert isinstance(chal, SendResponse) and chal.status == 401 and chal.stateless
+    wrong = guess(adm, "5551001", 1.0, "guess", user="pbxuser", source=PBX_ADDR)
+    assert wrong_password_answer(wrong)
+    s = start(adm.handle(received(signed(adm, "5551001", 2.0, user="pbxuser", password="pbxsecret",
+                                         from_user="2125550000", source=PBX_ADDR)), 2.0))
+    assert s.route == Route(kind="extension", destination="1001") and s.caller_user == "trunk:pbx"
+    assert s.caller == "2125550000"
+    # a phone's credentials are not the trunk's
+    (phone,) = adm.handle(received(signed(adm, "5551001", 3.0, source=PBX_ADDR)), 3.0)
+    assert wrong_password_answer(phone)
+
+
+def test_a_trunk_may_accept_tcp_only() -> None:
+    pbx = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
+                inbound_transport="tcp")
+    adm = with_trunks(machine(), pbx)
+    (refused,) = adm.handle(received(invite("5551001", source=PBX_ADDR)), 0.0)  # UDP: spoofable
+    assert isinstance(refused, SendResponse) and refused.status == 403
+    s = start(adm.handle(received(invite("5551001", source=PBX_TCP)), 0.0))
+    assert s.route == Route(kind="extension", destination="1001")
+
+
+def test_a_trunk_with_a_group_reaches_no_trunk_without_allow_transit() -> None:
+    pbx = Trunk(name="pbx", host=PBX_ADDR.host, inbound=(f"{PBX_ADDR.host}/32",), dids={"5551001": "1001"},
+                group="default", pass_account_code=True)
+    adm = with_trunks(machine(), pbx)
+    for dialed in (LOCAL_NUMBER, "911"):
+        s = start(adm.handle(received(invite(dialed, source=PBX_ADDR)), 0.0))
+        assert (s.route.kind, s.route.status, s.route.reason) == ("none", 403, TRANSIT_REFUSED), dialed
+    coded = start(adm.handle(received(invite(LONG, source=PBX_ADDR, extra=[("X-Account-Code", "12345")])), 0.0))
+    assert coded.route.kind == "none" and coded.route.reason == TRANSIT_REFUSED
+    assert start(adm.handle(received(invite("1002", source=PBX_ADDR)), 0.0)).route.kind == "extension"
+    assert start(adm.handle(received(invite("5551001", source=PBX_ADDR)), 0.0)).route.kind == "extension"
+
+
+def test_a_trunk_without_a_group_reaches_dids_only() -> None:
+    adm = machine()
+    for dialed in (LOCAL_NUMBER, "92125551234", "911", "1002"):
+        s = start(adm.handle(received(invite(dialed, source=CARRIER_ADDR)), 0.0))
+        assert s.route.kind == "none" and s.route.trunk is None, dialed
+    transit = machine()  # without a group, allow_transit does not make it call out
+    transit.router = Router(USERS, [msgspec.structs.replace(CARRIER, allow_transit=True)], ROUTES)
+    assert start(transit.handle(received(invite(LOCAL_NUMBER, source=CARRIER_ADDR)), 0.0)).route.kind == "none"
+
+
+# -- secrets in logs and records -------------------------------------------------------------------
+
+
+def test_codes_reach_no_log_and_no_dialed_field(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    adm = machine()
+    s = start(call(adm, f"12345**{LONG}"))
+    assert s.dialed == LONG and s.account.code == "12345"  # account codes stay visible in the record
+    for n in range(4):  # wrong codes, then the lockout
+        s = start(call(adm, f"9876{n}**{LONG}", float(n)))
+        assert s.dialed == LONG and "9876" not in s.account.code
+    fac = start(call(machine(), f"*8898765{LONG}"))  # fixed-length FAC form, invalid code
+    assert fac.dialed == LONG
+    restricted = start(call(machine(), f"55555**{LONG}", user="lobby", password="pwlobby"))
+    assert restricted.dialed == LONG
+    text = caplog.text
+    for secret in ("12345", "98760", "98761", "98762", "98763", "98765"):
+        assert secret not in text, secret
+
+
+def test_credit_check_names_the_number_not_the_code() -> None:
+    d = checking(machine()).request
+    assert d.dialed == LONG and "31337" not in d.dialed
+
+
+def test_authorization_codes_in_admission(caplog: pytest.LogCaptureFixture) -> None:
+    salt = bytes(16)
+    table = AuthCodeTable(salt, [AuthCode(id=1, digest=hash_code("246810", salt), description="Night manager",
+                                          level=3)])
+    groups = {**GROUPS, "default": msgspec.structs.replace(
+        GROUPS["default"], auth_fac="*77", auth_classes=frozenset({CallClass.INTERNATIONAL}))}
+    adm = machine(groups=groups)
+    adm.policy = msgspec.structs.replace(adm.policy, auth_codes=table)
+    caplog.set_level("DEBUG")
+    intl = "011442071234567"
+    assert start(call(adm, intl)).route.reason.startswith("Authorization code required")
+    ok = start(call(adm, f"*77246810%23{intl}", 1.0))
+    assert ok.route.kind == "trunk" and ok.dialed == intl
+    assert (ok.account.authorization, ok.account.authorization_level, ok.account.code) == ("Night manager", 3, "")
+    for n in range(3):  # wrong authorization codes lock the extension like wrong account codes
+        bad = start(call(adm, f"*7711111{n}%23{intl}", 2.0 + n))
+        assert bad.route.reason == "Invalid authorization code" and bad.dialed == intl
+    assert adm.lockouts == 1
+    assert "246810" not in caplog.text and "111110" not in caplog.text
+
+
+def test_failed_authentication_logs_no_code(caplog: pytest.LogCaptureFixture) -> None:
+    adm = machine()
+    for dialed in (f"12345**{LONG}", f"*8812345%23{LONG}"):
+        assert wrong_password_answer(guess(adm, dialed, 0.0, "wrong"))
+    assert "authentication failed for INVITE" in caplog.text and "12345" not in caplog.text
+
+
+def test_harness_cdr_dst_is_the_number_without_the_code() -> None:
+    h = AdmissionHarness()
+    h.authorized_invite(f"99999**{LONG}")  # an invalid code: refused, recorded
+    r = h.a.expect_one("403 INVITE")
+    h.a.ack_failure(r.response)
+    builder = CdrBuilder(wall_offset=0.0)
+    writes = [w for e in h.events for w in builder.handle(e)]
+    record = export_record(writes[-1].cdr)
+    assert record["dst"] == LONG and "99999" not in str(record)
+    h.settle()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dialplan import DialForm, parse_dial_string, percent_decode
+from dialplan.dialstring import mask_code, without_code
 
 PLAIN, SHORTCUT, FAC = DialForm.PLAIN, DialForm.SHORTCUT, DialForm.FAC
 
@@ -76,3 +77,26 @@ def test_alternates_keep_where_a_number_may_hide() -> None:
 )
 def test_percent_decode(raw: str, decoded: str) -> None:
     assert percent_decode(raw) == decoded
+
+
+@pytest.mark.parametrize(
+    "raw,fac,length,shown",
+    [
+        ("12345**2125551234#", "", None, "2125551234"),
+        ("12345%2A%2A2125551234", "", None, "2125551234"),
+        ("*8812345#2125551234", "*88", None, "2125551234"),
+        ("*88123452125551234", "*88", 5, "2125551234"),
+        ("*8812345", "*88", None, "*88***"),  # unfinished: the code is hidden all the same
+        ("12345**", "", None, "***"),
+        ("2125551234", "", None, "2125551234"),
+        ("*88", "*88", None, "*88"),
+    ],
+)
+def test_dialed_without_code(raw: str, fac: str, length: int | None, shown: str) -> None:
+    assert without_code(raw, fac=fac, code_length=length) == shown
+
+
+def test_mask_code_shows_the_last_two_digits_at_most() -> None:
+    assert mask_code("12345") == "***45"
+    assert mask_code("12") == "***" and mask_code("1234") == "***"
+    assert mask_code("") == ""

@@ -222,3 +222,26 @@ def test_restore_keeps_the_bounds() -> None:
     assert len(smaller) == 4  # the most recently seen keys
     assert smaller.check(["k9"], 0.0) and not smaller.check(["k0"], 0.0)
     assert smaller.retry_after(["k9"], 0.0) == pytest.approx(100.0)  # never longer than configured
+
+
+def test_repeated_locks_grow_up_to_a_cap_and_survive_a_restart() -> None:
+    lock = Lockout(max_failures=2, window_s=60.0, lockout_s=100.0, growth=2.0, max_lockout_s=300.0)
+    locked_for = []
+    t = 0.0
+    for _ in range(4):
+        lock.record_failure([EXT], t)
+        lock.record_failure([EXT], t + 1.0)
+        locked_for.append(lock.retry_after([EXT], t + 1.0))
+        t += 1.0 + locked_for[-1] + 1.0  # just after the lock ends
+        assert not lock.check([EXT], t)
+    assert locked_for == [100.0, 200.0, 300.0, 300.0]
+    again = Lockout(max_failures=2, window_s=60.0, lockout_s=100.0, growth=2.0, max_lockout_s=300.0)
+    again.restore(msgspec.json.decode(msgspec.json.encode(lock.snapshot(t)), type=LockoutState), 0.0)
+    again.record_failure([EXT], 1.0)
+    again.record_failure([EXT], 2.0)
+    assert again.retry_after([EXT], 2.0) == 300.0  # the repeats were kept
+    # a quiet period as long as the cap forgets the repeats
+    fresh_start = 2.0 + 300.0 + 300.0
+    again.record_failure([EXT], fresh_start)
+    again.record_failure([EXT], fresh_start + 1.0)
+    assert again.retry_after([EXT], fresh_start + 1.0) == 100.0

@@ -76,7 +76,7 @@ CASES = {
     # --- 3CX shortcut <account_code>**<phone_number># -----------------------------------
     "3cx shortcut, code blocks 801": Case(
         "12345**8016424655#", REFUSE, "blocked_prefix", destination="8016424655", code="12345",
-        code_source=SHORTCUT, code_valid=True, status=403, reason="Account code 12345 may not call prefix 801"),
+        code_source=SHORTCUT, code_valid=True, status=403, reason="Account code ***45 may not call prefix 801"),
     "3cx shortcut, unrestricted code": Case(
         "24680**8016424655#", ALLOW, "code_accepted", destination="8016424655", code="24680",
         code_source=SHORTCUT, code_valid=True, status=None),
@@ -85,10 +85,10 @@ CASES = {
     "801 dialed as 1+10 is still 801": Case("12345**18016424655", REFUSE, "blocked_prefix", status=403),
     "801 dialed as E.164 is still 801": Case("12345**+18016424655", REFUSE, "blocked_prefix"),
     "920988 prefix blocked": Case(
-        "12345**9209881234", REFUSE, "blocked_prefix", reason="Account code 12345 may not call prefix 920988"),
+        "12345**9209881234", REFUSE, "blocked_prefix", reason="Account code ***45 may not call prefix 920988"),
     "920987 is not 920988": Case("12345**9209871234", ALLOW, "code_accepted"),
     "004 blocked from a UK office": Case(
-        "12345**0049301234567", REFUSE, "blocked_prefix", plan=UK, reason="Account code 12345 may not call prefix 004"),
+        "12345**0049301234567", REFUSE, "blocked_prefix", plan=UK, reason="Account code ***45 may not call prefix 004"),
     "same code, other destination": Case(
         "12345**4352221234", ALLOW, "code_accepted", code="12345", code_valid=True),
     # --- lobby phone: its assigned code may only call some extensions -------------------
@@ -177,13 +177,13 @@ CASES = {
     # --- other restrictions ---------------------------------------------------------
     "no international on this code": Case(
         "777777**011442071234567", REFUSE, "class_not_allowed",
-        reason="Account code 777777 may not make international calls"),
+        reason="Account code ***77 may not make international calls"),
     "domestic code, domestic call": Case("777777**18016424655", ALLOW, "code_accepted"),
     "UK-only code to the UK": Case("2468**011442071234567", ALLOW, "code_accepted"),
     "UK-only code to France": Case("2468**0113314567890", REFUSE, "destination_not_allowed"),
     "min 7 digits": Case(
         "99999**1234", REFUSE, "too_few_digits",
-        reason="Account code 99999 may not call numbers of fewer than 7 digits"),
+        reason="Account code ***99 may not call numbers of fewer than 7 digits"),
     "max 10 digits": Case("99999**18016424655", REFUSE, "too_many_digits"),
     "within 7-10 digits": Case("99999**4352221234", ALLOW, "code_accepted"),
     # --- code from a trusted trunk (X-Account-Code / ac=) -----------------------------
@@ -305,7 +305,7 @@ def test_policy_from_toml() -> None:
     cfg = msgspec.toml.decode(POLICY_TOML, type=_PolicyConfig)
     assert cfg.group.mode is Mode.CLASSES and cfg.group.code_length == 5
     d = decide("*8812345#18016424655", cfg.group, codes={c.code: c for c in cfg.codes})
-    assert (d.rule, d.reason) == ("blocked_prefix", "Account code 12345 may not call prefix 801")
+    assert (d.rule, d.reason) == ("blocked_prefix", "Account code ***45 may not call prefix 801")
 
 
 @pytest.mark.parametrize(

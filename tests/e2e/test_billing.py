@@ -88,10 +88,12 @@ def test_every_attempt_leaves_one_rated_record(office: Rig) -> None:
     settle(office)
     found = records(office, 5)
     assert len(found) == 5 and all(r["end"] for r in found), found
-    by_dst = {r["dst"]: r for r in found}
+    # dst is the number without the code: records told apart by number and account code
+    by_dst = {(r["dst"], r["accountcode"]): r for r in found}
     assert len(by_dst) == 5  # one record per attempt
+    assert not any("**" in r["dst"] for r in found)
 
-    client = by_dst["12345**2125551234"]
+    client = by_dst[("2125551234", "12345")]
     assert (client["accountcode"], client["code_source"], client["code_valid"]) == ("12345", "shortcut", True)
     assert (client["call_class"], client["rate_plan"], client["status"], client["disposition"]) == (
         "long_distance", "client", 200, "ANSWERED")
@@ -101,18 +103,18 @@ def test_every_attempt_leaves_one_rated_record(office: Rig) -> None:
     assert client["billable"] == 3 and client["cost"] == "0.03", client
     assert 2 <= client["billsec"] <= 3
 
-    desk = by_dst["55555**2125551234"]  # the code names no plan: the default plan's 212 rate
+    desk = by_dst[("2125551234", "55555")]  # the code names no plan: the default plan's 212 rate
     # 0.3 s -> 30 s minimum (a multiple of 6): 0.05 setup + 30 s at 0.12/min = 0.11
     assert (desk["accountcode"], desk["rate_plan"], desk["billable"], desk["cost"]) == ("55555", "standard", 30, "0.11")
 
-    local = by_dst["6424655"]  # no code needed; class default: 0.10 + 60 s at 0.02/min
+    local = by_dst[("6424655", "")]  # no code needed; class default: 0.10 + 60 s at 0.02/min
     assert (local["accountcode"], local["call_class"], local["billable"], local["cost"]) == ("", "local", 60, "0.12")
 
-    busy = by_dst["6424656"]
+    busy = by_dst[("6424656", "")]
     assert (busy["status"], busy["disposition"], busy["answer"], busy["billsec"], busy["cost"]) == (
         486, "BUSY", "", 0, "0.00")
 
-    refused = by_dst["2125551234"]
+    refused = by_dst[("2125551234", "")]
     assert (refused["status"], refused["disposition"], refused["route"], refused["cost"]) == (403, "FAILED", "none", "0.00")
     assert refused["cause"].startswith("Account code required") and refused["call_class"] == "long_distance"
 

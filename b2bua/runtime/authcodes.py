@@ -1,0 +1,141 @@
+"""Authorization codes in the database, stored only as salted hashes
+(:mod:`dialplan.authcodes` says what they are).
+
+The ``auth_codes`` table (a migration of ``b2bua.runtime.store``) holds one
+row per code: ``id``, ``digest`` (scrypt of the digits with the table's
+salt, hex), ``description``, ``level``, ``classes`` (comma-separated call
+classes, empty: every class) and ``active``.  The salt (random, 16 bytes) is
+the ``auth_code_salt`` row of ``meta``, made with the first code.  The
+digits are never stored, printed or logged: ``b2bua authcodes list`` shows
+ids, descriptions, levels and classes.  The running server loads the table
+at start (:meth:`AuthCodeStore.table`); a change made with ``b2bua
+authcodes`` applies after a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+from typing import Final, Iterable
+
+from dialplan.authcodes import AuthCode, is_auth_code
+from dialplan.codes import parse_prefix_list
+from dialplan.numbering import CallClass
+
+SALT_BYTES: Final = 16
+SALT_KEY: Final = "auth_code_salt"
+# scrypt cost: ~30 ms per hash on a 2020s core (one hash per call dialed with a
+# code); not stored with the digests, so changing them invalidates every code
+SCRYPT_N: Final = 1 << 13
+SCRYPT_R: Final = 8
+SCRYPT_P: Final = 1
+DIGEST_BYTES: Final = 32
+
+
+class AuthCodeError(Exception):
+    """A code that cannot be stored; the message says why (never the digits)."""
+
+
+def hash_code(code: str, salt: bytes) -> str:
+    """The stored form of ``code`` (hex)."""
+    return hashlib.scrypt(
+        code.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=DIGEST_BYTES, maxmem=64 << 20
+    ).hex()
+
+
+class AuthCodeTable:
+    """Authorization codes in memory, found by hash: the policy's
+    :class:`dialplan.authcodes.AuthCodeLookup` (one hash per lookup)."""
+
+    def __init__(self, salt: bytes, codes: Iterable[AuthCode] = ()) -> None:
+        if len(salt) < SALT_BYTES:
+            raise ValueError(f"salt must have at least {SALT_BYTES} bytes")
+        self.salt = salt
+        self._by_digest = {c.digest: c for c in codes}
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+    def find(self, code: str, /) -> AuthCode | None:
+        if not is_auth_code(code):
+            return None
+        digest = hash_code(code, self.salt)
+        found = self._by_digest.get(digest)
+        return found if found is not None and hmac.compare_digest(found.digest, digest) else None
+
+
+def parse_classes(text: str) -> frozenset[CallClass]:
+    out = set()
+    for name in parse_prefix_list(text):
+        try:
+            out.add(CallClass(name.lower()))
+        except ValueError:
+            raise AuthCodeError(f"unknown call class {name!r} (one of {', '.join(c.value for c in CallClass)})") from None
+    return frozenset(out)
+
+
+def _row(row: tuple[int, str, str, int, str, int]) -> AuthCode:
+    id_, digest, description, level, classes, active = row
+    return AuthCode(id=id_, digest=digest, description=description, level=level,
+                    classes=parse_classes(classes), active=bool(active))
+
+
+class AuthCodeStore:
+    """The auth_codes table of the server's database (runtime.store.open_database)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def salt(self) -> bytes:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (SALT_KEY,)).fetchone()
+        if row is not None:
+            return bytes.fromhex(row[0])
+        salt = os.urandom(SALT_BYTES)
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (SALT_KEY, salt.hex()))
+        return self.salt()
+
+    def add(self, code: str, description: str, *, level: int = 0, classes: str = "") -> int:
+        """Store ``code`` hashed; its id."""
+        if not is_auth_code(code):
+            raise AuthCodeError("an authorization code is 4 to 14 digits")
+        if not description.strip():
+            raise AuthCodeError("a description is needed: records name the code by it")
+        if not 0 <= level <= 255:
+            raise AuthCodeError("level must be 0 to 255")
+        names = ",".join(sorted(c.value for c in parse_classes(classes)))
+        digest = hash_code(code, self.salt())
+        try:
+            with self.db:
+                cur = self.db.execute(
+                    "INSERT INTO auth_codes (digest, description, level, classes, active) VALUES (?, ?, ?, ?, 1)",
+                    (digest, description.strip(), level, names),
+                )
+        except sqlite3.IntegrityError:
+            raise AuthCodeError("that authorization code exists already") from None
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def set_active(self, id_: int, active: bool) -> None:
+        with self.db:
+            cur = self.db.execute("UPDATE auth_codes SET active = ? WHERE id = ?", (int(active), id_))
+        if cur.rowcount == 0:
+            raise AuthCodeError(f"no authorization code with id {id_}")
+
+    def list(self) -> list[AuthCode]:
+        rows = self.db.execute("SELECT id, digest, description, level, classes, active FROM auth_codes ORDER BY id")
+        return [_row(r) for r in rows]
+
+    def table(self) -> AuthCodeTable:
+        return AuthCodeTable(self.salt(), self.list())
+
+
+def describe(codes: Iterable[AuthCode]) -> list[str]:
+    """``b2bua authcodes list``: no digits, no digests."""
+    lines = [f"{'id':>4}  {'level':>5}  {'active':6}  {'classes':30}  description"]
+    for c in codes:
+        classes = ",".join(sorted(x.value for x in c.classes)) or "all"
+        lines.append(f"{c.id:>4}  {c.level:>5}  {'yes' if c.active else 'no':6}  {classes:30}  {c.description}")
+    return lines
