@@ -147,7 +147,9 @@ def spellings(e164: str, plan: NumberingPlan) -> list[str]:
     out = ["+" + e164, "%2B" + e164, "%2b" + e164, plan.international_prefix + e164]
     if isinstance(plan, NorthAmericanPlan):
         out.append("00" + e164)  # not an international prefix here: a number that cannot be called
-        if e164.startswith(NANP_COUNTRY_CODE):
+        if e164.startswith(NANP_COUNTRY_CODE) and len(e164) == 11:
+            # national forms exist only for a whole NANP number: "+1" and 7 digits
+            # is no number, and its 7 digits dialed alone are a local number
             nsn = e164[1:]
             out += [nsn, "1" + nsn]
             if nsn[:3] == plan.home_area_code:
