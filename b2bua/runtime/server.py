@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from b2bua.calls.registrar import Binding, ExpiryTimer
+from dialplan.lockout import Lockout
 from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
@@ -32,6 +33,7 @@ from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
 from .ids import RandomIds
+from . import lockstate
 from .store import BindingWriter, load_secret, open_database, restore_bindings
 
 log = logging.getLogger("b2bua")
@@ -75,7 +77,9 @@ class Server:
             endpoint,
             self.ids,
             cfg,
-            secret=load_secret(cfg.server.data_dir),
+            # nonce-count replay state is per process: a per-start part of the
+            # key retires the nonces of an earlier run (phones retry on stale=true)
+            secret=load_secret(cfg.server.data_dir) + os.urandom(16),
             sink=self.calllog,
             local=lambda transport: local.get(transport) or next(iter(local.values())),
             on_bindings=self._save_bindings,
@@ -85,6 +89,8 @@ class Server:
             auth_codes=AuthCodeStore(self.store).table(),
         )
         self.app = app
+        lockstate.restore(cfg.server.data_dir, *self._lockouts(), loop.time(), time.time())
+        self._lock_timer = loop.call_later(lockstate.SAVE_INTERVAL, self._save_lockouts)
         self.billing.numbering = app.plan  # configured extensions count as internal numbers
         restore_bindings(self.store, app.location, loop.time())
         self.bindings = BindingWriter(self.store, app.location, loop)
@@ -185,6 +191,17 @@ class Server:
             **(self.billing.status() if self.billing is not None else {}),
         }
 
+    def _lockouts(self) -> tuple[Lockout, Lockout | None]:
+        adm = self.app.admission
+        return adm.lockout, adm.guard.lockout
+
+    def _save_lockouts(self, again: bool = True) -> None:
+        codes, credentials = self._lockouts()
+        if len(codes) or (credentials is not None and len(credentials)) or not again:
+            lockstate.save(self.config.server.data_dir, codes, credentials, self.loop.time(), time.time())
+        if again:
+            self._lock_timer = self.loop.call_later(lockstate.SAVE_INTERVAL, self._save_lockouts)
+
     def _write_status(self, running: bool = True) -> None:
         """status.json in the data directory, rewritten every STATUS_INTERVAL while
         running and once more at a clean stop (``running`` false, ``stopped`` set),
@@ -202,7 +219,7 @@ class Server:
             self._status_timer = self.loop.call_later(STATUS_INTERVAL, self._write_status)
 
     def close(self) -> None:
-        for name in ("_status_timer", "_gc_timer"):
+        for name in ("_status_timer", "_gc_timer", "_lock_timer"):
             timer = getattr(self, name, None)
             if timer is not None:
                 timer.cancel()
@@ -245,6 +262,8 @@ class Server:
     async def aclose(self, timeout: float = 10.0) -> None:
         """Close, then write the registrations and billing records still queued and
         close the databases; credit operations in flight get ``timeout`` seconds."""
+        if getattr(self, "_lock_timer", None) is not None:  # started: keep the guessing protection
+            self._save_lockouts(again=False)
         self.close()
         if self.codes is not None:
             await self.codes.stop()

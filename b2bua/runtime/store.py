@@ -110,8 +110,10 @@ SECRET_NAME = "secret"
 
 
 def load_secret(data_dir: str | Path) -> bytes:
-    """The key nonces are signed with, kept in the data directory (mode 0600)
-    so that a restart does not invalidate the nonces phones hold."""
+    """The long-term part of the key nonces are signed with, kept in the data
+    directory (mode 0600); the server adds a part of its own per start, so
+    the nonces of an earlier run (whose nonce-count replay state is gone) are
+    answered stale=true and the phone simply retries."""
     path = Path(data_dir) / SECRET_NAME
     try:
         data = path.read_bytes()

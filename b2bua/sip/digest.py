@@ -292,7 +292,10 @@ class DigestServer:
         self._nc_seen: dict[int, tuple[int, float]] = {}
         # counters at or below this may have been evicted from _nc_seen early
         self._forgotten_upto = -1
-        self.opaque = hmac.new(secret, b"opaque\0" + self._realm_bytes, hashlib.sha256).hexdigest()[:32]
+        # echoed by clients unchanged; integrity comes from the nonce's MAC, so
+        # it depends on the realm alone and survives a change of secret (a
+        # restart): a phone's old credentials are then stale, not refused
+        self.opaque = hashlib.sha256(b"opaque\0" + self._realm_bytes).hexdigest()[:32]
 
     # -- nonces ---------------------------------------------------------------
     def _mac(self, head: bytes) -> bytes:

@@ -154,3 +154,37 @@ def test_password_guessing_is_locked_out_but_emergency_calls_pass(tmp_path: Path
         trunk.close()
         assert srv.stop() == 0
         assert "Traceback" not in srv.output()
+
+
+def test_a_restart_keeps_lockouts_and_retires_nonces(tmp_path: Path) -> None:
+    """Neither guessing protection nor nonce replay protection is reset by a restart."""
+    data = tmp_path / "data"
+    first = ServerProcess(tmp_path, config=_config(data) + '[[users]]\nextension = "1002"\npassword = "pw1002"\n')
+    phone = _Phone(first.addr)
+    try:
+        challenge = phone.client.request(phone._request("REGISTER", "127.0.0.1", "1001"))
+        msg = parse_message(challenge or b"")
+        assert isinstance(msg, Response) and msg.status == 401
+        uri = f"sip:127.0.0.1@{first.addr[0]}:{first.addr[1]}"
+        value = authorization_for_challenges(msg.get_all("www-authenticate"), "REGISTER", uri, "1001", "pw1001", "c")
+        signed = phone._request("REGISTER", "127.0.0.1", "1001", f"Authorization: {value}\r\n")
+        assert status_of(phone.client.request(signed)) == 200
+        wrong = [phone.attempt("REGISTER", "127.0.0.1", "1002", f"guess{n}") for n in range(10)]
+        assert [status_of(r) for r in wrong] == [403] * 10
+    finally:
+        phone.client.close()
+        assert first.stop() == 0
+    (tmp_path / "second").mkdir()
+    second = ServerProcess(tmp_path / "second", config=_config(data) + '[[users]]\nextension = "1002"\npassword = "pw1002"\n')
+    phone = _Phone(second.addr)
+    try:
+        # the credential captured before the restart is not taken again (nonce of another run: stale)
+        again = phone.client.request(signed)
+        assert status_of(again) == 401 and again is not None and b"stale=true" in again
+        # 1002 is still locked out: its right password is answered like a wrong one
+        assert status_of(phone.attempt("REGISTER", "127.0.0.1", "1002", "pw1002")) == 403
+        assert status_of(phone.attempt("REGISTER", "127.0.0.1", "1001", "pw1001")) == 200
+    finally:
+        phone.client.close()
+        assert second.stop() == 0
+        assert "Traceback" not in second.output()
