@@ -17,9 +17,11 @@ its dialog once one exists, and what it still owes or waits for:
   session refresh of RFC 4028 (UPDATE where the peer allows it, else
   OPTIONS) every half interval (:meth:`Leg.schedule_refresh`).
 
-Leg operations for server-originated answers (answering A with the server's
-own SDP, re-offers) belong in this module too, next to ``respond`` and
-``ack``; none exists yet.
+The server's own answers and offers on a leg (answering A with the
+server's SDP, early media, re-offers, bridging) are
+:mod:`b2bua.calls.offers`; a leg keeps what they need: ``local_sdp`` (the
+session the peer holds from the server, once the server spoke SDP on this
+leg) and ``offer`` (the server's own offer in flight, at most one).
 
 Every leg of a manager acts through one :class:`CallCore`: the endpoint,
 identifiers, settings, the call-layer timers, the index of transactions and
@@ -29,7 +31,7 @@ dialogs, our own addresses, and the manager's teardown.
 from __future__ import annotations
 
 import enum
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
@@ -37,7 +39,11 @@ from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
 from b2bua.sip.message import Header, Request, Response, header
 
 from .call import Call, CallIndex, CallState, Settings
+from .sdp import SessionDescription
 from .timers import Timer, Timers
+
+if TYPE_CHECKING:  # the server's offers act on legs
+    from .offers import OwnOffer
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE"  # what our legs accept in a dialog
 MIN_SE = 90  # seconds, RFC 4028 §4
@@ -120,6 +126,8 @@ class Leg:
         "sent",
         "refresh",
         "auth_tried",
+        "local_sdp",
+        "offer",
     )
 
     def __init__(
@@ -146,6 +154,8 @@ class Leg:
         self.sent: list[str] = []  # in-dialog client txns towards this leg (keys of CallIndex.relays)
         self.refresh: Timer | None = None
         self.auth_tried = False
+        self.local_sdp: SessionDescription | None = None  # the server's session towards this peer
+        self.offer: OwnOffer | None = None  # the server's own offer in flight on this leg
 
     @property
     def other(self) -> "Leg | None":
@@ -207,6 +217,24 @@ class Leg:
         resp = make_response(self.invite, status, reason, to_tag=self.to_tag, headers=headers, body=body)
         self.core.endpoint.send_response(self.invite_txn, resp, now)
         return resp
+
+    def answer_invite(
+        self, now: float, *, body: bytes = b"", content_type: str | None = None, reason: str | None = None
+    ) -> Response:
+        """Answer this (UAS) leg's INVITE 200: the dialog is created, Allow and
+        the granted Session-Expires go with it (RFC 4028 §9), and the 2xx is
+        resent until the ACK comes."""
+        self.dialog = Dialog.from_uas(self.invite, self.to_tag, self.core.contact(self.flow), self.flow, self.core.s.user_agent)
+        self.state = LegState.CONFIRMED
+        extra: list[Header] = [header("Allow", ALLOW)]
+        se = self.granted_session_expires()
+        if se:
+            extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]
+        if body:
+            extra.append(header("Content-Type", content_type or "application/sdp"))
+        out = self.respond(200, now, body=body, extra=extra, reason=reason)
+        self.start_2xx_retransmit(self.invite_txn, out, now)
+        return out
 
     def start_2xx_retransmit(self, txn: str, resp: Response, now: float) -> None:
         """RFC 3261 §13.3.1.4: resend the 2xx at T1, 2T1 ... (capped at T2) until

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.cdr import CdrBuilder
-from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallStarted
+from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallStarted
 from b2bua.runtime.billing import BillingService, billing_for
 from b2bua.runtime.config import loads
 
@@ -101,7 +101,7 @@ async def test_events_become_rated_records(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     billing.on_event(started("r1", at=t0))
-    billing.on_event(CallAnswered(ref="r1", at=t0 + 1, b_call_id="b-r1"))
+    billing.on_event(CalleeAnswered(ref="r1", at=t0 + 1, b_call_id="b-r1"))
     billing.on_event(started("r2", at=t0, dialed="6424655"))
     billing.on_event(CallEnded(ref="r2", at=t0 + 2, status=486, cause="busy", hangup=""))
     assert billing.next_deadline() == t0 + 1.2
@@ -127,7 +127,7 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     await first.start()
     t0 = asyncio.get_running_loop().time() - 10  # the crash was a while ago
     first.on_event(started("r1", at=t0))
-    first.on_event(CallAnswered(ref="r1", at=t0 + 1, b_call_id="b"))
+    first.on_event(CalleeAnswered(ref="r1", at=t0 + 1, b_call_id="b"))
     first.handle_timer(t0 + 1.2)
     await first.writer.flush()  # durable, then "killed": no stop, no close record
     assert first.writer._task is not None

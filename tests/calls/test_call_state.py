@@ -4,7 +4,7 @@ returns, on virtual time.
 Every transition the table lists is taken by some real call scenario in the
 harness (and by nothing else); every pair it does not list is refused with
 CallStateError.  Call events are collected by the caller after each step, in
-the order CallStarted, CallRinging, CallAnswered, CallEnded.
+the order CallStarted, CallRinging, CalleeAnswered, CallerConnected, CallEnded.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable, Iterator
 import pytest
 
 from b2bua.calls.call import TRANSITIONS, Call, CallState, CallStateError, Trigger
-from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallerConnected, CallRinging, CallStarted
 from b2bua.calls.routing import Route
 from b2bua.sip.endpoint import CancelReceived
 from b2bua.sip.message import Request, header
@@ -211,7 +211,7 @@ def test_events_in_order_started_ringing_answered_ended() -> None:
     h.b.expect("200 BYE")
     h.a.respond(h.a.expect_one("BYE").request, 200)
     assert [(type(e), e.at) for e in h.events] == [
-        (CallStarted, 0.0), (CallRinging, 0.0), (CallAnswered, 0.0), (CallEnded, 65.0)
+        (CallStarted, 0.0), (CallRinging, 0.0), (CalleeAnswered, 0.0), (CallerConnected, 0.0), (CallEnded, 65.0)
     ]
     assert len({e.ref for e in h.events}) == 1
     h.settle()
@@ -228,7 +228,7 @@ def test_one_step_returns_several_events_in_order() -> None:
 
 
 def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
-    """What credit control does on CallAnswered (end the call at once) runs after
+    """What credit control does on CalleeAnswered (end the call at once) runs after
     the step that answered it, and its CallEnded follows in the same dispatch."""
     h = Harness()
     m = h.manager
@@ -238,7 +238,7 @@ def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
         while m.events:
             for event in m.take_events():
                 seen.append(event)
-                if isinstance(event, CallAnswered):
+                if isinstance(event, CalleeAnswered):
                     assert m.end_call(event.ref, h.now, "credit: no credit")
 
     h.collect = dispatch  # type: ignore[method-assign]
@@ -248,7 +248,7 @@ def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
     # within the one delivery of B's 200: ACK, then (after the step) the BYE
     h.b.expect("ACK", "BYE")
     h.a.expect("180 INVITE", "200 INVITE", "BYE")
-    assert [type(e) for e in seen] == [CallStarted, CallRinging, CallAnswered, CallEnded]
+    assert [type(e) for e in seen] == [CallStarted, CallRinging, CalleeAnswered, CallerConnected, CallEnded]
     ended = seen[-1]
     assert isinstance(ended, CallEnded) and (ended.cause, ended.hangup) == ("credit: no credit", "server")
 
