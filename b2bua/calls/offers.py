@@ -142,15 +142,12 @@ def busy(leg: Leg) -> bool:
     return leg.offer is not None or (other is not None and other.offer is not None)
 
 
-def _idle(leg: Leg) -> bool:
-    """No offer/answer of any kind open on the leg or its peer leg."""
-    other = leg.other
-    for x in (leg, other):
-        if x is None:
-            continue
-        if x.offer is not None or x.ack_cseq is not None or any(is_offer(r) for _, r in x.pending.values()):
-            return False
-    return True
+def _quiet(leg: Leg | None) -> bool:
+    """No offer/answer of any kind open on this leg: none of the server's own,
+    no ACK waiting for an answer, no relayed offer waiting for its answer."""
+    if leg is None:
+        return True
+    return leg.offer is None and leg.ack_cseq is None and not any(is_offer(r) for _, r in leg.pending.values())
 
 
 def reoffer(
@@ -165,10 +162,18 @@ def reoffer(
     """Send ``sd`` as a new offer on a confirmed leg (``None``: a re-INVITE
     without SDP, asking the peer for an offer).  False when it does not apply:
     the leg is not confirmed, or an offer/answer is open on the call."""
+    if not (_quiet(leg) and _quiet(leg.other)):
+        return False
+    return _start(leg, sd, now, emit=emit, done=done, glare_delay=glare_delay)
+
+
+def _start(
+    leg: Leg, sd: SessionDescription | None, now: float, *, emit: Emit, done: Done | None, glare_delay: float | None
+) -> bool:
     call = leg.call
     if call is None or call.state is CallState.ENDED or leg.state is not LegState.CONFIRMED or leg.dialog is None:
         return False
-    if not _idle(leg):
+    if not leg.acked:  # RFC 3261 §14.1: not while the INVITE answered on this leg waits for its ACK
         return False
     method = "UPDATE" if sd is not None and call.prefer_update and leg.allows_update else "INVITE"
     delay = glare_delay if glare_delay is not None else GLARE_OTHER if leg.uas else GLARE_OWNER
@@ -246,7 +251,7 @@ def bridge(call: Call, now: float, *, emit: Emit) -> bool:
     a, b = call.a, call.b
     if call.state is not CallState.CONNECTED or a is None or b is None:
         return False
-    if b.state is not LegState.CONFIRMED or not _idle(b):
+    if b.state is not LegState.CONFIRMED or not _quiet(b):
         return False
     return reoffer(a, None, now, emit=emit, done=lambda leg, resp, t: _offered_by_a(call, resp, t, emit))
 
@@ -264,7 +269,7 @@ def _offered_by_a(call: Call, resp: Response, now: float, emit: Emit) -> None:
         _abort(call, now, "bridge failed: no offer from the caller")
         return
     done = lambda leg, r, t: _answered_by_b(call, offered, r, t, emit)  # noqa: E731
-    if not reoffer(b, offered, now, emit=emit, done=done):
+    if not (_quiet(b) and _start(b, offered, now, emit=emit, done=done, glare_delay=None)):
         _abort(call, now, "bridge failed: the callee is busy with an offer", offered)
 
 
