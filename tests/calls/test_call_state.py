@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 
 import pytest
 
+from b2bua.calls import sdp
 from b2bua.calls.call import TRANSITIONS, Call, CallState, CallStateError, Trigger
 from b2bua.calls.events import CalleeAnswered, CallEnded, CallerConnected, CallRinging, CallStarted
 from b2bua.calls.routing import Route
@@ -105,7 +106,107 @@ def cancelled_while_ringing(h: Harness) -> None:
     h.a.ack_failure(terminated.response)
 
 
+def served_placed_answered_bridged(h: Harness) -> None:
+    """The server answers the caller itself, places the callee, bridges them."""
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    call = the_call(h)
+    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
+    assert h.manager.answer_locally(call.ref, local, h.now)
+    h.pump()
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    assert call.state is CallState.SERVING
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    inv = h.b.expect_one("INVITE").request
+    assert call.state is CallState.PLACING
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    assert call.state is CallState.CONNECTED and h.manager.bridge(call.ref, h.now)
+    h.pump()
+    h.a.respond(h.a.expect_one("INVITE").request, 200, SDP_A)
+    h.b.respond(h.b.expect_one("INVITE").request, 200, SDP_B)
+    h.b.expect("ACK")
+    h.a.expect("ACK")
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+
+
+def served_then_caller_hangs_up(h: Harness) -> None:
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
+    assert h.manager.answer_locally(the_call(h).ref, local, h.now)
+    h.pump()
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+
+
+def served_while_proceeding_then_busy(h: Harness) -> None:
+    """Forks out, no provisional yet: the server answers the caller; the callee is busy."""
+    inv = invite_to_b(h)
+    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
+    assert h.manager.answer_locally(the_call(h).ref, local, h.now)
+    h.pump()
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    h.b.respond(inv, 486)
+    h.b.expect("ACK")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+
+
+def served_while_ringing_then_no_answer(h: Harness) -> None:
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    h.a.expect("180 INVITE")
+    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
+    assert h.manager.answer_locally(the_call(h).ref, local, h.now)
+    h.pump()
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    h.advance(60)
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+    h.b.respond(h.b.expect_one("CANCEL").request, 200)
+    h.b.respond(inv, 487)
+    h.b.expect("ACK")
+
+
 SCENARIOS: dict[str, tuple[Callable[[Harness], None], list[Transition]]] = {
+    "served, placed, answered, bridged": (
+        served_placed_answered_bridged,
+        [
+            (CallState.ROUTING, Trigger.SERVED, CallState.SERVING),
+            (CallState.SERVING, Trigger.ROUTED, CallState.PLACING),
+            (CallState.PLACING, Trigger.ANSWERED, CallState.CONNECTED),
+            (CallState.CONNECTED, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "served, then the caller hangs up": (
+        served_then_caller_hangs_up,
+        [
+            (CallState.ROUTING, Trigger.SERVED, CallState.SERVING),
+            (CallState.SERVING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "served while proceeding, then busy": (
+        served_while_proceeding_then_busy,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.SERVED, CallState.PLACING),
+            (CallState.PLACING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "served while ringing, then no answer": (
+        served_while_ringing_then_no_answer,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.PROVISIONAL, CallState.EARLY),
+            (CallState.EARLY, Trigger.SERVED, CallState.PLACING),
+            (CallState.PLACING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
     "refused at routing": (refused_at_routing, [(CallState.ROUTING, Trigger.ENDED, CallState.ENDED)]),
     "answered without ringing, then BYE": (
         answered_without_ringing_then_bye,

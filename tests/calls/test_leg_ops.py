@@ -169,3 +169,278 @@ def test_early_media_answer_place_and_bridge() -> None:
     h.assert_isolated()
     h.settle()
 
+
+
+# -- answering the caller -------------------------------------------------------------------
+def test_early_media_needs_an_offer_to_answer() -> None:
+    """An unreliable 183 cannot carry the server's offer: an INVITE without SDP
+    gets no early media (a reliable provisional would be needed); the answer
+    then carries the server's offer and the ACK the caller's answer."""
+    h = Harness()
+    h.place = False
+    h.a.invite()
+    h.a.expect("100 INVITE")
+    (call,) = [c for c in h.started if c is not None]
+    own = sdp.offer(address=SERVER_MEDIA, port=7000, session_id=42)
+    assert not h.manager.early_media(call.ref, own, h.now)
+    h.pump()
+    assert h.a.inbox == []
+    assert h.manager.answer_locally(call.ref, own, h.now)
+    h.pump()
+    ok = h.a.expect_one("200 INVITE").response
+    assert sdp.parse(ok.body) == own
+    h.a.ack(ok, body=make_sdp("198.51.100.10", 4000))
+    h.advance(5)
+    assert h.a.inbox == []
+    assert not h.manager.place(call.ref, h.now)  # no offer to place the callee with (none given, none from A)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    assert h.ended().cause == "caller hung up"
+    h.settle()
+
+
+def test_cancel_after_early_media_and_bye_before_any_callee() -> None:
+    h = Harness()
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    (call,) = [c for c in h.started if c is not None]
+    assert h.manager.early_media(call.ref, local_answer(), h.now)
+    h.pump()
+    h.a.expect("183 INVITE")
+    h.a.cancel()
+    _, terminated = h.a.expect("200 CANCEL", "487 INVITE")
+    h.a.ack_failure(terminated.response)
+    assert not h.manager.answer_locally(call.ref, local_answer(), h.now)
+    end = h.ended()
+    assert (end.status, end.hangup) == (487, "caller")
+    assert names(h) == ["CallStarted", "CallEnded"]
+    h.settle()
+
+
+def test_served_caller_pays_nothing_until_a_callee_answers() -> None:
+    """Billing starts on CalleeAnswered only: a call the server answered and
+    that ended before any callee did has no answer time and no talk."""
+    from b2bua.runtime.calllog import CallLog
+
+    h = Harness()
+    call, _ = served(h)
+    h.advance(30)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    b = CdrBuilder(wall_offset=1000.0)
+    (opened, closed) = [w for e in h.events for w in b.handle(e)]
+    assert closed.cdr.answer is None and closed.cdr.duration == 0.0 and closed.cdr.status == 200
+    log = CallLog()
+    for e in h.events:
+        log(e)
+    assert (log.counters["calls_answered"], log.counters["calls_served"]) == (0, 1)
+    h.settle()
+
+
+def test_every_callee_failing_while_the_server_holds_the_caller_ends_with_bye() -> None:
+    h = Harness()
+    call, _ = served(h)
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    inv = h.b.expect_one("INVITE").request
+    h.b.respond(inv, 486)
+    h.b.expect("ACK")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+    end = h.ended()
+    assert (end.status, end.hangup, end.cause) == (486, "server", "callee answered 486 Busy Here")
+    assert not any(isinstance(e, CalleeAnswered) for e in h.events)
+    h.settle()
+
+
+# -- re-offers ------------------------------------------------------------------------------
+def test_reoffer_by_reinvite_bumps_the_version_and_acks() -> None:
+    h = Harness()
+    call, ok = served(h)
+    ref = call.ref
+    first = sdp.parse(ok.body)
+    assert not h.manager.reoffer(ref, "callee", first, h.now)  # no callee leg
+    held = sdp.hold(local_answer())
+    assert h.manager.reoffer(ref, "caller", held, h.now)
+    assert not h.manager.reoffer(ref, "caller", held, h.now)  # one offer at a time
+    h.pump()
+    req = h.a.expect_one("INVITE").request
+    offered = sdp.parse(req.body)
+    assert offered.origin == sdp.reoffer(first).origin  # same o= line, version + 1
+    assert offered.direction_of(0) is sdp.Direction.SENDONLY
+    assert req.get("content-type") == "application/sdp" and "INVITE" in (req.get("allow") or "")
+    h.a.respond(req, 200, make_sdp("198.51.100.10", 4000, direction="recvonly", version=2))
+    ack = h.a.expect_one("ACK").request
+    assert ack.cseq.number == req.cseq.number and ack.body == b""
+    e = h.events[-1]
+    assert isinstance(e, OfferAnswered) and (e.side, e.status, e.method) == ("caller", 200, "INVITE")
+    # the next offer continues from the new version
+    assert h.manager.reoffer(ref, "caller", sdp.resume(held), h.now)
+    h.pump()
+    again = h.a.expect_one("INVITE").request
+    assert sdp.parse(again.body).origin.version == first.origin.version + 2
+    h.a.respond(again, 200, SDP_A)
+    h.a.expect("ACK")
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.settle()
+
+
+def test_reoffer_by_update_where_the_call_prefers_it_and_the_peer_allows_it() -> None:
+    h = Harness()
+    call, ok = served(h, [*TIMER, *WITH_UPDATE])
+    call.prefer_update = True
+    assert h.manager.reoffer(call.ref, "caller", sdp.hold(local_answer()), h.now)
+    h.pump()
+    upd = h.a.expect_one("UPDATE").request
+    assert sdp.parse(upd.body).origin.version == sdp.parse(ok.body).origin.version + 1
+    h.a.respond(upd, 200, make_sdp("198.51.100.10", 4000, direction="recvonly", version=2))
+    h.advance(1)
+    assert h.a.inbox == []  # an UPDATE's 2xx is not ACKed
+    e = h.events[-1]
+    assert isinstance(e, OfferAnswered) and (e.status, e.method) == (200, "UPDATE")
+    assert call.a is not None and call.a.local_sdp is not None and call.a.local_sdp.direction_of(0).name == "SENDONLY"
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.settle()
+
+
+def test_a_peer_without_update_gets_a_reinvite_even_when_preferred() -> None:
+    h = Harness()
+    call, _ = served(h)  # A's Allow has no UPDATE
+    call.prefer_update = True
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    h.a.respond(h.a.expect_one("INVITE").request, 200, SDP_A)
+    h.a.expect("ACK")
+
+
+def test_glare_is_retried_after_the_fixed_delay() -> None:
+    """491: the same offer again after GLARE_OTHER on the caller's leg (the
+    server does not own A's Call-ID), as a new transaction; one outcome reported."""
+    h = Harness()
+    call, ok = served(h)
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    first = h.a.expect_one("INVITE").request
+    h.a.respond(first, 491)
+    h.a.expect("ACK")  # the transaction layer ACKs the failure
+    assert not any(isinstance(e, OfferAnswered) for e in h.events)
+    h.advance(GLARE_OTHER - 0.01)
+    assert h.a.inbox == []
+    h.advance(0.01)
+    second = h.a.expect_one("INVITE").request
+    assert second.body == first.body and second.cseq.number == first.cseq.number + 1
+    assert second.top_via.branch != first.top_via.branch
+    h.a.respond(second, 200, SDP_A)
+    h.a.expect("ACK")
+    assert [(e.status) for e in h.events if isinstance(e, OfferAnswered)] == [200]
+
+
+def test_glare_every_time_fails_after_max_attempts_and_keeps_the_session() -> None:
+    h = Harness()
+    call, ok = served(h)
+    assert GLARE_OWNER > 2.0 >= GLARE_OTHER  # RFC 3261 §14.1 ranges: 2.1-4 s owner, 0-2 s other
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now, glare_delay=0.25)
+    h.pump()
+    times = []
+    for _ in range(MAX_GLARE):
+        got = h.a.expect_one("INVITE")
+        times.append(got.at)
+        h.a.respond(got.request, 491)
+        h.a.expect("ACK")
+        h.advance(0.25)
+    assert times == [0.0, 0.25, 0.5] and h.a.inbox == []
+    e = h.events[-1]
+    assert isinstance(e, OfferAnswered) and e.status == 491
+    assert call.a is not None and call.a.local_sdp == sdp.parse(ok.body)  # unchanged
+    assert call.state is CallState.SERVING
+
+
+def test_a_rejected_offer_leaves_the_session_as_it_was() -> None:
+    h = Harness()
+    call, ok = served(h)
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    req = h.a.expect_one("INVITE").request
+    h.a.respond(req, 488)
+    h.a.expect("ACK")
+    e = h.events[-1]
+    assert isinstance(e, OfferAnswered) and e.status == 488
+    assert call.a is not None and call.a.local_sdp == sdp.parse(ok.body)
+    # the next attempt offers the same version again: the failed one never took effect
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7004), h.now)
+    h.pump()
+    nxt = h.a.expect_one("INVITE").request
+    assert sdp.parse(nxt.body).origin.version == sdp.parse(req.body).origin.version
+    h.a.respond(nxt, 200, SDP_A)
+    h.a.expect("ACK")
+    assert call.state is CallState.SERVING
+
+
+def test_a_dead_dialog_answering_481_ends_the_call() -> None:
+    h = Harness()
+    call, ok = served(h)
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    h.a.respond(h.a.expect_one("INVITE").request, 481)
+    h.a.expect("ACK")
+    end = h.ended()
+    assert end.hangup == "server" and "481" in end.cause
+    assert h.a.inbox == []  # no BYE to a dialog that is gone
+    h.settle()
+
+
+def test_an_offer_from_the_peer_crossing_ours_gets_491() -> None:
+    h = Harness()
+    call, ok = served(h)
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    ours = h.a.expect_one("INVITE").request
+    h.a.request("INVITE", SDP_A)
+    h.a.expect("491 INVITE")
+    h.a.respond(ours, 200, SDP_A)
+    h.a.expect("ACK")
+
+
+# -- bridging failures ---------------------------------------------------------------------------
+def bridged_until_b(h: Harness) -> tuple[Call, Request]:
+    """Served, placed, B answered, bridge started; A offered: returns B's re-INVITE."""
+    call, _ = served(h)
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    h.b.respond(h.b.expect_one("INVITE").request, 200, SDP_B)
+    h.b.expect("ACK")
+    assert h.manager.bridge(call.ref, h.now)
+    h.pump()
+    h.a.respond(h.a.expect_one("INVITE").request, 200, SDP_A)
+    return call, h.b.expect_one("INVITE").request
+
+
+def test_bridge_fails_when_the_callee_rejects_the_offer() -> None:
+    """A waits for its ACK: it gets one with every stream rejected, then BYE;
+    B gets BYE; the call ends with the cause."""
+    h = Harness()
+    call, to_b = bridged_until_b(h)
+    h.b.respond(to_b, 488)
+    h.b.expect("ACK", "BYE")
+    ack, bye = h.a.expect("ACK", "BYE")
+    assert [m.port for m in sdp.parse(ack.request.body).media] == [0]
+    end = h.ended()
+    assert (end.status, end.hangup, end.cause) == (200, "server", "bridge failed: callee answered 488")
+    assert not any(isinstance(e, CallBridged) for e in h.events)
+
+
+def test_bridge_fails_when_the_caller_refuses_the_reinvite() -> None:
+    h = Harness()
+    call, _ = served(h)
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    h.b.respond(h.b.expect_one("INVITE").request, 200, SDP_B)
+    h.b.expect("ACK")
+    assert h.manager.bridge(call.ref, h.now)
+    h.pump()
+    h.a.respond(h.a.expect_one("INVITE").request, 488)
+    ack, bye = h.a.expect("ACK", "BYE")  # the failure's ACK (transaction layer), then BYE
+    h.b.expect("BYE")
+    assert h.ended().cause == "bridge failed: caller answered 488"
