@@ -31,13 +31,19 @@ Public API
 * ``handle(event, now) -> bool``: an endpoint event; False when it is not
   the manager's (out-of-dialog requests, a CANCEL of a transaction it does
   not own): the application's then;
-* ``start_call(event, route, *, caller, caller_user, display, ..., now)``,
+* ``start_call(event, route, *, caller, caller_user, display, ..., place=True, now)``,
   ``end_call(ref, now, cause)``, ``reply(event, status, now, ...)``;
+* the server's own answers and offers (:mod:`b2bua.calls.offers`), each
+  returning whether it applied: ``early_media(ref, sd, now)``,
+  ``answer_locally(ref, sd, now)``, ``place(ref, now, *, route, sd, display,
+  extra)`` (the callee of a call started with ``place=False``),
+  ``reoffer(ref, side, sd, now, *, glare_delay)`` and ``bridge(ref, now)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
-  (CallStarted, CallRinging, CallAnswered, CallEnded, in order), drained
-  by the shell with ``take_events()`` after each step and dispatched to
-  billing and the call log there, never from inside call handling.
+  (CallStarted, CallRinging, CalleeAnswered then CallerConnected, ...,
+  CallEnded, in order), drained by the shell with ``take_events()`` after
+  each step and dispatched to billing and the call log there, never from
+  inside call handling.
 """
 
 from __future__ import annotations
@@ -318,6 +324,9 @@ class CallManager:
             return True
         if relay.is_offer(req) and offers.busy(leg):  # crosses an offer of the server's own: glare
             self.reply(event, 491, now)
+            return True
+        if leg.local_sdp is not None and leg.other is None:  # the server holds this leg alone
+            offers.answer_request(leg, event, now)
             return True
         relay.relay_request(leg, event, now)
         return True

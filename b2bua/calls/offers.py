@@ -42,6 +42,11 @@ operations make the server one end of a session itself, as prompting needs
   the step); when A waits for its ACK, it gets one with every stream
   rejected first (RFC 3261 §13.2.2.4: a valid answer, then BYE).
 
+While no callee is connected, the peer's own in-dialog requests on a leg
+the server answered are the server's to answer (:func:`answer_request`):
+a re-INVITE or UPDATE gets the server's session as it stands, so that the
+caller's session refreshes keep a prompting call up.
+
 One offer/answer at a time per call: :func:`busy` is true while an offer of
 the server's own is in flight on either leg; a request with an offer from a
 peer crossing it gets 491 (the manager's glare check).
@@ -51,12 +56,14 @@ from __future__ import annotations
 
 from typing import Callable
 
+from b2bua.sip.build import make_response
+from b2bua.sip.endpoint import RequestReceived
 from b2bua.sip.message import Header, Response, header
 
 from . import sdp
 from .call import UNANSWERED, Call, CallState
 from .events import CallBridged, CallEvent, OfferAnswered
-from .leg import ALLOW, Leg, LegState
+from .leg import ALLOW, MIN_SE, Leg, LegState, session_expires
 from .relay import is_offer
 from .sdp import SdpError, SessionDescription
 from .timers import Timer
@@ -133,6 +140,31 @@ def answer(a: Leg, sd: SessionDescription, now: float) -> bool:
     a.answer_invite(now, body=sdp.build(sd))
     a.schedule_refresh(now)
     return True
+
+
+def answer_request(leg: Leg, event: RequestReceived, now: float) -> None:
+    """An in-dialog request on a leg the server holds alone (its call has no
+    callee connected): a re-INVITE or UPDATE is answered with the server's
+    session as it stands (so that a session refresh keeps the call up; a 2xx
+    to a re-INVITE is resent until its ACK), anything else gets 200."""
+    req = event.request
+    core = leg.core
+    assert event.transaction_id is not None and leg.dialog is not None
+    headers: list[Header] = [header("Server", core.s.user_agent)]
+    body = b""
+    if req.method in ("INVITE", "UPDATE"):
+        leg.dialog.update_target(req)
+        headers.append(header("Contact", core.contact(leg.flow)))
+        se = session_expires(req)
+        if se is not None:
+            headers += [header("Session-Expires", f"{max(se, MIN_SE)};refresher=uac"), header("Require", "timer")]
+        if is_offer(req) and leg.local_sdp is not None:
+            body = sdp.build(leg.local_sdp)
+            headers.append(header("Content-Type", "application/sdp"))
+    resp = make_response(req, 200, to_tag=leg.dialog.local_tag, headers=headers, body=body)
+    core.endpoint.send_response(event.transaction_id, resp, now)
+    if req.method == "INVITE":
+        leg.start_2xx_retransmit(event.transaction_id, resp, now)
 
 
 # -- re-offers on a confirmed leg -----------------------------------------------------

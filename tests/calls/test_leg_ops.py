@@ -444,3 +444,28 @@ def test_bridge_fails_when_the_caller_refuses_the_reinvite() -> None:
     ack, bye = h.a.expect("ACK", "BYE")  # the failure's ACK (transaction layer), then BYE
     h.b.expect("BYE")
     assert h.ended().cause == "bridge failed: caller answered 488"
+
+
+def test_the_server_answers_the_callers_refreshes_while_it_holds_the_call() -> None:
+    """No callee yet: the caller's re-INVITE (a session refresh) gets the
+    server's session as it stands, resent until ACKed; UPDATE and INFO get 200."""
+    h = Harness()
+    call, ok = served(h, [*TIMER, *WITH_UPDATE])
+    h.advance(800)
+    reinv = h.a.request("INVITE", SDP_A, extra=[header("Session-Expires", "1800;refresher=uac")])
+    got = h.a.expect_one("200 INVITE").response
+    assert got.body == ok.body and got.get("session-expires") == "1800;refresher=uac"
+    assert got.to.tag == ok.to.tag and got.get("contact") == "<sip:b2bua@192.0.2.1:5060>"
+    h.advance(0.5)
+    assert h.a.expect_one("200 INVITE").response.cseq.number == reinv.cseq.number
+    h.a.ack(got)
+    h.advance(5)
+    assert h.a.inbox == []
+    h.a.request("UPDATE")
+    assert h.a.expect_one("200 UPDATE").response.body == b""
+    h.a.request("INFO", b"Signal=5\r\n", content_type="application/dtmf-relay")
+    h.a.expect("200 INFO")
+    assert call.state is CallState.SERVING
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.settle()
