@@ -259,6 +259,8 @@ def on_response(leg: Leg, txn: str, resp: Response, now: float) -> bool:
         if offer.sd is not None:
             leg.local_sdp = offer.sd
     call = leg.call
+    if call is None or call.state is CallState.ENDED:
+        return True  # the call ended meanwhile: nothing to report after its CallEnded
     offer.emit(OfferAnswered(ref=call.ref, at=now, side=side(leg), status=resp.status, method=offer.method))
     if offer.done is not None:
         offer.done(leg, resp, now)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.cdr import CdrBuilder
-from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallStarted
+from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallerConnected, CallStarted
 from b2bua.runtime.billing import BillingService, billing_for
 from b2bua.runtime.config import loads
 
@@ -101,6 +101,7 @@ async def test_events_become_rated_records(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     billing.on_event(started("r1", at=t0))
+    billing.on_event(CallerConnected(ref="r1", at=t0 + 0.5, by_server=True))  # no answer time: nothing written
     billing.on_event(CalleeAnswered(ref="r1", at=t0 + 1, b_call_id="b-r1"))
     billing.on_event(started("r2", at=t0, dialed="6424655"))
     billing.on_event(CallEnded(ref="r2", at=t0 + 2, status=486, cause="busy", hangup=""))
@@ -144,3 +145,21 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     finally:
         await store.close()
     assert r1 is not None and r1.recovered and r1.end is not None and r1.duration == 0.2
+
+
+async def test_credit_starts_on_the_callees_answer_not_on_the_servers(tmp_path: Path) -> None:
+    """A prepaid call the server answers itself (prompting) reserves nothing
+    until a callee answers."""
+    billing = BillingService(CFG.billing, tmp_path, CFG.numbering)
+    await billing.start()
+    try:
+        t0 = asyncio.get_running_loop().time()
+        billing.on_event(started("p1", at=t0, account=AccountInfo(credit_account="wallet")))
+        billing.on_event(CallerConnected(ref="p1", at=t0 + 1, by_server=True))
+        assert "p1" not in billing.credit
+        billing.on_event(CalleeAnswered(ref="p1", at=t0 + 5, b_call_id="b"))
+        assert "p1" in billing.credit and billing.credit["p1"].answered_at == t0 + 5
+        billing.on_event(CallEnded(ref="p1", at=t0 + 6, status=200, cause="caller hung up", hangup="caller"))
+        assert "p1" not in billing.credit
+    finally:
+        await billing.stop()

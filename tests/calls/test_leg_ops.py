@@ -469,3 +469,35 @@ def test_the_server_answers_the_callers_refreshes_while_it_holds_the_call() -> N
     h.a.request("BYE")
     h.a.expect("200 BYE")
     h.settle()
+
+
+def test_caller_hanging_up_while_the_callee_rings_cancels_the_callee() -> None:
+    h = Harness()
+    call, _ = served(h)
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    inv = h.b.expect_one("INVITE").request
+    h.b.respond(inv, 180)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.b.respond(h.b.expect_one("CANCEL").request, 200)
+    h.b.respond(inv, 487)
+    h.b.expect("ACK")
+    end = h.ended()
+    assert (end.status, end.hangup) == (200, "caller")
+    h.settle()
+
+
+def test_the_call_ending_during_a_reoffer_reports_nothing_after_call_ended() -> None:
+    h = Harness()
+    call, _ = served(h)
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    req = h.a.expect_one("INVITE").request
+    assert h.manager.end_call(call.ref, h.now, "operator")
+    h.pump()
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+    h.a.respond(req, 200, SDP_A)
+    h.a.expect("ACK")  # a 2xx is still ACKed
+    assert isinstance(h.events[-1], CallEnded) and not any(isinstance(e, OfferAnswered) for e in h.events)
+    h.settle()
