@@ -68,7 +68,6 @@ from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Tri
 from .events import (
     NO_ACCOUNT,
     AccountInfo,
-    CallBridged,
     CalleeAnswered,
     CallEnded,
     CallerConnected,

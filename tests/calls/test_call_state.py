@@ -106,16 +106,22 @@ def cancelled_while_ringing(h: Harness) -> None:
     h.a.ack_failure(terminated.response)
 
 
-def served_placed_answered_bridged(h: Harness) -> None:
-    """The server answers the caller itself, places the callee, bridges them."""
-    h.place = False
-    h.a.invite(SDP_A)
-    h.a.expect("100 INVITE")
+def serve(h: Harness) -> Call:
+    """The server answers the caller with its own SDP; the caller ACKs."""
     call = the_call(h)
     local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
     assert h.manager.answer_locally(call.ref, local, h.now)
     h.pump()
     h.a.ack(h.a.expect_one("200 INVITE").response)
+    return call
+
+
+def served_placed_answered_bridged(h: Harness) -> None:
+    """The server answers the caller itself, places the callee, bridges them."""
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    call = serve(h)
     assert call.state is CallState.SERVING
     assert h.manager.place(call.ref, h.now)
     h.pump()
@@ -138,10 +144,7 @@ def served_then_caller_hangs_up(h: Harness) -> None:
     h.place = False
     h.a.invite(SDP_A)
     h.a.expect("100 INVITE")
-    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
-    assert h.manager.answer_locally(the_call(h).ref, local, h.now)
-    h.pump()
-    h.a.ack(h.a.expect_one("200 INVITE").response)
+    serve(h)
     h.a.request("BYE")
     h.a.expect("200 BYE")
 
@@ -149,10 +152,7 @@ def served_then_caller_hangs_up(h: Harness) -> None:
 def served_while_proceeding_then_busy(h: Harness) -> None:
     """Forks out, no provisional yet: the server answers the caller; the callee is busy."""
     inv = invite_to_b(h)
-    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
-    assert h.manager.answer_locally(the_call(h).ref, local, h.now)
-    h.pump()
-    h.a.ack(h.a.expect_one("200 INVITE").response)
+    serve(h)
     h.b.respond(inv, 486)
     h.b.expect("ACK")
     h.a.respond(h.a.expect_one("BYE").request, 200)
@@ -162,10 +162,7 @@ def served_while_ringing_then_no_answer(h: Harness) -> None:
     inv = invite_to_b(h)
     h.b.respond(inv, 180)
     h.a.expect("180 INVITE")
-    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
-    assert h.manager.answer_locally(the_call(h).ref, local, h.now)
-    h.pump()
-    h.a.ack(h.a.expect_one("200 INVITE").response)
+    serve(h)
     h.advance(60)
     h.a.respond(h.a.expect_one("BYE").request, 200)
     h.b.respond(h.b.expect_one("CANCEL").request, 200)

@@ -55,6 +55,31 @@ def served(h: Harness, extra: list[tuple[str, str, str]] | None = None) -> tuple
     return call, ok
 
 
+def reoffered(h: Harness, extra: list[tuple[str, str, str]] | None = None) -> tuple[Call, Response, Request]:
+    """Served; then the server re-offers the caller (port 7002): the call, the
+    200 that answered the caller, and the offer as the caller got it."""
+    call, ok = served(h, extra)
+    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
+    h.pump()
+    return call, ok, h.a.expect_one("INVITE").request
+
+
+def placed(h: Harness) -> tuple[Call, Request]:
+    """Served, then the callee placed: returns the call and B's INVITE."""
+    call, _ = served(h)
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    return call, h.b.expect_one("INVITE").request
+
+
+def connected(h: Harness) -> Call:
+    """Placed, and B answered (the server still between A and B)."""
+    call, inv = placed(h)
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    return call
+
+
 def names(h: Harness) -> list[str]:
     return [type(e).__name__ for e in h.events]
 
@@ -240,10 +265,7 @@ def test_served_caller_pays_nothing_until_a_callee_answers() -> None:
 
 def test_every_callee_failing_while_the_server_holds_the_caller_ends_with_bye() -> None:
     h = Harness()
-    call, _ = served(h)
-    assert h.manager.place(call.ref, h.now)
-    h.pump()
-    inv = h.b.expect_one("INVITE").request
+    call, inv = placed(h)
     h.b.respond(inv, 486)
     h.b.expect("ACK")
     h.a.respond(h.a.expect_one("BYE").request, 200)
@@ -319,10 +341,7 @@ def test_glare_is_retried_after_the_fixed_delay() -> None:
     """491: the same offer again after GLARE_OTHER on the caller's leg (the
     server does not own A's Call-ID), as a new transaction; one outcome reported."""
     h = Harness()
-    call, ok = served(h)
-    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
-    h.pump()
-    first = h.a.expect_one("INVITE").request
+    call, ok, first = reoffered(h)
     h.a.respond(first, 491)
     h.a.expect("ACK")  # the transaction layer ACKs the failure
     assert not any(isinstance(e, OfferAnswered) for e in h.events)
@@ -359,10 +378,7 @@ def test_glare_every_time_fails_after_max_attempts_and_keeps_the_session() -> No
 
 def test_a_rejected_offer_leaves_the_session_as_it_was() -> None:
     h = Harness()
-    call, ok = served(h)
-    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
-    h.pump()
-    req = h.a.expect_one("INVITE").request
+    call, ok, req = reoffered(h)
     h.a.respond(req, 488)
     h.a.expect("ACK")
     e = h.events[-1]
@@ -380,10 +396,8 @@ def test_a_rejected_offer_leaves_the_session_as_it_was() -> None:
 
 def test_a_dead_dialog_answering_481_ends_the_call() -> None:
     h = Harness()
-    call, ok = served(h)
-    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
-    h.pump()
-    h.a.respond(h.a.expect_one("INVITE").request, 481)
+    call, ok, req = reoffered(h)
+    h.a.respond(req, 481)
     h.a.expect("ACK")
     end = h.ended()
     assert end.hangup == "server" and "481" in end.cause
@@ -393,10 +407,7 @@ def test_a_dead_dialog_answering_481_ends_the_call() -> None:
 
 def test_an_offer_from_the_peer_crossing_ours_gets_491() -> None:
     h = Harness()
-    call, ok = served(h)
-    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
-    h.pump()
-    ours = h.a.expect_one("INVITE").request
+    call, ok, ours = reoffered(h)
     h.a.request("INVITE", SDP_A)
     h.a.expect("491 INVITE")
     h.a.respond(ours, 200, SDP_A)
@@ -405,12 +416,8 @@ def test_an_offer_from_the_peer_crossing_ours_gets_491() -> None:
 
 # -- bridging failures ---------------------------------------------------------------------------
 def bridged_until_b(h: Harness) -> tuple[Call, Request]:
-    """Served, placed, B answered, bridge started; A offered: returns B's re-INVITE."""
-    call, _ = served(h)
-    assert h.manager.place(call.ref, h.now)
-    h.pump()
-    h.b.respond(h.b.expect_one("INVITE").request, 200, SDP_B)
-    h.b.expect("ACK")
+    """Connected, bridge started; A offered: returns B's re-INVITE."""
+    call = connected(h)
     assert h.manager.bridge(call.ref, h.now)
     h.pump()
     h.a.respond(h.a.expect_one("INVITE").request, 200, SDP_A)
@@ -433,11 +440,7 @@ def test_bridge_fails_when_the_callee_rejects_the_offer() -> None:
 
 def test_bridge_fails_when_the_caller_refuses_the_reinvite() -> None:
     h = Harness()
-    call, _ = served(h)
-    assert h.manager.place(call.ref, h.now)
-    h.pump()
-    h.b.respond(h.b.expect_one("INVITE").request, 200, SDP_B)
-    h.b.expect("ACK")
+    call = connected(h)
     assert h.manager.bridge(call.ref, h.now)
     h.pump()
     h.a.respond(h.a.expect_one("INVITE").request, 488)
@@ -473,10 +476,7 @@ def test_the_server_answers_the_callers_refreshes_while_it_holds_the_call() -> N
 
 def test_caller_hanging_up_while_the_callee_rings_cancels_the_callee() -> None:
     h = Harness()
-    call, _ = served(h)
-    assert h.manager.place(call.ref, h.now)
-    h.pump()
-    inv = h.b.expect_one("INVITE").request
+    call, inv = placed(h)
     h.b.respond(inv, 180)
     h.a.request("BYE")
     h.a.expect("200 BYE")
@@ -490,10 +490,7 @@ def test_caller_hanging_up_while_the_callee_rings_cancels_the_callee() -> None:
 
 def test_the_call_ending_during_a_reoffer_reports_nothing_after_call_ended() -> None:
     h = Harness()
-    call, _ = served(h)
-    assert h.manager.reoffer(call.ref, "caller", local_answer(port=7002), h.now)
-    h.pump()
-    req = h.a.expect_one("INVITE").request
+    call, _, req = reoffered(h)
     assert h.manager.end_call(call.ref, h.now, "operator")
     h.pump()
     h.a.respond(h.a.expect_one("BYE").request, 200)
