@@ -40,13 +40,19 @@ def media(body: bytes) -> tuple[str, int]:
     return conn.address, d.media[0].port
 
 
+def the_call(h: Harness) -> Call:
+    (call,) = [c for c in h.started if c is not None]
+    assert isinstance(call, Call)
+    return call
+
+
 def served(h: Harness, extra: list[tuple[str, str, str]] | None = None) -> tuple[Call, Response]:
     """A calls; the server answers it with its own SDP (no early media); A ACKs."""
     h.place = False
     h.a.invite(SDP_A, extra=extra or TIMER)
     h.a.expect("100 INVITE")
     assert h.b.inbox == []
-    (call,) = [c for c in h.started if c is not None]
+    call = the_call(h)
     assert call.state is CallState.ROUTING
     assert h.manager.answer_locally(call.ref, local_answer(), h.now)
     h.pump()
@@ -94,7 +100,7 @@ def test_early_media_answer_place_and_bridge() -> None:
     m = h.manager
     h.a.invite(SDP_A, extra=TIMER)
     h.a.expect("100 INVITE")
-    (call,) = [c for c in h.started if c is not None]
+    call = the_call(h)
     ref = call.ref
     local = local_answer()
 
@@ -205,7 +211,7 @@ def test_early_media_needs_an_offer_to_answer() -> None:
     h.place = False
     h.a.invite()
     h.a.expect("100 INVITE")
-    (call,) = [c for c in h.started if c is not None]
+    call = the_call(h)
     own = sdp.offer(address=SERVER_MEDIA, port=7000, session_id=42)
     assert not h.manager.early_media(call.ref, own, h.now)
     h.pump()
@@ -229,7 +235,7 @@ def test_cancel_after_early_media_and_bye_before_any_callee() -> None:
     h.place = False
     h.a.invite(SDP_A)
     h.a.expect("100 INVITE")
-    (call,) = [c for c in h.started if c is not None]
+    call = the_call(h)
     assert h.manager.early_media(call.ref, local_answer(), h.now)
     h.pump()
     h.a.expect("183 INVITE")
