@@ -47,6 +47,12 @@ the server answered are the server's to answer (:func:`answer_request`):
 a re-INVITE or UPDATE gets the server's session as it stands, so that the
 caller's session refreshes keep a prompting call up.
 
+Limits: after a bridge, offers the peers make are relayed as they are
+(:mod:`b2bua.calls.relay`), ``o=`` lines included, so a peer that held the
+server's session sees the other peer's origin from then on.  A callee that
+cannot be reached while the server holds the caller ends the call (BYE to
+the caller); going back to SERVING for another attempt is not done.
+
 One offer/answer at a time per call: :func:`busy` is true while an offer of
 the server's own is in flight on either leg; a request with an offer from a
 peer crossing it gets 491 (the manager's glare check).
