@@ -30,7 +30,8 @@ Per call attempt:
   can_start(store, credit_account, billing.rate, billing.currency)``; if not ``check.ok`` refuse with ``check.status``
   (402, 403, 503), still reporting ``CallStarted``/``CallEnded`` so the attempt is
   recorded.  Emergency calls are never credit-controlled;
-* on ``CallAnswered``: ``ctl = CreditController(ref=..., account=..., rate=...,
+* on ``CalleeAnswered`` (never on ``CallerConnected``: a caller the server answers
+  itself, as while prompting, pays nothing yet): ``ctl = CreditController(ref=..., account=..., rate=...,
   currency=...)`` and run ``ctl.answered(now)``; on ``CallEnded``: ``ctl.ended(now)``;
 * commands: ``ReserveCredit`` -> ``ok = await perform(store, cmd)`` then
   ``ctl.reserve_result(loop.time(), ok)`` (run what it returns); ``CommitCredit`` ->

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 ``CdrBuilder`` consumes the call events of ``b2bua.calls.events`` (``CallStarted``,
-``CallRinging``, ``CallAnswered``, ``CallEnded``; times in loop-monotonic seconds) plus
+``CallRinging``, ``CalleeAnswered``, ``CallEnded``; times in loop-monotonic seconds) plus
 what the runtime knows about the call (``CallBilling``: account code and how it was
 obtained, call class, rate), and returns write operations for the store:
 
@@ -37,7 +37,7 @@ from typing import Literal, Mapping, Union
 import msgspec
 
 from b2bua.billing.rating import Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
-from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRedirected, CallRinging, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallStarted
 from dialplan.policy import CodeSource
 
 RECOVERED_CAUSE = "recovered after restart"
@@ -235,12 +235,11 @@ class CdrBuilder:
             return []
         if billing is not None:
             self._bill(call, billing)
-        if isinstance(event, CallAnswered):
+        if isinstance(event, CalleeAnswered):  # the answer time: the callee's, never the server's
             return self._answered(call, event)
         if isinstance(event, CallEnded):
             return self._ended(call, event)
-        assert isinstance(event, (CallRinging, CallRedirected))  # nothing to record
-        return []
+        return []  # ringing, the caller connected, the server's re-offers: nothing to write
 
     def _bill(self, call: _Call, b: CallBilling) -> None:
         currency = b.currency or call.cdr.currency
@@ -274,7 +273,7 @@ class CdrBuilder:
             return [CdrOpened(self._bump(call))]
         return []
 
-    def _answered(self, call: _Call, ev: CallAnswered) -> list[CdrWrite]:
+    def _answered(self, call: _Call, ev: CalleeAnswered) -> list[CdrWrite]:
         if call.answered_at is not None:
             return []
         call.answered_at = ev.at

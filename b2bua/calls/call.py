@@ -17,6 +17,21 @@ machine, in the spirit of h11's ``EVENT_TRIGGERED_TRANSITIONS``::
     ENDED       the attempt is over; the call is forgotten 64*T1 later
 
 PROCEEDING also goes straight to CONNECTED (a 2xx without a provisional).
+A call the server holds before (or instead of) relaying a callee, as for
+prompting (:mod:`b2bua.calls.offers`), takes two more states::
+
+    ROUTING --SERVED (the server answered the caller itself)----> SERVING
+    PROCEEDING/EARLY --SERVED (with B legs already out)---------> PLACING
+    SERVING     the caller talks to the server; no callee yet
+      | ROUTED  (the B-leg INVITEs are sent)
+    PLACING     the caller talks to the server while the callee rings
+      | ANSWERED (a fork answered: both dialogs confirmed; bridging
+      v          A and B is the server's re-offers, not a state)
+    CONNECTED
+
+The server's own 183 (early media) changes the A leg (EARLY), not the
+call: the call's state follows the callee.  B's provisionals are not relayed in PLACING (the caller is answered); when
+every fork fails there, or no one answers, the caller gets a BYE.
 A trigger the table does not list for the current state is a bug in call
 control: :class:`CallStateError` is raised (an internal error, never a SIP
 answer).  ``Call.b`` is the answering leg once CONNECTED (a reference, not a
@@ -50,6 +65,8 @@ class CallState(enum.Enum):
     PROCEEDING = "proceeding"
     EARLY = "early"
     CONNECTED = "connected"
+    SERVING = "serving"  # the server answered the caller; no callee yet
+    PLACING = "placing"  # the server answered the caller; the callee's forks are out
     ENDED = "ended"
 
 
@@ -57,25 +74,37 @@ class Trigger(enum.Enum):
     ROUTED = "routed"  # the B-leg INVITEs went out
     PROVISIONAL = "provisional"  # a 180/183 was relayed to the caller
     ANSWERED = "answered"  # a fork answered 2xx and won
+    SERVED = "served"  # the server answered the caller with its own SDP
     ENDED = "ended"  # the attempt is over, whatever the cause
 
 
 TRANSITIONS: dict[CallState, dict[Trigger, CallState]] = {
     CallState.ROUTING: {
         Trigger.ROUTED: CallState.PROCEEDING,
+        Trigger.SERVED: CallState.SERVING,
         Trigger.ENDED: CallState.ENDED,
     },
     CallState.PROCEEDING: {
         Trigger.PROVISIONAL: CallState.EARLY,
         Trigger.ANSWERED: CallState.CONNECTED,
+        Trigger.SERVED: CallState.PLACING,
         Trigger.ENDED: CallState.ENDED,
     },
     CallState.EARLY: {
         Trigger.PROVISIONAL: CallState.EARLY,
         Trigger.ANSWERED: CallState.CONNECTED,
+        Trigger.SERVED: CallState.PLACING,
         Trigger.ENDED: CallState.ENDED,
     },
     CallState.CONNECTED: {
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.SERVING: {
+        Trigger.ROUTED: CallState.PLACING,
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.PLACING: {
+        Trigger.ANSWERED: CallState.CONNECTED,
         Trigger.ENDED: CallState.ENDED,
     },
     CallState.ENDED: {},
@@ -104,6 +133,7 @@ class Call:
         "timers",
         "best",
         "redirect",
+        "prefer_update",
     )
 
     def __init__(self, ref: str, route: Route, caller: str) -> None:
@@ -118,6 +148,8 @@ class Call:
         self.timers: list[Any] = []  # call-level timers: no answer, maximum duration
         self.best: Response | None = None  # the fork failure to relay so far
         self.redirect: Any = None  # 3xx handling state (calls.redirect), once a callee redirected
+        # the server's own re-offers on a confirmed leg: UPDATE where the peer allows it
+        self.prefer_update = False
 
     def fire(self, trigger: Trigger) -> CallState:
         """Move along :data:`TRANSITIONS`; return the state left."""

@@ -1,8 +1,21 @@
 """Call events: the one interface through which every call attempt is reported.
 
 Each attempt produces ``CallStarted`` then any of ``CallRinging``,
-``CallRedirected`` and ``CallAnswered``, and always exactly one ``CallEnded``.  Times are the loop's
-monotonic seconds (``at``); the sink that persists them maps them to wall time.
+``CallRedirected``, ``CallerConnected`` and ``CalleeAnswered``, and always exactly one
+``CallEnded``.  Times are the loop's monotonic seconds (``at``); the sink that
+persists them maps them to wall time.
+
+Answering is two facts: ``CallerConnected`` (the caller's INVITE got its 2xx,
+from the callee's answer relayed or from the server answering by itself,
+``by_server``) and ``CalleeAnswered`` (a callee's 2xx: billing and credit
+start here, never on the server's own answer).  For an ordinary call both
+come from the same step, ``CalleeAnswered`` first (its cause), then
+``CallerConnected``; a call the server answers itself (prompting) has
+``CallerConnected`` first and ``CalleeAnswered`` later, if a callee answers.
+
+The server's own offers on a connected call are reported too:
+``OfferAnswered`` (one per re-offer, with the final status) and
+``CallBridged`` (the caller and the callee now exchange media directly).
 """
 
 from __future__ import annotations
@@ -63,10 +76,33 @@ class CallRedirected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     targets: tuple[str, ...] = ()  # the URIs followed, or the Contacts to relay
 
 
-class CallAnswered(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+class CallerConnected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    ref: str
+    at: float
+    by_server: bool = False  # the server answered the caller with its own SDP
+
+
+class CalleeAnswered(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     ref: str
     at: float
     b_call_id: str
+
+
+class OfferAnswered(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """The answer to one of the server's own offers (re-INVITE or UPDATE)."""
+
+    ref: str
+    at: float
+    side: str  # "caller" or "callee"
+    status: int  # final status; 2xx: the new session holds, else the old one does
+    method: str = "INVITE"
+
+
+class CallBridged(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """The server's re-offers connected the caller's and callee's media."""
+
+    ref: str
+    at: float
 
 
 class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -78,7 +114,9 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     b_call_id: str = ""
 
 
-CallEvent = Union[CallStarted, CallRinging, CallRedirected, CallAnswered, CallEnded]
+CallEvent = Union[
+    CallStarted, CallRinging, CallRedirected, CallerConnected, CalleeAnswered, OfferAnswered, CallBridged, CallEnded
+]
 
 
 class EventSink(Protocol):

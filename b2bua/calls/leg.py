@@ -26,9 +26,12 @@ Reliable provisional responses (RFC 3262) keep their state in ``Leg.rel``
 (:mod:`b2bua.calls.prack`); ``respond`` stops their retransmission with the
 final answer (a 2xx waits for the PRACK of one with SDP), and :meth:`Leg.hop` sends along an early dialog's route set.
 
-Leg operations for server-originated answers (answering A with the server's
-own SDP, re-offers) belong in this module too, next to ``respond`` and
-``ack``; none exists yet.
+
+The server's own answers and offers on a leg (answering A with the
+server's SDP, early media, re-offers, bridging) are
+:mod:`b2bua.calls.offers`; a leg keeps what they need: ``local_sdp`` (the
+session the peer holds from the server, once the server spoke SDP on this
+leg) and ``offer`` (the server's own offer in flight, at most one).
 
 Every leg of a manager acts through one :class:`CallCore`: the endpoint,
 identifiers, settings, the call-layer timers, the index of transactions and
@@ -38,7 +41,7 @@ dialogs, our own addresses, and the manager's teardown.
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
@@ -49,7 +52,11 @@ from b2bua.sip.uri import SipUri
 
 from . import sdp
 from .call import Call, CallIndex, CallState, Settings
+from .sdp import SessionDescription
 from .timers import Timer, Timers
+
+if TYPE_CHECKING:  # the server's offers act on legs
+    from .offers import OwnOffer
 
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK"  # what our legs accept in a dialog
 MIN_SE = 90  # seconds, RFC 4028 §4
@@ -135,6 +142,8 @@ class Leg:
         "auth_tried",
         "rel",
         "bye_deferred",
+        "local_sdp",
+        "offer",
     )
 
     def __init__(
@@ -164,6 +173,8 @@ class Leg:
         self.auth_tried = False
         self.rel: Any = None  # reliable provisionals (RFC 3262): calls.prack's state for this leg
         self.bye_deferred = False  # a BYE waits for the ACK of our 2xx (RFC 3261 §15)
+        self.local_sdp: SessionDescription | None = None  # the server's session towards this peer
+        self.offer: OwnOffer | None = None  # the server's own offer in flight on this leg
 
     @property
     def other(self) -> "Leg | None":
@@ -231,6 +242,24 @@ class Leg:
             return resp  # RFC 3262 §3: this 2xx waits for the PRACK of a provisional with SDP
         self.core.endpoint.send_response(self.invite_txn, resp, now)
         return resp
+
+    def answer_invite(
+        self, now: float, *, body: bytes = b"", content_type: str | None = None, reason: str | None = None
+    ) -> Response:
+        """Answer this (UAS) leg's INVITE 200: the dialog is created, Allow and
+        the granted Session-Expires go with it (RFC 4028 §9), and the 2xx is
+        resent until the ACK comes."""
+        self.dialog = Dialog.from_uas(self.invite, self.to_tag, self.core.contact(self.flow), self.flow, self.core.s.user_agent)
+        self.state = LegState.CONFIRMED
+        extra: list[Header] = [header("Allow", ALLOW)]
+        se = self.granted_session_expires()
+        if se:
+            extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]
+        if body:
+            extra.append(header("Content-Type", content_type or "application/sdp"))
+        out = self.respond(200, now, body=body, extra=extra, reason=reason)
+        self.start_2xx_retransmit(self.invite_txn, out, now)
+        return out
 
     def start_2xx_retransmit(self, txn: str, resp: Response, now: float) -> None:
         """RFC 3261 §13.3.1.4: resend the 2xx at T1, 2T1 ... (capped at T2) until

@@ -33,15 +33,20 @@ Public API
 * ``handle(event, now) -> bool``: an endpoint event; False when it is not
   the manager's (out-of-dialog requests, a CANCEL of a transaction it does
   not own): the application's then;
-* ``start_call(event, route, *, caller, caller_user, display, ..., now)``,
+* ``start_call(event, route, *, caller, caller_user, display, ..., place=True, now)``,
   ``end_call(ref, now, cause)``, ``end_all(now, cause)``, ``waiting_byes()``
-  and ``release_byes(now)`` (at shutdown),
-  ``reply(event, status, now, ...)``;
+  and ``release_byes(now)`` (at shutdown), ``reply(event, status, now, ...)``;
+* the server's own answers and offers (:mod:`b2bua.calls.offers`), each
+  returning whether it applied: ``early_media(ref, sd, now)``,
+  ``answer_locally(ref, sd, now)``, ``place(ref, now, *, route, sd, display,
+  extra)`` (the callee of a call started with ``place=False``),
+  ``reoffer(ref, side, sd, now, *, glare_delay)`` and ``bridge(ref, now)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
-  (CallStarted, CallRinging, CallRedirected, CallAnswered, CallEnded, in order), drained
-  by the shell with ``take_events()`` after each step and dispatched to
-  billing and the call log there, never from inside call handling.
+  (CallStarted, CallRinging, CallRedirected, CalleeAnswered then CallerConnected, ...,
+  CallEnded, in order), drained by the shell with ``take_events()`` after
+  each step and dispatched to billing and the call log there, never from
+  inside call handling.
 """
 
 from __future__ import annotations
@@ -62,12 +67,22 @@ from b2bua.sip.errors import ParseError, UnsafeValue
 from b2bua.sip.message import Header, Request, Response, header
 from b2bua.sip.uri import SipUri
 
-from . import prack, redirect, relay
+from . import offers, prack, redirect, relay, sdp
 from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, dialog_key, failure_rank, map_failure
-from .events import NO_ACCOUNT, AccountInfo, CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
-from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, fork_invite, session_expires
+from .events import (
+    NO_ACCOUNT,
+    AccountInfo,
+    CalleeAnswered,
+    CallEnded,
+    CallerConnected,
+    CallEvent,
+    CallRinging,
+    CallStarted,
+)
+from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
 from .relay import malformed_sdp
 from .routing import Route, dialed_user
+from .sdp import SessionDescription
 
 __all__ = ["ALLOW", "CallManager", "Settings", "map_failure"]
 
@@ -129,6 +144,7 @@ class CallManager:
         account: AccountInfo = NO_ACCOUNT,
         extra: list[Header] | None = None,
         dialed: str | None = None,
+        place: bool = True,
         now: float,
     ) -> Call | None:
         """Start a call for an INVITE already authenticated and routed.
@@ -136,7 +152,10 @@ class CallManager:
         Sends 100 Trying, creates the B legs, and reports CallStarted (and
         CallEnded at once when the route leads nowhere: a refused attempt is
         a Route of kind "none" with its status and reason).  ``extra`` headers
-        go on the B-leg INVITEs (e.g. X-Account-Code to a trunk)."""
+        go on the B-leg INVITEs (e.g. X-Account-Code to a trunk).  With
+        ``place=False`` the call waits in ROUTING after the 100 Trying: the
+        server answers the caller itself (:meth:`early_media`,
+        :meth:`answer_locally`) and places the callee later (:meth:`place`)."""
         req = event.request
         assert event.transaction_id is not None
         known = self.index.a_invites.get((req.call_id, req.from_.tag or ""))
@@ -192,12 +211,21 @@ class CallManager:
             self._fail_a(call, route.status, now, reason=route.reason or "No route", cause=cause, hangup=route.hangup)
             return call
         a.respond(100, now)
+        if place:
+            self._place_forks(call, display, extra, now)
+        return call
+
+    def _place_forks(
+        self, call: Call, display: str, extra: list[Header] | None, now: float, src: Request | None = None
+    ) -> None:
+        """The B legs of ``call.route``, offering ``src``'s body (default: A's INVITE's)."""
+        route, caller = call.route, call.caller
         targets: list[tuple[str, Address]] = []
         if route.kind == "extension":
             targets = list(self.contacts_for(route.destination, now))
             if not targets:
-                self._fail_a(call, 480, now, reason="Not registered", cause=f"{route.destination} not registered")
-                return call
+                self._not_reached(call, 480, now, reason="Not registered", cause=f"{route.destination} not registered")
+                return
         else:
             t = route.trunk
             assert t is not None
@@ -207,22 +235,22 @@ class CallManager:
         call.fire(Trigger.ROUTED)
         try:
             for ruri, flow in targets:
-                self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra)
+                self._send_fork(call, ruri, flow, caller, display, route.destination, now, extra, src)
         except UnsafeValue as err:
             # CR, LF or NUL in the caller's identity: no header injection, no call
             self._cancel_forks(call, now)
-            self._fail_a(call, 400, now, reason="Unusable caller identity", cause=str(err))
-            return call
+            self._not_reached(call, 400, now, reason="Unusable caller identity", cause=str(err))
+            return
         call.timers.append(self.timers.schedule(now + self.s.no_answer_timeout, self._no_answer, call))
-        return call
 
     def _send_fork(
         self, call: Call, ruri: str, flow: Address, caller: str, display: str, callee: str, now: float,
-        extra: list[Header] | None = None,
+        extra: list[Header] | None = None, src: Request | None = None,
     ) -> None:
         a = call.a
         assert a is not None
-        req = fork_invite(self.core, a.invite, ruri, flow, caller=caller, display=display, callee=callee, extra=extra)
+        src = src or a.invite
+        req = fork_invite(self.core, src, ruri, flow, caller=caller, display=display, callee=callee, extra=extra)
         prack.offer(self.s, a.invite, req)
         self._invite_fork(call, req, flow, now)
 
@@ -246,7 +274,8 @@ class CallManager:
                 self._on_invite_response(leg, event.response, now)
                 return True
             leg = index.relays.get(txn)
-            if leg is not None and not prack.on_response(leg, txn, event.response, now):
+            if leg is not None and not prack.on_response(leg, txn, event.response, now) \
+                    and not offers.on_response(leg, txn, event.response, now):
                 relay.on_response(leg, txn, event.response, now)
             return True
         if isinstance(event, RequestReceived):
@@ -270,7 +299,8 @@ class CallManager:
                 self._on_invite_response(leg, Response(408, "Request Timeout"), now)
                 return True
             leg = index.relays.get(txn)
-            if leg is not None and not prack.on_timeout(leg, txn, now):
+            if leg is not None and not prack.on_timeout(leg, txn, now) \
+                    and not offers.on_response(leg, txn, Response(408, "Request Timeout"), now):
                 relay.on_timeout(leg, txn, now)
             return True
         return False
@@ -307,6 +337,12 @@ class CallManager:
             return True
         if leg.dialog is None:  # early dialog on A (we sent a tag in 180): only BYE/CANCEL make sense
             self.reply(event, 481 if req.method != "UPDATE" else 491, now)
+            return True
+        if relay.is_offer(req) and offers.busy(leg):  # crosses an offer of the server's own: glare
+            self.reply(event, 491, now)
+            return True
+        if leg.local_sdp is not None and leg.other is None:  # the server holds this leg alone
+            offers.answer_request(leg, event, now)
             return True
         relay.relay_request(leg, event, now)
         return True
@@ -363,11 +399,11 @@ class CallManager:
             call.best = resp
         if 600 <= status < 700:
             self._cancel_forks(call, now, except_leg=b)
-        if call.state in RINGING and all(f.final is not None for f in call.forks):
-            if redirect.proceed(call, now, self._invite_fork, self._fail_a):
+        if call.state in (*RINGING, CallState.PLACING) and all(f.final is not None for f in call.forks):
+            if call.state in RINGING and redirect.proceed(call, now, self._invite_fork, self._fail_a):
                 return
             best = call.best or resp
-            self._fail_a(
+            self._not_reached(
                 call,
                 map_failure(best.status),
                 now,
@@ -416,7 +452,8 @@ class CallManager:
         prack.confirmed(b, dialog)
         b.final = resp
         b.allows_update = allows_update(resp)
-        if call.state not in RINGING:
+        served = call.state is CallState.PLACING  # the server answered the caller itself
+        if call.state not in RINGING and not served:
             # a late 2xx from another fork, or the call is gone: ACK and BYE
             b.ack(b.invite.cseq.number)
             b.send_bye(now)
@@ -425,29 +462,24 @@ class CallManager:
         call.b = b
         b.state = LegState.CONFIRMED
         self.index.add_dialog(b)
-        if a.invite.body:
+        if b.invite.body:
             b.ack(b.invite.cseq.number)
         else:
             b.await_answer(b.invite.cseq.number, resp.body)  # B made the offer; A's ACK brings the answer
         self._cancel_forks(call, now, except_leg=b)
-        # answer A
-        a.dialog = Dialog.from_uas(a.invite, a.to_tag, self.core.contact(a.flow), a.flow, self.s.user_agent)
-        a.state = LegState.CONFIRMED
-        extra: list[Header] = [header("Allow", ALLOW)]
-        se = a.granted_session_expires()
-        if se:
-            extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]
-        body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type") or "application/sdp")
-        if body:
-            extra.append(header("Content-Type", ctype))
-        out = a.respond(200, now, body=body, extra=extra, reason=resp.reason)
-        a.start_2xx_retransmit(a.invite_txn, out, now)
         call.answered_at = now
         self._clear_call_timers(call)
         call.timers.append(self.timers.schedule(now + self.s.max_call_duration, self._max_duration, call))
+        self.events.append(CalleeAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
+        if served:  # the server answered the caller already; connecting the media is bridge()'s
+            b.schedule_refresh(now)
+            return
+        # answer A (with B's early SDP if only an unreliable provisional carried it, RFC 3262)
+        body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type"))
+        a.answer_invite(now, body=body, content_type=ctype, reason=resp.reason)
         for leg in (a, b):
             leg.schedule_refresh(now)
-        self.events.append(CallAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
+        self.events.append(CallerConnected(ref=call.ref, at=now))
 
     def _unusable_2xx(self, b: Leg, resp: Response, err: ParseError, now: float) -> None:
         """A 2xx whose route set (or Contact) cannot be used: ACK it and BYE
@@ -523,9 +555,25 @@ class CallManager:
             self.endpoint.cancel(f.invite_txn, now)
 
     def _no_answer(self, now: float, call: Call) -> None:
+        if call.state is CallState.PLACING:
+            self._cancel_forks(call, now)
+            self._not_reached(call, 480, now, reason="No answer", cause="no answer")
+            return
         if call.state not in UNANSWERED:
             return
         self._teardown(call, now, cause="no answer", hangup="")
+
+    def _not_reached(
+        self, call: Call, status: int, now: float, *, reason: str | None = None, cause: str, hangup: str = ""
+    ) -> None:
+        """No callee answered: the caller gets the failure, or a BYE when the
+        server answered it already (PLACING: nothing is left to talk to)."""
+        if call.state not in (CallState.SERVING, CallState.PLACING):
+            self._fail_a(call, status, now, reason=reason, cause=cause, hangup=hangup)
+            return
+        assert call.a is not None
+        call.a.send_bye(now)
+        self._end(call, now, status=status, cause=cause, hangup="server")
 
     def end_call(self, ref: str, now: float, cause: str) -> bool:
         """End a call from the server (e.g. credit ran out): BYE on both legs of an
@@ -563,6 +611,75 @@ class CallManager:
             leg.bye_now(now)
         return len(waiting)
 
+    # -- the server's own answers and offers (b2bua.calls.offers) -------------------
+    def _emit(self, event: CallEvent) -> None:
+        self.events.append(event)  # self.events is replaced by take_events(): look it up each time
+
+    def _live(self, ref: str) -> Call | None:
+        call = self.index.calls.get(ref)
+        return None if call is None or call.state is CallState.ENDED or call.a is None else call
+
+    def early_media(self, ref: str, sd: SessionDescription, now: float) -> bool:
+        """183 with the server's SDP (the answer to the caller's offer) to an
+        unanswered caller; False when it does not apply."""
+        call = self._live(ref)
+        return call is not None and call.a is not None and offers.early_media(call.a, sd, now)
+
+    def answer_locally(self, ref: str, sd: SessionDescription, now: float) -> bool:
+        """Answer the caller 200 with the server's SDP (after early media, the same
+        one): the call is SERVING (or PLACING with forks out), CallerConnected
+        (by_server) is reported, billing does not start.  False when it does not apply."""
+        call = self._live(ref)
+        if call is None or call.a is None or not offers.answer(call.a, sd, now):
+            return False
+        call.fire(Trigger.SERVED)
+        call.timers.append(self.timers.schedule(now + self.s.max_call_duration, self._max_duration, call))
+        self.events.append(CallerConnected(ref=ref, at=now, by_server=True))
+        return True
+
+    def place(
+        self,
+        ref: str,
+        now: float,
+        *,
+        route: Route | None = None,
+        sd: SessionDescription | None = None,
+        display: str = "",
+        extra: list[Header] | None = None,
+    ) -> bool:
+        """Place the callee's legs of a call the server answered (SERVING), towards
+        ``route`` (default: the call's), offering ``sd`` (default: the caller's
+        offer).  False when it does not apply."""
+        call = self._live(ref)
+        if call is None or call.a is None or call.state is not CallState.SERVING:
+            return False
+        route = route or call.route
+        body = sdp.build(sd) if sd is not None else call.a.invite.body
+        if route.kind == "none" or not body:
+            return False
+        call.route = route
+        inv = call.a.invite
+        self._place_forks(call, display, extra, now, Request("INVITE", inv.uri, inv.headers, body))
+        for f in call.forks:
+            f.local_sdp = sd
+        return call.state is CallState.PLACING
+
+    def reoffer(
+        self, ref: str, side: str, sd: SessionDescription | None, now: float, *, glare_delay: float | None = None
+    ) -> bool:
+        """A new offer from the server on the ``"caller"`` or ``"callee"`` leg
+        (re-INVITE, or UPDATE when ``Call.prefer_update`` and the peer allows it);
+        its outcome comes as OfferAnswered.  False when it does not apply."""
+        call = self._live(ref)
+        leg = None if call is None else call.a if side == "caller" else call.b
+        return leg is not None and offers.reoffer(leg, sd, now, emit=self._emit, glare_delay=glare_delay)
+
+    def bridge(self, ref: str, now: float) -> bool:
+        """Connect the caller's and the callee's media (RFC 3725 flow I):
+        CallBridged on success, the call ended on failure.  False when it does not apply."""
+        call = self._live(ref)
+        return call is not None and offers.bridge(call, now, emit=self._emit)
+
     def _max_duration(self, now: float, call: Call) -> None:
         self._teardown(call, now, cause="maximum call duration", hangup="server")
 
@@ -587,6 +704,7 @@ class CallManager:
         if call.state is CallState.ENDED:
             return
         call.fire(Trigger.ENDED)
+        self._cancel_forks(call, now)  # forks still out while the server held the caller
         self._clear_call_timers(call)
         relay.abandon_pending(call, now)
         b_call_id = call.b.dialog.call_id if call.b is not None and call.b.dialog is not None else ""

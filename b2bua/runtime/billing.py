@@ -19,7 +19,8 @@ the dialed number (account codes off), ``internal`` for calls to an extension.
 Emergency calls are never rated.
 
 Prepaid calls (an account code with a ``credit_account``): before ringing the
-application awaits ``check_credit`` (``credit.can_start``); from ``CallAnswered`` a
+application awaits ``check_credit`` (``credit.can_start``); from ``CalleeAnswered``
+(the callee's answer; the server answering the caller itself starts nothing) a
 ``CreditController`` per call reserves credit in chunks of ``credit_chunk`` seconds,
 its deadlines run on the same timer, reservations and commits run as tasks against
 the store and a call whose next chunk is refused is ended with ``end_call`` (BYE on
@@ -44,7 +45,7 @@ from b2bua.billing.backends import open_billing_store
 from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.admission import CreditRequest
-from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallEvent, CallStarted
+from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallStarted
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig
@@ -204,7 +205,7 @@ class BillingService:
                                chunk_s=self.config.credit_chunk)
 
     def _credit_event(self, event: CallEvent) -> None:
-        if isinstance(event, CallAnswered):
+        if isinstance(event, CalleeAnswered):
             info = self._prepaid.pop(event.ref, None)
             if info is None:
                 return

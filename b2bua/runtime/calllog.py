@@ -11,14 +11,26 @@ from typing import Callable
 
 from dialplan.dialstring import mask_code
 
-from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRedirected, CallRinging, CallStarted
+from b2bua.calls.events import (
+    CallBridged,
+    CalleeAnswered,
+    CallEnded,
+    CallerConnected,
+    CallEvent,
+    CallRedirected,
+    CallRinging,
+    CallStarted,
+    OfferAnswered,
+)
 
 log = logging.getLogger("b2bua.events")
 
 
 class CallLog:
     def __init__(self) -> None:
-        self.counters = {"calls_started": 0, "calls_answered": 0, "calls_ended": 0, "calls_failed": 0}
+        self.counters = {
+            "calls_started": 0, "calls_answered": 0, "calls_served": 0, "calls_ended": 0, "calls_failed": 0
+        }
         self.subscribers: list[Callable[[CallEvent], None]] = []
 
     def __call__(self, event: CallEvent) -> None:
@@ -40,9 +52,17 @@ class CallLog:
             log.debug("call %s ringing (%d)", event.ref, event.status)
         elif isinstance(event, CallRedirected):
             log.info("call %s redirected %d (%s): %s", event.ref, event.status, event.action, ", ".join(event.targets))
-        elif isinstance(event, CallAnswered):
+        elif isinstance(event, CalleeAnswered):  # calls_answered counts callees' answers
             c["calls_answered"] += 1
             log.info("call %s answered", event.ref)
+        elif isinstance(event, CallerConnected):
+            if event.by_server:  # the server answered the caller itself (calls_served)
+                c["calls_served"] += 1
+                log.info("call %s answered by the server", event.ref)
+        elif isinstance(event, OfferAnswered):
+            log.debug("call %s: %s answered the server's %s %d", event.ref, event.side, event.method, event.status)
+        elif isinstance(event, CallBridged):
+            log.info("call %s bridged", event.ref)
         elif isinstance(event, CallEnded):
             log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
             c["calls_ended"] += 1

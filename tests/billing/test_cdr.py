@@ -11,7 +11,7 @@ from b2bua.billing.cdr import (
     CallBilling, CdrBuilder, CdrClosed, CdrInterim, CdrOpened, RECOVERED_CAUSE, call_billing, recover,
 )
 from b2bua.billing.rating import Rate, RatePlan
-from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallRinging, CallStarted
 
 WALL = 1_700_000_000.0  # wall clock = loop time + WALL
 PLAN = RatePlan(
@@ -40,7 +40,7 @@ def test_answered_call_opened_interim_closed() -> None:
     assert c.rate is not None and c.rate.prefix == "44" and c.currency == "EUR" and c.call_class == "international"
     assert b.handle(CallRinging(ref="c1", at=11, status=180)) == []
     assert b.next_deadline() is None
-    (ans,) = b.handle(CallAnswered(ref="c1", at=12.0, b_call_id="b@y"))
+    (ans,) = b.handle(CalleeAnswered(ref="c1", at=12.0, b_call_id="b@y"))
     assert isinstance(ans, CdrInterim) and ans.cdr.answer == WALL + 12 and ans.cdr.last_interim == WALL + 12
     assert ans.cdr.seq == 2 and ans.cdr.b_call_id == "b@y"
     assert b.next_deadline() == 42.0
@@ -57,7 +57,7 @@ def test_answered_call_opened_interim_closed() -> None:
     assert b.next_deadline() is None and len(b) == 0
     # duplicates after the end write nothing: exactly one final record
     assert b.handle(CallEnded(ref="c1", at=80, status=200, cause="x", hangup="callee")) == []
-    assert b.handle(CallAnswered(ref="c1", at=80, b_call_id="")) == []
+    assert b.handle(CalleeAnswered(ref="c1", at=80, b_call_id="")) == []
 
 
 @pytest.mark.parametrize("open_at", ["start", "answer"])
@@ -75,14 +75,14 @@ def test_unanswered_attempt_gets_exactly_one_final(open_at: str) -> None:
 def test_open_at_answer_opens_on_answer() -> None:
     b = CdrBuilder(wall_offset=WALL, open_at="answer")
     assert b.handle(started(), billing()) == []
-    (w,) = b.handle(CallAnswered(ref="c1", at=12, b_call_id="b"))
+    (w,) = b.handle(CalleeAnswered(ref="c1", at=12, b_call_id="b"))
     assert isinstance(w, CdrOpened) and w.cdr.answer == WALL + 12
 
 
 def test_code_change_midcall_is_logged_and_current() -> None:
     b = CdrBuilder(wall_offset=WALL)
     b.handle(started(), billing("111"))
-    b.handle(CallAnswered(ref="c1", at=12, b_call_id="b"))
+    b.handle(CalleeAnswered(ref="c1", at=12, b_call_id="b"))
     (w,) = b.change_code("c1", at=20, account_code="222", code_source="midcall", code_valid=True)
     assert isinstance(w, CdrInterim) and w.cdr.account_code == "222" and w.cdr.last_interim == WALL + 20
     assert [(ch.at, ch.account_code, ch.code_source) for ch in w.cdr.code_changes] == [(WALL + 20, "222", "midcall")]
@@ -97,12 +97,12 @@ def test_billing_can_come_after_start_and_unrated_calls_cost_nothing() -> None:
     (o,) = b.handle(started())
     assert o.cdr.code_source == "none" and o.cdr.rate is None
     b.annotate("c1", billing("777"))
-    b.handle(CallAnswered(ref="c1", at=12, b_call_id="b"))
+    b.handle(CalleeAnswered(ref="c1", at=12, b_call_id="b"))
     (c,) = b.handle(CallEnded(ref="c1", at=13, status=200, cause="", hangup="caller"))
     assert c.cdr.account_code == "777" and c.cdr.cost == Decimal("0.16")  # setup 0.10 + 6 s at 1 ct/s
     b2 = CdrBuilder(wall_offset=WALL)
     b2.handle(started("c2"), call_billing(None, "1002", "internal"))
-    b2.handle(CallAnswered(ref="c2", at=12, b_call_id="b"))
+    b2.handle(CalleeAnswered(ref="c2", at=12, b_call_id="b"))
     (c2,) = b2.handle(CallEnded(ref="c2", at=100, status=200, cause="", hangup="caller"))
     assert c2.cdr.cost == 0 and c2.cdr.billable == 0 and c2.cdr.duration == 88.0
 
@@ -110,7 +110,7 @@ def test_billing_can_come_after_start_and_unrated_calls_cost_nothing() -> None:
 def test_recover_uses_last_interim() -> None:
     b = CdrBuilder(wall_offset=WALL, interim_interval=60)
     b.handle(started(), billing())
-    b.handle(CallAnswered(ref="c1", at=12, b_call_id="b"))
+    b.handle(CalleeAnswered(ref="c1", at=12, b_call_id="b"))
     (i,) = b.handle_timer(72)
     r = recover(i.cdr)
     assert r.recovered and r.end == WALL + 72 and r.duration == 60.0 and r.cost == Decimal("0.70")

@@ -12,7 +12,7 @@ import msgspec
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.cdr import CdrBuilder
 from b2bua.calls.admission import CreditRequest
-from b2bua.calls.events import AccountInfo, CallAnswered, CallEnded, CallStarted
+from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallerConnected, CallStarted
 from b2bua.runtime.billing import BillingService, billing_for
 from b2bua.runtime.config import loads
 
@@ -104,7 +104,8 @@ async def test_events_become_rated_records(tmp_path: Path) -> None:
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     billing.on_event(started("r1", at=t0))
-    billing.on_event(CallAnswered(ref="r1", at=t0 + 1, b_call_id="b-r1"))
+    billing.on_event(CallerConnected(ref="r1", at=t0 + 0.5, by_server=True))  # no answer time: nothing written
+    billing.on_event(CalleeAnswered(ref="r1", at=t0 + 1, b_call_id="b-r1"))
     billing.on_event(started("r2", at=t0, dialed="6424655"))
     billing.on_event(CallEnded(ref="r2", at=t0 + 2, status=486, cause="busy", hangup=""))
     assert billing.next_deadline() == t0 + 1.2
@@ -130,7 +131,7 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     await first.start()
     t0 = asyncio.get_running_loop().time() - 10  # the crash was a while ago
     first.on_event(started("r1", at=t0))
-    first.on_event(CallAnswered(ref="r1", at=t0 + 1, b_call_id="b"))
+    first.on_event(CalleeAnswered(ref="r1", at=t0 + 1, b_call_id="b"))
     first.handle_timer(t0 + 1.2)
     await first.writer.flush()  # durable, then "killed": no stop, no close record
     assert first.writer._task is not None
@@ -168,5 +169,23 @@ async def test_check_credit_takes_the_admission_request(tmp_path: Path) -> None:
         assert ok.ok, ok
         unknown = msgspec.structs.replace(request, account=AccountInfo(credit_account="ghost"))
         assert (await billing.check_credit(unknown)).status == 403
+    finally:
+        await billing.stop()
+
+
+async def test_credit_starts_on_the_callees_answer_not_on_the_servers(tmp_path: Path) -> None:
+    """A prepaid call the server answers itself (prompting) reserves nothing
+    until a callee answers."""
+    billing = BillingService(CFG.billing, tmp_path, CFG.numbering)
+    await billing.start()
+    try:
+        t0 = asyncio.get_running_loop().time()
+        billing.on_event(started("p1", at=t0, account=AccountInfo(credit_account="wallet")))
+        billing.on_event(CallerConnected(ref="p1", at=t0 + 1, by_server=True))
+        assert "p1" not in billing.credit
+        billing.on_event(CalleeAnswered(ref="p1", at=t0 + 5, b_call_id="b"))
+        assert "p1" in billing.credit and billing.credit["p1"].answered_at == t0 + 5
+        billing.on_event(CallEnded(ref="p1", at=t0 + 6, status=200, cause="caller hung up", hangup="caller"))
+        assert "p1" not in billing.credit
     finally:
         await billing.stop()

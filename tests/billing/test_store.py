@@ -9,7 +9,7 @@ import msgspec
 from b2bua.billing.cdr import CdrBuilder, CdrClosed, CdrWrite, call_billing
 from b2bua.billing.rating import Rate, RatePlan
 from b2bua.billing.store import BillingStore
-from b2bua.calls.events import CallAnswered, CallEnded, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallStarted
 
 from .conftest import Backend
 
@@ -24,7 +24,7 @@ def call(b: CdrBuilder, ref: str, start: float, answer: float | None, end: float
         call_billing(PLAN, "441", "international", account_code=code, code_valid=True, code_source="prompt"),
     )
     if answer is not None:
-        writes += b.handle(CallAnswered(ref=ref, at=answer, b_call_id=f"b-{ref}"))
+        writes += b.handle(CalleeAnswered(ref=ref, at=answer, b_call_id=f"b-{ref}"))
     if end is not None:
         writes += b.handle(CallEnded(ref=ref, at=end, status=200 if answer is not None else 487,
                                      cause="caller hung up", hangup="caller" if answer is not None else ""))

@@ -26,7 +26,7 @@ from b2bua.billing.postgres import quote_ident
 from b2bua.billing.sqlite import sqlite_path
 from b2bua.billing.store import BillingStore, RecordRejected
 from b2bua.billing.writer import QUARANTINE_FILE, CdrWriter, Journal, Quarantined
-from b2bua.calls.events import CallAnswered, CallEnded, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallStarted
 
 from .conftest import Backend
 
@@ -45,7 +45,7 @@ def calls(n: int, *, node: str = "", first: int = 0) -> list[CdrWrite]:
                         route="trunk:carrier", a_call_id=ref, source="udp:1.2.3.4:5060"),
             call_billing(PLAN, "4", "international", account_code="42", code_valid=True, code_source="assigned"),
         )
-        out += b.handle(CallAnswered(ref=ref, at=i + 1, b_call_id="b"))
+        out += b.handle(CalleeAnswered(ref=ref, at=i + 1, b_call_id="b"))
         out += b.handle(CallEnded(ref=ref, at=i + 31, status=200, cause="caller hung up", hangup="caller"))
     return out
 
@@ -377,7 +377,7 @@ from b2bua.billing.cdr import CdrBuilder, call_billing
 from b2bua.billing.rating import Rate, RatePlan
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.writer import CdrWriter
-from b2bua.calls.events import CallAnswered, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallStarted
 
 async def main(url, schema, journal):
     store = open_billing_store(url, **({"schema": schema} if schema else {}))
@@ -391,7 +391,7 @@ async def main(url, schema, journal):
                         route="trunk:carrier", a_call_id=ref, source="udp:1.2.3.4:5060"),
             call_billing(plan, "4", "international", account_code="42", code_valid=True, code_source="prompt"),
         ))
-    writer.submit(b.handle(CallAnswered(ref="talking", at=5.0, b_call_id="b")))
+    writer.submit(b.handle(CalleeAnswered(ref="talking", at=5.0, b_call_id="b")))
     writer.submit(b.handle_timer(65.0))
     writer.submit(b.handle_timer(125.0))
     await writer.flush()

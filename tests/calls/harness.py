@@ -351,6 +351,7 @@ class Harness:
         self.endpoint = Endpoint(ids, t1=s.t1, t2=s.t2, local={"udp": LOCAL})
         self.events: list[CallEvent] = []
         self.route = route
+        self.place = True  # False: calls wait for the server (answer_locally, place) after 100 Trying
         self.contacts = list(contacts) if contacts is not None else [("sip:1002@192.0.2.20:5060", B_ADDR)]
         self.manager = CallManager(
             self.endpoint,
@@ -408,7 +409,8 @@ class Harness:
                 ):
                     self.started.append(
                         self.manager.start_call(
-                            event, self.route, caller=self.caller, caller_user="1001", display=self.display, now=self.now
+                            event, self.route, caller=self.caller, caller_user="1001", display=self.display,
+                            place=self.place, now=self.now,
                         )
                     )
                 else:

@@ -14,7 +14,7 @@ import hashlib
 import pytest
 
 from b2bua.calls.manager import Settings
-from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallerConnected, CallRinging, CallStarted
 from b2bua.calls.routing import Route, Trunk
 from b2bua.sip.digest import authorization_for_challenges
 from b2bua.sip.message import Request, Response, header
@@ -117,8 +117,10 @@ def test_basic_call_caller_hangs_up() -> None:
     assert ok.get("contact") == OUR_CONTACT
     assert ok.get_all("record-route") == [A_RR]
     assert ok.get("session-expires") == "1800;refresher=uac"
-    answered = h.events[-1]
-    assert isinstance(answered, CallAnswered) and answered.b_call_id == inv.call_id
+    answered, connected = h.events[-2:]
+    assert isinstance(answered, CalleeAnswered) and answered.b_call_id == inv.call_id
+    assert isinstance(connected, CallerConnected) and not connected.by_server
+    assert (answered.at, connected.ref) == (connected.at, answered.ref)
 
     h.a.ack(ok)
     h.advance(10)
@@ -131,7 +133,7 @@ def test_basic_call_caller_hangs_up() -> None:
     assert bye.call_id == inv.call_id and bye.cseq.number == 2 and bye.cseq.method == "BYE"
     assert bye.from_.tag == inv.from_.tag and bye.to.tag == h.b.tag
     h.b.respond(bye, 200)
-    assert event_names(h) == ["CallStarted", "CallRinging", "CallAnswered", "CallEnded"]
+    assert event_names(h) == ["CallStarted", "CallRinging", "CalleeAnswered", "CallerConnected", "CallEnded"]
     ended = h.ended()
     assert (ended.status, ended.cause, ended.hangup, ended.b_call_id) == (200, "caller hung up", "caller", inv.call_id)
     h.assert_isolated()
@@ -297,7 +299,7 @@ def test_no_ack_from_a_tears_the_call_down_after_64_t1() -> None:
     oks = h.a.expect(*["200 INVITE"] * 11)
     # T1 doubling, capped at T2 (4 s), for 64*T1 = 32 s
     assert [r.at for r in oks] == [0.0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5, 19.5, 23.5, 27.5, 31.5]
-    assert h.b.inbox == [] and h.events[-1].__class__ is CallAnswered
+    assert h.b.inbox == [] and h.events[-1].__class__ is CallerConnected
     h.advance(0.1)
     byes = h.a.expect("BYE")
     assert byes[0].at == 32.0
@@ -420,7 +422,7 @@ def test_forking_second_fork_answers_first_is_cancelled_late_200_gets_ack_and_by
     assert ok.body == SDP_B2
     cancel = h.b.expect_one("CANCEL").request
     assert cancel.top_via.branch == inv1.top_via.branch
-    answered = [e for e in h.events if isinstance(e, CallAnswered)]
+    answered = [e for e in h.events if isinstance(e, CalleeAnswered)]
     assert [e.b_call_id for e in answered] == [inv2.call_id]
 
     h.b.respond(inv1, 200, SDP_B)  # fork 1 answered too, before it saw the CANCEL
@@ -436,7 +438,7 @@ def test_forking_second_fork_answers_first_is_cancelled_late_200_gets_ack_and_by
     h.a.expect("200 BYE")
     assert h.b.inbox == []
     h.b2.respond(h.b2.expect_one("BYE").request, 200)
-    assert event_names(h) == ["CallStarted", "CallRinging", "CallAnswered", "CallEnded"]
+    assert event_names(h) == ["CallStarted", "CallRinging", "CalleeAnswered", "CallerConnected", "CallEnded"]
     assert h.ended().b_call_id == inv2.call_id
     h.assert_isolated()
     h.settle()
@@ -1248,5 +1250,5 @@ def test_every_datagram_twice() -> None:
     h.a.request("BYE")
     assert [r.kind for r in h.a.take()] == ["200 BYE", "200 BYE"]  # resent by the transaction
     h.b.respond(h.b.expect_one("BYE").request, 200)
-    assert event_names(h) == ["CallStarted", "CallRinging", "CallAnswered", "CallEnded"]
+    assert event_names(h) == ["CallStarted", "CallRinging", "CalleeAnswered", "CallerConnected", "CallEnded"]
     h.settle()

@@ -4,7 +4,7 @@ returns, on virtual time.
 Every transition the table lists is taken by some real call scenario in the
 harness (and by nothing else); every pair it does not list is refused with
 CallStateError.  Call events are collected by the caller after each step, in
-the order CallStarted, CallRinging, CallAnswered, CallEnded.
+the order CallStarted, CallRinging, CalleeAnswered, CallerConnected, CallEnded.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from typing import Callable, Iterator
 
 import pytest
 
+from b2bua.calls import sdp
 from b2bua.calls.call import TRANSITIONS, Call, CallState, CallStateError, Trigger
-from b2bua.calls.events import CallAnswered, CallEnded, CallRinging, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallerConnected, CallRinging, CallStarted
 from b2bua.calls.routing import Route
 from b2bua.sip.endpoint import CancelReceived
 from b2bua.sip.message import Request, header
@@ -105,7 +106,104 @@ def cancelled_while_ringing(h: Harness) -> None:
     h.a.ack_failure(terminated.response)
 
 
+def serve(h: Harness) -> Call:
+    """The server answers the caller with its own SDP; the caller ACKs."""
+    call = the_call(h)
+    local = sdp.answer(sdp.parse(SDP_A), address="203.0.113.5", port=7000, session_id=1)
+    assert h.manager.answer_locally(call.ref, local, h.now)
+    h.pump()
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    return call
+
+
+def served_placed_answered_bridged(h: Harness) -> None:
+    """The server answers the caller itself, places the callee, bridges them."""
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    call = serve(h)
+    assert call.state is CallState.SERVING
+    assert h.manager.place(call.ref, h.now)
+    h.pump()
+    inv = h.b.expect_one("INVITE").request
+    assert call.state is CallState.PLACING
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    assert call.state is CallState.CONNECTED and h.manager.bridge(call.ref, h.now)
+    h.pump()
+    h.a.respond(h.a.expect_one("INVITE").request, 200, SDP_A)
+    h.b.respond(h.b.expect_one("INVITE").request, 200, SDP_B)
+    h.b.expect("ACK")
+    h.a.expect("ACK")
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+
+
+def served_then_caller_hangs_up(h: Harness) -> None:
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    serve(h)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+
+
+def served_while_proceeding_then_busy(h: Harness) -> None:
+    """Forks out, no provisional yet: the server answers the caller; the callee is busy."""
+    inv = invite_to_b(h)
+    serve(h)
+    h.b.respond(inv, 486)
+    h.b.expect("ACK")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+
+
+def served_while_ringing_then_no_answer(h: Harness) -> None:
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    h.a.expect("180 INVITE")
+    serve(h)
+    h.advance(60)
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+    h.b.respond(h.b.expect_one("CANCEL").request, 200)
+    h.b.respond(inv, 487)
+    h.b.expect("ACK")
+
+
 SCENARIOS: dict[str, tuple[Callable[[Harness], None], list[Transition]]] = {
+    "served, placed, answered, bridged": (
+        served_placed_answered_bridged,
+        [
+            (CallState.ROUTING, Trigger.SERVED, CallState.SERVING),
+            (CallState.SERVING, Trigger.ROUTED, CallState.PLACING),
+            (CallState.PLACING, Trigger.ANSWERED, CallState.CONNECTED),
+            (CallState.CONNECTED, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "served, then the caller hangs up": (
+        served_then_caller_hangs_up,
+        [
+            (CallState.ROUTING, Trigger.SERVED, CallState.SERVING),
+            (CallState.SERVING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "served while proceeding, then busy": (
+        served_while_proceeding_then_busy,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.SERVED, CallState.PLACING),
+            (CallState.PLACING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "served while ringing, then no answer": (
+        served_while_ringing_then_no_answer,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.PROVISIONAL, CallState.EARLY),
+            (CallState.EARLY, Trigger.SERVED, CallState.PLACING),
+            (CallState.PLACING, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
     "refused at routing": (refused_at_routing, [(CallState.ROUTING, Trigger.ENDED, CallState.ENDED)]),
     "answered without ringing, then BYE": (
         answered_without_ringing_then_bye,
@@ -211,7 +309,7 @@ def test_events_in_order_started_ringing_answered_ended() -> None:
     h.b.expect("200 BYE")
     h.a.respond(h.a.expect_one("BYE").request, 200)
     assert [(type(e), e.at) for e in h.events] == [
-        (CallStarted, 0.0), (CallRinging, 0.0), (CallAnswered, 0.0), (CallEnded, 65.0)
+        (CallStarted, 0.0), (CallRinging, 0.0), (CalleeAnswered, 0.0), (CallerConnected, 0.0), (CallEnded, 65.0)
     ]
     assert len({e.ref for e in h.events}) == 1
     h.settle()
@@ -228,7 +326,7 @@ def test_one_step_returns_several_events_in_order() -> None:
 
 
 def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
-    """What credit control does on CallAnswered (end the call at once) runs after
+    """What credit control does on CalleeAnswered (end the call at once) runs after
     the step that answered it, and its CallEnded follows in the same dispatch."""
     h = Harness()
     m = h.manager
@@ -238,7 +336,7 @@ def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
         while m.events:
             for event in m.take_events():
                 seen.append(event)
-                if isinstance(event, CallAnswered):
+                if isinstance(event, CalleeAnswered):
                     assert m.end_call(event.ref, h.now, "credit: no credit")
 
     h.collect = dispatch  # type: ignore[method-assign]
@@ -251,7 +349,7 @@ def test_a_subscriber_may_end_the_call_while_events_are_dispatched() -> None:
     # A's BYE waits for A's ACK of the 200 (RFC 3261 §15), then goes at once
     h.a.ack(ok.response)
     h.a.expect("BYE")
-    assert [type(e) for e in seen] == [CallStarted, CallRinging, CallAnswered, CallEnded]
+    assert [type(e) for e in seen] == [CallStarted, CallRinging, CalleeAnswered, CallerConnected, CallEnded]
     ended = seen[-1]
     assert isinstance(ended, CallEnded) and (ended.cause, ended.hangup) == ("credit: no credit", "server")
 

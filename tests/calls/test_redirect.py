@@ -71,7 +71,7 @@ def test_follow_a_302_to_its_contact() -> None:
     h.a.expect("200 BYE")
     h.b2.respond(h.b2.expect_one("BYE").request, 200)
     assert [type(e).__name__ for e in h.events] == [
-        "CallStarted", "CallRinging", "CallRedirected", "CallAnswered", "CallEnded",
+        "CallStarted", "CallRinging", "CallRedirected", "CalleeAnswered", "CallerConnected", "CallEnded",
     ]
     h.assert_isolated()
     h.settle()

@@ -4,7 +4,7 @@ INVITE went and the call fails 502 with a cause; in A's INVITE, 400."""
 
 from __future__ import annotations
 
-from b2bua.calls.events import CallAnswered, CallEnded
+from b2bua.calls.events import CallEnded, CallerConnected
 from b2bua.sip.message import header
 
 from .harness import B_ADDR, SDP_A, SDP_B, Harness
@@ -49,7 +49,7 @@ def test_other_forks_go_on_when_one_answers_with_an_unusable_route_set() -> None
     h.b2.respond(inv_b2, 200, SDP_B)
     h.b2.expect("ACK")
     ok = h.a.expect_one("200 INVITE").response
-    assert isinstance(h.events[-1], CallAnswered)
+    assert isinstance(h.events[-1], CallerConnected)
     h.a.ack(ok)
     h.a.request("BYE")
     h.a.expect("200 BYE")

@@ -62,6 +62,6 @@ def test_ten_thousand_ended_calls_leave_only_live_timers() -> None:
             assert m.next_deadline() == _live_min(m.timers)
     assert len(m.timers) <= 400  # the calls of the last 32 s, waiting to be forgotten
     assert m.next_deadline() == _live_min(m.timers)
-    assert len(h.events) == 3 * 10_000  # started, answered, ended
+    assert len(h.events) == 4 * 10_000  # started, callee answered, caller connected, ended
     h.settle()
     assert m.timers.queued == 0 and ep._heap == []
