@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import ParseError
 from .headers import parse_name_addr
 from .message import Header, Request, Response, header
 from .uri import SipUri, parse_uri
@@ -79,8 +80,7 @@ class Dialog:
     ) -> "Dialog":
         """The UAS side of a dialog created by ``request`` (§12.1.1)."""
         frm = request.from_
-        contacts = request.name_addrs("contact")
-        target = str(contacts[0].uri) if contacts else str(frm.uri)
+        target = contact_target(request, str(frm.uri))
         return cls(
             call_id=request.call_id,
             local_tag=local_tag,
@@ -99,8 +99,7 @@ class Dialog:
     @classmethod
     def from_uac(cls, request: Request, response: Response, flow: Address, user_agent: str = "b2bua") -> "Dialog":
         """The UAC side created by a response with a To tag to ``request`` (§12.1.2)."""
-        contacts = response.name_addrs("contact")
-        target = str(contacts[0].uri) if contacts else request.uri
+        target = contact_target(response, request.uri)
         return cls(
             call_id=request.call_id,
             local_tag=request.from_.tag or "",
@@ -118,12 +117,7 @@ class Dialog:
 
     def update_target(self, message: Request | Response) -> None:
         """A target refresh (re-INVITE, UPDATE or their 2xx) may change the Contact."""
-        contacts = message.get_all("contact")
-        if contacts:
-            try:
-                self.remote_target = str(parse_name_addr(contacts[0]).uri)
-            except Exception:  # keep the old target on a bad Contact
-                pass
+        self.remote_target = contact_target(message, self.remote_target)
 
     # -- in-dialog requests ---------------------------------------------------
     def check_remote_seq(self, request: Request) -> bool:
@@ -214,3 +208,13 @@ def _is_loose(route: str) -> bool:
 def flow_for_uri(uri: SipUri, default_port: int = 5060) -> tuple[str, str, int]:
     """(transport, host, port) for sending to ``uri`` without DNS (IP hosts)."""
     return (uri.transport, uri.host, uri.port or default_port)
+
+
+def contact_target(message: Request | Response, fallback: str) -> str:
+    """The URI of the first Contact of ``message``; ``fallback`` when it has none or
+    an unreadable one (a peer's malformed Contact must not break the dialog)."""
+    try:
+        contacts = message.get_all("contact")
+        return str(parse_name_addr(contacts[0]).uri) if contacts else fallback
+    except ParseError:
+        return fallback
