@@ -36,7 +36,7 @@ from typing import Literal, Mapping, Union
 
 import msgspec
 
-from b2bua.billing.rating import Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
+from b2bua.billing.rating import INTERNAL, Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
 from b2bua.calls.events import CallAnswered, CallEnded, CallEvent, CallRinging, CallStarted
 from dialplan.policy import CodeSource
 
@@ -139,15 +139,17 @@ def billing_from_event(
 ) -> CallBilling | None:
     """The billing attributes a ``CallStarted`` carries in its ``account`` (the dial
     plan's decision: code, source, validity, call class, rate plan name), rated with
-    the plan ``choose_plan`` picks.  None without ``account``."""
+    the plan ``choose_plan`` picks; a call routed to an extension is ``internal``.
+    None without ``account``."""
     acc = getattr(event, "account", None)
     if acc is None:
         return None
     plan = choose_plan(
         plans, code_plan=acc.rate_plan, group=event.group, group_plans=group_plans, default_plan=default_plan
     )
+    call_class = INTERNAL if event.route == "extension" else acc.call_class
     return call_billing(
-        plan, event.destination, acc.call_class, account_code=acc.code, code_valid=bool(acc.valid),
+        plan, event.destination, call_class, account_code=acc.code, code_valid=bool(acc.valid),
         code_source=CodeSource.of(acc.source),
     )
 

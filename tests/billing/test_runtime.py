@@ -144,3 +144,14 @@ async def test_open_records_of_a_killed_process_are_recovered(tmp_path: Path) ->
     finally:
         await store.close()
     assert r1 is not None and r1.recovered and r1.end is not None and r1.duration == 0.2
+
+
+def test_an_extension_that_looks_like_a_country_is_rated_as_internal() -> None:
+    """Extension 4401 with a UK prefix rate in the plan: internal, unrated."""
+    cfg = loads(CONFIG.replace('rates = [{ prefix = "212"', 'rates = [{ prefix = "44", price_per_minute = 0.30 }, { prefix = "212"'))
+    ev = started(dialed="4401", route="extension", account=AccountInfo(call_class="international"))
+    b = billing_for(ev, cfg.billing, cfg.billing.plans, cfg.numbering)
+    assert (b.call_class, b.rate) == ("internal", None)
+    builder = CdrBuilder(wall_offset=0.0, plans=cfg.billing.plans, default_plan="standard")
+    [opened] = builder.handle(ev)  # rated from the event alone: the same rule
+    assert opened.cdr.rate is None
