@@ -399,7 +399,8 @@ class Admission:
 
     def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route = self.router.route_from_phone(a.destination)
-        return Found.PREPAID if a.prepaid and route.kind != "none" else Found.ROUTED
+        # internal calls (to an extension) are not charged to a credit account: no check
+        return Found.PREPAID if a.prepaid and route.kind not in ("none", "extension") else Found.ROUTED
 
     def _credit(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route

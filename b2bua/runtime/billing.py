@@ -18,13 +18,16 @@ the call class the account-code policy decided, else the numbering plan's class 
 the dialed number (account codes off), ``internal`` for calls to an extension.
 Emergency calls are never rated.
 
-Prepaid calls (an account code with a ``credit_account``): before ringing the
-application awaits ``check_credit`` (``credit.can_start``); from ``CallAnswered`` a
+Prepaid calls (an account code with a ``credit_account``, calling out through a
+trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``); from ``CallAnswered`` a
 ``CreditController`` per call reserves credit in chunks of ``credit_chunk`` seconds,
 its deadlines run on the same timer, reservations and commits run as tasks against
 the store and a call whose next chunk is refused is ended with ``end_call`` (BYE on
 both legs, hangup "server").  ``CallEnded`` commits the actual cost; the rest of the
-reservation returns to the account.
+reservation returns to the account.  Internal calls (to an extension) of a code with a
+credit account are neither checked nor charged (``charged_to_credit``): a prepaid code
+never stops its user from calling a colleague; their record carries the plan's
+``internal`` rate, if it has one, for reports only.
 """
 
 from __future__ import annotations
@@ -94,6 +97,12 @@ def billing_for(
         currency=plan.currency if plan is not None else billing.currency,
         rate=rate,
     )
+
+
+def charged_to_credit(event: CallStarted) -> bool:
+    """Is this call paid from its code's credit account?  Not when it goes nowhere,
+    nor when it is internal (to an extension): those are never checked nor charged."""
+    return bool(event.account.credit_account) and event.route not in ("none", "extension")
 
 
 class BillingService:
@@ -166,7 +175,7 @@ class BillingService:
                 assert self.loop is not None
                 builder.wall_offset = time.time() - self.loop.time()  # follow wall clock steps
                 billing = billing_for(event, self.config, self.plans, self.numbering)
-                if event.account.credit_account and billing.rate is not None and event.route != "none":
+                if charged_to_credit(event) and billing.rate is not None:
                     self._prepaid[event.ref] = (event.account.credit_account, billing.rate, billing.currency)
             writes = builder.handle(event, billing)
             if writes:
@@ -181,6 +190,8 @@ class BillingService:
     # -- credit control ---------------------------------------------------------------
     async def check_credit(self, event: CallStarted) -> CreditCheck:
         """May this prepaid call ring?  (``event`` describes the call about to start.)"""
+        if not charged_to_credit(event):
+            return CreditCheck(ok=True, reason="not charged to a credit account")
         b = billing_for(event, self.config, self.plans, self.numbering)
         return await can_start(self.store, event.account.credit_account, b.rate, b.currency,
                                chunk_s=self.config.credit_chunk)

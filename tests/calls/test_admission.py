@@ -587,3 +587,12 @@ def test_short_numbers_that_route_to_a_trunk_are_outside_calls() -> None:
     assert (s.route.kind, s.route.status) == ("none", 403)
     ok = start(call(adm, "12345**11880", 1.0))
     assert ok.route.kind == "trunk" and ok.account.code == "12345"
+
+
+@pytest.mark.parametrize("credit", [True, False])
+def test_a_prepaid_code_may_call_an_extension_without_a_credit_check(credit: bool) -> None:
+    """Internal calls are not charged to a credit account: no check, no refusal, even
+    when credit control is unavailable; the record still names the account."""
+    s = start(call(machine(credit=credit), "31337**1002"))
+    assert (s.route.kind, s.route.destination) == ("extension", "1002")
+    assert s.account.credit_account == "prepaid-1"
