@@ -25,7 +25,9 @@ Times in a ``Cdr`` are wall-clock UTC seconds since the Unix epoch (floats, as
 given by the runtime, updatable) to the event times.  Durations are computed from the
 monotonic times, so a wall clock step during a call does not change what it costs.
 ``duration`` is the talk time (answer to end) in seconds, rounded to the millisecond;
-``billable`` the seconds rated (increments, minimum), ``cost`` their price.
+``billable`` the seconds rated (increments, minimum), ``cost`` their price.  A prepaid
+call is billed no more seconds than its credit paid for (``limit``): its record's
+cost is exactly what was taken from the account.
 """
 
 from __future__ import annotations
@@ -158,15 +160,17 @@ def _talk(seconds: float) -> float:
     return max(0.0, round(seconds, 3))
 
 
-def priced(cdr: Cdr, talk: float) -> Cdr:
-    """``cdr`` with duration, billable seconds and cost for ``talk`` seconds."""
+def priced(cdr: Cdr, talk: float, limit_s: int | None = None) -> Cdr:
+    """``cdr`` with duration, billable seconds and cost for ``talk`` seconds; at most
+    ``limit_s`` seconds billed (a prepaid call: the seconds its credit paid for)."""
     talk = _talk(talk)
     if cdr.rate is None:
         return msgspec.structs.replace(cdr, duration=talk, billable=0, cost=Decimal(0))
     currency = cdr.currency or "EUR"
-    return msgspec.structs.replace(
-        cdr, duration=talk, billable=billable_seconds(talk, cdr.rate), cost=cost(cdr.rate, talk, currency)
-    )
+    billable = billable_seconds(talk, cdr.rate)
+    if limit_s is not None:
+        billable = min(billable, limit_s)
+    return msgspec.structs.replace(cdr, duration=talk, billable=billable, cost=cost(cdr.rate, billable, currency))
 
 
 def recover(cdr: Cdr) -> Cdr:
@@ -187,13 +191,14 @@ def recover(cdr: Cdr) -> Cdr:
 class _Call:
     """A call in progress: its record so far and its monotonic times."""
 
-    __slots__ = ("cdr", "started_at", "answered_at", "opened")
+    __slots__ = ("cdr", "started_at", "answered_at", "opened", "limit_s")
 
     def __init__(self, cdr: Cdr, started_at: float) -> None:
         self.cdr = cdr
         self.started_at = started_at
         self.answered_at: float | None = None
         self.opened = False
+        self.limit_s: int | None = None  # billable seconds at most (CdrBuilder.limit)
 
 
 class CdrBuilder:
@@ -296,7 +301,15 @@ class CdrBuilder:
             call, end=self._wall(ev.at), status=ev.status, cause=ev.cause, hangup=ev.hangup,
             b_call_id=ev.b_call_id or call.cdr.b_call_id,
         )
-        return [CdrClosed(priced(cdr, talk))]
+        return [CdrClosed(priced(cdr, talk, call.limit_s))]
+
+    def limit(self, ref: str, seconds: int) -> None:
+        """Bill the call for at most ``seconds`` (before its ``CallEnded``): a prepaid
+        call is billed the seconds its credit was charged for (``CreditController.
+        charged_s``), so that the record's cost is the amount taken from the account."""
+        call = self._calls.get(ref)
+        if call is not None:
+            call.limit_s = seconds
 
     def change_code(
         self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool
@@ -318,7 +331,7 @@ class CdrBuilder:
     def _interim(self, call: _Call, now: float) -> Cdr:
         assert call.answered_at is not None
         cdr = self._bump(call, last_interim=self._wall(now))
-        call.cdr = priced(cdr, now - call.answered_at)
+        call.cdr = priced(cdr, now - call.answered_at, call.limit_s)
         return call.cdr
 
     def next_deadline(self) -> float | None:
