@@ -173,6 +173,22 @@ def priced(cdr: Cdr, talk: float, limit_s: int | None = None) -> Cdr:
     return msgspec.structs.replace(cdr, duration=talk, billable=billable, cost=cost(cdr.rate, billable, currency))
 
 
+def within(cdr: Cdr, amount: Decimal) -> Cdr:
+    """``cdr`` billing at most ``amount`` (what its prepaid account is charged): the
+    longest billable time that costs no more.  The record itself when it already does."""
+    rate = cdr.rate
+    if rate is None or cdr.cost <= amount:
+        return cdr
+    currency = cdr.currency or "EUR"
+    seconds = cdr.billable
+    if rate.price_per_minute > 0:  # start near the answer, not hours of increments above it
+        seconds = min(seconds, max(0, int((amount - rate.setup) * 60 / rate.price_per_minute) + rate.increment_s))
+    while seconds > 0 and cost(rate, seconds, currency) > amount:
+        seconds -= rate.increment_s
+    limit = billable_seconds(max(seconds, 0), rate)
+    return priced(msgspec.structs.replace(cdr, seq=cdr.seq + 1), cdr.duration, limit)
+
+
 def recover(cdr: Cdr) -> Cdr:
     """Close a record left open by a crash, billed up to its last interim time.
 
