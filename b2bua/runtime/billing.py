@@ -19,12 +19,16 @@ the dialed number (account codes off), ``internal`` for calls to an extension.
 Emergency calls are never rated.
 
 Prepaid calls (an account code with a ``credit_account``, calling out through a
-trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``); from ``CallAnswered`` a
-``CreditController`` per call reserves credit in chunks of ``credit_chunk`` seconds,
-its deadlines run on the same timer, reservations and commits run as tasks against
-the store and a call whose next chunk is refused is ended with ``end_call`` (BYE on
-both legs, hangup "server").  ``CallEnded`` commits the actual cost; the rest of the
-reservation returns to the account.  Internal calls (to an extension) of a code with a
+trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``);
+from ``CallAnswered`` a ``CreditController`` per call reserves credit in chunks of
+``credit_chunk`` seconds, its deadlines run on the same timer, reservations and commits
+run as tasks against the store and a call whose next chunk is refused is ended with
+``end_call`` (BYE on both legs, hangup "server").  ``CallEnded`` commits the cost of
+the talk time, at most the seconds paid for; the rest of the reservation returns to
+the account.  The call's record bills those same seconds (``CdrBuilder.limit``; with
+a reservation in flight the record closes when it answers), so record and charge
+agree.  A failed commit is retried with a doubling delay (``_commit``); one still
+failing at shut-down is made at the next start from the closed record.  Internal calls (to an extension) of a code with a
 credit account are neither checked nor charged (``charged_to_credit``): a prepaid code
 never stops its user from calling a colleague; their record carries the plan's
 ``internal`` rate, if it has one, for reports only.
@@ -290,9 +294,11 @@ class BillingService:
     def _spawn(self, coro: Any, also: set[asyncio.Task[None]] | None = None) -> None:
         assert self.loop is not None
         task = self.loop.create_task(coro)
-        for tasks in (self._tasks, also) if also is not None else (self._tasks,):
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if also is not None:
+            also.add(task)
+            task.add_done_callback(also.discard)
 
     # Timed (driver.timed): interim updates of answered calls
     def next_deadline(self) -> float | None:
