@@ -164,3 +164,18 @@ async def test_bindings_are_written_off_the_loop_once_per_burst(tmp_path: Path) 
     again = LocationService()
     assert restore_bindings(open_database(tmp_path), again, loop.time()) == 1
     assert [b.contact_uri for b in again.lookup("1002", loop.time())] == ["sip:1002@127.0.0.1:5072"]
+
+
+def test_codes_csv_export_is_spreadsheet_safe_and_imports_back(tmp_path: Path) -> None:
+    """``b2bua codes export``: text cells a spreadsheet would run as a formula get a
+    leading ' (OWASP); the import takes that quote off again, so a round trip is exact."""
+    store = CodeStore(open_database(tmp_path))
+    fields = {"code": "4711", "name": "=HYPERLINK(\"http://x\")", "department": "@SUM(A1)",
+              "allowed_prefixes": "44,33", "active": "yes"}
+    store.add("office", code_from_fields(fields))
+    text = store.export_csv("office")
+    row = text.splitlines()[1]
+    assert "'=HYPERLINK" in row and "'@SUM(A1)" in row and "44,33" in row
+    again = CodeStore(open_database(tmp_path / "other"))
+    assert again.import_csv("office", text) == (1, [])
+    assert again.list("office") == store.list("office")

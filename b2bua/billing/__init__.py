@@ -29,13 +29,16 @@ Per call attempt:
 * prepaid calls (``account.credit_account`` set), before ringing: ``check = await
   can_start(store, credit_account, billing.rate, billing.currency)``; if not ``check.ok`` refuse with ``check.status``
   (402, 403, 503), still reporting ``CallStarted``/``CallEnded`` so the attempt is
-  recorded.  Emergency calls are never credit-controlled;
+  recorded.  Emergency and internal calls (to an extension) are never credit-controlled;
 * on ``CalleeAnswered`` (never on ``CallerConnected``: a caller the server answers
   itself, as while prompting, pays nothing yet): ``ctl = CreditController(ref=..., account=..., rate=...,
-  currency=...)`` and run ``ctl.answered(now)``; on ``CallEnded``: ``ctl.ended(now)``;
+  currency=...)`` and run ``ctl.answered(now)``; on ``CallEnded``: ``ctl.ended(now)``,
+  and once ``ctl.settled``, ``builder.limit(ref, ctl.charged_s)`` before the builder
+  handles the ``CallEnded`` (the record then bills what the account is charged);
 * commands: ``ReserveCredit`` -> ``ok = await perform(store, cmd)`` then
   ``ctl.reserve_result(loop.time(), ok)`` (run what it returns); ``CommitCredit`` ->
-  ``await perform(store, cmd)``; ``EndCall`` -> hang up both legs now, reporting
+  ``await perform(store, cmd)`` until it returns True (idempotent by ref; at the next
+  start ``store.recover_open_records`` commits what is still held); ``EndCall`` -> hang up both legs now, reporting
   ``CallEnded(status=200, hangup="server", cause=cmd.reason)``;
 * one timer at the earliest of ``builder.next_deadline()`` and every
   ``ctl.next_deadline()``; when it fires, ``writer.submit(builder.handle_timer(now))``

@@ -25,7 +25,9 @@ Times in a ``Cdr`` are wall-clock UTC seconds since the Unix epoch (floats, as
 given by the runtime, updatable) to the event times.  Durations are computed from the
 monotonic times, so a wall clock step during a call does not change what it costs.
 ``duration`` is the talk time (answer to end) in seconds, rounded to the millisecond;
-``billable`` the seconds rated (increments, minimum), ``cost`` their price.
+``billable`` the seconds rated (increments, minimum), ``cost`` their price.  A prepaid
+call is billed no more seconds than its credit paid for (``limit``): its record's
+cost is exactly what was taken from the account.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from typing import Literal, Mapping, Union
 
 import msgspec
 
-from b2bua.billing.rating import Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
+from b2bua.billing.rating import INTERNAL, Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
 from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallStarted
 from dialplan.policy import CodeSource
 
@@ -139,15 +141,17 @@ def billing_from_event(
 ) -> CallBilling | None:
     """The billing attributes a ``CallStarted`` carries in its ``account`` (the dial
     plan's decision: code, source, validity, call class, rate plan name), rated with
-    the plan ``choose_plan`` picks.  None without ``account``."""
+    the plan ``choose_plan`` picks; a call routed to an extension is ``internal``.
+    None without ``account``."""
     acc = getattr(event, "account", None)
     if acc is None:
         return None
     plan = choose_plan(
         plans, code_plan=acc.rate_plan, group=event.group, group_plans=group_plans, default_plan=default_plan
     )
+    call_class = INTERNAL if event.route == "extension" else acc.call_class
     return call_billing(
-        plan, event.destination, acc.call_class, account_code=acc.code, code_valid=bool(acc.valid),
+        plan, event.destination, call_class, account_code=acc.code, code_valid=bool(acc.valid),
         code_source=CodeSource.of(acc.source),
     )
 
@@ -156,15 +160,33 @@ def _talk(seconds: float) -> float:
     return max(0.0, round(seconds, 3))
 
 
-def priced(cdr: Cdr, talk: float) -> Cdr:
-    """``cdr`` with duration, billable seconds and cost for ``talk`` seconds."""
+def priced(cdr: Cdr, talk: float, limit_s: int | None = None) -> Cdr:
+    """``cdr`` with duration, billable seconds and cost for ``talk`` seconds; at most
+    ``limit_s`` seconds billed (a prepaid call: the seconds its credit paid for)."""
     talk = _talk(talk)
     if cdr.rate is None:
         return msgspec.structs.replace(cdr, duration=talk, billable=0, cost=Decimal(0))
     currency = cdr.currency or "EUR"
-    return msgspec.structs.replace(
-        cdr, duration=talk, billable=billable_seconds(talk, cdr.rate), cost=cost(cdr.rate, talk, currency)
-    )
+    billable = billable_seconds(talk, cdr.rate)
+    if limit_s is not None:
+        billable = min(billable, limit_s)
+    return msgspec.structs.replace(cdr, duration=talk, billable=billable, cost=cost(cdr.rate, billable, currency))
+
+
+def within(cdr: Cdr, amount: Decimal) -> Cdr:
+    """``cdr`` billing at most ``amount`` (what its prepaid account is charged): the
+    longest billable time that costs no more.  The record itself when it already does."""
+    rate = cdr.rate
+    if rate is None or cdr.cost <= amount:
+        return cdr
+    currency = cdr.currency or "EUR"
+    seconds = cdr.billable
+    if rate.price_per_minute > 0:  # start near the answer, not hours of increments above it
+        seconds = min(seconds, max(0, int((amount - rate.setup) * 60 / rate.price_per_minute) + rate.increment_s))
+    while seconds > 0 and cost(rate, seconds, currency) > amount:
+        seconds -= rate.increment_s
+    limit = billable_seconds(max(seconds, 0), rate)
+    return priced(msgspec.structs.replace(cdr, seq=cdr.seq + 1), cdr.duration, limit)
 
 
 def recover(cdr: Cdr) -> Cdr:
@@ -185,13 +207,14 @@ def recover(cdr: Cdr) -> Cdr:
 class _Call:
     """A call in progress: its record so far and its monotonic times."""
 
-    __slots__ = ("cdr", "started_at", "answered_at", "opened")
+    __slots__ = ("cdr", "started_at", "answered_at", "opened", "limit_s")
 
     def __init__(self, cdr: Cdr, started_at: float) -> None:
         self.cdr = cdr
         self.started_at = started_at
         self.answered_at: float | None = None
         self.opened = False
+        self.limit_s: int | None = None  # billable seconds at most (CdrBuilder.limit)
 
 
 class CdrBuilder:
@@ -293,7 +316,15 @@ class CdrBuilder:
             call, end=self._wall(ev.at), status=ev.status, cause=ev.cause, hangup=ev.hangup,
             b_call_id=ev.b_call_id or call.cdr.b_call_id,
         )
-        return [CdrClosed(priced(cdr, talk))]
+        return [CdrClosed(priced(cdr, talk, call.limit_s))]
+
+    def limit(self, ref: str, seconds: int) -> None:
+        """Bill the call for at most ``seconds`` (before its ``CallEnded``): a prepaid
+        call is billed the seconds its credit was charged for (``CreditController.
+        charged_s``), so that the record's cost is the amount taken from the account."""
+        call = self._calls.get(ref)
+        if call is not None:
+            call.limit_s = seconds
 
     def change_code(
         self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool
@@ -315,7 +346,7 @@ class CdrBuilder:
     def _interim(self, call: _Call, now: float) -> Cdr:
         assert call.answered_at is not None
         cdr = self._bump(call, last_interim=self._wall(now))
-        call.cdr = priced(cdr, now - call.answered_at)
+        call.cdr = priced(cdr, now - call.answered_at, call.limit_s)
         return call.cdr
 
     def next_deadline(self) -> float | None:

@@ -23,7 +23,10 @@ reserve and when to cut the call off:
   ``cost(rate, paid seconds)``;
 * a refused reservation (or none answered before the paid time ends): ``EndCall`` at
   the end of the paid time (at once when nothing was paid);
-* on hang-up: ``CommitCredit`` with the actual cost; the store returns the rest.
+* on hang-up: ``CommitCredit`` of the talk time's cost, but of no more seconds than
+  were paid for (``charged_s``, ``charge``: a cut call's BYE takes a moment, which is
+  not billed); the store returns the rest.  The call's record bills the same seconds
+  (``CdrBuilder.limit``), so records and balance agree to the cent.
 
 The runtime executes commands with ``perform(store, command)`` and feeds the result
 of a reservation back with ``reserve_result(now, ok)``.
@@ -160,7 +163,11 @@ class CreditController:
         self.held = Decimal(0)  # == cost(rate, paid_s) once anything is held
         self._target_s = 0  # paid_s once the reservation in flight succeeds
         self._pending = False
-        self._final_cost: Decimal | None = None
+        self._talk: float | None = None  # talk seconds, once ended
+        # once settled: the seconds and the amount charged, the very numbers the call's
+        # record must bill (``CdrBuilder.limit``), so that records and balance agree
+        self.charged_s: int | None = None
+        self.charge: Decimal | None = None
 
     def _cost(self, seconds: int) -> Decimal:
         return cost(self.rate, seconds, self.currency)
@@ -230,15 +237,26 @@ class CreditController:
             return []
         talk = 0.0 if self.answered_at is None else max(0.0, now - self.answered_at)
         self.state = CreditState.ENDED
-        self._final_cost = cost(self.rate, round(talk, 3), self.currency)
+        self._talk = talk
         if self._pending:
             return []  # settle when the reservation in flight answers
         return self._settle()
 
+    @property
+    def settled(self) -> bool:
+        """Ended, and what the call is charged is known (``charged_s``, ``charge``)."""
+        return self.charged_s is not None
+
     def _settle(self) -> list[CreditCommand]:
-        if self.paid_s == 0 or self._final_cost is None:
+        if self._talk is None:
+            return []
+        # talk past the paid time (the BYE of a cut takes a moment) is not charged:
+        # the charge never exceeds what is held, and it is exactly what the record bills
+        self.charged_s = min(billable_seconds(round(self._talk, 3), self.rate), self.paid_s)
+        self.charge = self._cost(self.charged_s)
+        if self.paid_s == 0:
             return []  # nothing held
-        return [CommitCredit(ref=self.ref, amount=self._final_cost)]
+        return [CommitCredit(ref=self.ref, amount=self.charge)]
 
 
 async def perform(store: CreditStore, command: ReserveCredit | CommitCredit) -> bool:

@@ -9,7 +9,9 @@ A ``RatePlan`` holds prefix rates (``rates``) and one default rate per call clas
 (``class_defaults``).  ``rate_for(plan, number, call_class)`` picks the rate with the
 longest prefix that matches the destination number (a leading ``+`` is ignored on
 both sides), else the plan's default for the call's class, else ``None`` (the caller
-decides whether an unrated call is free or refused).  Which plan a call is rated
+decides whether an unrated call is free or refused).  Internal calls (class
+``internal``: to an extension) are rated with the ``internal`` default only, never by
+prefix, since extension numbers share digits with country codes.  Which plan a call is rated
 with is ``choose_plan``: the account code's plan, else its business group's, else
 the default (one rule for the CDR builder and the runtime).
 
@@ -46,6 +48,7 @@ from msgspec.structs import force_setattr
 
 log = logging.getLogger("b2bua.billing.rating")
 
+INTERNAL = "internal"  # the call class of a call to an extension
 CALL_CLASSES = (
     "local", "long_distance", "international", "toll_free",
     "internal", "premium", "emergency", "service",
@@ -153,7 +156,11 @@ def choose_plan(
 
 
 def rate_for(plan: RatePlan, number: str, call_class: str) -> Rate | None:
-    """The rate with the longest prefix matching ``number``, else the class default."""
+    """The rate with the longest prefix matching ``number``, else the class default.
+    An internal call (to an extension) takes the ``internal`` default only: an
+    extension ``4401`` is no UK number."""
+    if call_class == INTERNAL:
+        return plan.class_defaults.get(INTERNAL)
     index: dict[str, Rate] = plan._index  # type: ignore[attr-defined]
     digits = number.lstrip("+")
     for length in range(min(len(digits), plan._longest), 0, -1):  # type: ignore[attr-defined]

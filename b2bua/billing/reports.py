@@ -36,6 +36,14 @@ and then this server's own fields: ``caller_user``, ``department``,
 ``hangup``, ``a_call_id``, ``b_call_id``, ``recovered``.  Asterisk's ``dcontext``,
 ``channel``, ``dstchannel``, ``lastapp``, ``lastdata`` and ``userfield`` have no
 counterpart here and are left out rather than filled with look-alikes.
+
+Every CSV this project writes (reports, CDR export, ``b2bua codes export``) goes
+through ``csv_cell``: a text cell a spreadsheet would run as a formula (starting with
+``=``, ``+``, ``-``, ``@``, tab or CR) gets a leading ``'`` (OWASP, "CSV injection");
+numbers stay numbers, also a signed number written as text (``-0.50``,
+``+442079460000``), since no formula can hide in digits.  ``csv_uncell`` takes the
+quote off again (``b2bua codes import``).  Rows end with CRLF (RFC 4180), so that a
+cell holding a CR is quoted like one holding a LF.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Callable, Iterable, Sequence
@@ -125,11 +134,30 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], right: set[i
     return "\n".join(lines) + "\n"
 
 
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+CSV_LINE_END = "\r\n"
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` made safe to open in a spreadsheet (see the module docstring)."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_uncell(text: str) -> str:
+    """The value ``csv_cell`` guarded, from the text of its cell."""
+    if text.startswith("'") and text[1:].startswith(FORMULA_TRIGGERS) and not _NUMBER.fullmatch(text[1:]):
+        return text[1:]
+    return text
+
+
 def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
+    w = csv.writer(out, lineterminator=CSV_LINE_END)
     w.writerow(header)
-    w.writerows(rows)
+    w.writerows([csv_cell(v) for v in row] for row in rows)
     return out.getvalue()
 
 

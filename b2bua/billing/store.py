@@ -19,7 +19,9 @@ Schema (same tables and columns on both; created on first start, versioned in
 
 Crash recovery (``recover_open_records``) closes the records that a killed process
 left open, billed up to their last interim time and flagged ``recovered``, then
-settles held credit reservations whose call record is closed.
+settles held credit reservations whose call record is closed (``settle_closed``: at
+the record's cost, the record billed down to the held amount if it exceeds it, so
+record and charge agree; also how a commit that failed until shut-down is made).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, Sequence
 
 import msgspec
 
-from b2bua.billing.cdr import Cdr, CdrClosed, CdrInterim, CdrOpened, CdrWrite, CodeChange, recover
+from b2bua.billing.cdr import Cdr, CdrClosed, CdrInterim, CdrOpened, CdrWrite, CodeChange, recover, within
 from b2bua.billing.credit import Balance, Reservation, Settlement
 from b2bua.billing.rating import Rate, currency_exponent
 from dialplan.policy import CodeSource
@@ -195,9 +197,21 @@ class BillingStore(abc.ABC):
         ]
         if closed:
             await self.apply([CdrClosed(c) for c in closed])
-        for ref, cost in await self.held_reservations_of_closed_calls():
-            await self.commit(ref, cost)
+        for ref, _ in await self.held_reservations_of_closed_calls():
+            await self.settle_closed(ref)
         return closed
+
+    async def settle_closed(self, ref: str) -> None:
+        """Commit the held credit of call ``ref``, whose record is closed, at the record's
+        cost; a record costing more than was held (a crash closed it at an interim past
+        the paid time) is first billed down to the held amount: record and charge agree."""
+        cdr, res = await self.get(ref), await self.reservation(ref)
+        if cdr is None or res is None or res.state != "held":
+            return
+        billed = within(cdr, res.amount)
+        if billed is not cdr:
+            await self.apply([CdrClosed(billed)])
+        await self.commit(ref, billed.cost)
 
     @abc.abstractmethod
     async def held_reservations_of_closed_calls(self) -> list[tuple[str, Decimal]]:

@@ -556,7 +556,8 @@ class Admission:
         if a.trunk is not None and route.kind == "trunk" and not a.trunk.allow_transit:
             log.warning("call from %s to %s refused: no transit to %s", a.trunk.label, route.destination, route.label)
             route = a.route = refusal(route.destination, 403, TRANSIT_REFUSED)
-        return Found.PREPAID if a.prepaid and route.kind != "none" else Found.ROUTED
+        # internal calls (to an extension) are not charged to a credit account: no check
+        return Found.PREPAID if a.prepaid and route.kind not in ("none", "extension") else Found.ROUTED
 
     def _credit(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route

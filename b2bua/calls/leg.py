@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
 from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
+from b2bua.sip.errors import ParseError
 from b2bua.sip.headers import NameAddr
 from b2bua.sip.message import Header, Request, Response, header
 from b2bua.sip.uri import SipUri
@@ -448,8 +449,11 @@ def fork_invite(
 
 
 def allows_update(msg: Request | Response) -> bool:
-    """Allow may come in several header lines (§7.3.1)."""
-    return any(m.strip().upper() == "UPDATE" for v in msg.get_all("allow") for m in v.split(","))
+    """Allow may come in several header lines (§7.3.1); an unreadable one allows nothing."""
+    try:
+        return any(m.strip().upper() == "UPDATE" for v in msg.get_all("allow") for m in v.split(","))
+    except ParseError:
+        return False
 
 
 def session_expires(req: Request) -> int | None:

@@ -18,14 +18,21 @@ the call class the account-code policy decided, else the numbering plan's class 
 the dialed number (account codes off), ``internal`` for calls to an extension.
 Emergency calls are never rated.
 
-Prepaid calls (an account code with a ``credit_account``): before ringing the
-application awaits ``check_credit`` (``credit.can_start``); from ``CalleeAnswered``
-(the callee's answer; the server answering the caller itself starts nothing) a
-``CreditController`` per call reserves credit in chunks of ``credit_chunk`` seconds,
-its deadlines run on the same timer, reservations and commits run as tasks against
-the store and a call whose next chunk is refused is ended with ``end_call`` (BYE on
-both legs, hangup "server").  ``CallEnded`` commits the actual cost; the rest of the
-reservation returns to the account.
+Prepaid calls (an account code with a ``credit_account``, calling out through a
+trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``);
+from ``CalleeAnswered`` (the callee's answer; the server answering the caller itself
+starts nothing) a ``CreditController`` per call reserves credit in chunks of
+``credit_chunk`` seconds, its deadlines run on the same timer, reservations and commits
+run as tasks against the store and a call whose next chunk is refused is ended with
+``end_call`` (BYE on both legs, hangup "server").  ``CallEnded`` commits the cost of
+the talk time, at most the seconds paid for; the rest of the reservation returns to
+the account.  The call's record bills those same seconds (``CdrBuilder.limit``; with
+a reservation in flight the record closes when it answers), so record and charge
+agree.  A failed commit is retried with a doubling delay (``_commit``); one still
+failing at shut-down is made at the next start from the closed record.  Internal calls (to an extension) of a code with a
+credit account are neither checked nor charged (``charged_to_credit``): a prepaid code
+never stops its user from calling a colleague; their record carries the plan's
+``internal`` rate, if it has one, for reports only.
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ RECOVERY_RETRY = 5.0  # seconds between recovery attempts while the database is 
 # deadline for it is the answer itself (nothing paid yet), so the runtime waits
 # this long for the database before cutting the call ("credit not confirmed in time")
 FIRST_RESERVE_GRACE = 2.0
+COMMIT_RETRY_FIRST = 1.0  # seconds before a failed credit commit is tried again; doubles
+COMMIT_RETRY_MAX = 60.0  # up to this
 
 
 def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
@@ -114,6 +123,12 @@ def billing_for(
     )
 
 
+def charged_to_credit(event: Billable) -> bool:
+    """Is this call paid from its code's credit account?  Not when it goes nowhere,
+    nor when it is internal (to an extension): those are never checked nor charged."""
+    return bool(event.account.credit_account) and event.route not in ("none", "extension")
+
+
 class BillingService:
     """Per-server billing: owns the store, the writer and the CDR builder."""
 
@@ -134,6 +149,11 @@ class BillingService:
         self._prepaid: dict[str, tuple[str, Rate, str]] = {}  # started, not answered: account, rate, currency
         self.credit: dict[str, CreditController] = {}  # answered prepaid calls
         self._tasks: set[asyncio.Task[None]] = set()
+        self._commits: set[asyncio.Task[None]] = set()  # commits not through yet
+        self._closing: dict[str, tuple[CreditController, CallEnded]] = {}  # ended, charge not known yet
+        self._stopping = asyncio.Event()
+        self.commit_retry = (COMMIT_RETRY_FIRST, COMMIT_RETRY_MAX)  # seconds: first delay, longest
+        self.commit_failures = 0
         self.credit_cuts = 0
 
     async def start(self) -> None:
@@ -178,28 +198,39 @@ class BillingService:
         builder = self.builder
         if builder is None:
             return
+        billing = None
         try:
-            billing = None
             if isinstance(event, CallStarted):
                 assert self.loop is not None
                 builder.wall_offset = time.time() - self.loop.time()  # follow wall clock steps
                 billing = billing_for(event, self.config, self.plans, self.numbering)
-                if event.account.credit_account and billing.rate is not None and event.route != "none":
+                if charged_to_credit(event) and billing.rate is not None:
                     self._prepaid[event.ref] = (event.account.credit_account, billing.rate, billing.currency)
-            writes = builder.handle(event, billing)
+        except Exception:  # a billing bug must not break call handling
+            log.exception("billing: cannot rate %s", type(event).__name__)
+        try:
+            self._credit_event(event)  # first: a prepaid call's record bills what its credit paid
+        except Exception:
+            log.exception("credit control: cannot handle %s", type(event).__name__)
+        if isinstance(event, CallEnded) and event.ref in self._closing:
+            return  # closed once the reservation in flight has answered (_close_settled)
+        self._record(event, billing)
+
+    def _record(self, event: CallEvent, billing: CallBilling | None = None) -> None:
+        assert self.builder is not None
+        try:
+            writes = self.builder.handle(event, billing)
             if writes:
                 self.writer.submit(writes)
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot record %s", type(event).__name__)
-        try:
-            self._credit_event(event)
-        except Exception:
-            log.exception("credit control: cannot handle %s", type(event).__name__)
 
     # -- credit control ---------------------------------------------------------------
     async def check_credit(self, request: CreditRequest) -> CreditCheck:
         """May this prepaid call ring?  Its first chunk, at the rate it will be billed
         with, must fit in what its credit account has available."""
+        if not charged_to_credit(request):
+            return CreditCheck(ok=True, reason="not charged to a credit account")
         b = billing_for(request, self.config, self.plans, self.numbering)
         return await can_start(self.store, request.credit_account, b.rate, b.currency,
                                chunk_s=self.config.credit_chunk)
@@ -218,7 +249,21 @@ class BillingService:
             self._prepaid.pop(event.ref, None)
             done = self.credit.pop(event.ref, None)
             if done is not None:
-                self._run(done, done.ended(event.at))
+                commands = done.ended(event.at)
+                if not done.settled:  # a reservation is in flight: its answer decides the charge
+                    self._closing[event.ref] = (done, event)
+                elif self.builder is not None and done.charged_s is not None:
+                    self.builder.limit(done.ref, done.charged_s)  # the record bills what is charged
+                self._run(done, commands)
+
+    def _close_settled(self, ctl: CreditController, *, force: bool = False) -> None:
+        """Close the record of an ended prepaid call once its charge is known."""
+        if ctl.ref not in self._closing or not (ctl.settled or force):
+            return
+        _, event = self._closing.pop(ctl.ref)
+        if self.builder is not None:
+            self.builder.limit(ctl.ref, ctl.charged_s if ctl.charged_s is not None else ctl.paid_s)
+        self._record(event)
 
     def _run(self, ctl: CreditController, commands: list[CreditCommand]) -> None:
         for cmd in commands:
@@ -228,23 +273,51 @@ class BillingService:
                 if self.end_call is not None:
                     assert self.loop is not None
                     self.end_call(cmd.ref, max(self.loop.time(), cmd.at), f"credit: {cmd.reason}")
+            elif isinstance(cmd, CommitCredit):
+                self._spawn(self._commit(cmd), self._commits)
             else:
-                self._spawn(self._perform(ctl, cmd))
+                self._spawn(self._reserve(ctl, cmd))
 
-    async def _perform(self, ctl: CreditController, cmd: ReserveCredit | CommitCredit) -> None:
+    async def _reserve(self, ctl: CreditController, cmd: ReserveCredit) -> None:
         ok = await perform(self.store, cmd)
-        if isinstance(cmd, ReserveCredit):
-            assert self.loop is not None
-            try:
-                self._run(ctl, ctl.reserve_result(self.loop.time(), ok))
-            finally:
-                self.flush()  # new deadlines, BYEs to send
+        assert self.loop is not None
+        try:
+            commands = ctl.reserve_result(self.loop.time(), ok)
+            self._close_settled(ctl)
+            self._run(ctl, commands)
+        finally:
+            self.flush()  # new deadlines, BYEs to send
 
-    def _spawn(self, coro: Any) -> None:
+    async def _commit(self, cmd: CommitCredit) -> None:
+        """Commit until the store takes it, retrying with a doubling delay.
+
+        Idempotent by the call's ref: a commit that went through although its answer
+        was lost finds nothing held the next time and is done.  Durable: the call's
+        closed record (database or CDR journal) bills exactly ``cmd.amount``, and a
+        reservation still held at a restart is committed by the start-up recovery at
+        its closed record's cost (``BillingStore.recover_open_records``).
+        """
+        delay, longest = self.commit_retry
+        while not await perform(self.store, cmd):
+            self.commit_failures += 1
+            if self._stopping.is_set():
+                log.error("credit commit of call %s (%s) left for the next start", cmd.ref, cmd.amount)
+                return
+            log.warning("credit commit of call %s failed; retrying in %.1f s", cmd.ref, delay)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+            delay = min(delay * 2, longest)
+
+    def _spawn(self, coro: Any, also: set[asyncio.Task[None]] | None = None) -> None:
         assert self.loop is not None
         task = self.loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        if also is not None:
+            also.add(task)
+            task.add_done_callback(also.discard)
 
     # Timed (driver.timed): interim updates of answered calls
     def next_deadline(self) -> float | None:
@@ -280,6 +353,8 @@ class BillingService:
             "billing_quarantined": c["quarantined"],
             "credit_calls": len(self.credit),
             "credit_cuts": self.credit_cuts,
+            "credit_commits_pending": len(self._commits),
+            "credit_commit_failures": self.commit_failures,
         }
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -288,10 +363,13 @@ class BillingService:
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
-        if self._tasks:
+        self._stopping.set()  # failing commits make one last attempt, then wait for the next start
+        if self._tasks:  # reservations and commits in flight
             done, pending = await asyncio.wait(list(self._tasks), timeout=max(timeout, 0.0))
             if pending:
                 log.error("%d credit operations unfinished at shutdown (their reservations stay held)", len(pending))
+        for ctl, _ in list(self._closing.values()):  # a reservation that never answered: bill what was paid
+            self._close_settled(ctl, force=True)
         await self.writer.stop()
         try:
             await self.store.close()

@@ -38,6 +38,7 @@ from typing import Iterable, Iterator, Sequence
 
 import msgspec
 
+from b2bua.billing.reports import CSV_LINE_END, csv_cell, csv_uncell
 from dialplan.codes import AccountCode, parse_prefix_list
 from dialplan.numbering import CallClass
 
@@ -313,10 +314,10 @@ class CodeStore:
 
     def export_csv(self, group: str | None = None) -> str:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator="\n")
+        w = csv.DictWriter(buf, fieldnames=list(COLUMNS), lineterminator=CSV_LINE_END)
         w.writeheader()
-        for _, code in self.list(group):
-            w.writerow(code_to_fields(code))
+        for _, code in self.list(group):  # spreadsheet-safe cells; parse_csv undoes it
+            w.writerow({k: csv_cell(v) for k, v in code_to_fields(code).items()})
         return buf.getvalue()
 
 
@@ -353,7 +354,7 @@ def parse_csv(text: str) -> tuple[list[AccountCode], list[str]]:
         if None in row:
             errors.append(f"line {line}: more fields than columns")
             continue
-        fields = {k.strip(): v for k, v in row.items() if k is not None}
+        fields = {k.strip(): v if v is None else csv_uncell(v) for k, v in row.items() if k is not None}
         if not any((v or "").strip() for v in fields.values()):
             continue
         try:

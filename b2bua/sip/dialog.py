@@ -128,12 +128,7 @@ class Dialog:
 
     def update_target(self, message: Request | Response) -> None:
         """A target refresh (re-INVITE, UPDATE or their 2xx) may change the Contact."""
-        contacts = message.get_all("contact")
-        if contacts:
-            try:
-                self.remote_target = str(parse_name_addr(contacts[0]).uri)
-            except Exception:  # keep the old target on a bad Contact
-                pass
+        self.remote_target = contact_target(message, self.remote_target)
 
     # -- in-dialog requests ---------------------------------------------------
     def check_remote_seq(self, request: Request) -> bool:
@@ -237,3 +232,13 @@ def _is_loose(route: str) -> bool:
 def flow_for_uri(uri: SipUri, default_port: int = 5060) -> tuple[str, str, int]:
     """(transport, host, port) for sending to ``uri`` without DNS (IP hosts)."""
     return (uri.transport, uri.host, uri.port or default_port)
+
+
+def contact_target(message: Request | Response, fallback: str) -> str:
+    """The URI of the first Contact of ``message``; ``fallback`` when it has none or
+    an unreadable one (a peer's malformed Contact must not break the dialog)."""
+    try:
+        contacts = message.get_all("contact")
+        return str(parse_name_addr(contacts[0]).uri) if contacts else fallback
+    except ParseError:
+        return fallback

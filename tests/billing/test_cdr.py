@@ -6,11 +6,14 @@ from decimal import Decimal
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from b2bua.billing.cdr import (
-    CallBilling, CdrBuilder, CdrClosed, CdrInterim, CdrOpened, RECOVERED_CAUSE, call_billing, recover,
+    CallBilling, Cdr, CdrBuilder, CdrClosed, CdrInterim, CdrOpened, RECOVERED_CAUSE, call_billing, priced, recover,
+    within,
 )
-from b2bua.billing.rating import Rate, RatePlan
+from b2bua.billing.rating import Rate, RatePlan, billable_seconds, cost
 from b2bua.calls.events import CalleeAnswered, CallEnded, CallRinging, CallStarted
 
 WALL = 1_700_000_000.0  # wall clock = loop time + WALL
@@ -140,3 +143,26 @@ def test_billing_from_the_events_account_info() -> None:
         msgspec.structs.replace(ev, account=info_type(call_class="internal"))
     )
     assert (o2.cdr.account_code, o2.cdr.code_valid, o2.cdr.rate) == ("", False, None)
+
+
+@given(
+    talk=st.floats(0.5, 20_000, allow_nan=False),
+    price=st.decimals(min_value=0, max_value=5, places=2),
+    inc=st.sampled_from([1, 6, 30, 60]),
+    minimum=st.sampled_from([0, 30, 60]),
+    setup=st.decimals(min_value=0, max_value=1, places=2),
+    held_s=st.integers(0, 20_000),
+)
+def test_within_bills_the_longest_time_the_held_amount_pays(
+    talk: float, price: Decimal, inc: int, minimum: int, setup: Decimal, held_s: int
+) -> None:
+    rate = Rate(price_per_minute=price, increment_s=inc, minimum_s=minimum, setup=setup)
+    cdr = priced(Cdr(ref="r", caller="1", start=0.0, rate=rate, currency="EUR"), talk)
+    held = cost(rate, held_s, "EUR")  # what a controller holds: the cost of its paid seconds
+    out = within(cdr, held)
+    if cdr.cost <= held:
+        assert out is cdr
+        return
+    # billed down to exactly what is held, for the longest time that costs that
+    assert out.cost == held == cost(rate, out.billable, "EUR") and out.seq == cdr.seq + 1
+    assert billable_seconds(held_s, rate) <= out.billable < cdr.billable and out.duration == cdr.duration

@@ -49,7 +49,8 @@ def test_refused_renewal_ends_the_call_at_the_end_of_paid_time() -> None:
     assert end == EndCall(ref="c1", at=60.0, reason="credit exhausted")
     assert c.next_deadline() is None and c.handle_timer(100) == []
     (commit,) = c.ended(60.02)
-    assert commit.amount == cost(RATE, 60.02, "EUR")  # 61 s: one cent over what is held; the store charges min
+    assert commit.amount == cost(RATE, 60, "EUR") == c.held  # 61 s talked, the 60 s paid for are charged
+    assert (c.charged_s, c.charge) == (60, commit.amount)
 
 
 def test_no_answer_to_a_renewal_in_time_fails_closed() -> None:
@@ -146,3 +147,4 @@ def test_held_always_equals_cost_of_paid_time_and_call_never_outlives_it(
     out = c.ended(end)
     if c.paid_s:
         assert out and out[0].amount <= c.held  # ended within the paid time: covered
+        assert out[0].amount == c.charge == cost(rate, c.charged_s, "EUR") and c.charged_s <= c.paid_s

@@ -206,3 +206,14 @@ def test_cost_is_exact_money(r: Rate, d: float, currency: str) -> None:
     billed = billable_seconds(d, r)
     exact = (r.setup + billed * r.price_per_minute / 60) if billed else Decimal(0)
     assert abs(c - exact) <= Decimal(1).scaleb(exponent) / 2
+
+
+def test_internal_calls_take_the_internal_class_rate_never_a_prefix() -> None:
+    """An extension 4401 is not a UK number: internal calls are rated with the
+    plan's internal class default only (none: unrated), whatever prefix matches."""
+    uk = Rate(prefix="44", price_per_minute=D("0.10"), increment_s=60)
+    plan = RatePlan(name="office", rates=(uk,), class_defaults={"international": rate("0.50")})
+    assert rate_for(plan, "4401", "internal") is None
+    assert rate_for(plan, "441612345678", "international") == uk
+    inside = RatePlan(name="office", rates=(uk,), class_defaults={"internal": rate("0.001")})
+    assert rate_for(inside, "4401", "internal") == rate("0.001")

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from b2bua.billing.cdr import Cdr, CdrClosed, CodeChange
@@ -142,3 +143,37 @@ async def test_cli_report_and_export_from_the_database(
     assert await asyncio.to_thread(main, ["report", "--db", str(Path("/proc/nope/x.db"))]) == 1
     assert "b2bua: billing database:" in capsys.readouterr().err
     await store.open()  # the fixture closes it again
+
+
+# -- spreadsheet formula injection (OWASP "CSV injection") ---------------------------------
+
+FORMULAS = ("=HYPERLINK(\"http://x\",\"y\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tfoo", "\rbar")
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_quoted() -> None:
+    """Every text cell starting with = + - @ tab or CR gets a leading ' (OWASP);
+    numbers, also signed ones as text, stay numbers."""
+    recs = [
+        msgspec.structs.replace(FIXTURE[0], caller=f, caller_user=f, department=f, dialed=f, cause=f, account_code=f)
+        for f in FORMULAS
+    ]
+    recs.append(msgspec.structs.replace(FIXTURE[0], dialed="+442079460000", cost=D("-0.50"), cause="-12.5"))
+    rows = list(csv.DictReader(io.StringIO(export_cdrs(recs, "csv"))))
+    for f, row in zip(FORMULAS, rows):
+        for field in ("src", "caller_user", "department", "dst", "cause", "accountcode"):
+            assert row[field] == "'" + f, (field, row[field])
+        assert row["clid"].startswith('"')  # not a trigger: left alone
+    last = rows[-1]
+    assert (last["dst"], last["cost"], last["cause"], last["billsec"]) == ("+442079460000", "-0.50", "-12.5", "61")
+    report = list(csv.reader(io.StringIO(render_report(summarize(recs[:1], "department"), "csv", "department"))))
+    assert report[1][0] == "'" + FORMULAS[0]
+    for cell in (c for row in csv.reader(io.StringIO(export_cdrs(recs, "csv"))) for c in row):
+        assert not cell or cell[0] not in "=+-@\t\r" or _is_number(cell), cell
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        Decimal(cell)
+    except ArithmeticError:
+        return False
+    return cell.lstrip("+-")[:1].isdigit()

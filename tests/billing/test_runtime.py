@@ -189,3 +189,36 @@ async def test_credit_starts_on_the_callees_answer_not_on_the_servers(tmp_path: 
         assert "p1" not in billing.credit
     finally:
         await billing.stop()
+
+
+def test_an_extension_that_looks_like_a_country_is_rated_as_internal() -> None:
+    """Extension 4401 with a UK prefix rate in the plan: internal, unrated."""
+    cfg = loads(CONFIG.replace('rates = [{ prefix = "212"', 'rates = [{ prefix = "44", price_per_minute = 0.30 }, { prefix = "212"'))
+    ev = started(dialed="4401", route="extension", account=AccountInfo(call_class="international"))
+    b = billing_for(ev, cfg.billing, cfg.billing.plans, cfg.numbering)
+    assert (b.call_class, b.rate) == ("internal", None)
+    builder = CdrBuilder(wall_offset=0.0, plans=cfg.billing.plans, default_plan="standard")
+    [opened] = builder.handle(ev)  # rated from the event alone: the same rule
+    assert opened.cdr.rate is None
+
+
+async def test_internal_calls_of_a_prepaid_code_are_neither_checked_nor_charged(tmp_path: Path) -> None:
+    """A code with a credit account may call an extension: no credit check, no
+    reservation, the balance untouched, even where the plan rates internal calls."""
+    cfg = loads(CONFIG.replace("class_defaults = { local", "class_defaults = { internal = { price_per_minute = 0.60 }, local"))
+    billing = BillingService(cfg.billing, tmp_path, cfg.numbering)
+    await billing.start()
+    await billing.store.create_account("acme", "EUR", Decimal("1.00"))
+    t0 = asyncio.get_running_loop().time()
+    ev = started("x", dialed="1002", route="extension", at=t0,
+                 account=AccountInfo(code="31337", valid=True, call_class="internal", credit_account="acme"))
+    check = await billing.check_credit(ev)
+    assert check.ok, check
+    billing.on_event(ev)
+    billing.on_event(CalleeAnswered(ref="x", at=t0 + 1, b_call_id="b"))
+    assert billing.credit == {} and not billing._tasks
+    billing.on_event(CallEnded(ref="x", at=t0 + 61, status=200, cause="caller hung up", hangup="caller"))
+    bal = await billing.store.balance("acme")
+    assert bal is not None and (bal.balance, bal.reserved) == (Decimal("1.00"), Decimal("0.00"))
+    assert await billing.store.reservation("x") is None
+    await billing.stop()

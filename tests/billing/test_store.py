@@ -131,3 +131,18 @@ async def test_closed_writes_are_full_records(store: BillingStore) -> None:
     closed = [w for w in call(b, "r1", 0, 1, 2) if isinstance(w, CdrClosed)]
     await store.apply(closed)  # a final without its opening (open_at="answer" + unanswered, or lost opening)
     assert msgspec.structs.asdict(await store.get("r1")) == msgspec.structs.asdict(closed[0].cdr)
+
+
+async def test_recovery_bills_a_prepaid_record_at_what_its_account_is_charged(store: BillingStore) -> None:
+    """A crash left a prepaid call open, its last interim past the credit held (0.65 =
+    setup + 60 s): recovery charges the held 0.65 and the record says 0.65 too."""
+    await store.create_account("wallet", "EUR", Decimal("1.00"))
+    assert await store.reserve("wallet", Decimal("0.65"), ref="prepaid") is not None
+    b = CdrBuilder(wall_offset=WALL, node="n1", interim_interval=65)
+    await store.apply(call(b, "prepaid", 0, 10, None) + b.handle_timer(75))  # 65 s talked: 0.70 by the rate
+    assert (await store.get("prepaid")).cost == Decimal("0.70")
+    await store.recover_open_records(WALL + 1000, node="n1")
+    rec, bal, res = await store.get("prepaid"), await store.balance("wallet"), await store.reservation("prepaid")
+    assert res is not None and res.state == "committed" and bal is not None
+    assert (rec.cost, rec.billable, rec.recovered) == (Decimal("0.65"), 60, True)
+    assert (bal.balance, bal.reserved) == (Decimal("1.00") - rec.cost, Decimal("0.00"))

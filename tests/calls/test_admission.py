@@ -801,3 +801,12 @@ def test_harness_cdr_dst_is_the_number_without_the_code() -> None:
     record = export_record(writes[-1].cdr)
     assert record["dst"] == LONG and "99999" not in str(record)
     h.settle()
+
+
+@pytest.mark.parametrize("credit", [True, False])
+def test_a_prepaid_code_may_call_an_extension_without_a_credit_check(credit: bool) -> None:
+    """Internal calls are not charged to a credit account: no check, no refusal, even
+    when credit control is unavailable; the record still names the account."""
+    s = start(call(machine(credit=credit), "31337**1002"))
+    assert (s.route.kind, s.route.destination) == ("extension", "1002")
+    assert s.account.credit_account == "prepaid-1"
