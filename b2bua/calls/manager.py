@@ -42,6 +42,10 @@ Public API
   extra)`` (the callee of a call started with ``place=False``),
   ``reoffer(ref, side, sd, now, *, glare_delay)`` and ``bridge(ref, now)``;
 * ``next_deadline()``, ``handle_timer(now)``, ``len(manager)``;
+* the code is split by role: this module dispatches events and starts and
+  ends calls; :mod:`~b2bua.calls.forks` (``ForkOutcomes``) handles the
+  callees' answers and :mod:`~b2bua.calls.operations` (``CallOperations``)
+  the operations above that the runtime invokes; both are mixed in here;
 * ``events``: the :data:`~b2bua.calls.events.CallEvent` s produced so far
   (CallStarted, CallRinging, CallRedirected, CalleeAnswered then CallerConnected, ...,
   CallEnded, in order), drained by the shell with ``take_events()`` after
@@ -67,27 +71,25 @@ from b2bua.sip.errors import ParseError, UnsafeValue
 from b2bua.sip.message import Header, Request, Response, header
 from b2bua.sip.uri import SipUri
 
-from . import offers, prack, redirect, relay, sdp
-from .call import RINGING, UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, dialog_key, failure_rank, map_failure
+from . import offers, prack, relay
+from .call import UNANSWERED, Call, CallIndex, CallState, Settings, Trigger, dialog_key, map_failure
 from .events import (
     NO_ACCOUNT,
     AccountInfo,
-    CalleeAnswered,
     CallEnded,
-    CallerConnected,
     CallEvent,
-    CallRinging,
     CallStarted,
 )
-from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, bracket_host, fork_invite, session_expires
+from .leg import ALLOW, MIN_SE, CallCore, Leg, LegState, allows_update, fork_invite, session_expires
+from .forks import ForkOutcomes
+from .operations import CallOperations
 from .relay import malformed_sdp
 from .routing import Route, dialed_user
-from .sdp import SessionDescription
 
 __all__ = ["ALLOW", "CallManager", "Settings", "map_failure"]
 
 
-class CallManager:
+class CallManager(ForkOutcomes, CallOperations):
     """Owns every call; handles the endpoint's events for them."""
 
     def __init__(
@@ -360,149 +362,6 @@ class CallManager:
             return None
         return a
 
-    # -- responses to the B legs' INVITEs ------------------------------------------
-    def _on_invite_response(self, b: Leg, resp: Response, now: float) -> None:
-        call = b.call
-        a = call.a
-        assert a is not None
-        status = resp.status
-        if status < 200:
-            if status == 100 or call.state not in RINGING:
-                return
-            if resp.to.tag and b.state is LegState.TRYING:
-                b.state = LegState.EARLY
-            if prack.is_reliable(resp) and not prack.on_reliable(b, resp, now):
-                return  # a retransmission, or out of order (RFC 3262 §4)
-            if status in (180, 183):
-                if call.fire(Trigger.PROVISIONAL) is CallState.PROCEEDING:
-                    self.events.append(CallRinging(ref=call.ref, at=now, status=status))
-                a.state = LegState.EARLY
-                extra = []
-                if resp.body:
-                    extra.append(header("Content-Type", resp.get("content-type") or "application/sdp"))
-                prack.relay_provisional(a, b, resp, now, extra)
-            return
-        if 200 <= status < 300:
-            self._on_b_answered(b, resp, now)
-            return
-        # a failure of this fork
-        if b.final is not None:
-            return
-        if status in (401, 407) and not b.auth_tried and self._retry_with_credentials(b, resp, now):
-            return
-        if 300 <= status < 400:
-            resp = redirect.on_3xx(b, resp, now, self.events, self._invite_fork)
-            status = resp.status
-        b.final = resp
-        b.state = LegState.TERMINATED
-        if status >= 400 and (call.best is None or failure_rank(status) < failure_rank(call.best.status)):
-            call.best = resp
-        if 600 <= status < 700:
-            self._cancel_forks(call, now, except_leg=b)
-        if call.state in (*RINGING, CallState.PLACING) and all(f.final is not None for f in call.forks):
-            if call.state in RINGING and redirect.proceed(call, now, self._invite_fork, self._fail_a):
-                return
-            best = call.best or resp
-            self._not_reached(
-                call,
-                map_failure(best.status),
-                now,
-                reason=best.reason if map_failure(best.status) == best.status else None,
-                cause=f"callee answered {best.status} {best.reason}",
-            )
-
-    def _retry_with_credentials(self, b: Leg, resp: Response, now: float) -> bool:
-        call = b.call
-        route = call.route
-        if route.trunk is None or self.digest_client is None or redirect.followed(b):
-            return False
-        creds = self.trunk_credentials(route.trunk.name)
-        if not creds:
-            return False
-        name = "www-authenticate" if resp.status == 401 else "proxy-authenticate"
-        values = [v for _, k, v in resp.headers if k == name]  # commas belong to the value
-        if not values:
-            return False
-        try:
-            value = self.digest_client(values, "INVITE", b.invite.uri, creds[0], creds[1], self.ids.tag())
-        except ParseError:
-            return False
-        b.final = resp
-        b.state = LegState.TERMINATED
-        name = "Authorization" if resp.status == 401 else "Proxy-Authorization"
-        nb = self._invite_fork(call, b.invite_again(header(name, value)), b.flow, now)
-        nb.auth_tried = True
-        return True
-
-    def _on_b_answered(self, b: Leg, resp: Response, now: float) -> None:
-        call = b.call
-        a = call.a
-        assert a is not None
-        if b.dialog is not None:
-            # a retransmitted 2xx: our ACK was lost (unless it still waits for A's answer)
-            if b.ack_cseq is None:
-                b.ack_again(resp.cseq.number)
-            return
-        try:
-            dialog = Dialog.from_uac(b.invite, resp, b.flow, self.s.user_agent)
-        except ParseError as err:
-            self._unusable_2xx(b, resp, err, now)
-            return
-        b.dialog = dialog
-        prack.confirmed(b, dialog)
-        b.final = resp
-        b.allows_update = allows_update(resp)
-        served = call.state is CallState.PLACING  # the server answered the caller itself
-        if call.state not in RINGING and not served:
-            # a late 2xx from another fork, or the call is gone: ACK and BYE
-            b.ack(b.invite.cseq.number)
-            b.send_bye(now)
-            return
-        call.fire(Trigger.ANSWERED)
-        call.b = b
-        b.state = LegState.CONFIRMED
-        self.index.add_dialog(b)
-        if b.invite.body:
-            b.ack(b.invite.cseq.number)
-        else:
-            b.await_answer(b.invite.cseq.number, resp.body)  # B made the offer; A's ACK brings the answer
-        self._cancel_forks(call, now, except_leg=b)
-        call.answered_at = now
-        self._clear_call_timers(call)
-        call.timers.append(self.timers.schedule(now + self.s.max_call_duration, self._max_duration, call))
-        self.events.append(CalleeAnswered(ref=call.ref, at=now, b_call_id=dialog.call_id))
-        if served:  # the server answered the caller already; connecting the media is bridge()'s
-            b.schedule_refresh(now)
-            return
-        # answer A (with B's early SDP if only an unreliable provisional carried it, RFC 3262)
-        body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type"))
-        a.answer_invite(now, body=body, content_type=ctype, reason=resp.reason)
-        for leg in (a, b):
-            leg.schedule_refresh(now)
-        self.events.append(CallerConnected(ref=call.ref, at=now))
-
-    def _unusable_2xx(self, b: Leg, resp: Response, err: ParseError, now: float) -> None:
-        """A 2xx whose route set (or Contact) cannot be used: ACK it and BYE
-        where the INVITE went, when its Contact allows, and count the fork as
-        failed (502), so that the call is never left up with an unreachable leg."""
-        if b.final is not None:
-            return  # a retransmission of it
-        bare = Response(resp.status, resp.reason, [h for h in resp.headers if h[1] != "record-route"], resp.body)
-        try:
-            b.dialog = Dialog.from_uac(b.invite, bare, b.flow, self.s.user_agent)
-        except ParseError:
-            b.dialog = None  # no Contact to send to either: Timer M ends the transaction
-        if b.dialog is not None:
-            b.ack(b.invite.cseq.number)
-            b.send_bye(now)
-        call = b.call
-        b.final = failed = Response(502, "Bad Gateway")
-        b.state = LegState.TERMINATED
-        if call.best is None or failure_rank(502) < failure_rank(call.best.status):
-            call.best = failed
-        if call.state in RINGING and all(f.final is not None for f in call.forks):
-            self._fail_a(call, 502, now, reason="Bad Gateway", cause=f"callee's 2xx unusable: {err.reason}")
-
     # -- ending calls -------------------------------------------------------------
     def _on_cancel(self, call: Call, now: float) -> None:
         if call.state not in UNANSWERED:
@@ -574,111 +433,6 @@ class CallManager:
         assert call.a is not None
         call.a.send_bye(now)
         self._end(call, now, status=status, cause=cause, hangup="server")
-
-    def end_call(self, ref: str, now: float, cause: str) -> bool:
-        """End a call from the server (e.g. credit ran out): BYE on both legs of an
-        answered call, a failure to the caller before that.  False when the call is
-        unknown or already ended."""
-        call = self.index.calls.get(ref)
-        if call is None or call.state is CallState.ENDED:
-            return False
-        self._teardown(call, now, cause=cause, hangup="server")
-        return True
-
-    def end_all(self, now: float, cause: str = "server shutdown") -> int:
-        """End every live call (the server is stopping): BYE on both legs of an
-        answered call; 503 to the caller and CANCEL to the forks of one not
-        answered yet.  Hangup "server" either way.  Returns how many were ended."""
-        live = [c for c in self.index.calls.values() if c.state is not CallState.ENDED]
-        for call in live:
-            if call.state in UNANSWERED:
-                self._cancel_forks(call, now)
-                self._fail_a(call, 503, now, reason="Service Unavailable", cause=cause, hangup="server")
-            else:
-                self._teardown(call, now, cause=cause, hangup="server")
-        return len(live)
-
-    def waiting_byes(self) -> list[Leg]:
-        """The legs whose BYE waits for the ACK of our 2xx (RFC 3261 §15)."""
-        return [leg for call in self.index.calls.values() for leg in (call.a, *call.forks)
-                if leg is not None and leg.bye_deferred]
-
-    def release_byes(self, now: float) -> int:
-        """Send every BYE still waiting for an ACK now (the server is stopping
-        and cannot wait any longer).  Returns how many went."""
-        waiting = self.waiting_byes()
-        for leg in waiting:
-            leg.bye_now(now)
-        return len(waiting)
-
-    # -- the server's own answers and offers (b2bua.calls.offers) -------------------
-    def _emit(self, event: CallEvent) -> None:
-        self.events.append(event)  # self.events is replaced by take_events(): look it up each time
-
-    def _live(self, ref: str) -> Call | None:
-        call = self.index.calls.get(ref)
-        return None if call is None or call.state is CallState.ENDED or call.a is None else call
-
-    def early_media(self, ref: str, sd: SessionDescription, now: float) -> bool:
-        """183 with the server's SDP (the answer to the caller's offer) to an
-        unanswered caller; False when it does not apply."""
-        call = self._live(ref)
-        return call is not None and call.a is not None and offers.early_media(call.a, sd, now)
-
-    def answer_locally(self, ref: str, sd: SessionDescription, now: float) -> bool:
-        """Answer the caller 200 with the server's SDP (after early media, the same
-        one): the call is SERVING (or PLACING with forks out), CallerConnected
-        (by_server) is reported, billing does not start.  False when it does not apply."""
-        call = self._live(ref)
-        if call is None or call.a is None or not offers.answer(call.a, sd, now):
-            return False
-        call.fire(Trigger.SERVED)
-        call.timers.append(self.timers.schedule(now + self.s.max_call_duration, self._max_duration, call))
-        self.events.append(CallerConnected(ref=ref, at=now, by_server=True))
-        return True
-
-    def place(
-        self,
-        ref: str,
-        now: float,
-        *,
-        route: Route | None = None,
-        sd: SessionDescription | None = None,
-        display: str = "",
-        extra: list[Header] | None = None,
-    ) -> bool:
-        """Place the callee's legs of a call the server answered (SERVING), towards
-        ``route`` (default: the call's), offering ``sd`` (default: the caller's
-        offer).  False when it does not apply."""
-        call = self._live(ref)
-        if call is None or call.a is None or call.state is not CallState.SERVING:
-            return False
-        route = route or call.route
-        body = sdp.build(sd) if sd is not None else call.a.invite.body
-        if route.kind == "none" or not body:
-            return False
-        call.route = route
-        inv = call.a.invite
-        self._place_forks(call, display, extra, now, Request("INVITE", inv.uri, inv.headers, body))
-        for f in call.forks:
-            f.local_sdp = sd
-        return call.state is CallState.PLACING
-
-    def reoffer(
-        self, ref: str, side: str, sd: SessionDescription | None, now: float, *, glare_delay: float | None = None
-    ) -> bool:
-        """A new offer from the server on the ``"caller"`` or ``"callee"`` leg
-        (re-INVITE, or UPDATE when ``Call.prefer_update`` and the peer allows it);
-        its outcome comes as OfferAnswered.  False when it does not apply."""
-        call = self._live(ref)
-        leg = None if call is None else call.a if side == "caller" else call.b
-        return leg is not None and offers.reoffer(leg, sd, now, emit=self._emit, glare_delay=glare_delay)
-
-    def bridge(self, ref: str, now: float) -> bool:
-        """Connect the caller's and the callee's media (RFC 3725 flow I):
-        CallBridged on success, the call ended on failure.  False when it does not apply."""
-        call = self._live(ref)
-        return call is not None and offers.bridge(call, now, emit=self._emit)
 
     def _max_duration(self, now: float, call: Call) -> None:
         self._teardown(call, now, cause="maximum call duration", hangup="server")
