@@ -100,7 +100,8 @@ def test_an_expired_registration_is_purged_from_memory_and_database(tmp_path: Pa
         assert registered.returncode == 0, registered.stdout[-2000:] + registered.stderr[-2000:]
         db = sqlite3.connect(data / "b2bua.sqlite3")
         try:
-            assert db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 1
+            # bindings are written off the event loop, a moment after the 200
+            wait_for(lambda: db.execute("SELECT count(*) FROM registrations").fetchone()[0] == 1, timeout=1.5)
             wait_for(lambda: server_status(data).get("registrations_expired") == 1)
             status = server_status(data)
             assert status["registrations"] == 0, status
