@@ -83,14 +83,12 @@ from dialplan.codes import CodeLookup
 from dialplan.dialstring import mask_code, without_code
 from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
 
-from .auth import (  # re-exported: the shell and the tests use them from here
-    AUTH_FAILED,
+from .auth import (
     CredentialGuard,
     SendResponse,
     authenticate,
     default_guard,
     claimed_account,
-    own_addresses,
 )
 from .events import NO_ACCOUNT, AccountInfo
 from .routing import Extension, Route, Router, Trunk, dialed_user, refusal

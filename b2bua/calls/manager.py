@@ -58,7 +58,7 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from b2bua.sip.build import IdSource
-from b2bua.sip.dialog import Dialog
+from b2bua.sip.dialog import dialog_target
 from b2bua.sip.endpoint import (
     Address,
     CancelReceived,
@@ -198,7 +198,7 @@ class CallManager(ForkOutcomes, CallOperations):
             self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
             return call
         try:
-            Dialog.from_uas(req, a.to_tag, "", a.flow)  # the dialog A's INVITE would make
+            dialog_target(req, "")  # A's INVITE must make a usable dialog
         except ParseError as err:
             self._fail_a(call, 400, now, reason="Bad Record-Route or Contact", cause=err.reason)
             return call

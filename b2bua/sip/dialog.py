@@ -86,9 +86,7 @@ class Dialog:
         """The UAS side of a dialog created by ``request`` (§12.1.1).
         Raises ParseError when its Record-Route or Contact is unusable."""
         frm = request.from_
-        contacts = request.name_addrs("contact")
-        target = str(contacts[0].uri) if contacts else str(frm.uri)
-        check_route_set(request.get_all("record-route"))
+        target = dialog_target(request, str(frm.uri))
         return cls(
             call_id=request.call_id,
             local_tag=local_tag,
@@ -108,9 +106,7 @@ class Dialog:
     def from_uac(cls, request: Request, response: Response, flow: Address, user_agent: str = "b2bua") -> "Dialog":
         """The UAC side created by a response with a To tag to ``request`` (§12.1.2).
         Raises ParseError when its Record-Route or Contact is unusable."""
-        contacts = response.name_addrs("contact")
-        target = str(contacts[0].uri) if contacts else request.uri
-        check_route_set(response.get_all("record-route"))
+        target = dialog_target(response, request.uri)
         return cls(
             call_id=request.call_id,
             local_tag=request.from_.tag or "",
@@ -190,6 +186,15 @@ class Dialog:
         if not isinstance(uri, SipUri):
             return None
         return uri.host, uri.port, uri.transport
+
+
+def dialog_target(message: Request | Response, fallback: str) -> str:
+    """The remote target a dialog-creating ``message`` gives (its first
+    Contact's URI, else ``fallback``), after checking that its Contact and
+    Record-Route can be used.  Raises ParseError (400 for a request)."""
+    contacts = message.name_addrs("contact")
+    check_route_set(message.get_all("record-route"))
+    return str(contacts[0].uri) if contacts else fallback
 
 
 def check_route_set(routes: list[str]) -> None:
