@@ -241,6 +241,10 @@ def without_code(raw: str, *, fac: str = "", code_length: int | None = None, aut
     was dialed with it (shortcut or FAC form, after an authorization code),
     the string unchanged when none was; an unfinished code form keeps its FAC
     and hides the rest."""
+    if raw.isdigit() and raw.isascii() and not (fac and raw.startswith(fac)) and not (
+        auth_fac and raw.startswith(auth_fac)
+    ):
+        return raw  # a plain number (the common case): no form can hide a code in it
     auth, raw = split_auth(raw, auth_fac)
     if auth is not None and not raw:
         return auth_fac + MASK if auth else auth_fac

@@ -216,6 +216,10 @@ class Step(enum.Enum):
     START = "start"
     DONE = "done"
 
+    # members are singletons compared by identity: hash them the same way (in C)
+    # rather than by name in Python, for the transition-table lookups
+    __hash__ = object.__hash__
+
 
 class Found(enum.Enum):
     """What a step found (or which event came), the key of the transition."""
@@ -239,6 +243,10 @@ class Found(enum.Enum):
     CANCELLED = "cancelled"
     GONE = "gone"
     STARTED = "started"
+
+    # members are singletons compared by identity: hash them the same way (in C)
+    # rather than by name in Python, for the transition-table lookups
+    __hash__ = object.__hash__
 
 
 TRANSITIONS: dict[Step, dict[Found, Step]] = {

@@ -69,6 +69,8 @@ class CallState(enum.Enum):
     PLACING = "placing"  # the server answered the caller; the callee's forks are out
     ENDED = "ended"
 
+    __hash__ = object.__hash__  # identity, in C: members are singletons (transition lookups)
+
 
 class Trigger(enum.Enum):
     ROUTED = "routed"  # the B-leg INVITEs went out
@@ -76,6 +78,8 @@ class Trigger(enum.Enum):
     ANSWERED = "answered"  # a fork answered 2xx and won
     SERVED = "served"  # the server answered the caller with its own SDP
     ENDED = "ended"  # the attempt is over, whatever the cause
+
+    __hash__ = object.__hash__  # identity, in C: members are singletons (transition lookups)
 
 
 TRANSITIONS: dict[CallState, dict[Trigger, CallState]] = {

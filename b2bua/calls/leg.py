@@ -47,9 +47,9 @@ from b2bua.sip.build import IdSource, make_response
 from b2bua.sip.dialog import Dialog
 from b2bua.sip.endpoint import Address, Endpoint, RequestReceived
 from b2bua.sip.errors import ParseError
-from b2bua.sip.headers import NameAddr
+from b2bua.sip.headers import quote
 from b2bua.sip.message import Header, Request, Response, header
-from b2bua.sip.uri import SipUri
+from b2bua.sip.uri import USER_CHARS, escape, format_host
 
 from . import sdp
 from .call import Call, CallIndex, CallState, Settings
@@ -428,11 +428,13 @@ def fork_invite(
     local = core.local(flow.transport)
     mf = src.get("max-forwards")
     max_forwards = int(mf) - 1 if mf and mf.isdigit() else 69
-    frm = NameAddr(display=display or None, uri=SipUri(user=caller, host=local.host), params={"tag": core.ids.tag()})
+    # what str(NameAddr(display, SipUri(user, host), tag)) writes, without the objects
+    host = format_host(local.host)
+    shown = f"{quote(display)} " if display else ""
     headers: list[Header] = [
         header("Max-Forwards", str(max(max_forwards, 0))),
-        header("From", str(frm)),
-        header("To", str(NameAddr(uri=SipUri(user=callee, host=local.host)))),
+        header("From", f"{shown}<sip:{escape(caller, USER_CHARS)}@{host}>;tag={core.ids.tag()}"),
+        header("To", f"<sip:{escape(callee, USER_CHARS)}@{host}>"),
         header("Call-ID", core.ids.call_id()),
         header("CSeq", "1 INVITE"),
         header("Contact", contact_uri(local)),

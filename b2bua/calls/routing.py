@@ -123,6 +123,10 @@ def dialed_user(req: Request) -> str:
     return getattr(uri, "user", None) or ""
 
 
+MAX_SOURCES = 4096  # source addresses whose trunk (or none) is remembered
+_UNKNOWN = object()
+
+
 class Router:
     def __init__(
         self,
@@ -140,8 +144,21 @@ class Router:
         self._nets = [
             (ipaddress.ip_network(c, strict=False), t) for t in trunks for c in t.inbound
         ]
+        # source address -> its trunk or None, remembered (the configuration is fixed)
+        self._sources: dict[str, Trunk | None] = {}
 
     def inbound_trunk(self, host: str) -> Trunk | None:
+        """The trunk whose inbound networks hold ``host`` (a source address)."""
+        known = self._sources.get(host, _UNKNOWN)
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
+        found = self._match(host)
+        if len(self._sources) >= MAX_SOURCES:
+            self._sources.clear()  # bounded, whatever sources send
+        self._sources[host] = found
+        return found
+
+    def _match(self, host: str) -> Trunk | None:
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:

@@ -290,20 +290,23 @@ class _Section:
             pt, _, text = rest.partition(" ")
             if not pt or not text.strip():
                 raise _fail(n, line, f"{name} needs a payload type and a value")
-            known = self.payloads.get(pt, Payload(pt=pt))
+            known = self.payloads.get(pt)
             if name == "rtpmap":
-                if known.rtpmap is not None:
+                if known is not None and known.rtpmap is not None:
                     raise _fail(n, line, f"a second rtpmap for payload type {pt}")
                 enc, _, clock = text.strip().partition("/")
                 clock, slash, params = clock.partition("/")
-                self.payloads[pt] = msgspec.structs.replace(known, rtpmap=RtpMap(
+                rtpmap = RtpMap(
                     encoding=enc, clock_rate=_int(clock, n, line, "clock rate") if clock else None,
                     parameters=params if slash else None,
-                ))
+                )
+                self.payloads[pt] = Payload(pt=pt, rtpmap=rtpmap, fmtp=known.fmtp if known is not None else None)
             else:
-                if known.fmtp is not None:
+                if known is not None and known.fmtp is not None:
                     raise _fail(n, line, f"a second fmtp for payload type {pt}")
-                self.payloads[pt] = msgspec.structs.replace(known, fmtp=text.strip())
+                self.payloads[pt] = Payload(
+                    pt=pt, rtpmap=known.rtpmap if known is not None else None, fmtp=text.strip()
+                )
         else:
             self.attributes.append(Attribute(name=name, value=rest if sep else None))
 
@@ -330,6 +333,13 @@ class _Section:
 
 def parse(body: bytes | str) -> SessionDescription:
     """The session description in ``body``; raises :class:`SdpError` naming the bad line."""
+    sd = _parse(body, build=True)
+    assert sd is not None
+    return sd
+
+
+def _parse(body: bytes | str, build: bool) -> SessionDescription | None:
+    """:func:`parse`; with ``build`` False only the checks (None when they pass)."""
     if isinstance(body, bytes):
         try:
             body = body.decode("utf-8")
@@ -344,6 +354,8 @@ def parse(body: bytes | str) -> SessionDescription:
     timing: list[Timing] = []
     media: list[tuple[Media, _Section]] = []
     seen_v = False
+    section = session  # the level lines go to: the session's, then each m= section's
+    in_media = False
     for n, line in enumerate(raw, 1):
         line = line.removesuffix("\r")
         if not line:
@@ -360,11 +372,15 @@ def parse(body: bytes | str) -> SessionDescription:
                 raise _fail(n, line, "an SDP body starts with v=0")
             seen_v = True
             continue
-        if kind == "m":
-            media.append((_media(value, n, line), _Section()))
+        if kind == "a":  # most lines: straight to the current level
+            section.attribute(value, n, line, in_media)
             continue
-        section = media[-1][1] if media else session
-        if section.line(kind, value, n, line, media=bool(media)):
+        if kind == "m":
+            section = _Section()
+            media.append((_media(value, n, line), section))
+            in_media = True
+            continue
+        if section.line(kind, value, n, line, media=in_media):
             continue
         if media:
             raise _fail(n, line, f"{kind}= is not allowed in a media section")
@@ -391,6 +407,8 @@ def parse(body: bytes | str) -> SessionDescription:
     if origin is None or name is None or not timing:
         missing = [k for k, absent in (("o=", origin is None), ("s=", name is None), ("t=", not timing)) if absent]
         raise SdpError(f"SDP lacks {', '.join(missing)}")
+    if not build:
+        return None
     return SessionDescription(
         origin=origin, session_name=name, connection=session.connection,
         bandwidths=tuple(session.bandwidths), timing=tuple(timing), direction=session.direction,
@@ -408,7 +426,7 @@ def parse(body: bytes | str) -> SessionDescription:
 def looks_valid(body: bytes) -> bool:
     """True if ``body`` parses as SDP (the call manager answers 488 otherwise)."""
     try:
-        parse(body)
+        _parse(body, build=False)
     except SdpError:
         return False
     return True

@@ -153,6 +153,8 @@ class ServerApp:
         self.credit_check = credit_check
         self.defer = defer
         self.draining = False  # stopping: new calls get 503 while the live ones end
+        self._own: tuple[tuple[str, int], ...] = ()
+        self._own_from: object = None  # the endpoint's address dict _own was made from
         lk = config.lockout
         self.auth = DigestServer(sip.realm, secret, float(sip.nonce_lifetime), algorithms=tuple(sip.digest_algorithms))
         self.admission = Admission(
@@ -256,7 +258,11 @@ class ServerApp:
                 self._check_credit(cmd)
 
     def _listening(self) -> tuple[tuple[str, int], ...]:
-        return tuple((a.host, a.port) for a in self.endpoint.local.values())
+        local = self.endpoint.local  # replaced, never changed in place (Endpoint.set_local)
+        if self._own_from is not local:
+            self._own = tuple((a.host, a.port) for a in local.values())
+            self._own_from = local
+        return self._own
 
     def _check_credit(self, cmd: CheckCredit) -> None:
         """Run the check while the INVITE transaction stays open (the endpoint

@@ -129,6 +129,10 @@ def charged_to_credit(event: Billable) -> bool:
     return bool(event.account.credit_account) and event.route not in ("none", "extension")
 
 
+# the events that write a record or move credit (CdrBuilder.handle, _credit_event)
+_BILLED = (CallStarted, CalleeAnswered, CallEnded)
+
+
 class BillingService:
     """Per-server billing: owns the store, the writer and the CDR builder."""
 
@@ -196,8 +200,8 @@ class BillingService:
     def on_event(self, event: CallEvent) -> None:
         """CallLog subscriber: never raises, never waits."""
         builder = self.builder
-        if builder is None:
-            return
+        if builder is None or not isinstance(event, _BILLED):
+            return  # ringing, connected, re-offers: neither the record nor credit changes
         billing = None
         try:
             if isinstance(event, CallStarted):

@@ -7,7 +7,7 @@ store's job; it will subscribe here.)"""
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 from dialplan.dialstring import mask_code
 
@@ -34,39 +34,72 @@ class CallLog:
         self.subscribers: list[Callable[[CallEvent], None]] = []
 
     def __call__(self, event: CallEvent) -> None:
-        c = self.counters
-        if isinstance(event, CallStarted):
-            c["calls_started"] += 1
-            a = event.account
-            code = ""
-            if a.code:
-                state = "valid" if a.valid else "flagged invalid" if a.valid is False else "unchecked"
-                code = f"; account code {mask_code(a.code)} ({a.source}, {state})"
-            if a.authorization:
-                code += f"; authorized by {a.authorization!r} (level {a.authorization_level})"
-            log.info(
-                "call %s started: %s (%s) dialed %s -> %s via %s%s",
-                event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route, code,
-            )
-        elif isinstance(event, CallRinging):
-            log.debug("call %s ringing (%d)", event.ref, event.status)
-        elif isinstance(event, CallRedirected):
-            log.info("call %s redirected %d (%s): %s", event.ref, event.status, event.action, ", ".join(event.targets))
-        elif isinstance(event, CalleeAnswered):  # calls_answered counts callees' answers
-            c["calls_answered"] += 1
-            log.info("call %s answered", event.ref)
-        elif isinstance(event, CallerConnected):
-            if event.by_server:  # the server answered the caller itself (calls_served)
-                c["calls_served"] += 1
-                log.info("call %s answered by the server", event.ref)
-        elif isinstance(event, OfferAnswered):
-            log.debug("call %s: %s answered the server's %s %d", event.ref, event.side, event.method, event.status)
-        elif isinstance(event, CallBridged):
-            log.info("call %s bridged", event.ref)
-        elif isinstance(event, CallEnded):
-            log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
-            c["calls_ended"] += 1
-            if event.status >= 300:
-                c["calls_failed"] += 1
+        handler = _HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self.counters, event)
         for sub in self.subscribers:
             sub(event)
+
+
+def _started(c: dict[str, int], event: CallStarted) -> None:
+    c["calls_started"] += 1
+    if not log.isEnabledFor(logging.INFO):
+        return
+    a = event.account
+    code = ""
+    if a.code:
+        state = "valid" if a.valid else "flagged invalid" if a.valid is False else "unchecked"
+        code = f"; account code {mask_code(a.code)} ({a.source}, {state})"
+    if a.authorization:
+        code += f"; authorized by {a.authorization!r} (level {a.authorization_level})"
+    log.info(
+        "call %s started: %s (%s) dialed %s -> %s via %s%s",
+        event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route, code,
+    )
+
+
+def _ringing(c: dict[str, int], event: CallRinging) -> None:
+    log.debug("call %s ringing (%d)", event.ref, event.status)
+
+
+def _redirected(c: dict[str, int], event: CallRedirected) -> None:
+    log.info("call %s redirected %d (%s): %s", event.ref, event.status, event.action, ", ".join(event.targets))
+
+
+def _answered(c: dict[str, int], event: CalleeAnswered) -> None:
+    c["calls_answered"] += 1  # calls_answered counts callees' answers
+    log.info("call %s answered", event.ref)
+
+
+def _connected(c: dict[str, int], event: CallerConnected) -> None:
+    if event.by_server:  # the server answered the caller itself (calls_served)
+        c["calls_served"] += 1
+        log.info("call %s answered by the server", event.ref)
+
+
+def _offer_answered(c: dict[str, int], event: OfferAnswered) -> None:
+    log.debug("call %s: %s answered the server's %s %d", event.ref, event.side, event.method, event.status)
+
+
+def _bridged(c: dict[str, int], event: CallBridged) -> None:
+    log.info("call %s bridged", event.ref)
+
+
+def _ended(c: dict[str, int], event: CallEnded) -> None:
+    log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
+    c["calls_ended"] += 1
+    if event.status >= 300:
+        c["calls_failed"] += 1
+
+
+# by event type (exact: events are final structs), one lookup instead of a chain of tests
+_HANDLERS: dict[type, Callable[[dict[str, int], Any], None]] = {
+    CallStarted: _started,
+    CallRinging: _ringing,
+    CallRedirected: _redirected,
+    CalleeAnswered: _answered,
+    CallerConnected: _connected,
+    OfferAnswered: _offer_answered,
+    CallBridged: _bridged,
+    CallEnded: _ended,
+}

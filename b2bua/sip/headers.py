@@ -7,6 +7,7 @@ relies on (Via, From/To/Contact/Route, CSeq, lists) into value objects, on deman
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -224,8 +225,31 @@ _NAME_ADDR_FAST_RE = re.compile(
 )
 
 
+# Parsed values by their text.  One message's From, To, Contact and Via are read
+# several times while it is handled (validation, the transaction, the dialog, the
+# call) and a call's requests repeat its From and To; the values are immutable
+# (frozen structs whose dicts nothing writes to), so one parse serves them all.
+# Bounded: cleared when full, so peer input cannot grow it.
+_MEMO_MAX = 4096
+_name_addrs: dict[str, "NameAddr"] = {}
+_vias: dict[str, "Via"] = {}
+_cseqs: dict[str, "CSeq"] = {}
+T = TypeVar("T")
+
+
+def _remember(table: dict[str, Any], text: str, value: T) -> T:
+    if len(table) >= _MEMO_MAX:
+        table.clear()
+    table[text] = value
+    return value
+
+
 def parse_name_addr(text: str) -> NameAddr:
     """Parse one From/To/Contact/Route value."""
+    return _name_addrs.get(text) or _remember(_name_addrs, text, _parse_name_addr(text))
+
+
+def _parse_name_addr(text: str) -> NameAddr:
     text = text.strip()
     fast = _NAME_ADDR_FAST_RE.match(text)
     if fast is not None:
@@ -315,6 +339,11 @@ _SENT_BY_LWS_RE = re.compile(r"\s*:\s*(?=\d+\Z)")
 
 
 def parse_via(text: str) -> Via:
+    """Parse one Via value."""
+    return _vias.get(text) or _remember(_vias, text, _parse_via(text))
+
+
+def _parse_via(text: str) -> Via:
     fast = _VIA_FAST_RE.match(text)
     if fast is not None and (fast[3] is None or int(fast[3]) <= 65535):
         transport, host, port_text, ptext = fast.groups()
@@ -351,6 +380,11 @@ MAX_CSEQ = 2**31 - 1  # RFC 3261 §8.1.1.5: less than 2**31
 
 
 def parse_cseq(text: str) -> CSeq:
+    """Parse a CSeq value."""
+    return _cseqs.get(text) or _remember(_cseqs, text, _parse_cseq(text))
+
+
+def _parse_cseq(text: str) -> CSeq:
     parts = text.split()
     if len(parts) != 2 or not parts[0].isdigit() or not TOKEN_RE.match(parts[1]):
         raise ParseError(f"Bad CSeq: {text!r}")

@@ -163,7 +163,10 @@ class Message:
         return sum(1 for _, k, _ in self.headers if k == key)
 
     def __contains__(self, key: str) -> bool:
-        return any(k == key for _, k, _ in self.headers)
+        for _, k, _ in self.headers:
+            if k == key:
+                return True
+        return False
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         key = name.lower()

@@ -28,6 +28,7 @@ _BAD_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 # unreserved = alphanum / mark; RFC 3261 §25.1
 _UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.!~*'()")
 _USER_OK = _UNRESERVED | frozenset("&=+$,;?/")
+USER_CHARS = _USER_OK  # what a user part may hold unescaped
 _PASSWORD_OK = _UNRESERVED | frozenset("&=+$,")
 _PARAM_OK = _UNRESERVED | frozenset("[]/:&+$")  # paramchar less escaped, RFC 3261 §25.1
 _WS = frozenset(" \t\r\n")
@@ -70,7 +71,7 @@ def unescape(text: str) -> str:
 
 
 def escape(text: str, allowed: frozenset[str]) -> str:
-    if all(c in allowed for c in text):
+    if allowed.issuperset(text):
         return text
     out = []
     for ch in text:
