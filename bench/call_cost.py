@@ -10,6 +10,9 @@ handing datagrams to the driver exactly as the UDP protocol does
 (``Driver.receive``): INVITE from the trunk, 100/180/200 from the callee,
 ACK and BYE from the caller, 200 to the BYE from the callee.  Between batches
 the event loop runs so that billing's background writes happen as they would.
+``[billing] durable_answer`` is off unless ``--durable-answer``: with it each
+call waits for its own group commit, one call at a time, which measures the
+fsync rather than the server (its cost under load is in ``bench/load.py``).
 
 What it prints: CPU microseconds per call (process time, which includes the
 billing writer's thread) over ``--calls`` calls after a warm-up, the median
@@ -61,6 +64,9 @@ host = "127.0.0.2"
 port = 5060
 inbound = ["127.0.0.2/32"]
 dids = {{ "1002" = "1002" }}
+
+[billing]
+durable_answer = {durable}
 """
 
 SDP = (
@@ -111,7 +117,17 @@ class _Timed:
         STEPS[key] = STEPS.get(key, 0.0) + time.perf_counter() - t0
 
 
-def one_call(server: Server, cap: Capture, n: int, port: int) -> None:
+async def _sent(cap: Capture, dest: Address, start: bytes) -> bytes:
+    """What was sent, once it is: the caller's 2xx waits for the answer's group commit."""
+    for _ in range(20000):
+        for data, d in cap.sent:
+            if d == dest and data.startswith(start):
+                return data
+        await asyncio.sleep(0.0002)
+    return _first(cap, dest, start)
+
+
+async def one_call(server: Server, cap: Capture, n: int, port: int) -> None:
     driver = _Timed(server.driver)
     me = f"127.0.0.1:{port}"
     tag_a = f"a{n}"
@@ -136,7 +152,7 @@ def one_call(server: Server, cap: Capture, n: int, port: int) -> None:
     cap.sent.clear()
     driver.receive(_msg(["SIP/2.0 200 OK", *common, to_b_tagged, contact_b, "Content-Type: application/sdp"], SDP),
                    CALLEE)
-    ok = _first(cap, TRUNK, b"SIP/2.0 200")
+    ok = await _sent(cap, TRUNK, b"SIP/2.0 200")
     to_a = _header(ok, "To")
     contact = re.search(r"<(sip:[^>]*)>", _header(ok, "Contact"))
     assert contact is not None
@@ -164,9 +180,11 @@ async def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--durable-answer", action="store_true",
+                    help="with [billing] durable_answer (each call then waits for its own fsync)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = loads(CONFIG.format(data=tmp))
+        config = loads(CONFIG.format(data=tmp, durable="true" if args.durable_answer else "false"))
         server = Server(config)
         await server.start()
         try:
@@ -182,7 +200,7 @@ async def main() -> None:
             )], now)
             n = 0
             for _ in range(200):  # warm-up
-                one_call(server, cap, n, port)
+                await one_call(server, cap, n, port)
                 n += 1
             await asyncio.sleep(0.2)
             results = []
@@ -192,7 +210,7 @@ async def main() -> None:
                 if prof is not None:
                     prof.enable()
                 for i in range(args.calls):
-                    one_call(server, cap, n, port)
+                    await one_call(server, cap, n, port)
                     n += 1
                     if i % 100 == 99:
                         await asyncio.sleep(0)  # let billing's tasks run, as between datagrams

@@ -13,6 +13,14 @@ through a background thread and are replayed from there: a billing record is nev
 dropped for want of memory, and ``submit`` never waits on the disk unless even the
 spill exceeds ``max_spill``.
 
+``submit_durable`` is for the writes a caller must not be told about before
+they are safe (a call's answer, before its 2xx is relayed): they are appended to
+the journal in a group commit (one fsync for all that arrived while the previous
+one ran, a few milliseconds), the callback runs once they are on disk, and the
+writer replays them into the database from there like any journaled write.  A
+journal that cannot be written (disk full) hands them to the queue instead and
+runs the callback anyway: the call connects, and the failure is logged.
+
 A database that is up but refuses a record (``RecordRejected``: a constraint, a value
 out of range) is not an outage: the batch is split in halves until the refused
 call's writes stand alone, those are tried ``reject_attempts`` times more, then moved
@@ -30,7 +38,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import msgspec
 
@@ -44,6 +52,8 @@ BATCH_DELAY = 0.05  # seconds a batch may wait to fill
 MAX_QUEUE = 10_000  # writes waiting in memory for the database (about 1.5 kB each)
 MAX_SPILL = 50_000  # writes beyond MAX_QUEUE waiting for the journal before submit() appends itself
 RETRY_INTERVAL = 5.0  # seconds between attempts to reach the database again
+IDLE_CHECK = 0.2  # seconds an idle writer waits before looking at the journal again
+REPLAY_ROUNDS = 8  # journal files replayed per look; more wait for the next one
 WRITE_TIMEOUT = 5.0  # seconds a batch may take before it is journaled instead
 REJECT_ATTEMPTS = 3  # tries of a refused call's writes, alone, before they are quarantined
 QUARANTINE_FILE = "cdr-quarantine.jsonl"
@@ -148,8 +158,14 @@ class CdrWriter:
         self._task: asyncio.Task[None] | None = None
         self.db_up = False
         self._next_retry = 0.0  # loop time of the next attempt while the database is down
-        self._journal_dirty = False  # journaled while the database was up (queue overflow)
-        self.counters = {"written": 0, "journaled": 0, "replayed": 0, "overflowed": 0, "batches": 0, "quarantined": 0}
+        self._journal_dirty = False  # journaled while the database was up (queue overflow, durable writes)
+        self._durable: list[CdrWrite] = []  # submit_durable: waiting for the next group commit
+        self._durable_done: list[Callable[[], None]] = []
+        self._durable_task: asyncio.Task[None] | None = None
+        self.counters = {
+            "written": 0, "journaled": 0, "replayed": 0, "overflowed": 0, "batches": 0, "quarantined": 0,
+            "durable": 0, "durable_commits": 0,
+        }
 
     async def start(self) -> None:
         """Open the store if needed and replay the journal; never raises for the database."""
@@ -175,6 +191,34 @@ class CdrWriter:
         elif self._spill_task is None or self._spill_task.done():
             self._spill_task = asyncio.get_running_loop().create_task(self._journal_spill())
 
+    def submit_durable(self, writes: Sequence[CdrWrite], on_durable: Callable[[], None]) -> None:
+        """Make ``writes`` durable, then call ``on_durable`` (on the loop); never waits."""
+        self._durable.extend(writes)
+        self._durable_done.append(on_durable)
+        if self._durable_task is None or self._durable_task.done():
+            self._durable_task = asyncio.get_running_loop().create_task(self._commit_durable())
+
+    async def _commit_durable(self) -> None:
+        """Group commit: everything that arrived while the last append ran, in one."""
+        while self._durable_done:
+            writes, self._durable = self._durable, []
+            done, self._durable_done = self._durable_done, []
+            try:
+                if writes:
+                    await asyncio.to_thread(self.journal.append, writes)
+                    self.counters["durable"] += len(writes)
+                    self.counters["durable_commits"] += 1
+                    self._journal_dirty = True
+            except OSError:
+                log.critical("cannot journal %d CDR writes to %s; queued instead (not yet durable)",
+                             len(writes), self.journal.path, exc_info=True)
+                self.submit(writes)
+            for callback in done:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("internal error after a durable CDR write")
+
     async def _journal_spill(self) -> None:
         while self._spill:
             spill, self._spill = self._spill, []
@@ -186,7 +230,11 @@ class CdrWriter:
 
     async def flush(self) -> None:
         """Wait until every submitted write is in the database or the journal."""
+        if self._durable_task is not None:
+            await asyncio.shield(self._durable_task)
         await self._queue.join()
+        while self._journal_dirty and self.db_up and self._task is not None:
+            await asyncio.sleep(self.batch_delay)  # the task replays the journal (durable writes)
         if self._spill_task is not None:
             await asyncio.shield(self._spill_task)  # a timed-out flush must not cancel it
 
@@ -206,8 +254,10 @@ class CdrWriter:
         self._task = None
         if self._spill_task is not None:
             await self._spill_task
-        left: list[CdrWrite] = self._spill
-        self._spill = []
+        if self._durable_task is not None:
+            await self._durable_task
+        left: list[CdrWrite] = self._spill + self._durable
+        self._spill, self._durable = [], []
         while not self._queue.empty():
             left.append(self._queue.get_nowait())
             self._queue.task_done()
@@ -219,15 +269,14 @@ class CdrWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if self.db_up and not self._journal_dirty:
-                first = await self._queue.get()
-            else:  # retry the database, or replay what spilled, also without traffic
-                try:
-                    wait = self.batch_delay if self.db_up else self.retry_interval
-                    first = await asyncio.wait_for(self._queue.get(), wait)
-                except TimeoutError:
+            # retry the database, or replay what was journaled, also without traffic
+            try:
+                wait = (IDLE_CHECK if not self._journal_dirty else self.batch_delay) if self.db_up else self.retry_interval
+                first = await asyncio.wait_for(self._queue.get(), wait)
+            except TimeoutError:
+                if self._journal_dirty or not self.db_up:
                     await self._reconnect()
-                    continue
+                continue
             batch = [first]
             self._drain(batch)
             if len(batch) < self.batch_size and self.batch_delay > 0:
@@ -317,15 +366,19 @@ class CdrWriter:
         try:
             if not self.store.is_open:
                 await asyncio.wait_for(self.store.open(), self.write_timeout)
-            while await asyncio.to_thread(self.journal.pending):
+            for _ in range(REPLAY_ROUNDS):  # bounded: durable writes keep appending
+                if not await asyncio.to_thread(self.journal.pending):
+                    break
                 writes = await asyncio.to_thread(self.journal.take)
                 stored = 0
                 for i in range(0, len(writes), self.batch_size):
                     stored += await self._apply(writes[i:i + self.batch_size])
                 await asyncio.to_thread(self.journal.done)
                 self.counters["replayed"] += stored
-                if writes:
+                if writes and not self.db_up:
                     log.info("replayed %d journaled CDR writes", len(writes))
+            else:
+                self._journal_dirty = True  # more to replay: the next look goes on
         except Exception as err:
             self._down(f"{err!r}")
             return

@@ -17,6 +17,17 @@ machine, in the spirit of h11's ``EVENT_TRIGGERED_TRANSITIONS``::
     ENDED       the attempt is over; the call is forgotten 64*T1 later
 
 PROCEEDING also goes straight to CONNECTED (a 2xx without a provisional).
+With ``Settings.hold_answer`` the callee's answer is recorded durably before the
+caller hears of it (the runtime's group commit), so the 2xx waits in a state
+of its own::
+
+    PROCEEDING/EARLY --HELD (a fork answered 2xx; B is confirmed)---> ANSWERING
+    ANSWERING   the callee's answer is being recorded; A's INVITE is unanswered
+      | RELEASED (``CallManager.release_answer``: the caller gets the 2xx)
+    CONNECTED
+
+A call ended in ANSWERING (CANCEL, a BYE, a timer) gets a BYE to the callee
+and a final failure to the caller, like an unanswered one.
 A call the server holds before (or instead of) relaying a callee, as for
 prompting (:mod:`b2bua.calls.offers`), takes two more states::
 
@@ -67,6 +78,7 @@ class CallState(enum.Enum):
     CONNECTED = "connected"
     SERVING = "serving"  # the server answered the caller; no callee yet
     PLACING = "placing"  # the server answered the caller; the callee's forks are out
+    ANSWERING = "answering"  # the callee answered; the caller's 2xx waits for the record
     ENDED = "ended"
 
     __hash__ = object.__hash__  # identity, in C: members are singletons (transition lookups)
@@ -76,6 +88,8 @@ class Trigger(enum.Enum):
     ROUTED = "routed"  # the B-leg INVITEs went out
     PROVISIONAL = "provisional"  # a 180/183 was relayed to the caller
     ANSWERED = "answered"  # a fork answered 2xx and won
+    HELD = "held"  # a fork answered 2xx and won; the caller's 2xx waits (hold_answer)
+    RELEASED = "released"  # the held 2xx went to the caller
     SERVED = "served"  # the server answered the caller with its own SDP
     ENDED = "ended"  # the attempt is over, whatever the cause
 
@@ -91,13 +105,19 @@ TRANSITIONS: dict[CallState, dict[Trigger, CallState]] = {
     CallState.PROCEEDING: {
         Trigger.PROVISIONAL: CallState.EARLY,
         Trigger.ANSWERED: CallState.CONNECTED,
+        Trigger.HELD: CallState.ANSWERING,
         Trigger.SERVED: CallState.PLACING,
         Trigger.ENDED: CallState.ENDED,
     },
     CallState.EARLY: {
         Trigger.PROVISIONAL: CallState.EARLY,
         Trigger.ANSWERED: CallState.CONNECTED,
+        Trigger.HELD: CallState.ANSWERING,
         Trigger.SERVED: CallState.PLACING,
+        Trigger.ENDED: CallState.ENDED,
+    },
+    CallState.ANSWERING: {
+        Trigger.RELEASED: CallState.CONNECTED,
         Trigger.ENDED: CallState.ENDED,
     },
     CallState.CONNECTED: {
@@ -138,6 +158,7 @@ class Call:
         "best",
         "redirect",
         "prefer_update",
+        "held_answer",
     )
 
     def __init__(self, ref: str, route: Route, caller: str) -> None:
@@ -154,6 +175,8 @@ class Call:
         self.redirect: Any = None  # 3xx handling state (calls.redirect), once a callee redirected
         # the server's own re-offers on a confirmed leg: UPDATE where the peer allows it
         self.prefer_update = False
+        # ANSWERING: what the caller's 2xx will carry (body, Content-Type, reason phrase)
+        self.held_answer: tuple[bytes, str | None, str] | None = None
 
     def fire(self, trigger: Trigger) -> CallState:
         """Move along :data:`TRANSITIONS`; return the state left."""
@@ -180,6 +203,7 @@ class Settings:
         offer_100rel: bool = True,
         redirect: str = "follow",
         max_redirects: int = 5,
+        hold_answer: bool = False,
     ) -> None:
         self.user_agent = user_agent
         self.no_answer_timeout = no_answer_timeout
@@ -190,6 +214,8 @@ class Settings:
         self.offer_100rel = offer_100rel  # Supported: 100rel on our INVITEs (RFC 3262)
         self.redirect = redirect  # a callee's 3xx: "follow" its Contacts, or "relay" it to the caller
         self.max_redirects = max_redirects  # targets followed per call at most
+        # relay a callee's 2xx only once release_answer() says its answer is recorded
+        self.hold_answer = hold_answer
 
 
 class CallIndex:

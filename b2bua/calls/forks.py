@@ -10,6 +10,7 @@ failed the best failure goes to the caller.  Mixed into
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Callable, Protocol
 
 from b2bua.sip.build import IdSource
@@ -23,6 +24,8 @@ from .call import RINGING, Call, CallIndex, CallState, Settings, Trigger, failur
 from .events import CalleeAnswered, CallerConnected, CallEvent, CallRinging
 from .leg import Leg, LegState, allows_update
 from .timers import Timers
+
+log = logging.getLogger("b2bua.calls")
 
 
 class _Manager(Protocol):
@@ -50,6 +53,14 @@ class _Manager(Protocol):
     ) -> None: ...
     def _max_duration(self, now: float, call: Call) -> None: ...
     def _clear_call_timers(self, call: Call) -> None: ...
+    def _connect_caller(self, call: Call, body: bytes, ctype: str | None, reason: str, now: float) -> None: ...
+    def release_answer(self, ref: str, now: float) -> bool: ...
+    def _hold_expired(self, now: float, call: Call) -> None: ...
+
+
+# seconds a caller's 2xx may wait for its answer to be recorded (hold_answer): a
+# disk that stalls longer must not keep calls from connecting
+ANSWER_HOLD_MAX = 2.0
 
 
 class ForkOutcomes:
@@ -152,7 +163,8 @@ class ForkOutcomes:
             b.ack(b.invite.cseq.number)
             b.send_bye(now)
             return
-        call.fire(Trigger.ANSWERED)
+        held = self.s.hold_answer and not served
+        call.fire(Trigger.HELD if held else Trigger.ANSWERED)
         call.b = b
         b.state = LegState.CONFIRMED
         self.index.add_dialog(b)
@@ -170,10 +182,25 @@ class ForkOutcomes:
             return
         # answer A (with B's early SDP if only an unreliable provisional carried it, RFC 3262)
         body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type"))
-        a.answer_invite(now, body=body, content_type=ctype, reason=resp.reason)
+        if held:  # once the answer is on record: release_answer(), or at the latest ANSWER_HOLD_MAX
+            call.held_answer = (body, ctype, resp.reason)
+            call.timers.append(self.timers.schedule(now + ANSWER_HOLD_MAX, self._hold_expired, call))
+            return
+        self._connect_caller(call, body, ctype, resp.reason, now)
+
+    def _connect_caller(self: _Manager, call: Call, body: bytes, ctype: str | None, reason: str, now: float) -> None:
+        """The caller's 2xx, with the callee's answer: both legs are up."""
+        a, b = call.a, call.b
+        assert a is not None and b is not None
+        a.answer_invite(now, body=body, content_type=ctype, reason=reason)
         for leg in (a, b):
             leg.schedule_refresh(now)
         self.events.append(CallerConnected(ref=call.ref, at=now))
+
+    def _hold_expired(self: _Manager, now: float, call: Call) -> None:
+        if self.release_answer(call.ref, now):
+            log.warning("call %s: answer not confirmed on record within %.1f s; connected anyway",
+                        call.ref, ANSWER_HOLD_MAX)
 
     def _unusable_2xx(self: _Manager, b: Leg, resp: Response, err: ParseError, now: float) -> None:
         """A 2xx whose route set (or Contact) cannot be used: ACK it and BYE

@@ -337,6 +337,9 @@ class CallManager(ForkOutcomes, CallOperations):
             self.reply(event, 200, now)
             self._hangup(leg, now)
             return True
+        if leg.call.state is CallState.ANSWERING:  # the other side is not connected yet: in a moment
+            self.reply(event, 500, now, reason="Request Pending", extra=[header("Retry-After", "1")])
+            return True
         if leg.dialog is None:  # early dialog on A (we sent a tag in 180): only BYE/CANCEL make sense
             self.reply(event, 481 if req.method != "UPDATE" else 491, now)
             return True
@@ -364,6 +367,9 @@ class CallManager(ForkOutcomes, CallOperations):
 
     # -- ending calls -------------------------------------------------------------
     def _on_cancel(self, call: Call, now: float) -> None:
+        if call.state is CallState.ANSWERING:
+            self._abandon_answer(call, now, 487, cause="cancelled by caller", hangup="caller")
+            return
         if call.state not in UNANSWERED:
             return
         self._cancel_forks(call, now)
@@ -376,6 +382,10 @@ class CallManager(ForkOutcomes, CallOperations):
         leg.state = LegState.TERMINATED
         leg.drop_timers()
         side = "caller" if leg.uas else "callee"
+        if call.state is CallState.ANSWERING:  # before the caller heard of the answer
+            cause = "caller hung up before answer" if leg.uas else "callee hung up before the caller was connected"
+            self._abandon_answer(call, now, 487 if leg.uas else 480, cause=cause, hangup=side)
+            return
         if leg.uas and call.state in UNANSWERED:
             # BYE on an early dialog from the caller: treat as a cancel
             self._cancel_forks(call, now)
@@ -400,10 +410,23 @@ class CallManager(ForkOutcomes, CallOperations):
             self._cancel_forks(call, now)
             self._fail_a(call, 480 if cause == "no answer" else 500, now, reason=cause.capitalize(), cause=cause)
             return
+        if call.state is CallState.ANSWERING:
+            self._abandon_answer(call, now, 500, cause=cause, hangup=hangup)
+            return
         for leg in (call.a, call.b):
             if leg is not None and leg.state is not LegState.TERMINATED:
                 leg.send_bye(now)
         self._end(call, now, status=200, cause=cause, hangup=hangup)
+
+    def _abandon_answer(self, call: Call, now: float, status: int, *, cause: str, hangup: str) -> None:
+        """End a call in ANSWERING: the callee (answered) gets a BYE, the caller
+        (never told) a final failure instead of the held 2xx."""
+        call.held_answer = None
+        b = call.b
+        if b is not None and b.state is not LegState.TERMINATED:
+            b.send_bye(now)
+        reason = "Request Terminated" if status == 487 else cause.capitalize()
+        self._fail_a(call, status, now, reason=reason, cause=cause, hangup=hangup)
 
     def _cancel_forks(self, call: Call, now: float, except_leg: Leg | None = None) -> None:
         for f in call.forks:

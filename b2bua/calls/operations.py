@@ -1,6 +1,8 @@
 """The operations the runtime invokes on live calls, beside the event handling
 of :class:`~b2bua.calls.manager.CallManager` (which inherits them):
 
+* ``release_answer``: the callee's answer is on record, the caller's 2xx
+  (held with ``Settings.hold_answer``) goes out;
 * ending calls from the server: ``end_call`` (credit ran out, an administrator),
   ``end_all``, ``waiting_byes`` and ``release_byes`` (shutdown);
 * the server's own answers and offers (:mod:`b2bua.calls.offers`):
@@ -42,6 +44,7 @@ class _Manager(Protocol):
         extra: list[Header] | None = None,
     ) -> None: ...
     def _max_duration(self, now: float, call: Call) -> None: ...
+    def _connect_caller(self, call: Call, body: bytes, ctype: str | None, reason: str, now: float) -> None: ...
     def _place_forks(
         self, call: Call, display: str, extra: list[Header] | None, now: float, src: Request | None = None
     ) -> None: ...
@@ -49,6 +52,18 @@ class _Manager(Protocol):
 
 class CallOperations:
     """Mixed into CallManager: every method acts on the manager's calls."""
+
+    def release_answer(self: _Manager, ref: str, now: float) -> bool:
+        """The callee's answer is on record: send the caller the 2xx held for it
+        (ANSWERING -> CONNECTED).  False when nothing waits (ended, released)."""
+        call = self.index.calls.get(ref)
+        if call is None or call.state is not CallState.ANSWERING or call.held_answer is None:
+            return False
+        body, ctype, reason = call.held_answer
+        call.held_answer = None
+        call.fire(Trigger.RELEASED)
+        self._connect_caller(call, body, ctype, reason, now)
+        return True
 
     def end_call(self: _Manager, ref: str, now: float, cause: str) -> bool:
         """End a call from the server (e.g. credit ran out): BYE on both legs of an

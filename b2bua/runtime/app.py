@@ -189,6 +189,7 @@ class ServerApp:
                 offer_100rel=sip.offer_100rel,
                 redirect=sip.redirect,
                 max_redirects=sip.max_redirects,
+                hold_answer=config.billing.durable_answer,
             ),
             contacts_for=self._contacts_for,
             local=local,

@@ -149,6 +149,9 @@ class BillingService:
         self.loop: asyncio.AbstractEventLoop | None = None
         # credit control: set by the server (end a call from here; flush the driver)
         self.end_call: Callable[[str, float, str], object] | None = None
+        # durable answers: the call manager's release_answer (set by the server when
+        # [billing] durable_answer holds callers' 2xx until their answer is on disk)
+        self.release_answer: Callable[[str, float], object] | None = None
         self.flush: Callable[[], None] = lambda: None
         self._prepaid: dict[str, tuple[str, Rate, str]] = {}  # started, not answered: account, rate, currency
         self.credit: dict[str, CreditController] = {}  # answered prepaid calls
@@ -222,12 +225,23 @@ class BillingService:
 
     def _record(self, event: CallEvent, billing: CallBilling | None = None) -> None:
         assert self.builder is not None
+        held = isinstance(event, CalleeAnswered) and self.release_answer is not None
         try:
             writes = self.builder.handle(event, billing)
+            if writes and held:  # the caller's 2xx waits for this answer to be on disk
+                self.writer.submit_durable(writes, lambda: self._answer_recorded(event.ref))
+                return
             if writes:
                 self.writer.submit(writes)
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot record %s", type(event).__name__)
+        if held:
+            self._answer_recorded(event.ref)  # nothing to wait for: connect now
+
+    def _answer_recorded(self, ref: str) -> None:
+        assert self.release_answer is not None and self.loop is not None
+        self.release_answer(ref, self.loop.time())
+        self.flush()
 
     # -- credit control ---------------------------------------------------------------
     async def check_credit(self, request: CreditRequest) -> CreditCheck:

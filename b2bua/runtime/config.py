@@ -248,6 +248,9 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # this server's name when several share one PostgreSQL database: at start-up
     # each one closes only the records its own crash left open
     node: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    # the caller's 2xx is relayed only once the answer is on disk (group commit,
+    # a few ms of setup time), so a crash cannot lose an answered call's record
+    durable_answer: bool = True
 
     def __post_init__(self) -> None:
         names: set[str] = set()

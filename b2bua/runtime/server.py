@@ -101,6 +101,8 @@ class Server:
         driver.timed.append(self.expiry)
         self.driver = driver
         self.billing.end_call = app.calls.end_call
+        if cfg.billing.durable_answer:
+            self.billing.release_answer = app.calls.release_answer
         self.billing.flush = driver.flush
         tcp = TcpTransport(driver, sip.max_tcp_connections, sip.max_message_bytes)
         self.tcp = tcp

@@ -421,3 +421,65 @@ async def test_kill_9_leaves_records_that_recovery_closes(backend: Backend, stor
     assert talking.cost == Decimal("1.20") and talking.hangup == "server"
     assert (await store.get("ringing")).recovered
     assert await store.open_records() == []
+
+
+async def test_durable_writes_are_on_disk_before_the_callback(store: BillingStore, tmp_path: Path) -> None:
+    """submit_durable: the callback runs once the writes are in the fsync'd journal;
+    the writer then replays them into the database, each record once."""
+    writer = CdrWriter(store, tmp_path / "journal.jsonl", batch_delay=0.01)
+    await writer.start()
+    writes = calls(3)  # opened, answered, closed per call
+    answered = [w for w in writes if w.cdr.answer is not None and w.cdr.end is None]
+    def on_disk() -> int:  # lines in the journal (and a replay in progress): what a crash leaves
+        lines = 0
+        for path in (writer.journal.path, writer.journal.replaying):
+            if path.exists():
+                lines += len(path.read_bytes().splitlines())
+        return lines
+
+    counts: list[int] = []
+    for w in answered:
+        writer.submit_durable([w], lambda: counts.append(on_disk()))
+    await until(lambda: len(counts) == 3)
+    assert all(n >= 1 for n in counts)  # every callback found its write on disk
+    assert writer.counters["durable"] == 3 and 1 <= writer.counters["durable_commits"] <= 3
+    await until(lambda: not writer.journal.pending())  # replayed from the journal into the database
+    rows = await store.query(include_open=True)
+    assert sorted(r.ref for r in rows) == ["call-0", "call-1", "call-2"]
+    assert all(r.answer is not None and r.end is None for r in rows)
+    # the close, later and through the queue, wins over the replayed answer (higher seq)
+    writer.submit([w for w in writes if w.cdr.end is not None])
+    await writer.flush()
+    await writer.stop()
+    await assert_all_closed_once(store, 3)
+
+
+async def test_durable_writes_group_commit(store: BillingStore, tmp_path: Path) -> None:
+    """Writes that arrive while an append runs share the next one."""
+    writer = CdrWriter(store, tmp_path / "journal.jsonl", batch_delay=0.01)
+    await writer.start()
+    answered = [w for w in calls(200) if w.cdr.answer is not None and w.cdr.end is None]
+    done: list[str] = []
+    for w in answered:  # all in one loop step: the first append runs while the rest queue up
+        writer.submit_durable([w], lambda ref=w.cdr.ref: done.append(ref))
+    await until(lambda: len(done) == 200)
+    assert done == [w.cdr.ref for w in answered]  # in order
+    assert writer.counters["durable_commits"] <= 2
+    await writer.stop()
+
+
+async def test_durable_write_on_a_full_disk_still_calls_back(store: BillingStore, tmp_path: Path) -> None:
+    """The journal cannot be written: the writes go to the queue (logged) and the
+    caller is not held hostage."""
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    writer = CdrWriter(store, blocker / "journal.jsonl", batch_delay=0.01)
+    await writer.start()
+    answered = [w for w in calls(1) if w.cdr.answer is not None and w.cdr.end is None]
+    done: list[bool] = []
+    writer.submit_durable(answered, lambda: done.append(True))
+    await until(lambda: done == [True])
+    await writer.flush()
+    rows = await store.query(include_open=True)
+    assert [r.ref for r in rows] == ["call-0"] and writer.counters["durable"] == 0
+    await writer.stop()

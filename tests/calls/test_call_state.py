@@ -15,6 +15,7 @@ import pytest
 
 from b2bua.calls import sdp
 from b2bua.calls.call import TRANSITIONS, Call, CallState, CallStateError, Trigger
+from b2bua.calls.forks import ANSWER_HOLD_MAX
 from b2bua.calls.events import CalleeAnswered, CallEnded, CallerConnected, CallRinging, CallStarted
 from b2bua.calls.routing import Route
 from b2bua.sip.endpoint import CancelReceived
@@ -170,7 +171,104 @@ def served_while_ringing_then_no_answer(h: Harness) -> None:
     h.b.expect("ACK")
 
 
+def held_answer_given(h: Harness) -> Request:
+    """hold_answer on; a call whose callee answered at once: its INVITE to B."""
+    h.settings.hold_answer = True
+    inv = invite_to_b(h)
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    return inv
+
+
+def held_answer_released(h: Harness) -> None:
+    """hold_answer: the callee's 2xx waits for release_answer (its record is durable)."""
+    h.settings.hold_answer = True
+    inv = invite_to_b(h)
+    h.b.respond(inv, 180)
+    h.a.expect("180 INVITE")
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    call = the_call(h)
+    assert call.state is CallState.ANSWERING
+    assert [type(e) for e in h.events][-1] is CalleeAnswered  # billing hears of it first
+    assert h.a.inbox == []  # the caller is not told yet
+    h.advance(0.004)  # the group commit takes a few milliseconds
+    assert h.a.inbox == []
+    assert h.manager.release_answer(call.ref, h.now)
+    h.pump()
+    assert not h.manager.release_answer(call.ref, h.now)  # once
+    ok = h.a.expect_one("200 INVITE").response
+    assert ok.body == SDP_B
+    assert isinstance(h.events[-1], CallerConnected)
+    h.a.ack(ok)
+    h.a.request("BYE")
+    h.a.expect("200 BYE")
+    h.b.respond(h.b.expect_one("BYE").request, 200)
+
+
+def held_answer_cancelled(h: Harness) -> None:
+    """A CANCEL while the 2xx is held: 487 to the caller, BYE to the callee."""
+    held_answer_given(h)
+    h.a.cancel()
+    _, terminated = h.a.expect("200 CANCEL", "487 INVITE")
+    h.b.respond(h.b.expect_one("BYE").request, 200)
+    h.a.ack_failure(terminated.response)
+    assert not h.manager.release_answer(the_call(h).ref, h.now)  # nothing to release
+    assert h.a.inbox == []
+    ended = h.events[-1]
+    assert isinstance(ended, CallEnded) and (ended.status, ended.hangup) == (487, "caller")
+
+
+def held_answer_callee_hangs_up(h: Harness) -> None:
+    """The callee's BYE while the 2xx is held: the caller gets 480, never a 2xx."""
+    held_answer_given(h)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.ack_failure(h.a.expect_one("480 INVITE").response)
+    ended = h.events[-1]
+    assert isinstance(ended, CallEnded) and (ended.status, ended.hangup) == (480, "callee")
+
+
+def held_answer_never_confirmed(h: Harness) -> None:
+    """No confirmation within ANSWER_HOLD_MAX: the caller is connected anyway."""
+    held_answer_given(h)
+    h.advance(ANSWER_HOLD_MAX - 0.01)
+    assert h.a.inbox == []
+    h.advance(0.02)
+    h.a.ack(h.a.expect_one("200 INVITE").response)
+    h.b.request("BYE")
+    h.b.expect("200 BYE")
+    h.a.respond(h.a.expect_one("BYE").request, 200)
+
+
+HELD = [
+    (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+    (CallState.PROCEEDING, Trigger.HELD, CallState.ANSWERING),
+]
+
 SCENARIOS: dict[str, tuple[Callable[[Harness], None], list[Transition]]] = {
+    "answer held, then released": (
+        held_answer_released,
+        [
+            (CallState.ROUTING, Trigger.ROUTED, CallState.PROCEEDING),
+            (CallState.PROCEEDING, Trigger.PROVISIONAL, CallState.EARLY),
+            (CallState.EARLY, Trigger.HELD, CallState.ANSWERING),
+            (CallState.ANSWERING, Trigger.RELEASED, CallState.CONNECTED),
+            (CallState.CONNECTED, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
+    "answer held, then cancelled": (held_answer_cancelled, [*HELD, (CallState.ANSWERING, Trigger.ENDED, CallState.ENDED)]),
+    "answer held, then the callee hangs up": (
+        held_answer_callee_hangs_up, [*HELD, (CallState.ANSWERING, Trigger.ENDED, CallState.ENDED)],
+    ),
+    "answer held, never confirmed": (
+        held_answer_never_confirmed,
+        [
+            *HELD,
+            (CallState.ANSWERING, Trigger.RELEASED, CallState.CONNECTED),
+            (CallState.CONNECTED, Trigger.ENDED, CallState.ENDED),
+        ],
+    ),
     "served, placed, answered, bridged": (
         served_placed_answered_bridged,
         [

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -175,3 +177,43 @@ def test_killed_server_closes_open_records_on_restart(office: Rig) -> None:
     office.server = ServerProcess(office.tmp, config=(office.tmp / "b2bua.toml").read_text())
     assert "left open by an earlier crash" not in office.server.output()
     assert len(records(office, calls)) == calls
+
+
+def test_an_answered_call_survives_kill_9_while_the_database_is_locked(office: Rig) -> None:
+    """The caller's 200 OK is relayed only once the answer is on disk ([billing]
+    durable_answer, group-committed to the journal): with the billing database
+    locked by another process (its writes stall) and the server killed with SIGKILL
+    just after SIPp received the 200, the restarted server still has the record."""
+    db = sqlite3.connect(office.data / "billing.sqlite3", isolation_level=None, timeout=30)
+    db.execute("BEGIN EXCLUSIVE")  # nothing the server queues reaches the database now
+    try:
+        far = office.uas("uas.xml", office.carrier_port)
+        uac = Sipp(sipp_args("uac.xml", office.target, port=free_port(), service="6424655", user="1001",
+                             password="pw1001", variables={"caller": "1001"}, extra=("-d", "60000", "-trace_msg")),
+                   office.tmp, "uac-durable")
+        office.procs.append(uac)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and not answered_seen(office.tmp):
+            time.sleep(0.01)
+        assert answered_seen(office.tmp), "SIPp never got the 200"
+        office.server.proc.kill()  # at once: the queued writes are still stalled on the lock
+        office.server.proc.wait()
+        uac.stop()
+        far.stop()
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    office.server = ServerProcess(office.tmp, config=(office.tmp / "b2bua.toml").read_text())
+    found = records(office, 1)
+    assert len(found) == 1, (found, office.server.output())
+    (r,) = found
+    assert r["disposition"] == "ANSWERED" and r["recovered"] and r["destination"] == "6424655", r
+
+
+def answered_seen(tmp: Path) -> bool:
+    """Did the SIPp caller receive a 200 to its INVITE (its -trace_msg log)?"""
+    for log in tmp.glob("uac*_messages.log"):
+        text = log.read_text(errors="replace")
+        if re.search(r"SIP/2\.0 200 OK(?:(?!\n\n|\r\n\r\n).)*?CSeq: *\d+ INVITE", text, re.S):
+            return True
+    return False
