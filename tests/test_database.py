@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from b2bua.calls.registrar import Binding, LocationService
+from b2bua.runtime.authcodes import AuthCodeStore
 from b2bua.runtime.codes import CodeError, CodesUnavailable, CodeStore, code_from_fields
 from b2bua.runtime.store import (
     DB_NAME, MIGRATION_TABLE, MIGRATIONS, BindingWriter, open_database, restore_bindings,
@@ -179,3 +180,24 @@ def test_codes_csv_export_is_spreadsheet_safe_and_imports_back(tmp_path: Path) -
     again = CodeStore(open_database(tmp_path / "other"))
     assert again.import_csv("office", text) == (1, [])
     assert again.list("office") == store.list("office")
+
+
+async def test_authorization_codes_follow_other_processes(tmp_path: Path) -> None:
+    """``b2bua authcodes add|disable`` in another process applies to the next call."""
+    cli = AuthCodeStore(open_database(tmp_path))
+    cli.add("24681357", "Night manager", level=5)
+    store = CodeStore(open_database(tmp_path))
+    store.auth_table = AuthCodeStore(store.db).table()
+    await store.start(poll=3600)  # only explicit refreshes in this test
+    try:
+        found = store.auth_table.find("24681357")
+        assert found is not None and found.active and found.description == "Night manager"
+        assert store.auth_table.find("13572468") is None
+        cli.add("13572468", "Reception")
+        cli.set_active(found.id, False)
+        assert await store.refresh()
+        again = store.auth_table.find("24681357")
+        assert again is not None and not again.active  # found, refused by the policy as disabled
+        assert store.auth_table.find("13572468") is not None
+    finally:
+        await store.stop()

@@ -89,6 +89,8 @@ class Cdr(msgspec.Struct, frozen=True, kw_only=True):
     a_call_id: str = ""
     b_call_id: str = ""
     recovered: bool = False  # closed by crash recovery, not by the call's end
+    authorized_by: str = ""  # the description of the authorization code that allowed it (never its digits)
+    authorization_level: int | None = None  # that code's level
 
 
 class CdrOpened(msgspec.Struct, frozen=True, tag=True):
@@ -116,6 +118,8 @@ class CallBilling(msgspec.Struct, frozen=True, kw_only=True):
     rate_plan: str = ""
     currency: str = ""
     rate: Rate | None = None
+    authorized_by: str = ""
+    authorization_level: int | None = None
 
     def __post_init__(self) -> None:
         # a name outside the vocabulary is a bug of the caller: ValueError
@@ -269,6 +273,7 @@ class CdrBuilder:
         call.cdr = msgspec.structs.replace(
             call.cdr, account_code=b.account_code, code_valid=b.code_valid, code_source=b.code_source,
             call_class=b.call_class, rate_plan=b.rate_plan, currency=currency, rate=b.rate,
+            authorized_by=b.authorized_by, authorization_level=b.authorization_level,
             cost=Decimal(0).quantize(minor_unit(currency or "EUR")),
         )
 

@@ -33,7 +33,9 @@ and then this server's own fields: ``caller_user``, ``department``,
 ``route``, ``trunk``, ``code_valid``, ``code_source``, ``code_changes`` (csv:
 ``time code source valid`` items separated by ``;``), ``billable`` (rated seconds),
 ``cost``, ``currency``, ``rate_plan``, ``status`` (final SIP status), ``cause``,
-``hangup``, ``a_call_id``, ``b_call_id``, ``recovered``.  Asterisk's ``dcontext``,
+``hangup``, ``a_call_id``, ``b_call_id``, ``recovered``, ``authorized_by`` (the
+description of the authorization code that allowed the call, never its digits) and
+``authorization_level`` (empty without one).  Asterisk's ``dcontext``,
 ``channel``, ``dstchannel``, ``lastapp``, ``lastdata`` and ``userfield`` have no
 counterpart here and are left out rather than filled with look-alikes.
 
@@ -73,7 +75,8 @@ EXPORT_FIELDS = (
     "uniqueid", "accountcode", "src", "dst", "clid", "start", "answer", "end", "duration", "billsec",
     "disposition", "amaflags", "caller_user", "department", "business_group", "destination", "call_class",
     "route", "trunk", "code_valid", "code_source", "code_changes", "billable", "cost", "currency",
-    "rate_plan", "status", "cause", "hangup", "a_call_id", "b_call_id", "recovered",
+    "rate_plan", "status", "cause", "hangup", "a_call_id", "b_call_id", "recovered", "authorized_by",
+    "authorization_level",
 )
 
 
@@ -212,7 +215,8 @@ def export_record(cdr: Cdr, tz: ZoneInfo | timezone = timezone.utc) -> dict[str,
         ],
         "billable": cdr.billable, "cost": str(cdr.cost), "currency": cdr.currency, "rate_plan": cdr.rate_plan,
         "status": cdr.status, "cause": cdr.cause, "hangup": cdr.hangup, "a_call_id": cdr.a_call_id,
-        "b_call_id": cdr.b_call_id, "recovered": cdr.recovered,
+        "b_call_id": cdr.b_call_id, "recovered": cdr.recovered, "authorized_by": cdr.authorized_by,
+        "authorization_level": cdr.authorization_level,
     }
 
 

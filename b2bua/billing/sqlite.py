@@ -57,6 +57,10 @@ MIGRATIONS: Migrations = [
         )""",
         "CREATE INDEX credit_reservations_held ON credit_reservations (account) WHERE state = 'held'",
     ],
+    [  # 2: the authorization code that allowed a call (its description and level)
+        "ALTER TABLE cdr ADD COLUMN authorized_by TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cdr ADD COLUMN authorization_level INTEGER",
+    ],
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)

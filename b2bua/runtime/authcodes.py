@@ -8,8 +8,9 @@ classes, empty: every class) and ``active``.  The salt (random, 16 bytes) is
 the ``auth_code_salt`` row of ``meta``, made with the first code.  The
 digits are never stored, printed or logged: ``b2bua authcodes list`` shows
 ids, descriptions, levels and classes.  The running server loads the table
-at start (:meth:`AuthCodeStore.table`); a change made with ``b2bua
-authcodes`` applies after a restart.
+at start (:meth:`AuthCodeStore.table`) and reloads it with the account codes
+whenever the database changes (:class:`~b2bua.runtime.codes.CodeStore`), so
+a change made with ``b2bua authcodes`` applies to the next call.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class AuthCodeTable:
         self.salt = salt
         self._by_digest = {c.digest: c for c in codes}
 
+    def replace(self, codes: Iterable[AuthCode]) -> None:
+        """The codes as stored now (the salt never changes once made)."""
+        self._by_digest = {c.digest: c for c in codes}
+
     def __len__(self) -> int:
         return len(self._by_digest)
 
@@ -80,6 +85,11 @@ def _row(row: tuple[int, str, str, int, str, int]) -> AuthCode:
     id_, digest, description, level, classes, active = row
     return AuthCode(id=id_, digest=digest, description=description, level=level,
                     classes=parse_classes(classes), active=bool(active))
+
+
+def read_codes(db: sqlite3.Connection) -> list[AuthCode]:
+    rows = db.execute("SELECT id, digest, description, level, classes, active FROM auth_codes ORDER BY id")
+    return [_row(r) for r in rows]
 
 
 class AuthCodeStore:
@@ -125,8 +135,7 @@ class AuthCodeStore:
             raise AuthCodeError(f"no authorization code with id {id_}")
 
     def list(self) -> list[AuthCode]:
-        rows = self.db.execute("SELECT id, digest, description, level, classes, active FROM auth_codes ORDER BY id")
-        return [_row(r) for r in rows]
+        return read_codes(self.db)
 
     def table(self) -> AuthCodeTable:
         return AuthCodeTable(self.salt(), self.list())

@@ -120,6 +120,8 @@ def billing_for(
         rate_plan=plan.name if plan is not None else "",
         currency=plan.currency if plan is not None else billing.currency,
         rate=rate,
+        authorized_by=acc.authorization,
+        authorization_level=acc.authorization_level,
     )
 
 

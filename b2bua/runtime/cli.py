@@ -210,13 +210,13 @@ def cmd_authcodes(args: argparse.Namespace) -> int:
             # out of the shell history and the process list
             code = sys.stdin.readline().strip() if args.code == "-" else args.code
             n = store.add(code, args.description, level=args.level, classes=args.classes)
-            print(f"added authorization code {n} ({args.description}); restart the server to apply")
+            print(f"added authorization code {n} ({args.description}); a running server applies it to the next call")
         elif args.action == "list":
             for line in describe(store.list()):
                 print(line)
         else:
             store.set_active(args.id, args.action == "enable")
-            print(f"authorization code {args.id} {args.action}d; restart the server to apply")
+            print(f"authorization code {args.id} {args.action}d; a running server applies it to the next call")
     except AuthCodeError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1

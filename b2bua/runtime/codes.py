@@ -39,6 +39,9 @@ from typing import Iterable, Iterator, Sequence
 import msgspec
 
 from b2bua.billing.reports import CSV_LINE_END, csv_cell, csv_uncell
+
+from .authcodes import AuthCodeError, AuthCodeTable, read_codes
+from dialplan.authcodes import AuthCode
 from dialplan.codes import AccountCode, parse_prefix_list
 from dialplan.numbering import CallClass
 
@@ -179,6 +182,9 @@ class CodeStore:
         self._reader: sqlite3.Connection | None = None
         self._poller: asyncio.Task[None] | None = None
         self.reloads = 0
+        # the authorization codes of the same database, reloaded with the account codes
+        self.auth_table: AuthCodeTable | None = None
+        self._auth_codes: list[AuthCode] | None = None
 
     @property
     def loaded(self) -> int:
@@ -233,6 +239,8 @@ class CodeStore:
         if loaded is None:
             return False
         self._seen, self._codes = loaded
+        if self.auth_table is not None and self._auth_codes is not None:
+            self.auth_table.replace(self._auth_codes)
         if self._error is not None and self.reloads:
             log.warning("account codes readable again")
         self._error = None
@@ -255,6 +263,12 @@ class CodeStore:
             except CodeError as err:  # a row the command line would not have written: that code fails closed
                 entry = err
             codes.setdefault(row[0], {})[row[1]] = entry
+        if self.auth_table is not None:
+            try:
+                self._auth_codes = read_codes(self._reader)
+            except AuthCodeError as err:  # a row the command line would not have written
+                log.error("authorization codes not reloaded: %s", err)
+                self._auth_codes = None
         return version, codes
 
     def lookup(self, group: str, code: str) -> AccountCode | None:

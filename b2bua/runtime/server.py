@@ -62,6 +62,7 @@ class Server:
         self.loop = loop
         self.store = open_database(cfg.server.data_dir)
         self.codes = CodeStore(self.store)
+        self.codes.auth_table = auth_codes = AuthCodeStore(self.store).table()
         await self.codes.start()  # in memory before the first call; kept current off the loop
         self.started = time.time()
         sip = cfg.sip
@@ -86,7 +87,7 @@ class Server:
             codes=self.codes,
             credit_check=self.billing.check_credit,
             defer=self._defer,
-            auth_codes=AuthCodeStore(self.store).table(),
+            auth_codes=auth_codes,
         )
         self.app = app
         lockstate.restore(cfg.server.data_dir, *self._lockouts(), loop.time(), time.time())

@@ -4,6 +4,9 @@ events in -> rated, durable records out (SQLite; real loop, no SIP)."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -11,6 +14,7 @@ import msgspec
 
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.cdr import CdrBuilder
+from b2bua.billing.reports import export_cdrs
 from b2bua.calls.admission import CreditRequest
 from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallerConnected, CallStarted
 from b2bua.runtime.billing import BillingService, billing_for
@@ -222,3 +226,28 @@ async def test_internal_calls_of_a_prepaid_code_are_neither_checked_nor_charged(
     assert bal is not None and (bal.balance, bal.reserved) == (Decimal("1.00"), Decimal("0.00"))
     assert await billing.store.reservation("x") is None
     await billing.stop()
+
+
+async def test_the_authorization_code_is_in_the_record_and_its_export(tmp_path: Path) -> None:
+    """The description and level of the authorization code that allowed a call are
+    stored with its record and exported (never the digits: admission has none to give)."""
+    billing = BillingService(CFG.billing, tmp_path, CFG.numbering)
+    await billing.start()
+    t0 = asyncio.get_running_loop().time()
+    granted = AccountInfo(authorization="Night manager", authorization_level=5)
+    billing.on_event(started("a1", at=t0, account=granted))
+    billing.on_event(CallEnded(ref="a1", at=t0 + 1, status=486, cause="busy", hangup=""))
+    billing.on_event(started("a2", at=t0))
+    billing.on_event(CallEnded(ref="a2", at=t0 + 1, status=486, cause="busy", hangup=""))
+    await billing.stop()
+    store = open_billing_store(str(tmp_path / "billing.sqlite3"))
+    await store.open()
+    try:
+        a1, a2 = await store.get("a1"), await store.get("a2")
+    finally:
+        await store.close()
+    assert a1 is not None and (a1.authorized_by, a1.authorization_level) == ("Night manager", 5)
+    assert a2 is not None and (a2.authorized_by, a2.authorization_level) == ("", None)
+    rows = list(csv.DictReader(io.StringIO(export_cdrs([a1, a2], "csv"))))
+    assert [(r["authorized_by"], r["authorization_level"]) for r in rows] == [("Night manager", "5"), ("", "")]
+    assert json.loads(export_cdrs([a1], "json"))[0]["authorization_level"] == 5
