@@ -19,7 +19,7 @@ from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Header, Request, Response, header
 from b2bua.sip.endpoint import Address
 
-from . import prack, redirect
+from . import prack, redirect, sdp
 from .call import RINGING, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
 from .events import CalleeAnswered, CallerConnected, CallEvent, CallRinging
 from .leg import Leg, LegState, allows_update
@@ -81,6 +81,8 @@ class ForkOutcomes:
             if status in (180, 183):
                 if call.fire(Trigger.PROVISIONAL) is CallState.PROCEEDING:
                     self.events.append(CallRinging(ref=call.ref, at=now, status=status))
+                if a.local_sdp is not None:
+                    return  # the caller hears the server's early media (ringback): nothing relayed
                 a.state = LegState.EARLY
                 extra = []
                 if resp.body:
@@ -180,8 +182,13 @@ class ForkOutcomes:
         if served:  # the server answered the caller already; connecting the media is bridge()'s
             b.schedule_refresh(now)
             return
-        # answer A (with B's early SDP if only an unreliable provisional carried it, RFC 3262)
-        body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type"))
+        # answer A (with B's early SDP if only an unreliable provisional carried it, RFC 3262;
+        # with the server's own if the caller heard the server's early media)
+        ctype: str | None
+        if a.local_sdp is not None:
+            body, ctype = sdp.build(a.local_sdp), "application/sdp"
+        else:
+            body, ctype = prack.early_answer(b, resp) or (resp.body, resp.get("content-type"))
         if held:  # once the answer is on record: release_answer(), or at the latest ANSWER_HOLD_MAX
             call.held_answer = (body, ctype, resp.reason)
             call.timers.append(self.timers.schedule(now + ANSWER_HOLD_MAX, self._hold_expired, call))

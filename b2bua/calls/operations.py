@@ -137,11 +137,18 @@ class CallOperations:
         display: str = "",
         extra: list[Header] | None = None,
     ) -> bool:
-        """Place the callee's legs of a call the server answered (SERVING), towards
-        ``route`` (default: the call's), offering ``sd`` (default: the caller's
-        offer).  False when it does not apply."""
+        """Place the callee's legs of a call the server holds, towards ``route``
+        (default: the call's), offering ``sd`` (default: the caller's offer): one
+        it answered (SERVING -> PLACING), or one still unanswered that hears the
+        server's early media (ROUTING -> PROCEEDING: the callee's provisionals
+        are not relayed, and when it answers the caller's 200 carries the early
+        media's SDP, RFC 3262 / RFC 3261 §13.3.1.4; :meth:`bridge` then connects
+        the two).  False when it does not apply."""
         call = self._live(ref)
-        if call is None or call.a is None or call.state is not CallState.SERVING:
+        if call is None or call.a is None:
+            return False
+        early = call.state is CallState.ROUTING and call.a.local_sdp is not None
+        if call.state is not CallState.SERVING and not early:
             return False
         route = route or call.route
         body = sdp.build(sd) if sd is not None else call.a.invite.body
@@ -152,7 +159,7 @@ class CallOperations:
         self._place_forks(call, display, extra, now, Request("INVITE", inv.uri, inv.headers, body))
         for f in call.forks:
             f.local_sdp = sd
-        return call.state is CallState.PLACING
+        return call.state is (CallState.PROCEEDING if early else CallState.PLACING)
 
     def reoffer(
         self: _Manager, ref: str, side: str, sd: SessionDescription | None, now: float, *, glare_delay: float | None = None

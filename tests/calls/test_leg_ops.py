@@ -504,3 +504,50 @@ def test_the_call_ending_during_a_reoffer_reports_nothing_after_call_ended() -> 
     h.a.expect("ACK")  # a 2xx is still ACKed
     assert isinstance(h.events[-1], CallEnded) and not any(isinstance(e, OfferAnswered) for e in h.events)
     h.settle()
+
+
+def test_placed_from_early_media_the_caller_is_answered_with_the_early_sdp() -> None:
+    """Prompting's default flow: 183 with the server's SDP, the callee placed while
+    the caller is still unanswered (it hears the server's ringback: the callee's
+    180 is not relayed); when the callee answers, the caller's 200 carries the early
+    media's SDP (consistent with the 183), then bridging connects A and B."""
+    h = Harness()
+    h.place = False
+    m = h.manager
+    h.a.invite(SDP_A, extra=TIMER)
+    h.a.expect("100 INVITE")
+    call = the_call(h)
+    local = local_answer()
+    assert m.early_media(call.ref, local, h.now)
+    h.pump()
+    early = h.a.expect_one("183 INVITE").response
+    own_offer = sdp.offer(address=SERVER_MEDIA, port=7002, session_id=43)
+    assert m.place(call.ref, h.now, sd=own_offer)
+    h.pump()
+    assert call.state is CallState.PROCEEDING
+    inv = h.b.expect_one("INVITE").request
+    assert media(inv.body) == (SERVER_MEDIA, 7002)  # the server's own offer, not A's
+    h.b.respond(inv, 180)
+    h.b.respond(inv, 183, SDP_B)
+    assert h.a.inbox == []  # nothing of the callee's reaches the caller
+    assert call.state is CallState.EARLY and names(h) == ["CallStarted", "CallRinging"]
+    h.b.respond(inv, 200, SDP_B)
+    h.b.expect("ACK")
+    ok = h.a.expect_one("200 INVITE").response
+    assert ok.body == early.body and ok.to.tag == early.to.tag
+    h.a.ack(ok)
+    assert call.state is CallState.CONNECTED
+    assert names(h)[-2:] == ["CalleeAnswered", "CallerConnected"]
+    # media end to end: flow I through both dialogs
+    assert m.bridge(call.ref, h.now)
+    h.pump()
+    reinvite = h.a.expect_one("INVITE").request
+    assert not reinvite.body  # A is asked for an offer
+    h.a.respond(reinvite, 200, SDP_A)
+    to_b = h.b.expect_one("INVITE").request
+    assert media(to_b.body) == media(SDP_A)
+    h.b.respond(to_b, 200, SDP_B)
+    h.b.expect("ACK")
+    ack = h.a.expect_one("ACK").request
+    assert media(ack.body) == media(SDP_B)
+    assert isinstance(h.events[-1], CallBridged)
