@@ -138,6 +138,15 @@ class Validation(enum.StrEnum):
     LENGTH = "length"  # digit count only (GR-605: "sufficient number of digits")
 
 
+class Prompt(enum.StrEnum):
+    """How a caller without a required code is asked for one (the seeds: BroadWorks
+    announces the number of digits; CUCM plays a tone only)."""
+
+    OFF = "off"  # not asked: refused 403 as without prompting
+    ANNOUNCEMENT = "announcement"  # "please enter your N-digit account code ..."
+    TONE = "tone"  # a tone only
+
+
 class Outcome(enum.StrEnum):
     ALLOW = "allow"
     REFUSE = "refuse"
@@ -200,8 +209,16 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     auth_fac: str = ""
     auth_classes: frozenset[CallClass] = frozenset()
     auth_level: Level = 0
+    # prompting for a missing code: how, whether the server answers the caller
+    # (for phones that send no DTMF in early media) or gives it early media (183),
+    # and how many codes a caller may try
+    prompt: Prompt = Prompt.ANNOUNCEMENT
+    prompt_answer: bool = False
+    prompt_attempts: int = 3
 
     def __post_init__(self) -> None:
+        if not 1 <= self.prompt_attempts <= 10:
+            raise ValueError("prompt_attempts must be 1 to 10")
         for name, fac in (("fac", self.fac), ("auth_fac", self.auth_fac)):
             if fac and not (2 <= len(fac) <= MAX_VSC_CHARS and fac[0] in VSC_STARTS and set(fac) <= _FAC_CHARS):
                 raise ValueError(f"{name} must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")

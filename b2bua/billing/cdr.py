@@ -39,7 +39,7 @@ from typing import Literal, Mapping, Union
 import msgspec
 
 from b2bua.billing.rating import INTERNAL, Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
-from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallStarted
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted
 from dialplan.policy import CodeSource
 
 RECOVERED_CAUSE = "recovered after restart"
@@ -91,6 +91,7 @@ class Cdr(msgspec.Struct, frozen=True, kw_only=True):
     recovered: bool = False  # closed by crash recovery, not by the call's end
     authorized_by: str = ""  # the description of the authorization code that allowed it (never its digits)
     authorization_level: int | None = None  # that code's level
+    code_entry: str = ""  # how a prompted code was keyed: rfc4733, info, inband ("" otherwise)
 
 
 class CdrOpened(msgspec.Struct, frozen=True, tag=True):
@@ -120,6 +121,7 @@ class CallBilling(msgspec.Struct, frozen=True, kw_only=True):
     rate: Rate | None = None
     authorized_by: str = ""
     authorization_level: int | None = None
+    code_entry: str = ""
 
     def __post_init__(self) -> None:
         # a name outside the vocabulary is a bug of the caller: ValueError
@@ -140,7 +142,7 @@ def call_billing(
 
 
 def billing_from_event(
-    event: CallStarted, plans: Mapping[str, RatePlan], default_plan: str = "",
+    event: CallStarted | CallRouted, plans: Mapping[str, RatePlan], default_plan: str = "",
     group_plans: Mapping[str, str] | None = None,
 ) -> CallBilling | None:
     """The billing attributes a ``CallStarted`` carries in its ``account`` (the dial
@@ -154,10 +156,10 @@ def billing_from_event(
         plans, code_plan=acc.rate_plan, group=event.group, group_plans=group_plans, default_plan=default_plan
     )
     call_class = INTERNAL if event.route == "extension" else acc.call_class
-    return call_billing(
+    return msgspec.structs.replace(call_billing(
         plan, event.destination, call_class, account_code=acc.code, code_valid=bool(acc.valid),
         code_source=CodeSource.of(acc.source),
-    )
+    ), code_entry=acc.entry)
 
 
 def _talk(seconds: float) -> float:
@@ -260,6 +262,8 @@ class CdrBuilder:
         call = self._calls.get(event.ref)
         if call is None:  # unknown or already closed: a duplicate must not write twice
             return []
+        if isinstance(event, CallRouted):  # a held (prompted) call placed: where, and its code
+            return self._routed(call, event, billing)
         if billing is not None:
             self._bill(call, billing)
         if isinstance(event, CalleeAnswered):  # the answer time: the callee's, never the server's
@@ -268,12 +272,20 @@ class CdrBuilder:
             return self._ended(call, event)
         return []  # ringing, the caller connected, the server's re-offers: nothing to write
 
+    def _routed(self, call: _Call, ev: CallRouted, billing: CallBilling | None) -> list[CdrWrite]:
+        call.cdr = msgspec.structs.replace(call.cdr, dialed=ev.dialed, destination=ev.destination, route=ev.route)
+        if billing is None:
+            billing = billing_from_event(ev, self.plans, self.default_plan, self.group_plans)
+        if billing is not None:
+            self._bill(call, billing)
+        return [CdrInterim(self._bump(call))] if call.opened else []
+
     def _bill(self, call: _Call, b: CallBilling) -> None:
         currency = b.currency or call.cdr.currency
         call.cdr = msgspec.structs.replace(
             call.cdr, account_code=b.account_code, code_valid=b.code_valid, code_source=b.code_source,
             call_class=b.call_class, rate_plan=b.rate_plan, currency=currency, rate=b.rate,
-            authorized_by=b.authorized_by, authorization_level=b.authorization_level,
+            authorized_by=b.authorized_by, authorization_level=b.authorization_level, code_entry=b.code_entry,
             cost=Decimal(0).quantize(minor_unit(currency or "EUR")),
         )
 

@@ -35,7 +35,8 @@ and then this server's own fields: ``caller_user``, ``department``,
 ``cost``, ``currency``, ``rate_plan``, ``status`` (final SIP status), ``cause``,
 ``hangup``, ``a_call_id``, ``b_call_id``, ``recovered``, ``authorized_by`` (the
 description of the authorization code that allowed the call, never its digits) and
-``authorization_level`` (empty without one).  Asterisk's ``dcontext``,
+``authorization_level`` (empty without one), ``code_entry`` (how a prompted code was
+keyed: ``rfc4733``, ``info`` or ``inband``).  Asterisk's ``dcontext``,
 ``channel``, ``dstchannel``, ``lastapp``, ``lastdata`` and ``userfield`` have no
 counterpart here and are left out rather than filled with look-alikes.
 
@@ -76,7 +77,7 @@ EXPORT_FIELDS = (
     "disposition", "amaflags", "caller_user", "department", "business_group", "destination", "call_class",
     "route", "trunk", "code_valid", "code_source", "code_changes", "billable", "cost", "currency",
     "rate_plan", "status", "cause", "hangup", "a_call_id", "b_call_id", "recovered", "authorized_by",
-    "authorization_level",
+    "authorization_level", "code_entry",
 )
 
 
@@ -216,7 +217,7 @@ def export_record(cdr: Cdr, tz: ZoneInfo | timezone = timezone.utc) -> dict[str,
         "billable": cdr.billable, "cost": str(cdr.cost), "currency": cdr.currency, "rate_plan": cdr.rate_plan,
         "status": cdr.status, "cause": cdr.cause, "hangup": cdr.hangup, "a_call_id": cdr.a_call_id,
         "b_call_id": cdr.b_call_id, "recovered": cdr.recovered, "authorized_by": cdr.authorized_by,
-        "authorization_level": cdr.authorization_level,
+        "authorization_level": cdr.authorization_level, "code_entry": cdr.code_entry,
     }
 
 

@@ -61,6 +61,9 @@ MIGRATIONS: Migrations = [
         "ALTER TABLE cdr ADD COLUMN authorized_by TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE cdr ADD COLUMN authorization_level INTEGER",
     ],
+    [  # 3: how a prompted account code was keyed (rfc4733, info, inband)
+        "ALTER TABLE cdr ADD COLUMN code_entry TEXT NOT NULL DEFAULT ''",
+    ],
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)

@@ -68,20 +68,18 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
-from typing import Literal, Mapping, Protocol, Sequence, TypeGuard, Union
-
-import msgspec
+from typing import Literal, Sequence, TypeGuard
 
 from b2bua.billing.credit import CreditCheck
 from b2bua.sip.digest import DigestServer
 from b2bua.sip.endpoint import CancelReceived, RequestReceived
 from b2bua.sip.errors import ParseError
 from b2bua.sip.message import Request
-from dialplan import CallContext, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys
-from dialplan.authcodes import AuthCodeLookup
-from dialplan.codes import CodeLookup
+from dialplan import (
+    CallContext, Decision, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys,
+)
 from dialplan.dialstring import mask_code, without_code
-from dialplan.numbering import UNRESTRICTED_CLASSES, NumberingPlan
+from dialplan.numbering import UNRESTRICTED_CLASSES
 
 from .auth import (
     CredentialGuard,
@@ -90,8 +88,33 @@ from .auth import (
     default_guard,
     claimed_account,
 )
+from .commands import (
+    CheckCredit,
+    CodeDirectory,
+    CodeEntered,
+    Command,
+    CreditChecked,
+    CreditRequest,
+    Event,
+    InviteReceived,
+    Policy,
+    PromptAgain,
+    PromptEnded,
+    PromptSpec,
+    StartCall,
+    StartPrompt,
+    TransactionGone,
+)
 from .events import NO_ACCOUNT, AccountInfo
+from .prompting import PromptSteps
+from .steps import TRANSITIONS, WAITING, Found, Step
 from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
+
+__all__ = [  # the machine, and what the shell and the tests use of it (commands, events)
+    "Admission", "CheckCredit", "CodeDirectory", "CodeEntered", "Command", "CreditChecked", "CreditRequest",
+    "CredentialGuard", "Event", "InviteReceived", "Policy", "PromptAgain", "PromptEnded", "PromptSpec",
+    "SendResponse", "StartCall", "StartPrompt", "Step", "TransactionGone", "authenticate", "from_user",
+]
 
 log = logging.getLogger("b2bua.admission")
 
@@ -102,168 +125,7 @@ CREDIT_UNAVAILABLE = "Credit control unavailable"
 CANCELLED_REASON = "Request Terminated"  # RFC 3261 §21.4.25
 
 
-# -- configuration, as the call layer sees it ----------------------------------------
-
-
-class CodeDirectory(Protocol):
-    """The account codes of each business group."""
-
-    def for_group(self, group: str, /) -> CodeLookup: ...
-
-
-class Policy(msgspec.Struct, frozen=True, kw_only=True):
-    """Account codes and credit: what the policy steps need."""
-
-    groups: Mapping[str, GroupPolicy] = {}  # empty: account codes not used
-    plan: NumberingPlan
-    codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
-    auth_codes: AuthCodeLookup | None = None  # authorization codes; None: a dialed one is refused 503
-    challenge: int = 401  # 401 or 407 for INVITEs
-    credit: bool = False  # can credit accounts be checked at all?
-
-
-# -- events (in) and commands (out) -----------------------------------------------------
-
-
-class InviteReceived(msgspec.Struct, frozen=True, kw_only=True):
-    """An out-of-dialog INVITE with its server transaction; ``today`` is the
-    date code validity is judged by."""
-
-    event: RequestReceived
-    today: datetime.date
-    # this server's (host, port) addresses: a digest-uri without user part
-    # must name one of them (see own_addresses)
-    own: tuple[tuple[str, int], ...] = ()
-
-
-class CreditChecked(msgspec.Struct, frozen=True, kw_only=True):
-    """The answer to :class:`CheckCredit`; None when the check itself failed."""
-
-    txn: str
-    result: CreditCheck | None
-
-
-class TransactionGone(msgspec.Struct, frozen=True, kw_only=True):
-    """The INVITE server transaction no longer exists (nothing can answer it)."""
-
-    txn: str
-
-
-Event = Union[InviteReceived, CreditChecked, CancelReceived, TransactionGone]
-
-
-class CreditRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """What a credit check needs to know of a call about to start: who pays
-    (the account code's credit account), for what (destination, call class),
-    at which rates (the code's rate plan, else the group's, else the default)."""
-
-    caller: str
-    caller_user: str
-    group: str
-    dialed: str  # as dialed, for the numbering plan's class when the policy gave none
-    destination: str  # after routing: what the rate is looked up by
-    route: str  # the route's label ("trunk:NAME")
-    account: AccountInfo  # the code, its call class, rate plan and credit account
-
-    @property
-    def credit_account(self) -> str:
-        return self.account.credit_account
-
-    @property
-    def call_class(self) -> str:
-        return self.account.call_class
-
-    @property
-    def rate_plan(self) -> str:
-        return self.account.rate_plan
-
-
-class CheckCredit(msgspec.Struct, frozen=True, kw_only=True):
-    """May the credit account pay for the call described?  Answer with CreditChecked."""
-
-    txn: str
-    request: CreditRequest
-
-
-class StartCall(msgspec.Struct, frozen=True, kw_only=True):
-    """Start the call (``CallManager.start_call``): refused ones have a route of kind "none"."""
-
-    event: RequestReceived
-    route: Route
-    caller: str
-    caller_user: str
-    display: str
-    department: str = ""
-    group: str = ""
-    account: AccountInfo = NO_ACCOUNT
-    dialed: str | None = None  # as recorded (no code); None: the Request-URI user
-
-
-Command = Union[SendResponse, CheckCredit, StartCall]
-
-
 # -- the machine ------------------------------------------------------------------------
-
-
-class Step(enum.Enum):
-    AUTHENTICATE = "authenticate"
-    TRUNK = "trunk"
-    LOCKOUT = "lockout"
-    POLICY = "policy"
-    ROUTE = "route"
-    CREDIT = "credit"
-    CHECKING_CREDIT = "checking credit"  # waits for CreditChecked / CANCEL / TransactionGone
-    START = "start"
-    DONE = "done"
-
-    # members are singletons compared by identity: hash them the same way (in C)
-    # rather than by name in Python, for the transition-table lookups
-    __hash__ = object.__hash__
-
-
-class Found(enum.Enum):
-    """What a step found (or which event came), the key of the transition."""
-
-    TRUNK = "trunk"
-    PHONE = "phone"  # authenticated
-    ANSWERED = "answered"  # challenged or refused: no call
-    DID = "did"
-    GROUP_CALL = "group call"
-    NO_POLICY = "no policy"
-    LOCKED = "locked"
-    CLEAR = "clear"
-    ALLOWED = "allowed"
-    REFUSED = "refused"
-    PREPAID = "prepaid"  # allowed, routable, on a credit account
-    ROUTED = "routed"
-    UNCHECKABLE = "uncheckable"  # credit cannot be checked: 503
-    CHECK_SENT = "check sent"
-    CREDIT_OK = "credit ok"
-    CREDIT_REFUSED = "credit refused"
-    CANCELLED = "cancelled"
-    GONE = "gone"
-    STARTED = "started"
-
-    # members are singletons compared by identity: hash them the same way (in C)
-    # rather than by name in Python, for the transition-table lookups
-    __hash__ = object.__hash__
-
-
-TRANSITIONS: dict[Step, dict[Found, Step]] = {
-    Step.AUTHENTICATE: {Found.TRUNK: Step.TRUNK, Found.PHONE: Step.LOCKOUT, Found.ANSWERED: Step.DONE},
-    Step.TRUNK: {Found.DID: Step.START, Found.GROUP_CALL: Step.LOCKOUT},
-    Step.LOCKOUT: {Found.NO_POLICY: Step.ROUTE, Found.LOCKED: Step.START, Found.CLEAR: Step.POLICY},
-    Step.POLICY: {Found.ALLOWED: Step.ROUTE, Found.REFUSED: Step.START},
-    Step.ROUTE: {Found.PREPAID: Step.CREDIT, Found.ROUTED: Step.START},
-    Step.CREDIT: {Found.CHECK_SENT: Step.CHECKING_CREDIT, Found.UNCHECKABLE: Step.START},
-    Step.CHECKING_CREDIT: {
-        Found.CREDIT_OK: Step.START,
-        Found.CREDIT_REFUSED: Step.START,
-        Found.CANCELLED: Step.START,
-        Found.GONE: Step.DONE,
-    },
-    Step.START: {Found.STARTED: Step.DONE},
-}
 
 
 class Attempt:
@@ -272,6 +134,7 @@ class Attempt:
     __slots__ = (
         "event", "today", "own", "step", "dialed", "shown", "caller", "caller_user", "display", "department", "group",
         "user_policy", "ctx", "source", "trunk", "trunk_code", "keys", "destination", "account", "prepaid", "route",
+        "prompted", "attempts",
     )
 
     def __init__(self, event: RequestReceived, today: datetime.date, own: Sequence[tuple[str, int]] = ()) -> None:
@@ -296,6 +159,8 @@ class Attempt:
         self.account = NO_ACCOUNT
         self.prepaid = False  # allowed on a credit account, not an emergency/service call
         self.route: Route | None = None
+        self.prompted = False  # the call exists, held by the server while its caller is asked
+        self.attempts = 0  # codes entered at the prompt
 
     @property
     def txn(self) -> str:
@@ -303,7 +168,7 @@ class Attempt:
         return self.event.transaction_id
 
 
-class Admission:
+class Admission(PromptSteps):
     """The admission machine; see the module docstring."""
 
     def __init__(
@@ -331,6 +196,7 @@ class Admission:
             Step.TRUNK: self._trunk,
             Step.LOCKOUT: self._lockout,
             Step.POLICY: self._policy,
+            Step.PROMPT: self._prompt,
             Step.ROUTE: self._route,
             Step.CREDIT: self._credit,
             Step.START: self._start,
@@ -356,6 +222,10 @@ class Admission:
             found = self._cancelled(attempt)
         elif isinstance(event, TransactionGone):
             found = Found.GONE
+        elif isinstance(event, CodeEntered):
+            found = self._code_entered(attempt, event, now, out)
+        elif isinstance(event, PromptEnded):
+            found = self._prompt_ended(attempt, event)
         else:
             found = self._credit_result(attempt, event.result)
         self._follow(attempt, found)
@@ -366,7 +236,7 @@ class Admission:
     def _run(self, attempt: Attempt, now: float, out: list[Command]) -> None:
         while attempt.step in self._actions:
             self._follow(attempt, self._actions[attempt.step](attempt, now, out))
-        if attempt.step is Step.CHECKING_CREDIT:
+        if attempt.step in WAITING:
             self.pending[attempt.txn] = attempt
 
     @staticmethod
@@ -466,10 +336,25 @@ class Admission:
 
     def _policy(self, a: Attempt, now: float, out: list[Command]) -> Found:
         assert a.ctx is not None
+        d = self._decide(a, a.ctx, now)
+        if d.outcome is Outcome.ALLOW:
+            a.destination = d.destination
+            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
+            return Found.ALLOWED
+        if d.outcome is Outcome.COLLECT and self._can_prompt(a, d):
+            a.destination = d.destination
+            return Found.COLLECT
+        log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
+        a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
+        return Found.REFUSED
+
+    def _decide(self, a: Attempt, ctx: CallContext, now: float) -> Decision:
+        """The policy's decision for ``ctx``; sets the attempt's account and counts
+        a rejected code towards the lockout."""
         codes = self.policy.codes.for_group(a.group) if self.policy.codes is not None else NO_DATABASE
         # a number counts as internal only if it reaches an extension
         d = evaluate(
-            a.ctx, self.policy.plan, codes, a.today, internal=self.router.extensions, auth_codes=self.policy.auth_codes
+            ctx, self.policy.plan, codes, a.today, internal=self.router.extensions, auth_codes=self.policy.auth_codes
         )
         acct = d.account
         grant = d.authorization
@@ -490,14 +375,7 @@ class Admission:
             if self.lockout.check(a.keys, now):
                 self.lockouts += 1
                 log.warning("account codes locked for %s after repeated invalid codes", _keys_text(a.keys))
-        if d.outcome is Outcome.ALLOW:
-            a.destination = d.destination
-            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
-            return Found.ALLOWED
-        # "collect" (a code is needed and none came) is refused until prompting exists
-        log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
-        a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
-        return Found.REFUSED
+        return d
 
     def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route = self.router.route_from_phone(a.destination)
@@ -542,11 +420,15 @@ class Admission:
 
     def _start(self, a: Attempt, now: float, out: list[Command]) -> Found:
         assert a.route is not None
-        out.append(StartCall(
-            event=a.event, route=a.route, caller=a.caller, caller_user=a.caller_user, display=a.display,
-            department=a.department, group=a.group, account=a.account, dialed=a.shown,
-        ))
+        out.append(self._start_call(a, a.route))
         return Found.STARTED
+
+    @staticmethod
+    def _start_call(a: Attempt, route: Route) -> StartCall:
+        return StartCall(
+            event=a.event, route=route, caller=a.caller, caller_user=a.caller_user, display=a.display,
+            department=a.department, group=a.group, account=a.account, dialed=a.shown, prompted=a.prompted,
+        )
 
 
 # -- helpers, shared with the shell ---------------------------------------------------------

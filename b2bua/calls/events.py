@@ -38,6 +38,7 @@ class AccountInfo(msgspec.Struct, frozen=True, kw_only=True):
     department: str = ""  # the code's department
     authorization: str = ""  # the description of the authorization code that allowed it (never its digits)
     authorization_level: int | None = None
+    entry: str = ""  # how a prompted code was keyed: rfc4733, info, inband ("" when dialed or assigned)
     rate_plan: str = ""
     credit_account: str = ""
 
@@ -57,6 +58,19 @@ class CallStarted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     route: str  # "extension", "trunk:NAME" or "none"
     a_call_id: str
     source: str  # "udp:127.0.0.1:5070"
+    account: AccountInfo = NO_ACCOUNT
+
+
+class CallRouted(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """A call the server held (prompting) is placed: where it goes and under which
+    account code, now known (``CallManager.place`` with a route)."""
+
+    ref: str
+    at: float
+    group: str = ""
+    dialed: str  # as recorded (no code)
+    destination: str
+    route: str  # the route's label
     account: AccountInfo = NO_ACCOUNT
 
 
@@ -115,7 +129,8 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 
 CallEvent = Union[
-    CallStarted, CallRinging, CallRedirected, CallerConnected, CalleeAnswered, OfferAnswered, CallBridged, CallEnded
+    CallStarted, CallRouted, CallRinging, CallRedirected, CallerConnected, CalleeAnswered, OfferAnswered, CallBridged,
+    CallEnded,
 ]
 
 

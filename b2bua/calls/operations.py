@@ -18,7 +18,7 @@ from b2bua.sip.message import Header, Request
 
 from . import offers, sdp
 from .call import UNANSWERED, Call, CallIndex, CallState, Settings, Trigger
-from .events import CallerConnected, CallEvent
+from .events import NO_ACCOUNT, AccountInfo, CallerConnected, CallEvent, CallRouted
 from .leg import Leg
 from .routing import Route
 from .sdp import SessionDescription
@@ -136,6 +136,9 @@ class CallOperations:
         sd: SessionDescription | None = None,
         display: str = "",
         extra: list[Header] | None = None,
+        account: AccountInfo | None = None,
+        dialed: str = "",
+        group: str = "",
     ) -> bool:
         """Place the callee's legs of a call the server holds, towards ``route``
         (default: the call's), offering ``sd`` (default: the caller's offer): one
@@ -143,7 +146,9 @@ class CallOperations:
         server's early media (ROUTING -> PROCEEDING: the callee's provisionals
         are not relayed, and when it answers the caller's 200 carries the early
         media's SDP, RFC 3262 / RFC 3261 §13.3.1.4; :meth:`bridge` then connects
-        the two).  False when it does not apply."""
+        the two).  A call routed now (``route`` given to a call held with route
+        kind "prompt") reports CallRouted with its ``account``, ``dialed`` and ``group``.
+        False when it does not apply."""
         call = self._live(ref)
         if call is None or call.a is None:
             return False
@@ -154,6 +159,11 @@ class CallOperations:
         body = sdp.build(sd) if sd is not None else call.a.invite.body
         if route.kind == "none" or not body:
             return False
+        if call.route.kind == "prompt" and route.kind != "prompt":
+            self.events.append(CallRouted(
+                ref=ref, at=now, group=group, dialed=dialed or route.destination, destination=route.destination,
+                route=route.label, account=account or NO_ACCOUNT,
+            ))
         call.route = route
         inv = call.a.invite
         self._place_forks(call, display, extra, now, Request("INVITE", inv.uri, inv.headers, body))

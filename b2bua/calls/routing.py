@@ -95,7 +95,7 @@ class RoutePrefix(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Route(msgspec.Struct, frozen=True, kw_only=True):
-    kind: Literal["extension", "trunk", "none"]
+    kind: Literal["extension", "trunk", "none", "prompt"]  # prompt: held by the server, routed later
     destination: str  # extension, or the number sent to the trunk (rewritten)
     trunk: Trunk | None = None
     emergency: bool = False
@@ -105,7 +105,7 @@ class Route(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def label(self) -> str:
-        """``"extension"``, ``"trunk:NAME"`` or ``"none"`` (CallStarted.route)."""
+        """``"extension"``, ``"trunk:NAME"``, ``"none"`` or ``"prompt"`` (CallStarted.route)."""
         return self.trunk.label if self.trunk is not None else self.kind
 
 

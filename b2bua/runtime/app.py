@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import msgspec
 
@@ -38,8 +38,10 @@ from b2bua.calls.admission import (
     CredentialGuard,
     InviteReceived,
     Policy,
+    PromptAgain,
     SendResponse,
     StartCall,
+    StartPrompt,
     TransactionGone,
     authenticate,
 )
@@ -110,6 +112,12 @@ def route_prefix_of(r: RouteConfig) -> RoutePrefix:
     return RoutePrefix(prefix=r.prefix, trunk=r.trunk)
 
 
+class Prompter(Protocol):
+    """Prompting's shell: carries out StartPrompt and PromptAgain (b2bua.runtime.prompts)."""
+
+    def execute(self, command: "StartPrompt | PromptAgain", now: float) -> None: ...
+
+
 class ServerApp:
     def __init__(
         self,
@@ -126,6 +134,7 @@ class ServerApp:
         credit_check: Callable[[CreditRequest], Awaitable[CreditCheck]] | None = None,
         defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
         auth_codes: AuthCodeLookup | None = None,
+        prompter: "Prompter | None" = None,
     ) -> None:
         self.endpoint = endpoint
         self.ids = ids
@@ -153,6 +162,7 @@ class ServerApp:
         self.credit_check = credit_check
         self.defer = defer
         self.draining = False  # stopping: new calls get 503 while the live ones end
+        self.prompter: Prompter | None = prompter  # prompting's shell (media); None: callers are not prompted
         self._own: tuple[tuple[str, int], ...] = ()
         self._own_from: object = None  # the endpoint's address dict _own was made from
         lk = config.lockout
@@ -165,6 +175,7 @@ class ServerApp:
                 groups=config.groups, plan=self.plan, codes=codes, auth_codes=auth_codes,
                 challenge=sip.invite_challenge,
                 credit=credit_check is not None and defer is not None,
+                prompting=prompter is not None,
             ),
             Lockout(lk.max_failures, lk.window, lk.lockout, address_max_failures=lk.address_max_failures),
             guard=credential_guard(config),
@@ -255,8 +266,12 @@ class ServerApp:
                     cmd.event, route, caller=cmd.caller, caller_user=cmd.caller_user, display=cmd.display,
                     department=cmd.department, group=cmd.group, account=cmd.account, dialed=cmd.dialed, now=now,
                 )
-            else:
+            elif isinstance(cmd, CheckCredit):
                 self._check_credit(cmd)
+            elif self.prompter is not None:  # StartPrompt, PromptAgain
+                self.prompter.execute(cmd, now)
+            else:  # Policy.prompting is False without a prompter: never emitted
+                log.error("no media endpoint for %s", type(cmd).__name__)
 
     def _listening(self) -> tuple[tuple[str, int], ...]:
         local = self.endpoint.local  # replaced, never changed in place (Endpoint.set_local)

@@ -52,7 +52,7 @@ from b2bua.billing.backends import open_billing_store
 from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.admission import CreditRequest
-from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallStarted
+from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig
@@ -122,6 +122,7 @@ def billing_for(
         rate=rate,
         authorized_by=acc.authorization,
         authorization_level=acc.authorization_level,
+        code_entry=acc.entry,
     )
 
 
@@ -132,7 +133,7 @@ def charged_to_credit(event: Billable) -> bool:
 
 
 # the events that write a record or move credit (CdrBuilder.handle, _credit_event)
-_BILLED = (CallStarted, CalleeAnswered, CallEnded)
+_BILLED = (CallStarted, CallRouted, CalleeAnswered, CallEnded)
 
 
 class BillingService:
@@ -209,7 +210,7 @@ class BillingService:
             return  # ringing, connected, re-offers: neither the record nor credit changes
         billing = None
         try:
-            if isinstance(event, CallStarted):
+            if isinstance(event, (CallStarted, CallRouted)):  # CallRouted: a prompted code, now known
                 assert self.loop is not None
                 builder.wall_offset = time.time() - self.loop.time()  # follow wall clock steps
                 billing = billing_for(event, self.config, self.plans, self.numbering)

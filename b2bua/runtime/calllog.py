@@ -19,6 +19,7 @@ from b2bua.calls.events import (
     CallEvent,
     CallRedirected,
     CallRinging,
+    CallRouted,
     CallStarted,
     OfferAnswered,
 )
@@ -58,6 +59,12 @@ def _started(c: dict[str, int], event: CallStarted) -> None:
     )
 
 
+def _routed(c: dict[str, int], event: CallRouted) -> None:
+    a = event.account
+    code = f"; account code {mask_code(a.code)} ({a.source}, keyed by {a.entry or 'dial string'})" if a.code else ""
+    log.info("call %s routed after the prompt -> %s via %s%s", event.ref, event.destination, event.route, code)
+
+
 def _ringing(c: dict[str, int], event: CallRinging) -> None:
     log.debug("call %s ringing (%d)", event.ref, event.status)
 
@@ -95,6 +102,7 @@ def _ended(c: dict[str, int], event: CallEnded) -> None:
 # by event type (exact: events are final structs), one lookup instead of a chain of tests
 _HANDLERS: dict[type, Callable[[dict[str, int], Any], None]] = {
     CallStarted: _started,
+    CallRouted: _routed,
     CallRinging: _ringing,
     CallRedirected: _redirected,
     CalleeAnswered: _answered,

@@ -1,0 +1,133 @@
+"""Admission's prompting steps (sans-IO): a caller without a required account
+code is asked for one instead of being refused.  Mixed into
+:class:`~b2bua.calls.admission.Admission`.
+
+Theory of operation
+-------------------
+When the policy answers ``collect`` for an account code (rule
+``code_required``: the mode needs a code for this destination and the dial
+string has none), the INVITE carries an SDP offer to answer with the server's
+media, the caller's group prompts (``GroupPolicy.prompt`` is not ``off``) and
+the server has a media endpoint (``Policy.prompting``), the attempt goes to
+the ``PROMPT`` step instead of being refused:
+
+1. ``PROMPT`` emits :class:`~b2bua.calls.commands.StartPrompt`: the shell starts
+   the call held by the server (route of kind ``"prompt"``: 100 Trying and
+   CallStarted, nothing placed), gives the caller media (183 with the server's
+   SDP, or 200 when the group answers) and runs a prompt session
+   (:mod:`b2bua.media.prompt`).  The attempt waits in ``PROMPTING``.
+2. :class:`~b2bua.calls.commands.CodeEntered` (the digits collected and their
+   transport) is judged by the same policy with ``collected_code``.  A code it
+   allows goes on to ``ROUTE`` (then ``CREDIT``: credit is checked only once
+   the code, hence its account, is known) and ``START``, whose ``StartCall``
+   says ``prompted``: the shell places the held call.  A rejected code counts
+   towards the account-code lockout and, while attempts are left and the
+   caller is not locked out, gives :class:`~b2bua.calls.commands.PromptAgain`
+   ("invalid code, please try again"); the last attempt, a lockout or any other
+   refusal go to ``START`` with a refusal route (the shell plays reorder and
+   ends the held call with that status).
+3. :class:`~b2bua.calls.commands.PromptEnded` (nothing entered in time, no
+   usable codec, no media port) refuses the attempt with its status;
+   ``TransactionGone`` (the caller hung up or cancelled: the call manager ended
+   and recorded the call) ends the attempt silently.
+
+Emergency and service numbers never reach ``collect`` (the policy allows them
+first), so they are never prompted.  Prompting time is never billed: billing
+starts at the callee's answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Protocol
+
+import msgspec
+
+from dialplan import CallContext, Decision, Lockout, Outcome, Prompt
+from dialplan.dialstring import mask_code
+from dialplan.numbering import UNRESTRICTED_CLASSES
+
+from .commands import Command, CodeEntered, Policy, PromptAgain, PromptEnded, PromptSpec, StartCall, StartPrompt
+from .routing import Route, refusal
+
+from .steps import Found
+
+if TYPE_CHECKING:
+    from .admission import Attempt
+
+log = logging.getLogger("b2bua.admission")
+
+PROMPTED_RULES = frozenset({"code_required"})  # the collect decisions a prompt can answer
+MAX_CODE_ENTRY = 32  # digits accepted from a session at most (the longest code is 14)
+
+
+class _Admission(Protocol):
+    policy: Policy
+    lockout: Lockout
+    lockouts: int
+    lockout_refusals: int
+
+    def _decide(self, a: "Attempt", ctx: CallContext, now: float) -> Decision: ...
+    def _start_call(self, a: "Attempt", route: Route) -> StartCall: ...
+
+
+class PromptSteps:
+    """The ``PROMPT`` step and the events of ``PROMPTING`` (module docstring)."""
+
+    def _can_prompt(self: _Admission, a: "Attempt", d: Decision) -> bool:
+        group = a.ctx.group if a.ctx is not None else None
+        return (
+            self.policy.prompting
+            and group is not None
+            and group.prompt is not Prompt.OFF
+            and d.rule in PROMPTED_RULES
+            and bool(d.destination)
+            and bool(a.event.request.body)  # an offer the server's media can answer
+        )
+
+    def _prompt(self: _Admission, a: "Attempt", now: float, out: list[Command]) -> Found:
+        assert a.ctx is not None
+        group = a.ctx.group
+        a.prompted = True
+        held = Route(kind="prompt", destination=a.destination)
+        out.append(StartPrompt(
+            call=self._start_call(a, held),
+            spec=PromptSpec(
+                style=group.prompt, code_length=group.code_length, answer=group.prompt_answer,
+                attempts=group.prompt_attempts,
+            ),
+        ))
+        log.info("call from %s to %s: prompting for an account code", a.caller, a.shown)
+        return Found.PROMPT_SENT
+
+    def _code_entered(self: _Admission, a: "Attempt", ev: CodeEntered, now: float, out: list[Command]) -> Found:
+        assert a.ctx is not None
+        a.attempts += 1
+        if self.lockout.check(a.keys, now):  # locked by earlier guesses, here or elsewhere
+            self.lockout_refusals += 1
+            a.route = refusal(a.destination, 403, "Too many invalid account codes")
+            return Found.REFUSED
+        digits = ev.digits[:MAX_CODE_ENTRY]
+        d = self._decide(a, msgspec.structs.replace(a.ctx, collected_code=digits), now)
+        if d.outcome is Outcome.ALLOW:
+            a.destination = d.destination
+            a.account = msgspec.structs.replace(a.account, entry=ev.transport)
+            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
+            log.info("call from %s to %s: account code %s entered (%s)", a.caller, a.destination,
+                     mask_code(digits), ev.transport)
+            return Found.ALLOWED
+        attempts = a.ctx.group.prompt_attempts
+        locked = self.lockout.check(a.keys, now)
+        if d.code_rejected and a.attempts < attempts and not locked:
+            out.append(PromptAgain(txn=a.txn, attempt=a.attempts, reason=d.reason))
+            return Found.CODE_WRONG
+        log.info("call from %s to %s refused after %d prompted code(s): %s (%s)",
+                 a.caller, a.destination, a.attempts, d.reason, d.rule)
+        a.route = refusal(a.destination, d.status or 403, "Too many invalid account codes" if locked else d.reason)
+        return Found.REFUSED
+
+    @staticmethod
+    def _prompt_ended(a: "Attempt", ev: PromptEnded) -> Found:
+        log.info("call from %s to %s: prompt ended without a code: %s", a.caller, a.destination, ev.reason)
+        a.route = refusal(a.destination, ev.status, ev.reason)
+        return Found.REFUSED
