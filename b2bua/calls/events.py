@@ -112,6 +112,17 @@ class OfferAnswered(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     method: str = "INVITE"
 
 
+class InfoReceived(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """An INFO (RFC 6086) from the caller while the server holds its call (a
+    prompt): answered 200 by the call layer, its body for the runtime (digits
+    in ``application/dtmf-relay`` or ``application/dtmf``)."""
+
+    ref: str
+    at: float
+    content_type: str  # lowercased media type, without parameters
+    body: bytes
+
+
 class CallBridged(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """The server's re-offers connected the caller's and callee's media."""
 
@@ -130,7 +141,7 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 CallEvent = Union[
     CallStarted, CallRouted, CallRinging, CallRedirected, CallerConnected, CalleeAnswered, OfferAnswered, CallBridged,
-    CallEnded,
+    InfoReceived, CallEnded,
 ]
 
 

@@ -77,6 +77,7 @@ from .events import (
     NO_ACCOUNT,
     AccountInfo,
     CallEnded,
+    InfoReceived,
     CallEvent,
     CallStarted,
 )
@@ -336,6 +337,13 @@ class CallManager(ForkOutcomes, CallOperations):
         if req.method == "BYE":
             self.reply(event, 200, now)
             self._hangup(leg, now)
+            return True
+        if req.method == "INFO" and leg.uas and leg.call.route.kind == "prompt":
+            # the caller's digits (or anything else) while the server prompts it: the runtime's
+            self.reply(event, 200, now)
+            self.events.append(InfoReceived(
+                ref=leg.call.ref, at=now, content_type=req.content_type or "", body=req.body,
+            ))
             return True
         if leg.call.state is CallState.ANSWERING:  # the other side is not connected yet: in a moment
             self.reply(event, 500, now, reason="Request Pending", extra=[header("Retry-After", "1")])

@@ -551,3 +551,26 @@ def test_placed_from_early_media_the_caller_is_answered_with_the_early_sdp() -> 
     ack = h.a.expect_one("ACK").request
     assert media(ack.body) == media(SDP_B)
     assert isinstance(h.events[-1], CallBridged)
+
+
+def test_info_from_a_caller_held_for_a_prompt_goes_to_the_runtime() -> None:
+    """A caller the server prompts sends its digits by INFO in the early dialog
+    (the 183's To tag): 200, and InfoReceived for the runtime; nothing is relayed."""
+    from b2bua.calls.events import InfoReceived
+    from b2bua.calls.routing import Route
+
+    h = Harness(route=Route(kind="prompt", destination="2125551234"))
+    h.place = False
+    h.a.invite(SDP_A)
+    h.a.expect("100 INVITE")
+    call = the_call(h)
+    assert h.manager.early_media(call.ref, local_answer(), h.now)
+    h.pump()
+    early = h.a.expect_one("183 INVITE").response
+    h.a.confirm(early)
+    h.a.request("INFO", b"Signal=5\r\nDuration=160\r\n", content_type="application/dtmf-relay")
+    h.a.expect("200 INFO")
+    info = h.events[-1]
+    assert isinstance(info, InfoReceived) and info.ref == call.ref
+    assert (info.content_type, info.body) == ("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n")
+    assert h.b.inbox == []
