@@ -175,11 +175,11 @@ def encode_alaw(samples: array[int] | Sequence[int]) -> bytes:
     return _encode(samples, _ALAW_ENCODE)
 
 
-def decode_ulaw(data: bytes) -> array[int]:
+def decode_ulaw(data: bytes | bytearray | memoryview) -> array[int]:
     """mu-law codewords to linear 16-bit samples."""
     return _decode(bytes(data), _ULAW_OCTETS)
 
 
-def decode_alaw(data: bytes) -> array[int]:
+def decode_alaw(data: bytes | bytearray | memoryview) -> array[int]:
     """A-law codewords to linear 16-bit samples."""
     return _decode(bytes(data), _ALAW_OCTETS)
