@@ -32,7 +32,8 @@ frames that fell due since the last one, at most ``max_burst`` per stream; the
 frames beyond are skipped (the streams' media clocks move on, the next packet
 is marked as a new talkspurt) so a stall never turns into a burst.  Each tick
 asks every playing stream's frame source for its packet and writes them all
-in one pass.  A frame source is ``source(sender) -> bytes | None``: it builds
+in one pass; how long that pass took is ``spread`` (the last stream's packet
+leaves that much after the first one).  A frame source is ``source(sender) -> bytes | None``: it builds
 the datagram with the stream's :class:`~b2bua.media.rtp.RtpSender` (``audio``
 for a frame of audio, :meth:`b2bua.media.rfc4733.EventSender.next_packet` for
 an event) or returns None for a frame of silence, which sends nothing;
@@ -47,7 +48,8 @@ Public API
 ``RtpPortPool(first=20000, last=20999)``: ``acquire() -> int``,
 ``release(port)``, ``in_use``, ``capacity``.
 ``RtpPacer(loop, *, interval=0.02, max_burst=2, keep=100_000)``:
-``ticks``, ``skipped``, ``lateness`` (a deque of the last ``keep`` ticks'),
+``ticks``, ``skipped``, ``lateness`` and ``spread`` (deques of the last
+``keep`` ticks' lateness and duration, seconds),
 ``close()``.
 ``await open_stream(pool, pacer, *, host="127.0.0.1", remote=None,
 payload_type=0, on_packet=None, rtcp_interval=None, rtcp_mux=True,
@@ -133,6 +135,7 @@ class RtpPacer:
         self.interval = interval
         self.max_burst = max_burst
         self.lateness: deque[float] = deque(maxlen=keep)
+        self.spread: deque[float] = deque(maxlen=keep)  # how long each tick took to send
         self.ticks = 0
         self.skipped = 0  # frames not sent because a tick came too late
         self._streams: set[RtpStream] = set()
@@ -166,6 +169,7 @@ class RtpPacer:
                 stream._tick(frames, skip, now)
             except Exception:  # one stream's bug must not stop the others' audio
                 log.exception("internal error sending on RTP port %d", stream.port)
+        self.spread.append(self.loop.time() - now)
         self._due += due_frames * self.interval
         self._timer = self.loop.call_at(self._due, self._tick)
 
