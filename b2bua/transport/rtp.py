@@ -269,6 +269,8 @@ class RtpStream:
         self.set_source(None)
 
     def _tick(self, frames: int, skip: int, now: float) -> None:
+        if self.closed:  # closed by another stream's owner earlier in this tick
+            return
         if skip:
             self.sender.skip(skip)
         transport = self._rtp.transport
