@@ -137,6 +137,27 @@ def test_pure_modules_do_not_import_the_shell(name: str) -> None:
     assert not violations(name, GRAPH, lambda dep: dep.startswith(SHELL))
 
 
+MEDIA = sorted(name for name in MODULES if name == "b2bua.media" or name.startswith("b2bua.media."))
+
+
+def test_the_contract_covers_the_media_layer() -> None:
+    assert {"b2bua.media.rtp", "b2bua.media.rfc4733", "b2bua.media.g711"} <= set(MEDIA) <= set(PURE)
+
+
+@pytest.mark.parametrize("name", MEDIA)
+def test_media_imports_only_the_standard_library_msgspec_and_itself(name: str) -> None:
+    """The media core stands alone: no other project layer (not even the SIP
+    core), no third-party package but msgspec."""
+
+    def allowed(dep: str) -> bool:
+        top = dep.split(".")[0]
+        if top in PACKAGES:
+            return dep == "b2bua.media" or dep.startswith("b2bua.media.")
+        return top in sys.stdlib_module_names or top in ("msgspec", "__future__")
+
+    assert sorted(dep for dep in IMPORTS[name] if not allowed(dep)) == []
+
+
 def test_pure_modules_load_no_io_modules_when_imported() -> None:
     """All pure modules in one fresh interpreter: none drags in an I/O module."""
     checked = sorted(FORBIDDEN - {"time"})
