@@ -29,7 +29,8 @@ Timers: the first digit must come within ``first_digit_timeout`` of the start
 (else :class:`CollectionTimedOut` with ``first_digit=True``), each next one
 within ``interdigit_timeout`` of the one before.  When the interdigit timer
 fires, the digits so far end the collection (``ended_by="timeout"``) if
-there are at least ``min_length`` of them and, with a map, they match a
+there are at least ``min_length`` of them (all ``length`` of them with a fixed
+length, which then ends the collection first) and, with a map, they match a
 pattern in full (a 7-digit number waiting to see if it is 10 digits long);
 otherwise :class:`CollectionTimedOut` with ``first_digit=False``.
 
@@ -305,7 +306,7 @@ class DigitCollector:
             return []
         if not self._digits:
             return self._end(CollectionTimedOut(first_digit=True))
-        enough = len(self._digits) >= self.config.min_length
+        enough = len(self._digits) >= (self.config.length or self.config.min_length)
         if enough and self._map is not None:
             enough = self._map.match(self.digits) in (MapMatch.COMPLETE, MapMatch.PARTIAL)
         if enough:

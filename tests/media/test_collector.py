@@ -67,6 +67,12 @@ def test_interdigit_timeout_with_too_few_digits() -> None:
     assert c.handle_timer(c.next_deadline() or 0) == [CollectionTimedOut(first_digit=False, digits="12")]
 
 
+def test_a_fixed_length_cut_short_is_no_code() -> None:
+    c = DigitCollector(CollectorConfig(length=5), now=0.0)
+    feed(c, "123")
+    assert c.handle_timer(100.0) == [CollectionTimedOut(first_digit=False, digits="123")]
+
+
 def test_non_keys_are_ignored() -> None:
     c = DigitCollector(CollectorConfig(length=2), now=0.0)
     assert feed(c, "x") == [] and c.digit("12", 1.0, "info") == [] and c.digit("", 1.0, "info") == []
