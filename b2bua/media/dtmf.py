@@ -24,21 +24,27 @@ Per block:
    (51 samples); the halves give both the block's spectrum (their sum,
    aligned in phase) and the phase advance of the tone from the first half to
    the second, which is its frequency deviation from the nominal one.
-3. The strongest row and the strongest column, then the tests, in order:
-   each above :data:`MIN_LEVEL_DBM0`; deviation within
-   :data:`DEVIATION_LIMIT` (2.5 %, between Q.24's 1.5 % accept and 3.5 %
-   reject); twist (normal, the column weaker, at most
+3. The strongest row bin and the strongest column bin; two sieves on the
+   bins: each bin not far below :data:`MIN_LEVEL_DBM0`, and each at least
+   :data:`RELATIVE_PEAK_DB` above the other bins of its group (lenient: the
+   raw bins leak into each other; the exact tests follow).
+4. The two-tone fit (:func:`fit_pair`): each half's two bins are explained
+   by a row tone and a column tone, each leaking into the other's bin; the
+   fit gives each tone's level and its deviation from the nominal
+   frequency (the phase advance from the first half to the second) to about
+   0.05 dB and 0.01 %, where the raw bins would be off by up to 1 dB and 1 %.
+5. The tests on the fit, in order: deviation within :data:`DEVIATION_LIMIT`
+   (2.5 %, between Q.24's 1.5 % accept and 3.5 % reject); each tone at
+   least :data:`MIN_LEVEL_DBM0`; twist (normal, the column weaker, at most
    :data:`NORMAL_TWIST_DB`; reverse, the column stronger, at most
-   :data:`REVERSE_TWIST_DB`); each at least :data:`RELATIVE_PEAK_DB` above
-   the other frequencies of its group; the pair holding at least
-   :data:`ENERGY_FRACTION` of the block's energy (after undoing the loss a
-   deviation costs in the bin); the second harmonic at least
-   :data:`HARMONIC_DB` below its fundamental.  The harmonic test is run for
-   the column tones and for 941 Hz only: the second harmonics of 697, 770
-   and 852 Hz lie within a bin of a column frequency, where the column tone
-   itself would fail them; for those the energy test stands in (a harmonic
-   strong enough to matter takes energy from the pair).  The block is then a
-   *hit* for that key, else a *miss*.
+   :data:`REVERSE_TWIST_DB`); the pair holding at least
+   :data:`ENERGY_FRACTION` of the block's energy; the second harmonic at
+   least :data:`HARMONIC_DB` below its fundamental.  The harmonic test is
+   run for the column tones and for 941 Hz only: the second harmonics of
+   697, 770 and 852 Hz lie within a bin of a column frequency, where the
+   column tone itself would fail them; for those the energy test stands in
+   (a harmonic strong enough to matter takes energy from the pair).  The
+   block is then a *hit* for that key, else a *miss*.
 
 Speech and music seldom pass the energy test for long; the duration rule
 does the rest.  A run of hits for one key is a candidate; its duration is
@@ -57,8 +63,8 @@ that hits another key while one is held counts as a miss: a new key needs
 the pause.
 
 Cost: the fast path costs the energy sum; a block with signal costs 8 x 102
-Goertzel steps in one unrolled loop with local variables, the tests only
-once a block has a candidate pair (``bench/dtmf_bench.py`` measures the
+Goertzel steps in one unrolled loop with local variables, the fit and the
+tests only once the sieves pass (``bench/dtmf_bench.py`` measures the
 microseconds per 20 ms frame).
 
 Public API
@@ -79,7 +85,7 @@ from typing import Sequence
 
 import msgspec
 
-__all__ = ["BLOCK", "COLUMNS", "KEYS", "ROWS", "DetectedDigit", "DtmfDetector"]
+__all__ = ["BLOCK", "COLUMNS", "KEYS", "ROWS", "DetectedDigit", "DtmfDetector", "analyse", "fit_pair"]
 
 SAMPLE_RATE = 8000  # samples per second
 BLOCK = 102  # samples, 12.75 ms: bins 78 Hz apart (spandsp, Asterisk)
