@@ -214,6 +214,28 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+MEDIA = sorted(name for name in MODULES if name == "b2bua.media" or name.startswith("b2bua.media."))
+
+
+@pytest.mark.parametrize("name", MEDIA)
+def test_media_imports_only_the_standard_library_msgspec_and_itself(name: str) -> None:
+    """The media layer stands alone: the standard library, msgspec and its own
+    modules (so the call layer and the runtime can use it, never the reverse)."""
+    outside = sorted(
+        dep
+        for dep in IMPORTS[name]
+        if dep
+        and not dep.startswith("b2bua.media")
+        and dep.split(".")[0] not in sys.stdlib_module_names
+        and dep.split(".")[0] not in ("msgspec", "__future__")
+    )
+    assert not outside, f"{name} imports {outside}"
+
+
+def test_media_is_covered() -> None:
+    assert {"b2bua.media.tones", "b2bua.media.dtmf", "b2bua.media.collector", "b2bua.media.prompt"} <= set(MEDIA)
+
+
 def test_cycle_finder_finds_a_cycle() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
