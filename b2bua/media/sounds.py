@@ -46,6 +46,8 @@ import wave
 from array import array
 from pathlib import Path
 
+from .errors import MediaError
+
 __all__ = [
     "CODE_FAILED",
     "COMPOSED",
@@ -101,7 +103,7 @@ COMPOSED: dict[str, tuple[str, ...]] = {
 _NAME = re.compile(r"[a-z0-9_]{1,64}")
 
 
-class SoundError(ValueError):
+class SoundError(MediaError, ValueError):
     """An announcement that cannot be used: missing, or not 8 kHz 16-bit mono."""
 
 

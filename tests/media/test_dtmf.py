@@ -126,7 +126,7 @@ def test_any_offset_length_and_framing(key: str, lead: int, ms: int, chunk: int,
     audio = array("h", bytes(2 * lead)) + key_tone(key, ms, row_dev=row_dev, col_dev=col_dev) + silence(60)
     found = detect(audio, chunk=chunk, start=5.0)
     assert [d.digit for d in found] == [key]
-    assert found[0].start == pytest.approx(5.0 + lead / 8000, abs=0.002)
+    assert found[0].start == pytest.approx(5.0 + lead / 8000, abs=0.003)  # within 3 ms: the edge blocks are estimated from their amplitude
 
 
 def test_reset_forgets_the_stream() -> None:
