@@ -44,6 +44,9 @@ class _Manager(Protocol):
         extra: list[Header] | None = None,
     ) -> None: ...
     def _max_duration(self, now: float, call: Call) -> None: ...
+    def _not_reached(
+        self, call: Call, status: int, now: float, *, reason: str | None = None, cause: str, hangup: str = ""
+    ) -> None: ...
     def _connect_caller(self, call: Call, body: bytes, ctype: str | None, reason: str, now: float) -> None: ...
     def _place_forks(
         self, call: Call, display: str, extra: list[Header] | None, now: float, src: Request | None = None
@@ -63,6 +66,18 @@ class CallOperations:
         call.held_answer = None
         call.fire(Trigger.RELEASED)
         self._connect_caller(call, body, ctype, reason, now)
+        return True
+
+    def refuse_held(self: _Manager, ref: str, status: int, reason: str, now: float) -> bool:
+        """End a call the server holds (a prompt that ended without a code, or with
+        one refused): the caller, if still unanswered, gets ``status`` and ``reason``;
+        one the server answered gets a BYE.  The record keeps ``status``.  False when
+        the call is unknown or over."""
+        call = self._live(ref)
+        if call is None:
+            return False
+        self._cancel_forks(call, now)
+        self._not_reached(call, status, now, reason=reason, cause=reason)
         return True
 
     def end_call(self: _Manager, ref: str, now: float, cause: str) -> bool:

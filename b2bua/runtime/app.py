@@ -116,6 +116,7 @@ class Prompter(Protocol):
     """Prompting's shell: carries out StartPrompt and PromptAgain (b2bua.runtime.prompts)."""
 
     def execute(self, command: "StartPrompt | PromptAgain", now: float) -> None: ...
+    def route(self, command: StartCall, now: float) -> None: ...
 
 
 class ServerApp:
@@ -257,6 +258,9 @@ class ServerApp:
                 self.endpoint.respond_statelessly(cmd.event.transaction_id, resp)
             elif isinstance(cmd, SendResponse):
                 self.calls.reply(cmd.event, cmd.status, now, reason=cmd.reason, extra=list(cmd.headers))
+            elif isinstance(cmd, StartCall) and cmd.prompted:
+                assert self.prompter is not None
+                self.prompter.route(cmd, now)  # the held call: placed, or ended refused
             elif isinstance(cmd, StartCall):
                 route = cmd.route
                 if self.draining and route.kind != "none":

@@ -269,6 +269,27 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         return {p.name: p for p in self.rate_plans}
 
 
+class MediaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The server's own RTP endpoint, used to prompt callers for account codes
+    (b2bua.runtime.prompts).  ``address``: the IP address put in the server's SDP
+    and bound for RTP ("" = the first SIP listening address); ``rtp_first`` ..
+    ``rtp_last``: the UDP port range (even ports are used, one per prompted call);
+    ``tones``: "north_american" or "itu" (ITU-T E.180, 425 Hz); ``sounds_dir``: a
+    directory whose 8 kHz WAV files replace the shipped announcements of the same
+    name ("" = ``sounds`` in the data directory)."""
+
+    enabled: bool = True
+    address: str = ""
+    rtp_first: Annotated[int, msgspec.Meta(ge=1024, le=65534)] = 20000
+    rtp_last: Annotated[int, msgspec.Meta(ge=1025, le=65535)] = 20999
+    tones: Literal["north_american", "itu"] = "north_american"
+    sounds_dir: str = ""
+
+    def __post_init__(self) -> None:
+        if self.rtp_last <= self.rtp_first:
+            raise ValueError("media.rtp_last must be above media.rtp_first")
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
     sip: SipConfig = SipConfig()
@@ -282,6 +303,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     lockout: LockoutConfig = LockoutConfig()
     security: SecurityConfig = SecurityConfig()
     billing: BillingConfig = BillingConfig()
+    media: MediaConfig = MediaConfig()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()

@@ -18,13 +18,18 @@ import signal
 import sqlite3
 import time
 from pathlib import Path
+
+import msgspec
 from typing import Any, Awaitable, Callable
 
 from b2bua.calls.registrar import Binding, ExpiryTimer
 from dialplan.lockout import Lockout
 from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
+from b2bua.transport.rtp import RtpPacer, RtpPortPool
 from b2bua.transport.sockets import TcpTransport, open_udp
+from b2bua.media.sounds import SoundLibrary
+from b2bua.media.tones import tone_plan
 
 from .app import SHUTDOWN_CAUSE, ServerApp
 from .authcodes import AuthCodeStore
@@ -33,6 +38,7 @@ from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
 from .ids import RandomIds
+from .prompts import PromptService
 from . import lockstate
 from .store import BindingWriter, load_secret, open_database, restore_bindings
 
@@ -54,6 +60,8 @@ class Server:
         self.udp: list[object] = []
         self.bound: list[Address] = []
         self.billing: BillingService | None = None
+        self.prompts: PromptService | None = None
+        self.pacer: RtpPacer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -122,6 +130,8 @@ class Server:
         if sip.overload_lag > 0:
             driver.start_lag_probe(on=sip.overload_lag, off=sip.overload_lag / 3)
         endpoint.set_local(local)
+        if cfg.media.enabled:
+            self._start_media(app, driver, next(iter(local.values())))
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out
         # of the cyclic collector's generations (latency spikes under load).
@@ -134,6 +144,23 @@ class Server:
         # FULL_GC_INTERVAL seconds to reclaim any cycle that slipped through.
         gc.set_threshold(700, 10, 1_000_000_000)
         self._gc_timer = loop.call_later(FULL_GC_INTERVAL, self._full_gc)
+
+    def _start_media(self, app: ServerApp, driver: Driver, sip: Address) -> None:
+        """The RTP endpoint that prompts callers for account codes ([media])."""
+        media = self.config.media
+        sounds_dir = Path(media.sounds_dir) if media.sounds_dir else Path(self.config.server.data_dir) / "sounds"
+        sounds = SoundLibrary(sounds_dir)
+        for name in sounds.names():  # a broken replacement is found now, not by a caller
+            sounds.load(name)
+        self.pacer = RtpPacer(self.loop)
+        self.prompts = PromptService(
+            app, pool=RtpPortPool(media.rtp_first, media.rtp_last), pacer=self.pacer, sounds=sounds,
+            tones=tone_plan(media.tones), media_host=media.address or sip.host, flush=driver.flush,
+        )
+        app.prompter = self.prompts
+        app.admission.policy = msgspec.structs.replace(app.admission.policy, prompting=True)
+        self.calllog.subscribers.append(self.prompts.on_event)
+        log.info("media: RTP on %s ports %d-%d", media.address or sip.host, media.rtp_first, media.rtp_last)
 
     def _defer(self, coro: Awaitable[Any], on_done: Callable[..., None]) -> None:
         """Run ``coro`` as a task, then ``on_done(result, now=...)`` (the exception
@@ -234,6 +261,10 @@ class Server:
                 t.close()
         if self.driver is not None:
             self.driver.close()
+        if self.prompts is not None:
+            self.prompts.close()
+        if self.pacer is not None:
+            self.pacer.close()
 
     async def end_calls(self, timeout: float) -> None:
         """At shutdown: end every live call (BYE on both legs of an answered call,

@@ -29,15 +29,18 @@ POLICY = OFFICE + """
 [groups.lobby]
 mode = "mandatory"
 validation = "list"
+prompt = "off"
 
 [groups.consult]
 mode = "mandatory"
 validation = "flag"            # any well-formed code, unknown ones flagged
 fac = "*77"                    # variable length: the code ends with #
+prompt = "off"
 
 [groups.premium]
 mode = "prefixes"
 required_prefixes = ["1900", "900"]
+prompt = "off"
 
 [lockout]
 max_failures = 3

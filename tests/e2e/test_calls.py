@@ -72,6 +72,7 @@ required_classes = ["long_distance", "international"]
 code_length = 5
 fac = "*88"
 validation = "list"
+prompt = "off"   # these tests dial their codes; a missing one is refused (prompting: test_prompting)
 """
 
 

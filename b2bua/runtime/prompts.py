@@ -1,0 +1,439 @@
+"""Prompting's shell: the media side of a call whose caller is asked for an
+account code (:mod:`b2bua.calls.prompting` decides; this carries it out).
+
+Theory of operation
+-------------------
+For each :class:`~b2bua.calls.commands.StartPrompt` the admission machine
+emits, a :class:`_Prompt`:
+
+1. starts the call held by the server (``CallManager.start_call`` with
+   ``place=False``: 100 Trying, CallStarted), opens an RTP stream on the
+   configured port range (:mod:`b2bua.transport.rtp`) and answers the
+   caller's offer with the server's own SDP (PCMU or PCMA, and RFC 4733
+   telephone-event when the phone offers it): 183 Session Progress, or 200
+   when the group answers (``prompt_answer``).  No codec in common: the
+   attempt ends 488; no free port: 503 (logged);
+2. runs a :class:`~b2bua.media.prompt.PromptSession`: its ``Play`` commands
+   become G.711 frames on the stream (announcements from the sound library,
+   tones from the configured plan, encoded once and cached), its digits come
+   from RFC 4733 events on the stream, from INFO (``InfoReceived``) and, when
+   the phone offered no telephone-event, from the in-band detector on the
+   decoded audio; its ``CodeCollected`` goes to admission as ``CodeEntered``
+   (the transport that carried the first digit), whose answer comes back as
+   ``PromptAgain`` (the session says "invalid code") or as the prompted
+   ``StartCall`` (:meth:`PromptService.route`);
+3. once the code is accepted and confirmed, places the call with the
+   server's own offer (``CallManager.place``: CallRouted updates the
+   record), plays ringback while the callee rings, and when the callee
+   answers (the caller gets its 200 with the early media's SDP) connects
+   the two ends (``CallManager.bridge``, RFC 3725 flow I) and closes the
+   stream: RTP then flows between the phones, not through the server;
+4. a refusal plays the failure (announcement or reorder) and ends the held
+   call with the refusal's status; the caller hanging up ends everything
+   (``TransactionGone`` to admission).
+
+Every media callback and timer ends with ``flush()`` (the driver's), so
+what it caused on the SIP side goes out at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from typing import Any, Callable, Iterator
+
+from b2bua.calls import sdp
+from b2bua.calls.commands import CodeEntered, PromptAgain, PromptEnded, StartCall, StartPrompt, TransactionGone
+from b2bua.calls.events import CallBridged, CalleeAnswered, CallEnded, CallEvent, CallRinging, InfoReceived
+from b2bua.calls.info import key_of
+from b2bua.media import g711
+from b2bua.media.collector import CollectorConfig
+from b2bua.media.dtmf import DtmfDetector
+from b2bua.media.errors import PortRangeExhausted
+from b2bua.media.prompt import (
+    CodeChecked, CodeCollected, DigitReceived, Play, PlaybackFinished, PromptConfig, PromptFailed, PromptSession,
+    PromptSucceeded, StopPlayback,
+)
+from b2bua.media.rfc4733 import EventReceiver, KeyPressed
+from b2bua.media.rtp import RtpPacket
+from b2bua.media.sounds import CODE_FAILED, SoundLibrary
+from b2bua.media.tones import TonePlan, tone_frames
+from b2bua.transport.rtp import RtpPacer, RtpPortPool, RtpStream, open_stream
+from dialplan import Prompt
+
+log = logging.getLogger("b2bua.prompts")
+
+BRIDGE_RETRY = 0.05  # seconds between attempts to bridge while the caller's ACK is awaited
+BRIDGE_TRIES = 100
+FAIL_TONE = 3.0  # seconds of reorder before a refused prompted call is ended
+
+
+class PromptService:
+    """Runs every prompt (module docstring); ``ServerApp.prompter``."""
+
+    def __init__(
+        self,
+        app: Any,  # ServerApp: calls, admission, execute()
+        *,
+        pool: RtpPortPool,
+        pacer: RtpPacer,
+        sounds: SoundLibrary,
+        tones: TonePlan,
+        media_host: str,
+        flush: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.app = app
+        self.pool = pool
+        self.pacer = pacer
+        self.sounds = sounds
+        self.tones = tones
+        self.media_host = media_host
+        self.flush = flush
+        self.prompts: dict[str, _Prompt] = {}  # by INVITE transaction
+        self.by_ref: dict[str, _Prompt] = {}
+        self._payloads: dict[tuple[str, int], tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
+        self._session_ids = itertools.count(1)
+        self.counters = {"prompts": 0, "prompted_calls_placed": 0, "no_codec": 0, "no_port": 0, "bridged": 0}
+
+    # -- commands of the admission machine ------------------------------------------------
+    def execute(self, cmd: StartPrompt | PromptAgain, now: float) -> None:
+        if isinstance(cmd, StartPrompt):
+            self._start(cmd, now)
+            return
+        p = self.prompts.get(cmd.txn)
+        if p is not None:
+            p.checked(False, now)
+
+    def route(self, cmd: StartCall, now: float) -> None:
+        """The prompted StartCall: place the held call, or end it refused."""
+        assert cmd.event.transaction_id is not None
+        p = self.prompts.get(cmd.event.transaction_id)
+        if p is None:
+            return  # the caller left meanwhile
+        p.go = cmd
+        if cmd.route.kind == "none":
+            p.refuse(now)
+        else:
+            p.checked(True, now)
+
+    # -- call events (a CallLog subscriber) ------------------------------------------------
+    def on_event(self, event: CallEvent) -> None:
+        p = self.by_ref.get(event.ref)
+        if p is None:
+            return
+        if isinstance(event, InfoReceived):
+            key = key_of(event.content_type, event.body)
+            if key is not None:
+                p.digit(key.key, "info", event.at)
+        elif isinstance(event, CallRinging):
+            p.ringing()
+        elif isinstance(event, CalleeAnswered):
+            p.callee_answered(event.at)
+        elif isinstance(event, CallBridged):
+            self.counters["bridged"] += 1
+            p.close()
+        elif isinstance(event, CallEnded):
+            p.ended()
+
+    # -- media -----------------------------------------------------------------------------
+    def payloads(self, name: str, codec: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+        """(once, looped) G.711 payloads of a media name (``tone:ROLE`` or a sound)."""
+        key = (name, codec)
+        found = self._payloads.get(key)
+        if found is None:
+            encode = g711.encode_alaw if codec == g711.PCMA else g711.encode_ulaw
+            if name.startswith("tone:"):
+                intro, loop = tone_frames(self.tones.tone(name[5:]))
+            else:
+                intro, loop = self.sounds.frames(name), ()
+            found = (tuple(encode(f) for f in intro), tuple(encode(f) for f in loop))
+            self._payloads[key] = found
+        return found
+
+    def _start(self, cmd: StartPrompt, now: float) -> None:
+        call = cmd.call
+        started = self.app.calls.start_call(
+            call.event, call.route, caller=call.caller, caller_user=call.caller_user, display=call.display,
+            department=call.department, group=call.group, account=call.account, dialed=call.dialed, now=now,
+            place=False,
+        )
+        if started is None or started.route.kind != "prompt" or started.a is None:
+            self._gone(cmd.txn)  # refused at once (merged request, malformed SDP, ...): recorded by the manager
+            return
+        p = _Prompt(self, cmd, started.ref, now)
+        self.prompts[cmd.txn] = p
+        self.by_ref[started.ref] = p
+        self.counters["prompts"] += 1
+        asyncio.get_running_loop().create_task(p.open())
+
+    def _gone(self, txn: str) -> None:
+        """The attempt's call is over: admission forgets it."""
+        self.admission(TransactionGone(txn=txn))
+
+    def close(self) -> None:
+        """The server stops: every stream closed (the calls end with it)."""
+        for p in list(self.prompts.values()):
+            p.close()
+
+    def forget(self, p: "_Prompt") -> None:
+        self.prompts.pop(p.txn, None)
+        self.by_ref.pop(p.ref, None)
+
+    def admission(self, event: CodeEntered | PromptEnded | TransactionGone) -> None:
+        now = asyncio.get_running_loop().time()
+        self.app.execute(self.app.admission.handle(event, now), now)
+        self.flush()
+
+
+class _Prompt:
+    """One prompted call's media, session and progress."""
+
+    def __init__(self, service: PromptService, cmd: StartPrompt, ref: str, now: float) -> None:
+        self.s = service
+        self.txn = cmd.txn
+        self.ref = ref
+        self.spec = cmd.spec
+        self.call = cmd.call
+        self.go: StartCall | None = None  # admission's verdict, once given
+        self.stream: RtpStream | None = None
+        self.codec = g711.PCMU
+        self.te_pt: int | None = None
+        self.events = EventReceiver()
+        self.detector: DtmfDetector | None = None
+        self.session: PromptSession | None = None
+        self.local: sdp.SessionDescription | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.play_id = 0
+        self.phase = "opening"  # opening, prompting, placing, connected, failing, done
+        self.loop = asyncio.get_running_loop()
+
+    # -- setting up ---------------------------------------------------------------------
+    async def open(self) -> None:
+        try:
+            offer = sdp.parse(self.call.event.request.body)
+        except sdp.SdpError:
+            self._end_attempt(488, "Malformed SDP")
+            return
+        try:
+            self.stream = await open_stream(
+                self.s.pool, self.s.pacer, host=self.s.media_host, remote=_remote(offer),
+                on_packet=self.packet,
+            )
+        except PortRangeExhausted:
+            self.s.counters["no_port"] += 1
+            log.error("call %s: no free RTP port to prompt the caller: refused 503", self.ref)
+            self._end_attempt(503, "No media port available")
+            return
+        if self.phase == "done":  # the caller left while the port was opened
+            self.close()
+            return
+        answer = sdp.answer(offer, address=self.s.media_host, port=self.stream.port,
+                            session_id=next(self.s._session_ids))
+        media = next((m for m in answer.media if m.port != 0), None)
+        if media is None:
+            self.s.counters["no_codec"] += 1
+            self._end_attempt(488, "No usable codec")
+            return
+        self.codec = g711.PCMA if media.formats[0] == str(g711.PCMA) else g711.PCMU
+        self.stream.sender.payload_type = self.codec
+        self.te_pt = sdp.telephone_event(media)
+        if self.te_pt is not None:
+            self.events = EventReceiver(payload_type=self.te_pt)
+        else:
+            self.detector = DtmfDetector()  # no RFC 4733: listen for tones in the audio
+        self.local = answer
+        now = self.loop.time()
+        calls = self.s.app.calls
+        given = calls.answer_locally(self.ref, answer, now) if self.spec.answer else calls.early_media(
+            self.ref, answer, now)
+        if not given:
+            self._end_attempt(500, "Cannot give the caller media")
+            return
+        length = self.spec.code_length
+        self.session = PromptSession(PromptConfig(
+            mode="tone" if self.spec.style is Prompt.TONE else "announcement",
+            max_attempts=self.spec.attempts,
+            collector=CollectorConfig(
+                min_length=length or 2, max_length=length or 14, length=length,
+                terminator="#",
+            ),
+        ))
+        self.phase = "prompting"
+        self.run(self.session.start(now), now)
+
+    # -- inputs -------------------------------------------------------------------------
+    def packet(self, packet: RtpPacket, now: float) -> None:
+        if self.phase != "prompting":
+            return
+        if self.te_pt is not None and packet.payload_type == self.te_pt:
+            self.events.receive(packet, now)
+            for ev in self.events.events:
+                if isinstance(ev, KeyPressed):
+                    self.digit(ev.key, "rfc4733", now)
+            self.events.events.clear()
+        elif self.detector is not None and packet.payload_type in (g711.PCMU, g711.PCMA):
+            decode = g711.decode_alaw if packet.payload_type == g711.PCMA else g711.decode_ulaw
+            for found in self.detector.feed(decode(packet.payload), now):
+                self.digit(found.digit, "inband", now)
+        self._rearm()
+
+    def digit(self, key: str, transport: str, now: float) -> None:
+        if self.session is None or self.phase != "prompting" or key == "!":
+            return
+        self.run(self.session.handle(DigitReceived(digit=key, source=transport), now), now)
+
+    def checked(self, valid: bool, now: float) -> None:
+        if self.session is not None and self.phase == "prompting":
+            self.run(self.session.handle(CodeChecked(valid=valid), now), now)
+
+    def run(self, commands: list[Any], now: float) -> None:
+        for cmd in commands:
+            if isinstance(cmd, Play):
+                self.play(cmd, now)
+            elif isinstance(cmd, StopPlayback):
+                if self.stream is not None:
+                    self.stream.stop()
+            elif isinstance(cmd, CodeCollected):
+                transport = cmd.sources[0] if cmd.sources else "info"
+                self.s.admission(CodeEntered(txn=self.txn, digits=cmd.digits, transport=transport))
+            elif isinstance(cmd, PromptSucceeded):
+                self.place(now)
+            elif isinstance(cmd, PromptFailed):
+                if self.go is not None and self.go.route.kind == "none":
+                    self.finish(self.go.route.status, self.go.route.reason)
+                else:
+                    reason = "No account code entered" if cmd.reason == "no_input" else "Invalid account code"
+                    self._end_attempt(403, reason)
+        self._rearm()
+        self.s.flush()
+
+    def play(self, cmd: Play, now: float) -> None:
+        if self.stream is None:
+            return
+        once, loop = self.s.payloads(cmd.media_name, self.codec)
+        play_id = cmd.play_id
+        frames: Iterator[bytes] = itertools.chain(once, itertools.cycle(loop)) if cmd.loop and loop else iter(once)
+
+        def done() -> None:
+            if self.session is not None and self.phase == "prompting":
+                t = self.loop.time()
+                self.run(self.session.handle(PlaybackFinished(play_id=play_id), t), t)
+
+        self.stream.play(frames, on_done=done)
+
+    def _rearm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        deadlines = [d for d in (
+            self.session.next_deadline() if self.session is not None and self.phase == "prompting" else None,
+            self.events.next_deadline(),
+        ) if d is not None]
+        if deadlines:
+            self.timer = self.loop.call_at(min(deadlines), self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        now = self.loop.time()
+        self.events.handle_timer(now)
+        self.events.events.clear()  # a press closed by its timeout was reported when it began
+        if self.session is not None and self.phase == "prompting":
+            self.run(self.session.handle_timer(now), now)
+        else:
+            self._rearm()
+
+    # -- outcomes -----------------------------------------------------------------------
+    def place(self, now: float) -> None:
+        go = self.go
+        assert go is not None and self.stream is not None
+        self.phase = "placing"
+        own = sdp.offer(address=self.s.media_host, port=self.stream.port, session_id=next(self.s._session_ids),
+                        codecs=[sdp.PCMA if self.codec == g711.PCMA else sdp.PCMU, sdp.TELEPHONE_EVENT])
+        placed = self.s.app.calls.place(
+            self.ref, now, route=go.route, sd=own, display=go.display, account=go.account, dialed=go.dialed or "",
+            group=go.group,
+        )
+        if placed:
+            self.s.counters["prompted_calls_placed"] += 1
+        self.s.flush()
+
+    def ringing(self) -> None:
+        if self.phase == "placing" and self.stream is not None:
+            once, loop = self.s.payloads("tone:ringback", self.codec)
+            self.stream.play(itertools.chain(once, itertools.cycle(loop)))
+
+    def callee_answered(self, at: float) -> None:
+        if self.phase != "placing":
+            return
+        self.phase = "connected"
+        if self.stream is not None:
+            self.stream.stop()
+        self._bridge(BRIDGE_TRIES)
+
+    def _bridge(self, tries: int) -> None:
+        """Connect the two ends once the caller has ACKed its 200 (RFC 3725 flow I)."""
+        if self.phase != "connected":
+            return
+        if self.s.app.calls.bridge(self.ref, self.loop.time()):
+            self.s.flush()
+            return
+        if tries > 0:
+            self.loop.call_later(BRIDGE_RETRY, self._bridge, tries - 1)
+        else:
+            log.warning("call %s: media not bridged; it stays through the server's stream", self.ref)
+
+    def refuse(self, now: float) -> None:
+        """Admission refused the call (a lockout, the last wrong code, credit): the
+        caller hears the failure, then the held call ends with the refusal."""
+        go = self.go
+        assert go is not None
+        if self.phase != "prompting" or self.stream is None:
+            self.finish(go.route.status, go.route.reason)
+            return
+        self.phase = "failing"
+        name = CODE_FAILED if self.spec.style is Prompt.ANNOUNCEMENT else "tone:reorder"
+        once, loop = self.s.payloads(name, self.codec)
+        frames: Iterator[bytes] = iter(once) if once else itertools.islice(itertools.cycle(loop), int(FAIL_TONE / 0.02))
+        if name.startswith("tone:"):
+            frames = itertools.islice(itertools.chain(once, itertools.cycle(loop)), int(FAIL_TONE / 0.02))
+        self.stream.play(frames, on_done=lambda: self.finish(go.route.status, go.route.reason))
+
+    def finish(self, status: int, reason: str) -> None:
+        """End the held call with ``status`` (the attempt is over in admission)."""
+        self.phase = "done"
+        self.s.app.calls.refuse_held(self.ref, status, reason, self.loop.time())
+        self.s.flush()
+
+    def _end_attempt(self, status: int, reason: str) -> None:
+        """The prompt cannot go on: admission refuses the attempt (its StartCall ends the call)."""
+        if self.phase in ("failing", "done"):
+            return
+        self.phase = "failing"
+        self.s.admission(PromptEnded(txn=self.txn, status=status, reason=reason))
+
+    def ended(self) -> None:
+        """The call ended (caller gone, refused, hung up after the bridge)."""
+        was = self.phase
+        self.phase = "done"
+        self.close()
+        if was in ("opening", "prompting"):  # still in admission's hands
+            self.s.admission(TransactionGone(txn=self.txn))
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None
+        self.s.forget(self)
+
+
+def _remote(offer: sdp.SessionDescription) -> tuple[str, int] | None:
+    """Where the caller's offer asks to receive audio (until latched)."""
+    for i, m in enumerate(offer.media):
+        conn = offer.connection_of(i)
+        if m.media == "audio" and m.port and conn is not None:
+            return conn.address, m.port
+    return None
