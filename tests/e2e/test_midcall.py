@@ -10,13 +10,12 @@ import re
 import time
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
-from .server import free_port, wait_codes
+from .server import free_port
 from .sipp import SIPP, Sipp, run, sipp_args
-from .test_billing import BILLED_OFFICE, cli, records
+from .test_billing import cli, office, records  # noqa: F401  (office: the fixture)
 from .test_calls import Rig, settle
 
 pytestmark = [
@@ -27,17 +26,6 @@ pytestmark = [
 ]
 
 CID = "midcall-e2e-1@127.0.0.1"
-
-
-@pytest.fixture
-def office(tmp_path: Path) -> Iterator[Rig]:
-    rig = Rig(tmp_path, extra=BILLED_OFFICE, carrier_port=free_port())
-    for args in (("add", "12345", "--name", "Acme", "--rate-plan", "client"), ("add", "55555", "--name", "Desk")):
-        proc = cli(rig, "codes", *args)
-        assert proc.returncode == 0, proc.stderr
-    wait_codes(rig.data, count=2)
-    yield rig
-    rig.close()
 
 
 def server_tag(rig: Rig, timeout: float = 15.0) -> str:
