@@ -164,8 +164,13 @@ class CodeSource(enum.StrEnum):
     FAC = "fac"  # feature access code, e.g. *88CODE#
     TRUNK = "trunk"  # passed by a trusted trunk
     PROMPT = "prompt"  # collected after a prompt
-    INFO = "info"  # sent in a SIP INFO during the call
-    MIDCALL = "midcall"  # changed while the call was up
+    INFO = "info"  # sent in a SIP INFO during the call (legacy INFO, no Info-Package)
+    MIDCALL = "midcall"  # changed while the call was up (by an unnamed means)
+    INFO_PACKAGE = "info_package"  # INFO with the account-code Info-Package (RFC 6086)
+    TARGET_DIALOG = "target_dialog"  # out-of-dialog request naming the call (RFC 4538)
+    DTMF_INFO = "dtmf_info"  # *VSC code # keyed during the call, as INFO digits
+    RFC4733 = "rfc4733"  # *VSC code # keyed during the call, as RTP events (media anchored)
+    FLASH = "flash"  # hook flash, then *VSC code #
 
     @classmethod
     def of(cls, text: str) -> "CodeSource":
@@ -215,13 +220,18 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     prompt: Prompt = Prompt.ANNOUNCEMENT
     prompt_answer: bool = False
     prompt_attempts: int = 3
+    # the vertical service code keyed during a call to set its account code
+    # (``*89 CODE #`` as INFO digits, b2bua.calls.midcall); "" turns it off
+    midcall_vsc: str = "*89"
 
     def __post_init__(self) -> None:
         if not 1 <= self.prompt_attempts <= 10:
             raise ValueError("prompt_attempts must be 1 to 10")
-        for name, fac in (("fac", self.fac), ("auth_fac", self.auth_fac)):
+        for name, fac in (("fac", self.fac), ("auth_fac", self.auth_fac), ("midcall_vsc", self.midcall_vsc)):
             if fac and not (2 <= len(fac) <= MAX_VSC_CHARS and fac[0] in VSC_STARTS and set(fac) <= _FAC_CHARS):
                 raise ValueError(f"{name} must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")
+        if "#" in self.midcall_vsc[1:]:
+            raise ValueError("midcall_vsc may not contain # after its first character (# ends the code)")
         if self.auth_fac and (self.auth_fac.startswith(self.fac or "\0") or self.fac.startswith(self.auth_fac)):
             raise ValueError("auth_fac and fac must differ, neither a prefix of the other")
         if not self.auth_classes <= _REQUIRABLE_CLASSES:
@@ -592,6 +602,44 @@ def _check_code(
     if valid:
         return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted", found)
     return decided(Outcome.ALLOW, False, None, "Unknown account code flagged", "code_flagged", found)
+
+
+MIDCALL_SOURCES: Final = frozenset({
+    CodeSource.INFO, CodeSource.MIDCALL, CodeSource.INFO_PACKAGE, CodeSource.TARGET_DIALOG,
+    CodeSource.DTMF_INFO, CodeSource.RFC4733, CodeSource.FLASH,
+})
+
+
+def check_midcall_code(
+    group: GroupPolicy,
+    user: UserPolicy,
+    destination: str,
+    code: str,
+    source: CodeSource,
+    plan: NumberingPlan,
+    codes: CodeLookup,
+    today: datetime.date,
+    *,
+    internal: Container[str] | None = None,
+) -> Decision:
+    """May ``code`` become the account code of a call already up to
+    ``destination`` (the routed number, no dial-string syntax)?  The same
+    checks as a code dialed with the call: the number classified as in step 1,
+    mode ``off`` refused (403 ``codes_off``), then steps 7 and 8 (format,
+    validation, restrictions for this destination).  An emergency or service
+    call takes no code (403 ``unrestricted_call``).  Total: never raises."""
+    try:
+        mode = user.mode if user.mode is not None else group.mode
+        dest = classify(destination, plan)
+        if dest.call_class is CallClass.INTERNAL and internal is not None and dest.number not in internal:
+            dest = classify_outside(dest.number, plan)
+        if dest.call_class in UNRESTRICTED_CLASSES:
+            return _refuse(dest, FORBIDDEN, "No account code on emergency or service calls", "unrestricted_call")
+        if mode is Mode.OFF:
+            return _refuse(dest, FORBIDDEN, "Account codes not used", "codes_off")
+        return _check_code(group, plan, dest, code, source, codes, today)
+    except Exception:  # a bug in a rule must not become an exception in the call path
+        return _refuse(None, SERVER_ERROR, "Account code policy error", "internal_error")
 
 
 def evaluate(

@@ -46,12 +46,27 @@ RECOVERED_CAUSE = "recovered after restart"
 
 
 class CodeChange(msgspec.Struct, frozen=True, kw_only=True):
-    """An account code given or changed while the call was up."""
+    """An account code given or changed while the call was up, and the segment
+    of the call it covers: from ``at`` to the next change (or the end).
+
+    Once a call's code changes, ``Cdr.code_changes`` starts with the code the
+    call was answered with (``at`` = the answer; the start for an unanswered
+    call), so that the entries are the call's segments in order.  Each is
+    rated under its own code's plan (``rate``); ``duration``, ``billable``
+    and ``cost`` are its share, filled at every interim and at the end.
+    Records written before segments existed have no rates here: they are
+    reported as one segment (:func:`segmented`)."""
 
     at: float  # wall clock, epoch seconds
     account_code: str
-    code_source: CodeSource
+    code_source: CodeSource  # how: info_package, info, target_dialog, dtmf_info, ...
     code_valid: bool
+    set_by: str = ""  # who: the authenticated user ("" for the code the call started with)
+    rate_plan: str = ""
+    rate: Rate | None = None
+    duration: float = 0.0  # talk seconds in this segment
+    billable: int = 0
+    cost: Decimal = Decimal(0)
 
 
 class Cdr(msgspec.Struct, frozen=True, kw_only=True):
@@ -166,10 +181,52 @@ def _talk(seconds: float) -> float:
     return max(0.0, round(seconds, 3))
 
 
+def segmented(cdr: Cdr) -> bool:
+    """Is the record split by code (its first code change is the code it was
+    answered with)?  Records of calls whose code never changed are not."""
+    ch = cdr.code_changes
+    return bool(ch) and cdr.answer is not None and ch[0].at <= cdr.answer
+
+
+def _split(cdr: Cdr, talk: float) -> Cdr:
+    """Rate each segment under its own code's rate: the setup fee and minimum
+    belong to the call and are charged in its first segment only; later
+    segments are billed by their rate's increments.  The record's billable
+    seconds and cost are the sums (one currency assumed across the plans)."""
+    assert cdr.answer is not None
+    end = cdr.answer + talk
+    changes = cdr.code_changes
+    currency = cdr.currency or "EUR"
+    out: list[CodeChange] = []
+    total_b, total_c = 0, Decimal(0)
+    for i, ch in enumerate(changes):
+        start = max(ch.at, cdr.answer)
+        stop = min(changes[i + 1].at if i + 1 < len(changes) else end, end)
+        seconds = _talk(stop - start)
+        billable, price = 0, Decimal(0)
+        rate = ch.rate
+        if rate is not None and seconds > 0:
+            if i > 0:
+                rate = msgspec.structs.replace(rate, setup=Decimal(0), minimum_s=0)
+            billable = billable_seconds(seconds, rate)
+            price = cost(rate, billable, currency)
+        out.append(msgspec.structs.replace(ch, duration=seconds, billable=billable, cost=price))
+        total_b += billable
+        total_c += price
+    return msgspec.structs.replace(
+        cdr, code_changes=tuple(out), duration=_talk(talk), billable=total_b,
+        cost=total_c.quantize(minor_unit(currency)),
+    )
+
+
 def priced(cdr: Cdr, talk: float, limit_s: int | None = None) -> Cdr:
     """``cdr`` with duration, billable seconds and cost for ``talk`` seconds; at most
-    ``limit_s`` seconds billed (a prepaid call: the seconds its credit paid for)."""
+    ``limit_s`` seconds billed (a prepaid call: the seconds its credit paid for).
+    A record split by code (:func:`segmented`) is rated segment by segment
+    (prepaid calls never are: their code keeps its credit account and plan)."""
     talk = _talk(talk)
+    if limit_s is None and segmented(cdr):
+        return _split(cdr, talk)
     if cdr.rate is None:
         return msgspec.structs.replace(cdr, duration=talk, billable=0, cost=Decimal(0))
     currency = cdr.currency or "EUR"
@@ -344,17 +401,46 @@ class CdrBuilder:
             call.limit_s = seconds
 
     def change_code(
-        self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool
+        self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool,
+        set_by: str = "", rate_plan: str | None = None,
     ) -> list[CdrWrite]:
-        """A code given or changed during the call (``at`` monotonic): logged and made current."""
+        """A code given or changed during the call (``at`` monotonic): logged and made
+        current; the record is split there (:class:`CodeChange`).  ``rate_plan``: the
+        new code's own plan ("" for none), chosen as at set-up (``choose_plan``: else
+        the group's, else the default); None keeps the rate in force."""
         code_source = CodeSource(code_source)  # ValueError outside the vocabulary
         call = self._calls.get(ref)
         if call is None:
             return []
-        change = CodeChange(at=self._wall(at), account_code=account_code, code_source=code_source, code_valid=code_valid)
+        old = call.cdr
+        plan_name, rate, currency = old.rate_plan, old.rate, old.currency
+        if rate_plan is not None:
+            plan = choose_plan(self.plans, code_plan=rate_plan, group=old.group, group_plans=self.group_plans,
+                               default_plan=self.default_plan)
+            plan_name = plan.name if plan is not None else ""
+            currency = plan.currency if plan is not None else currency
+            rate = None
+            if plan is not None and old.call_class != "emergency":
+                rate = rate_for(plan, old.destination, old.call_class)
+        # times of one record are its answer plus monotonic differences, so that the
+        # segments add up to the talk time whatever the wall clock did meanwhile
+        if call.answered_at is not None and old.answer is not None:
+            wall = old.answer + max(0.0, at - call.answered_at)
+        else:
+            wall = self._wall(at)
+        changes = old.code_changes
+        if not changes:  # the first change: the code the call had until now is the first segment
+            changes = (CodeChange(
+                at=old.answer if old.answer is not None else old.start, account_code=old.account_code,
+                code_source=old.code_source, code_valid=old.code_valid, rate_plan=old.rate_plan, rate=old.rate,
+            ),)
+        change = CodeChange(
+            at=wall, account_code=account_code, code_source=code_source, code_valid=code_valid, set_by=set_by,
+            rate_plan=plan_name, rate=rate,
+        )
         cdr = self._bump(
             call, account_code=account_code, code_source=code_source, code_valid=code_valid,
-            code_changes=call.cdr.code_changes + (change,),
+            code_changes=changes + (change,), rate_plan=plan_name, rate=rate, currency=currency,
         )
         if not call.opened:
             return []  # open_at="answer" and not answered: the final record carries it

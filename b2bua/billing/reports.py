@@ -31,7 +31,9 @@ amaflags       BILLING when a rate was applied, else DOCUMENTATION
 and then this server's own fields: ``caller_user``, ``department``,
 ``business_group``, ``destination`` (number after routing), ``call_class``,
 ``route``, ``trunk``, ``code_valid``, ``code_source``, ``code_changes`` (csv:
-``time code source valid`` items separated by ``;``), ``billable`` (rated seconds),
+``time code source valid`` items separated by ``;``; json: the account-code
+segments, each with ``set_by``, ``rate_plan``, ``billsec``, ``billable`` and
+``cost``), ``billable`` (rated seconds),
 ``cost``, ``currency``, ``rate_plan``, ``status`` (final SIP status), ``cause``,
 ``hangup``, ``a_call_id``, ``b_call_id``, ``recovered``, ``authorized_by`` (the
 description of the authorization code that allowed the call, never its digits) and
@@ -39,6 +41,11 @@ description of the authorization code that allowed the call, never its digits) a
 keyed: ``rfc4733``, ``info`` or ``inband``).  Asterisk's ``dcontext``,
 ``channel``, ``dstchannel``, ``lastapp``, ``lastdata`` and ``userfield`` have no
 counterpart here and are left out rather than filled with look-alikes.
+
+``export_segments`` (``b2bua cdr export --by-segment``) writes one row per
+account-code segment instead (``SEGMENT_FIELDS``): a call whose code changed
+during the call has one row per code with that segment's times, talk seconds
+and cost; by account code, reports count each segment under its code.
 
 Every CSV this project writes (reports, CDR export, ``b2bua codes export``) goes
 through ``csv_cell``: a text cell a spreadsheet would run as a formula (starting with
@@ -62,7 +69,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from b2bua.billing.cdr import Cdr
+from b2bua.billing.cdr import Cdr, CodeChange, segmented
 
 GROUPINGS: dict[str, Callable[[Cdr], str]] = {
     "account-code": lambda c: c.account_code or "(none)",
@@ -99,26 +106,42 @@ def _seconds(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def _parts(cdr: Cdr, by: str) -> list[tuple[str, float, Decimal]]:
+    """(group key, talk seconds, cost) of a record: by account code, a record split
+    where its code changed (:func:`~b2bua.billing.cdr.segmented`) gives each code its
+    segments' duration and cost; otherwise the whole record goes to one key."""
+    if by == "account-code" and segmented(cdr):
+        merged: dict[str, tuple[float, Decimal]] = {}
+        for ch in cdr.code_changes:
+            d, c = merged.get(ch.account_code or "(none)", (0.0, Decimal(0)))
+            merged[ch.account_code or "(none)"] = (d + ch.duration, c + ch.cost)
+        return [(k, d, c) for k, (d, c) in merged.items()]
+    return [(GROUPINGS[by](cdr), cdr.duration, cdr.cost)]
+
+
 def summarize(cdrs: Iterable[Cdr], by: str) -> list[ReportRow]:
     """Totals per group and currency.  Unrated calls (no currency) count with the
-    group's only currency when the records use just one."""
-    key_of = GROUPINGS[by]
+    group's only currency when the records use just one.  By account code, a call
+    whose code changed counts once under each of its codes, with the talk time and
+    cost of that code's segments."""
+    GROUPINGS[by]  # KeyError for an unknown grouping
     records = list(cdrs)
     currencies = {c.currency for c in records if c.currency}
     default = currencies.pop() if len(currencies) == 1 else ""
-    groups: dict[tuple[str, str], list[Cdr]] = {}
+    groups: dict[tuple[str, str], list[tuple[Cdr, float, Decimal]]] = {}
     for c in records:
-        groups.setdefault((key_of(c), c.currency or default), []).append(c)
+        for key, talk, price in _parts(c, by):
+            groups.setdefault((key, c.currency or default), []).append((c, talk, price))
     rows = []
     for (key, currency), members in sorted(groups.items()):
-        answered = [c for c in members if c.answer is not None]
-        total_ms = sum(round(c.duration * 1000) for c in answered)
+        answered = [(c, talk) for c, talk, _ in members if c.answer is not None]
+        total_ms = sum(round(talk * 1000) for _, talk in answered)
         avg = (Decimal(total_ms) / 1000 / len(answered)) if answered else Decimal(0)
         rows.append(ReportRow(
             key=key, calls=len(members), answered=len(answered),
             total_duration_s=_seconds(total_ms / 1000),
             average_duration_s=avg.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
-            total_cost=sum((c.cost for c in members), Decimal(0)), currency=currency,
+            total_cost=sum((price for _, _, price in members), Decimal(0)), currency=currency,
         ))
     return rows
 
@@ -211,7 +234,9 @@ def export_record(cdr: Cdr, tz: ZoneInfo | timezone = timezone.utc) -> dict[str,
         "destination": cdr.destination, "call_class": cdr.call_class, "route": cdr.route, "trunk": trunk_of(cdr),
         "code_valid": cdr.code_valid, "code_source": cdr.code_source,
         "code_changes": [
-            {"at": _when(ch.at, tz), "accountcode": ch.account_code, "code_source": ch.code_source, "code_valid": ch.code_valid}
+            {"at": _when(ch.at, tz), "accountcode": ch.account_code, "code_source": ch.code_source,
+             "code_valid": ch.code_valid, "set_by": ch.set_by, "rate_plan": ch.rate_plan, "billsec": ch.duration,
+             "billable": ch.billable, "cost": str(ch.cost)}
             for ch in cdr.code_changes
         ],
         "billable": cdr.billable, "cost": str(cdr.cost), "currency": cdr.currency, "rate_plan": cdr.rate_plan,
@@ -234,6 +259,50 @@ def export_cdrs(cdrs: Iterable[Cdr], fmt: str, tz: ZoneInfo | timezone = timezon
         )
         r["code_valid"], r["recovered"] = int(r["code_valid"]), int(r["recovered"])
     return _csv(EXPORT_FIELDS, ([r[f] for f in EXPORT_FIELDS] for r in records))
+
+
+SEGMENT_FIELDS = (
+    "uniqueid", "segment", "accountcode", "code_source", "set_by", "start", "end", "billsec", "billable", "cost",
+    "currency", "rate_plan", "code_valid", "src", "dst", "destination", "call_class", "caller_user", "department",
+    "business_group",
+)
+
+
+def segment_rows(cdr: Cdr, tz: ZoneInfo | timezone = timezone.utc) -> list[dict[str, Any]]:
+    """A record as one row per account-code segment (``SEGMENT_FIELDS``): a call
+    whose code never changed is one segment, answer to end."""
+    answer = cdr.answer if cdr.answer is not None else cdr.start
+    end = cdr.end if cdr.end is not None else answer + cdr.duration
+    if segmented(cdr):
+        changes = cdr.code_changes
+    else:
+        changes = (CodeChange(at=answer, account_code=cdr.account_code, code_source=cdr.code_source,
+                              code_valid=cdr.code_valid, rate_plan=cdr.rate_plan, duration=cdr.duration,
+                              billable=cdr.billable, cost=cdr.cost),)
+    rows = []
+    for i, ch in enumerate(changes):
+        stop = changes[i + 1].at if i + 1 < len(changes) else end
+        rows.append({
+            "uniqueid": cdr.ref, "segment": i + 1, "accountcode": ch.account_code, "code_source": ch.code_source,
+            "set_by": ch.set_by, "start": _when(max(ch.at, answer), tz), "end": _when(stop, tz),
+            "billsec": ch.duration, "billable": ch.billable, "cost": str(ch.cost), "currency": cdr.currency,
+            "rate_plan": ch.rate_plan, "code_valid": ch.code_valid, "src": cdr.caller, "dst": cdr.dialed,
+            "destination": cdr.destination, "call_class": cdr.call_class, "caller_user": cdr.caller_user,
+            "department": cdr.department, "business_group": cdr.group,
+        })
+    return rows
+
+
+def export_segments(cdrs: Iterable[Cdr], fmt: str, tz: ZoneInfo | timezone = timezone.utc) -> str:
+    """Records as one row per account-code segment (``b2bua cdr export --by-segment``)."""
+    rows = [r for c in cdrs for r in segment_rows(c, tz)]
+    if fmt == "json":
+        return json.dumps(rows, indent=2) + "\n"
+    if fmt != "csv":
+        raise ValueError(f"unknown export format {fmt!r}; csv or json")
+    for r in rows:
+        r["code_valid"] = int(r["code_valid"])
+    return _csv(SEGMENT_FIELDS, ([r[f] for f in SEGMENT_FIELDS] for r in rows))
 
 
 def date_range(from_day: str | None, to_day: str | None, tz: str = "UTC") -> tuple[float | None, float | None]:

@@ -159,6 +159,8 @@ class Call:
         "redirect",
         "prefer_update",
         "held_answer",
+        "started",
+        "midcall",
     )
 
     def __init__(self, ref: str, route: Route, caller: str) -> None:
@@ -177,6 +179,8 @@ class Call:
         self.prefer_update = False
         # ANSWERING: what the caller's 2xx will carry (body, Content-Type, reason phrase)
         self.held_answer: tuple[bytes, str | None, str] | None = None
+        self.started: Any = None  # the CallStarted reported (who, where, which code)
+        self.midcall: Any = None  # mid-call code state (calls.midcall), once used
 
     def fire(self, trigger: Trigger) -> CallState:
         """Move along :data:`TRANSITIONS`; return the state left."""
@@ -204,6 +208,7 @@ class Settings:
         redirect: str = "follow",
         max_redirects: int = 5,
         hold_answer: bool = False,
+        recv_info: tuple[str, ...] = (),
     ) -> None:
         self.user_agent = user_agent
         self.no_answer_timeout = no_answer_timeout
@@ -216,6 +221,8 @@ class Settings:
         self.max_redirects = max_redirects  # targets followed per call at most
         # relay a callee's 2xx only once release_answer() says its answer is recorded
         self.hold_answer = hold_answer
+        # the Info-Packages the caller may send us (RFC 6086 §5.2: Recv-Info on A's 2xx)
+        self.recv_info = recv_info
 
 
 class CallIndex:

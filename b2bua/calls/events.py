@@ -16,6 +16,7 @@ come from the same step, ``CalleeAnswered`` first (its cause), then
 The server's own offers on a connected call are reported too:
 ``OfferAnswered`` (one per re-offer, with the final status) and
 ``CallBridged`` (the caller and the callee now exchange media directly).
+A code set during the call is ``CodeChanged``.
 """
 
 from __future__ import annotations
@@ -130,6 +131,18 @@ class CallBridged(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     at: float
 
 
+class CodeChanged(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """The call's account code changed while it was up (b2bua.calls.midcall):
+    ``account`` is the new code as the policy accepted it (``account.source``
+    says how it came: Info-Package, legacy INFO, Target-Dialog, INFO digits),
+    ``set_by`` the authenticated user who set it."""
+
+    ref: str
+    at: float
+    account: AccountInfo
+    set_by: str = ""
+
+
 class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     ref: str
     at: float
@@ -141,7 +154,7 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 CallEvent = Union[
     CallStarted, CallRouted, CallRinging, CallRedirected, CallerConnected, CalleeAnswered, OfferAnswered, CallBridged,
-    InfoReceived, CallEnded,
+    InfoReceived, CodeChanged, CallEnded,
 ]
 
 

@@ -253,6 +253,8 @@ class Leg:
         self.dialog = Dialog.from_uas(self.invite, self.to_tag, self.core.contact(self.flow), self.flow, self.core.s.user_agent)
         self.state = LegState.CONFIRMED
         extra: list[Header] = [header("Allow", ALLOW)]
+        if self.core.s.recv_info:
+            extra.append(header("Recv-Info", ", ".join(self.core.s.recv_info)))
         se = self.granted_session_expires()
         if se:
             extra += [header("Session-Expires", f"{se};refresher=uac"), header("Require", "timer")]

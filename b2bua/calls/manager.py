@@ -55,7 +55,7 @@ Public API
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 from b2bua.sip.build import IdSource
 from b2bua.sip.dialog import dialog_target
@@ -90,6 +90,13 @@ from .routing import Route, dialed_user
 __all__ = ["ALLOW", "CallManager", "Settings", "map_failure"]
 
 
+class InDialogHook(Protocol):
+    """Answers some in-dialog requests itself instead of relaying them
+    (mid-call account codes, :mod:`b2bua.calls.midcall`): True when it did."""
+
+    def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool: ...
+
+
 class CallManager(ForkOutcomes, CallOperations):
     """Owns every call; handles the endpoint's events for them."""
 
@@ -117,6 +124,7 @@ class CallManager(ForkOutcomes, CallOperations):
         self.events: list[CallEvent] = []
         # answer a request statelessly (Server header, a fresh To tag but on 100)
         self.reply = self.core.reply
+        self.midcall: InDialogHook | None = None  # mid-call account codes, when configured
 
     # -- introspection --------------------------------------------------------
     def __len__(self) -> int:
@@ -179,22 +187,21 @@ class CallManager(ForkOutcomes, CallOperations):
         a.allows_update = allows_update(req)
         call.a = a
         self.index.add_call(call)
-        self.events.append(
-            CallStarted(
-                ref=ref,
-                at=now,
-                caller=caller,
-                caller_user=caller_user,
-                department=department,
-                group=group,
-                dialed=dialed_user(req) if dialed is None else dialed,
-                destination=route.destination,
-                route=route.label,
-                a_call_id=req.call_id,
-                source=f"{event.source.transport}:{event.source.host}:{event.source.port}",
-                account=account,
-            )
+        call.started = started = CallStarted(
+            ref=ref,
+            at=now,
+            caller=caller,
+            caller_user=caller_user,
+            department=department,
+            group=group,
+            dialed=dialed_user(req) if dialed is None else dialed,
+            destination=route.destination,
+            route=route.label,
+            a_call_id=req.call_id,
+            source=f"{event.source.transport}:{event.source.host}:{event.source.port}",
+            account=account,
         )
+        self.events.append(started)
         if malformed_sdp(req):
             self._fail_a(call, 488, now, reason="Malformed SDP", cause="malformed SDP")
             return call
@@ -350,6 +357,8 @@ class CallManager(ForkOutcomes, CallOperations):
             return True
         if leg.dialog is None:  # early dialog on A (we sent a tag in 180): only BYE/CANCEL make sense
             self.reply(event, 481 if req.method != "UPDATE" else 491, now)
+            return True
+        if self.midcall is not None and self.midcall.on_request(leg, event, now):  # a mid-call code: not relayed
             return True
         if relay.is_offer(req) and offers.busy(leg):  # crosses an offer of the server's own: glare
             self.reply(event, 491, now)

@@ -7,7 +7,9 @@ machine.  Out of dialog: an INVITE goes to the admission machine
 (:mod:`b2bua.calls.admission`: authentication, trunk recognition, lockout,
 account-code policy, routing, credit), whose commands are executed here:
 answers (challenges statelessly), credit checks (run by ``defer``, their
-results fed back) and calls started in the call manager.  REGISTER goes to
+results fed back) and calls started in the call manager.  An out-of-dialog
+INFO naming a call with Target-Dialog (a mid-call account code,
+:mod:`b2bua.calls.midcall`) goes to the mid-call codes.  REGISTER goes to
 the registrar after digest authentication; OPTIONS is answered with 200 and
 the server's capabilities (RFC 3261 §11.2); anything else gets 405 (or 481
 for BYE/UPDATE/INFO that name no dialog).  The configuration is converted
@@ -47,6 +49,7 @@ from b2bua.calls.admission import (
 )
 from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import CallEvent
+from b2bua.calls.midcall import PACKAGE, MidCallCodes
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk, refusal
 from b2bua.sip import validate
@@ -202,12 +205,17 @@ class ServerApp:
                 redirect=sip.redirect,
                 max_redirects=sip.max_redirects,
                 hold_answer=config.billing.durable_answer,
+                recv_info=(PACKAGE,) if config.groups else (),
             ),
             contacts_for=self._contacts_for,
             local=local,
             trunk_credentials=lambda name: by_name[name].credentials,
             digest_client=authorization_for_challenges,
         )
+        # mid-call account codes (INFO in the dialog, Target-Dialog, INFO digits)
+        self.midcall: MidCallCodes | None = None
+        if config.groups:
+            self.midcall = self.calls.midcall = MidCallCodes(self.calls, self.admission, today)
 
     # counters of the admission machine, for the status file
     @property
@@ -243,6 +251,8 @@ class ServerApp:
             self.execute(self.admission.handle(InviteReceived(event=event, today=self.today(), own=self._listening()), now), now)
         elif method == "OPTIONS":
             self.calls.reply(event, 200, now, extra=capability_headers())
+        elif method == "INFO" and self.midcall is not None and self.midcall.claims(event):
+            self.execute(self.midcall.out_of_dialog(event, now, own=self._listening()), now)
         elif method in ("BYE", "UPDATE", "INFO", "PRACK"):
             self.calls.reply(event, 481, now)
         else:

@@ -16,7 +16,9 @@ What a call is billed with (``billing_for``): the rate plan of its account code,
 else its business group's (``[billing] group_rate_plans``), else the default plan;
 the call class the account-code policy decided, else the numbering plan's class of
 the dialed number (account codes off), ``internal`` for calls to an extension.
-Emergency calls are never rated.
+Emergency calls are never rated.  A code set during the call (``CodeChanged``,
+b2bua.calls.midcall) splits the record there: each segment is rated under its own
+code's plan (``CdrBuilder.change_code``).
 
 Prepaid calls (an account code with a ``credit_account``, calling out through a
 trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``);
@@ -52,7 +54,7 @@ from b2bua.billing.backends import open_billing_store
 from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.admission import CreditRequest
-from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted
+from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted, CodeChanged
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig
@@ -133,7 +135,7 @@ def charged_to_credit(event: Billable) -> bool:
 
 
 # the events that write a record or move credit (CdrBuilder.handle, _credit_event)
-_BILLED = (CallStarted, CallRouted, CalleeAnswered, CallEnded)
+_BILLED = (CallStarted, CallRouted, CalleeAnswered, CallEnded, CodeChanged)
 
 
 class BillingService:
@@ -208,6 +210,9 @@ class BillingService:
         builder = self.builder
         if builder is None or not isinstance(event, _BILLED):
             return  # ringing, connected, re-offers: neither the record nor credit changes
+        if isinstance(event, CodeChanged):
+            self._code_changed(event)
+            return
         billing = None
         try:
             if isinstance(event, (CallStarted, CallRouted)):  # CallRouted: a prompted code, now known
@@ -240,6 +245,22 @@ class BillingService:
             log.exception("billing: cannot record %s", type(event).__name__)
         if held:
             self._answer_recorded(event.ref)  # nothing to wait for: connect now
+
+    def _code_changed(self, event: CodeChanged) -> None:
+        """A mid-call code: the record is split there, the new segment rated under
+        the code's own plan (b2bua.calls.midcall keeps a prepaid call's credit
+        account and plan, so its reservation stays as it is)."""
+        assert self.builder is not None
+        acc = event.account
+        try:
+            writes = self.builder.change_code(
+                event.ref, at=event.at, account_code=acc.code, code_source=CodeSource.of(acc.source),
+                code_valid=bool(acc.valid), set_by=event.set_by, rate_plan=acc.rate_plan,
+            )
+            if writes:
+                self.writer.submit(writes)
+        except Exception:  # a billing bug must not break call handling
+            log.exception("billing: cannot record the code change of %s", event.ref)
 
     def _answer_recorded(self, ref: str) -> None:
         assert self.release_answer is not None and self.loop is not None

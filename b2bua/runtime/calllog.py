@@ -21,6 +21,7 @@ from b2bua.calls.events import (
     CallRinging,
     CallRouted,
     CallStarted,
+    CodeChanged,
     OfferAnswered,
 )
 
@@ -30,7 +31,8 @@ log = logging.getLogger("b2bua.events")
 class CallLog:
     def __init__(self) -> None:
         self.counters = {
-            "calls_started": 0, "calls_answered": 0, "calls_served": 0, "calls_ended": 0, "calls_failed": 0
+            "calls_started": 0, "calls_answered": 0, "calls_served": 0, "calls_ended": 0, "calls_failed": 0,
+            "codes_changed": 0,
         }
         self.subscribers: list[Callable[[CallEvent], None]] = []
 
@@ -92,6 +94,14 @@ def _bridged(c: dict[str, int], event: CallBridged) -> None:
     log.info("call %s bridged", event.ref)
 
 
+def _code_changed(c: dict[str, int], event: CodeChanged) -> None:
+    c["codes_changed"] += 1
+    a = event.account
+    state = "valid" if a.valid else "flagged invalid"
+    log.info("call %s: account code now %s (%s, %s) set by %r", event.ref, mask_code(a.code), a.source, state,
+             event.set_by)
+
+
 def _ended(c: dict[str, int], event: CallEnded) -> None:
     log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
     c["calls_ended"] += 1
@@ -109,5 +119,6 @@ _HANDLERS: dict[type, Callable[[dict[str, int], Any], None]] = {
     CallerConnected: _connected,
     OfferAnswered: _offer_answered,
     CallBridged: _bridged,
+    CodeChanged: _code_changed,
     CallEnded: _ended,
 }

@@ -323,7 +323,7 @@ def _date_range(args: argparse.Namespace) -> tuple[float | None, float | None]:
 def cmd_report(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from b2bua.billing.reports import export_cdrs, render_report, summarize
+    from b2bua.billing.reports import export_cdrs, export_segments, render_report, summarize
     from b2bua.billing.store import BillingStoreError
 
     config = _load(args.config, None)
@@ -343,6 +343,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 1
     if args.command == "report":
         sys.stdout.write(render_report(summarize(cdrs, args.by), args.format, args.by))
+    elif getattr(args, "by_segment", False):
+        sys.stdout.write(export_segments(cdrs, args.format, tz))
     else:
         sys.stdout.write(export_cdrs(cdrs, args.format, tz))
     return 0
@@ -412,6 +414,8 @@ def _billing_parsers(sub: SubParsers) -> None:
     q = acts.add_parser("export", help="write the records as csv or json (Asterisk field names)")
     common(q)
     q.add_argument("--format", choices=("csv", "json"), default="csv")
+    q.add_argument("--by-segment", action="store_true",
+                   help="one row per account-code segment (a code changed during the call splits it)")
     q.set_defaults(func=cmd_report)
     p = sub.add_parser("credit", help="prepaid credit accounts")
     acts = p.add_subparsers(dest="action", required=True)

@@ -108,10 +108,12 @@ METHODS = frozenset(
 # timers (RFC 4028, b2bua.calls) and reliable provisional responses (RFC 3262,
 # b2bua.calls.prack).  "path" (RFC 3327) and "replaces" (RFC 3891)
 # belong here once the registrar stores Path and the call layer handles Replaces.
-SUPPORTED = frozenset({"timer", "100rel"})
+# "tdialog" (RFC 4538): mid-call account codes name the call with Target-Dialog.
+SUPPORTED = frozenset({"timer", "100rel", "tdialog"})
 # Body types of the methods whose bodies the B2BUA reads (SESSION_METHODS):
-# session descriptions (RFC 3264) and the DTMF relays of INFO.
-ACCEPT = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf"})
+# session descriptions (RFC 3264), the DTMF relays of INFO and the account code
+# of a mid-call INFO (b2bua.calls.midcall).
+ACCEPT = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf", "application/x-account-code"})
 
 # Methods whose body this server interprets, so that an unknown type is a 415
 # (RFC 3261 §8.2.3).  Other bodies (MESSAGE, NOTIFY, ...) are relayed as they are.

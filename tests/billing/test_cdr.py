@@ -88,9 +88,11 @@ def test_code_change_midcall_is_logged_and_current() -> None:
     b.handle(CalleeAnswered(ref="c1", at=12, b_call_id="b"))
     (w,) = b.change_code("c1", at=20, account_code="222", code_source="midcall", code_valid=True)
     assert isinstance(w, CdrInterim) and w.cdr.account_code == "222" and w.cdr.last_interim == WALL + 20
-    assert [(ch.at, ch.account_code, ch.code_source) for ch in w.cdr.code_changes] == [(WALL + 20, "222", "midcall")]
+    # the first entry is the code the call was answered with: the segments in order
+    assert [(ch.at, ch.account_code, ch.code_source) for ch in w.cdr.code_changes] == [
+        (WALL + 12, "111", "prompt"), (WALL + 20, "222", "midcall")]
     (closed,) = b.handle(CallEnded(ref="c1", at=30, status=200, cause="callee hung up", hangup="callee"))
-    assert closed.cdr.account_code == "222" and len(closed.cdr.code_changes) == 1
+    assert closed.cdr.account_code == "222" and len(closed.cdr.code_changes) == 2
     with pytest.raises(ValueError):
         b.change_code("c2", at=1, account_code="1", code_source="telepathy", code_valid=False)
 

@@ -52,7 +52,7 @@ async def test_round_trip_keeps_every_field_exact(store: BillingStore) -> None:
     final = writes[-1].cdr
     assert got == final
     assert got.cost == Decimal("0.67") and str(got.cost) == "0.67"  # 0.05 + 62 s
-    assert got.code_changes[0].account_code == "200" and got.rate == PLAN.rates[0]
+    assert got.code_changes[-1].account_code == "200" and got.rate == PLAN.rates[0]  # [0]: the code before
     assert await store.get("nope") is None
 
 

@@ -372,6 +372,7 @@ class Harness:
         # the caller's identity as admission found it (decoded From user, display name)
         self.caller = "1001"
         self.display = "Alice"
+        self.call_args: dict[str, Any] = {}  # more start_call arguments (group, account, ...)
 
     def _contacts_for(self, extension: str, now: float) -> Sequence[tuple[str, Address]]:
         assert extension == "1002"
@@ -410,7 +411,7 @@ class Harness:
                     self.started.append(
                         self.manager.start_call(
                             event, self.route, caller=self.caller, caller_user="1001", display=self.display,
-                            place=self.place, now=self.now,
+                            place=self.place, now=self.now, **self.call_args,
                         )
                     )
                 else:

@@ -1,0 +1,369 @@
+"""Mid-call account codes (sans-IO): a code set on a call that is already up,
+without the other party noticing (GR-605 "mid-call activation ... does not
+interrupt the session"; RFC 6086 INFO packages; RFC 4538 Target-Dialog).
+
+Theory of operation
+-------------------
+The caller's phone tells the server the account code of one of its live
+calls in one of four ways; each is answered here and never relayed (the far
+end sees no INFO, no re-INVITE, and the media is untouched):
+
+* **Info-Package** (RFC 6086): an INFO in the caller's dialog with
+  ``Info-Package: account-code`` (:data:`PACKAGE`) and a body of type
+  ``application/x-account-code`` (:data:`BODY_TYPE`): ``code=12345`` or the
+  digits alone.  The server lists the package in ``Recv-Info`` on its 2xx to
+  the caller (``Settings.recv_info``).  The callee was never told of it: the
+  package in an INFO from the callee's side gets 469 Bad Info Package
+  (RFC 6086 §5.2.3), with our (empty) ``Recv-Info`` for that dialog.  Other
+  packages are relayed as before.
+* **Legacy INFO**: the same body without ``Info-Package`` (RFC 6086 §2, phones
+  without packages); from the caller's side only (403 from the callee's).
+* **Target-Dialog** (RFC 4538): an out-of-dialog INFO with the same body and
+  ``Target-Dialog: CALL-ID;local-tag=PHONE-TAG;remote-tag=OUR-TAG`` naming
+  the phone's dialog with us (the tags as the phone sees them; the other
+  order is accepted too).  It is digest-authenticated like an INVITE
+  (:func:`b2bua.calls.auth.authenticate`, with password-guessing
+  protection) before anything is looked up: then 481 for a call that is not
+  known (or not up), 403 "Not your call" (logged) for another user's call.
+* **INFO digits** (``application/dtmf-relay`` ``Signal=``, or
+  ``application/dtmf``) from the caller forming ``VSC CODE #``
+  (``GroupPolicy.midcall_vsc``, default ``*89``): while the digits so far
+  could still be such a feature code each INFO is answered 200 and held
+  back; the closing ``#`` is answered with the verdict.  Digits that turn
+  out not to be one (another digit where the VSC or the code expects
+  something else, or :data:`DIGIT_TIMEOUT` without a digit) go to the callee
+  as new INFOs of the server's, in their order, and the INFO that broke the
+  pattern is relayed as usual.
+
+Every code is checked as one dialed with the call
+(:func:`dialplan.policy.check_midcall_code`: format, validation, the code's
+restrictions for this call's destination), under the guessing protection of
+admission (:class:`dialplan.Lockout`: a wrong code counts as at set-up,
+keyed by the caller's extension and the requesting address; while locked
+every code is refused).  Answers: 200 accepted; 403 with the rule in the
+reason phrase (invalid, inactive, restricted, codes off, locked); 400 for a
+body without a code; 415 for another body type.  A refused code leaves the
+call under its previous code.  Prepaid calls (a code with a credit account
+on a call through a trunk) keep their reservation: a new code on such a
+call, or a code with a credit account on a call that has none, must name
+the same credit account and rate plan, else 403 (moving reservations
+between credit accounts is not done).
+
+An accepted code is reported as :class:`~b2bua.calls.events.CodeChanged`
+(billing splits the record there).  Codes are logged masked.
+
+Public API
+----------
+``MidCallCodes(manager, admission, today)``; the manager calls
+``on_request(leg, event, now) -> bool`` for every in-dialog request before
+relaying it (True: answered here); the application calls
+``claims(event)`` and ``out_of_dialog(event, now, own=...) -> list[Command]`` (answers)
+for an out-of-dialog INFO.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from b2bua.sip.endpoint import RequestReceived
+from b2bua.sip.message import header
+from dialplan import CodeSource, UserPolicy, lockout_keys
+from dialplan.dialstring import MAX_CODE_DIGITS, mask_code
+from dialplan.policy import check_midcall_code
+
+from .admission import LOCKED_REASON, NO_DATABASE, Admission, Command
+from .auth import SendResponse, authenticate
+from .call import Call, CallState
+from .events import AccountInfo, CallStarted, CodeChanged
+from .leg import Leg, LegState
+
+if TYPE_CHECKING:
+    from .manager import CallManager
+
+log = logging.getLogger("b2bua.midcall")
+
+PACKAGE = "account-code"  # our Info-Package name (RFC 6086 §10)
+BODY_TYPE = "application/x-account-code"  # "code=12345" or "12345"
+DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
+DIGIT_TIMEOUT = 5.0  # seconds: held digits of an unfinished feature code go on to the callee
+NOT_YOUR_CALL = "Not your call"
+_SIGNALS = {"10": "*", "11": "#"}  # some phones send the event number of * and #
+
+
+class _State:
+    """A call's mid-call code state (``Call.midcall``)."""
+
+    __slots__ = ("account", "digits", "held", "timer")
+
+    def __init__(self, account: AccountInfo) -> None:
+        self.account = account  # the code in force now
+        self.digits = ""  # INFO digits held so far (a possible feature code)
+        self.held: list[tuple[bytes, str]] = []  # their INFOs' bodies and types, in order
+        self.timer: object | None = None
+
+
+def parse_code(body: bytes) -> str | None:
+    """The code of an ``application/x-account-code`` body: ``code=DIGITS`` or
+    ``DIGITS`` (surrounding white space ignored); None when there is none."""
+    try:
+        text = body.decode("ascii").strip()
+    except UnicodeDecodeError:
+        return None
+    if text.lower().startswith("code="):
+        text = text[5:].strip()
+    if not text or len(text) > 2 * MAX_CODE_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return text
+
+
+def parse_digit(body: bytes, content_type: str) -> str | None:
+    """The digit of a DTMF INFO: ``Signal=`` of application/dtmf-relay, or the
+    body of application/dtmf; None for anything else (a flash, garbage)."""
+    try:
+        text = body.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    value = text.strip()
+    if content_type == "application/dtmf-relay":
+        value = ""
+        for line in text.splitlines():
+            name, _, v = line.partition("=")
+            if name.strip().lower() == "signal":
+                value = v.strip()
+    value = _SIGNALS.get(value, value)
+    return value if len(value) == 1 and value in "0123456789*#" else None
+
+
+def parse_target_dialog(value: str) -> tuple[str, str, str] | None:
+    """``Target-Dialog`` (RFC 4538 §7): (Call-ID, local-tag, remote-tag)."""
+    parts = [p.strip() for p in value.split(";")]
+    params: dict[str, str] = {}
+    for p in parts[1:]:
+        name, _, v = p.partition("=")
+        params[name.strip().lower()] = v.strip()
+    call_id, local, remote = parts[0], params.get("local-tag", ""), params.get("remote-tag", "")
+    if not call_id or not local or not remote:
+        return None
+    return call_id, local, remote
+
+
+def _package(event: RequestReceived) -> str:
+    return (event.request.get("info-package") or "").split(";", 1)[0].strip().lower()
+
+
+class MidCallCodes:
+    """See the module docstring."""
+
+    def __init__(self, manager: "CallManager", admission: Admission, today: Callable[[], datetime.date]) -> None:
+        self.manager = manager
+        self.admission = admission
+        self.today = today
+        self.accepted = 0
+        self.refused = 0
+
+    # -- in the dialog ----------------------------------------------------------------
+    def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool:
+        req = event.request
+        if req.method != "INFO":
+            return False
+        ctype = req.content_type or ""
+        package = _package(event)
+        call = leg.call
+        if package == PACKAGE or (not package and ctype == BODY_TYPE):
+            if package and not leg.uas:  # never indicated to the callee (RFC 6086 §5.2.3)
+                self.manager.reply(event, 469, now, reason="Bad Info Package", extra=[header("Recv-Info", "")])
+                return True
+            if not leg.uas:
+                self.manager.reply(event, 403, now, reason="Account code from the caller only")
+                return True
+            if call.state is not CallState.CONNECTED:
+                self.manager.reply(event, 403, now, reason="Call not connected")
+                return True
+            source = CodeSource.INFO_PACKAGE if package else CodeSource.INFO
+            status, reason = self._from_body(call, event, source, self._owner(call), now)
+            self.manager.reply(event, status, now, reason=reason, extra=_accept(status))
+            return True
+        if package or ctype not in DTMF_TYPES or not leg.uas or call.state is not CallState.CONNECTED:
+            return False
+        return self._digit(call, event, now)
+
+    # -- out of the dialog ---------------------------------------------------------------
+    @staticmethod
+    def claims(event: object) -> bool:
+        """An out-of-dialog INFO naming a dialog (Target-Dialog)."""
+        return (
+            isinstance(event, RequestReceived) and event.request.method == "INFO" and not event.request.to.tag
+            and event.request.get("target-dialog") is not None
+        )
+
+    def out_of_dialog(
+        self, event: RequestReceived, now: float, *, own: Sequence[tuple[str, int]] = ()
+    ) -> list[Command]:
+        """Answer an out-of-dialog INFO naming a call (see the module docstring):
+        the commands are SendResponse only (a challenge is stateless)."""
+        adm = self.admission
+        user = authenticate(adm.auth, adm.callers, event, 401, now, own=own, guard=adm.guard)
+        if isinstance(user, SendResponse):
+            return [user]
+        target = parse_target_dialog(event.request.get("target-dialog") or "")
+        if target is None:
+            return [SendResponse(event=event, status=400, reason="Bad Target-Dialog")]
+        call_id, local, remote = target
+        index = self.manager.index
+        leg = index.dialogs.get((call_id, remote, local)) or index.dialogs.get((call_id, local, remote))
+        if leg is None or not leg.uas or leg.call is None or leg.state is LegState.TERMINATED \
+                or leg.call.state is not CallState.CONNECTED:
+            return [SendResponse(event=event, status=481, reason="Call Does Not Exist")]
+        call = leg.call
+        if self._owner(call) != user.auth_name:
+            src = f"{event.source.transport}:{event.source.host}:{event.source.port}"
+            log.warning("user %r from %s named call %s of another user: refused", user.auth_name, src, call.ref)
+            self.refused += 1
+            return [SendResponse(event=event, status=403, reason=NOT_YOUR_CALL)]
+        status, reason = self._from_body(call, event, CodeSource.TARGET_DIALOG, user.auth_name, now)
+        return [SendResponse(event=event, status=status, reason=reason, headers=tuple(_accept(status)))]
+
+    # -- the code ------------------------------------------------------------------------
+    @staticmethod
+    def _owner(call: Call) -> str:
+        started = call.started
+        return started.caller_user if isinstance(started, CallStarted) else ""
+
+    def _from_body(
+        self, call: Call, event: RequestReceived, source: CodeSource, set_by: str, now: float
+    ) -> tuple[int, str]:
+        if (event.request.content_type or "") != BODY_TYPE:
+            return 415, "Unsupported Media Type"
+        code = parse_code(event.request.body)
+        if code is None:
+            return 400, "No account code in the body"
+        return self.apply(call, code, source, set_by, event.source.host, now)
+
+    def apply(self, call: Call, code: str, source: CodeSource, set_by: str, address: str, now: float) -> tuple[int, str]:
+        """Check ``code`` for ``call`` and make it current: (status, reason)."""
+        started = call.started
+        if not isinstance(started, CallStarted):
+            return 481, "Call Does Not Exist"
+        state = self._state(call)
+        adm = self.admission
+        policy = adm.policy
+        group = policy.groups.get(started.group)
+        if group is None:
+            return self._refuse(call, code, 403, "Account codes not used")
+        keys = lockout_keys(extension=started.caller, address=address, authenticated=True)
+        if adm.lockout.check(keys, now):
+            adm.lockout_refusals += 1
+            log.warning("call %s: mid-call account code refused, %s locked for guessing", call.ref, started.caller)
+            return self._refuse(call, code, 403, LOCKED_REASON)
+        user = adm.callers.get(started.caller_user)
+        codes = policy.codes.for_group(started.group) if policy.codes is not None else NO_DATABASE
+        d = check_midcall_code(
+            group, UserPolicy(mode=user.account_code_mode if user is not None else None), started.destination,
+            code, source, policy.plan, codes, self.today(), internal=adm.router.extensions,
+        )
+        if d.code_rejected:
+            adm.lockout.record_failure(keys, now)
+            if adm.lockout.check(keys, now):
+                adm.lockouts += 1
+                log.warning("account codes locked for %s after repeated invalid mid-call codes", started.caller)
+        if not d.allowed:
+            return self._refuse(call, code, d.status or 403, d.reason)
+        acct = d.account
+        old = state.account
+        credit = (acct.credit_account or "") if acct else ""
+        plan = (acct.rate_plan or "") if acct else ""
+        if started.route not in ("none", "extension") and (old.credit_account or credit) \
+                and (credit, plan) != (old.credit_account, old.rate_plan):
+            return self._refuse(call, code, 403, "Account code of another credit account")
+        new = AccountInfo(
+            code=code, source=source, valid=d.code_valid, call_class=d.call_class.value or old.call_class,
+            name=acct.name if acct else "", department=acct.department if acct else "",
+            authorization=old.authorization, authorization_level=old.authorization_level,
+            rate_plan=plan, credit_account=credit,
+        )
+        state.account = new
+        self.accepted += 1
+        log.info("call %s: account code %s set by %s (%s)", call.ref, mask_code(code), set_by or "?", source.value)
+        self.manager.events.append(CodeChanged(ref=call.ref, at=now, account=new, set_by=set_by))
+        return 200, "OK"
+
+    def _refuse(self, call: Call, code: str, status: int, reason: str) -> tuple[int, str]:
+        self.refused += 1
+        log.info("call %s: mid-call account code %s refused: %s", call.ref, mask_code(code), reason)
+        return status, reason
+
+    def _state(self, call: Call) -> _State:
+        if call.midcall is None:
+            started = call.started
+            call.midcall = _State(started.account if isinstance(started, CallStarted) else AccountInfo())
+        state: _State = call.midcall
+        return state
+
+    # -- INFO digits ----------------------------------------------------------------------
+    def _vsc(self, call: Call) -> str:
+        started = call.started
+        group = self.admission.policy.groups.get(started.group) if isinstance(started, CallStarted) else None
+        return group.midcall_vsc if group is not None else ""
+
+    def _digit(self, call: Call, event: RequestReceived, now: float) -> bool:
+        vsc = self._vsc(call)
+        req = event.request
+        digit = parse_digit(req.body, req.content_type or "")
+        state = self._state(call)
+        if not vsc or (digit is None and not state.digits):
+            return False
+        if digit is None or not state.digits and digit != vsc[0]:
+            self._flush(call, now)
+            return False
+        sofar = state.digits + digit
+        code = sofar[len(vsc):]
+        if vsc.startswith(sofar) or (sofar.startswith(vsc) and code.isdigit() and len(code) <= MAX_CODE_DIGITS):
+            state.digits = sofar
+            state.held.append((req.body, req.content_type or ""))
+            self._restart_timer(call, state, now)
+            self.manager.reply(event, 200, now)
+            return True
+        if sofar.startswith(vsc) and digit == "#" and code[:-1].isdigit():
+            self._clear(state)
+            status, reason = self.apply(call, code[:-1], CodeSource.DTMF_INFO, self._owner(call), event.source.host, now)
+            self.manager.reply(event, status, now, reason=reason)
+            return True
+        self._flush(call, now)  # not a feature code: what was held goes on, this one is relayed
+        return False
+
+    def _restart_timer(self, call: Call, state: _State, now: float) -> None:
+        old = state.timer
+        if old is not None:
+            old.cancel()  # type: ignore[attr-defined]
+        timer = self.manager.timers.schedule(now + DIGIT_TIMEOUT, self._timeout, call)
+        state.timer = timer
+        call.timers.append(timer)
+
+    def _timeout(self, now: float, call: Call) -> None:
+        if call.state is CallState.CONNECTED:
+            self._flush(call, now)
+
+    @staticmethod
+    def _clear(state: _State) -> None:
+        if state.timer is not None:
+            state.timer.cancel()  # type: ignore[attr-defined]
+        state.timer = None
+        state.digits = ""
+        state.held = []
+
+    def _flush(self, call: Call, now: float) -> None:
+        """The held digits go to the callee, in order, as INFOs of the server's."""
+        state = self._state(call)
+        held = state.held
+        self._clear(state)
+        b = call.b
+        if b is None or b.dialog is None or b.state is LegState.TERMINATED:
+            return
+        for body, ctype in held:
+            b.send_request(b.dialog.request("INFO", body=body, extra=[header("Content-Type", ctype)]), now)
+
+
+def _accept(status: int) -> list[tuple[str, str, str]]:
+    return [header("Accept", BODY_TYPE)] if status == 415 else []
