@@ -42,6 +42,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     import uvloop
 
+    from b2bua.media.sounds import SoundError
+
     from .server import serve
     from .store import StoreError
 
@@ -49,6 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvloop.run(serve(config))
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    except SoundError as err:  # [media] sounds_dir: a missing directory, a file not 8 kHz mono 16-bit
+        print(f"b2bua: announcements: {err}", file=sys.stderr)
         return 1
     except OSError as err:
         print(f"b2bua: cannot listen: {err}", file=sys.stderr)

@@ -148,7 +148,9 @@ class Server:
     def _start_media(self, app: ServerApp, driver: Driver, sip: Address) -> None:
         """The RTP endpoint that prompts callers for account codes ([media])."""
         media = self.config.media
-        sounds_dir = Path(media.sounds_dir) if media.sounds_dir else Path(self.config.server.data_dir) / "sounds"
+        sounds_dir: Path | None = Path(media.sounds_dir) if media.sounds_dir else Path(self.config.server.data_dir) / "sounds"
+        if not media.sounds_dir and sounds_dir is not None and not sounds_dir.is_dir():
+            sounds_dir = None  # no replacements: the shipped announcements
         sounds = SoundLibrary(sounds_dir)
         for name in sounds.names():  # a broken replacement is found now, not by a caller
             sounds.load(name)
