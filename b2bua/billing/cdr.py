@@ -245,7 +245,9 @@ def within(cdr: Cdr, amount: Decimal) -> Cdr:
     currency = cdr.currency or "EUR"
     seconds = cdr.billable
     if rate.price_per_minute > 0:  # start near the answer, not hours of increments above it
-        seconds = min(seconds, max(0, int((amount - rate.setup) * 60 / rate.price_per_minute) + rate.increment_s))
+        # (an amount just under half a minor unit more still rounds down to ``amount``)
+        reach = amount - rate.setup + minor_unit(currency) / 2
+        seconds = min(seconds, max(0, int(reach * 60 / rate.price_per_minute) + rate.increment_s))
     while seconds > 0 and cost(rate, seconds, currency) > amount:
         seconds -= rate.increment_s
     limit = billable_seconds(max(seconds, 0), rate)

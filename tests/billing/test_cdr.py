@@ -168,3 +168,12 @@ def test_within_bills_the_longest_time_the_held_amount_pays(
     # billed down to exactly what is held, for the longest time that costs that
     assert out.cost == held == cost(rate, out.billable, "EUR") and out.seq == cdr.seq + 1
     assert billable_seconds(held_s, rate) <= out.billable < cdr.billable and out.duration == cdr.duration
+
+
+def test_within_finds_seconds_that_round_down_to_the_amount() -> None:
+    """0.10/min by the second: 122 s cost 0.2033 -> 0.20, so 0.20 pays 122 s, not 121
+    (a case hypothesis found)."""
+    rate = Rate(price_per_minute=Decimal("0.10"), increment_s=1)
+    cdr = priced(Cdr(ref="r", caller="1", start=0.0, rate=rate, currency="EUR"), 123.0)
+    out = within(cdr, cost(rate, 122, "EUR"))
+    assert out.billable == 122 and out.cost == Decimal("0.20")
