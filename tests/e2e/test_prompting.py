@@ -57,8 +57,10 @@ def office(tmp_path: Path) -> Iterator[Rig]:
 def keyed(rig: Rig, code: str, *, scenario: str = "uac_prompt_info.xml", far: str = "uas_bridged.xml") -> int:
     uas = rig.uas(far, rig.carrier_port, extra=("-trace_msg",))
     variables = {"caller": "1001", **{f"d{i + 1}": d for i, d in enumerate(code)}}
+    if scenario != "uac_prompt_info.xml":
+        variables = {"caller": "1001"}  # the digits are in the scenario (captures)
     args = sipp_args(scenario, rig.target, port=free_port(), service=LONG, user="1001", password="pw1001",
-                     variables=variables, extra=("-d", "500", "-trace_msg"))
+                     variables=variables, extra=("-d", "500", "-trace_msg", "-mp", str(free_port())))
     proc = run(args, rig.tmp)
     rig.last_uac = proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.returncode or uas.wait(30)
@@ -107,3 +109,16 @@ def test_a_code_keyed_by_info_after_the_prompt_places_the_call(office: Rig) -> N
     assert r["destination"] == LONG and r["disposition"] == "ANSWERED" and r["trunk"] == "outside", r
     status = settle(office)
     assert status["calls_answered"] == 1
+
+
+def test_a_code_keyed_by_rfc4733_events_from_captures(office: Rig) -> None:
+    """The digits as RTP telephone-events: sip-tester's dtmf_2833_N.pcap captures
+    played to the server's media address."""
+    assert keyed(office, "12345", scenario="uac_prompt_2833.xml") == 0, (
+        office.last_uac + office.server.output()[-3000:]
+    )
+    early = next(m for m in messages(office, "uac_prompt_2833") if "SIP/2.0 183" in m)
+    assert "telephone-event/8000" in early  # negotiated
+    (r,) = [r for r in records(office) if r["end"]]
+    assert (r["accountcode"], r["code_source"], r["code_entry"]) == ("12345", "prompt", "rfc4733"), r
+    settle(office)
