@@ -204,7 +204,7 @@ class _Prompt:
         self.session: PromptSession | None = None
         self.local: sdp.SessionDescription | None = None
         self.timer: asyncio.TimerHandle | None = None
-        self.play_id = 0
+        self.ringback = False
         self.phase = "opening"  # opening, prompting, placing, connected, failing, done
         self.loop = asyncio.get_running_loop()
 
@@ -240,8 +240,10 @@ class _Prompt:
         self.te_pt = sdp.telephone_event(media)
         if self.te_pt is not None:
             self.events = EventReceiver(payload_type=self.te_pt)
-        else:
-            self.detector = DtmfDetector()  # no RFC 4733: listen for tones in the audio
+        # tones in the audio are listened for even when telephone-event was agreed:
+        # some phones offer it and send in-band all the same (a press seen both
+        # ways counts once: the collector's dedupe)
+        self.detector = DtmfDetector()
         self.local = answer
         now = self.loop.time()
         calls = self.s.app.calls
@@ -356,10 +358,12 @@ class _Prompt:
         )
         if placed:
             self.s.counters["prompted_calls_placed"] += 1
+            self.ringing()  # the caller hears ringback from the server until the callee answers
         self.s.flush()
 
     def ringing(self) -> None:
-        if self.phase == "placing" and self.stream is not None:
+        if self.phase == "placing" and self.stream is not None and not self.ringback:
+            self.ringback = True
             once, loop = self.s.payloads("tone:ringback", self.codec)
             self.stream.play(itertools.chain(once, itertools.cycle(loop)))
 

@@ -10,6 +10,8 @@ and international calls), with prompting on for its group.
 from __future__ import annotations
 
 import json
+import math
+import time
 import re
 import subprocess
 import sys
@@ -122,3 +124,81 @@ def test_a_code_keyed_by_rfc4733_events_from_captures(office: Rig) -> None:
     (r,) = [r for r in records(office) if r["end"]]
     assert (r["accountcode"], r["code_source"], r["code_entry"]) == ("12345", "prompt", "rfc4733"), r
     settle(office)
+
+
+# -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
+
+ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "0": 941}
+COLUMNS = {"1": 1209, "2": 1336, "3": 1477, "4": 1209, "5": 1336, "6": 1477, "7": 1209, "8": 1336, "9": 1477,
+           "0": 1336}
+
+
+def dtmf_audio(digits: str, on: float = 0.12, off: float = 0.12) -> bytes:
+    """Keys as pyVoIP writes audio: 8-bit unsigned linear, 8 kHz, silence 0x80."""
+    out = bytearray()
+    for d in digits:
+        f1, f2 = ROWS[d], COLUMNS[d]
+        for n in range(int(on * 8000)):
+            t = n / 8000
+            out.append(128 + round(45 * math.sin(2 * math.pi * f1 * t) + 40 * math.sin(2 * math.pi * f2 * t)))
+        out += b"\x80" * int(off * 8000)
+    return bytes(out)
+
+
+def power(audio: bytes, hz: float) -> float:
+    """Goertzel power of ``hz`` in 8-bit audio (normalised by length)."""
+    k = 2 * math.cos(2 * math.pi * hz / 8000)
+    s1 = s2 = 0.0
+    for b in audio:
+        s1, s2 = (b - 128) + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / len(audio) ** 2
+
+
+def listen(call: Any, seconds: float) -> bytes:
+    out = bytearray()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        out += call.read_audio(160, blocking=True)
+    return bytes(out)
+
+
+@pytest.fixture
+def answering_office(tmp_path: Path) -> Iterator[Rig]:
+    """The office with a group that answers the prompted caller (phones that send
+    no DTMF in early media, like pyVoIP) and uses tone-only prompting."""
+    rtp_first = 30000 + (free_port() % 300) * 100
+    extra = prompting_office(rtp_first).replace(
+        'prompt = "announcement"', 'prompt = "announcement"\nprompt_answer = true'
+    )
+    rig = Rig(tmp_path, extra=extra, carrier_port=free_port())
+    assert cli(rig, "codes", "add", "12345", "--name", "Acme").returncode == 0
+    wait_codes(rig.data, count=1)
+    yield rig
+    rig.close()
+
+
+def test_a_pyvoip_phone_hears_the_prompt_keys_tones_and_hears_ringback(answering_office: Rig) -> None:
+    from .phones import CallState, Phone, wait_for
+
+    rig = answering_office
+    far = rig.uas("uas_ring.xml", rig.carrier_port)
+    phone = Phone(rig.target, "1001", "pw1001")
+    phone.start()
+    try:
+        call = phone.call(LONG, timeout=10)
+        assert wait_for(lambda: call.state == CallState.ANSWERED, 10), call.state  # by the server
+        prompt = listen(call, 1.5)
+        assert max(abs(b - 128) for b in prompt) > 20, "no announcement heard"
+        call.write_audio(dtmf_audio("12345"))
+        time.sleep(3.5)  # the keys (1.2 s), "thank you", the callee placed
+        ringback = listen(call, 1.5)
+        on = power(ringback, 440) + power(ringback, 480)
+        assert on > 20 * (power(ringback, 350) + power(ringback, 620) + power(ringback, 1000)), "no ringback"
+        call.hangup()
+    finally:
+        phone.stop()
+    assert far.wait(30) == 0  # the callee rang and was cancelled
+    (r,) = records(rig)
+    assert (r["accountcode"], r["code_source"], r["code_entry"]) == ("12345", "prompt", "inband"), r
+    assert r["answer"] == "" and r["destination"] == LONG, r  # never answered by the callee: nothing billed
+    # (no settle: the cancelled INVITE's transaction lives on for Timer D, 32 s over UDP)
