@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from dialplan import CallContext, Decision, Lockout, Outcome, Prompt
+from dialplan import CallContext, CodeSource, Decision, Lockout, Outcome, Prompt
 from dialplan.dialstring import mask_code
 from dialplan.numbering import UNRESTRICTED_CLASSES
 
@@ -89,6 +89,7 @@ class PromptSteps:
         assert a.ctx is not None
         group = a.ctx.group
         a.prompted = True
+        a.account = msgspec.structs.replace(a.account, source=CodeSource.PROMPT)  # a record says so, ended or not
         held = Route(kind="prompt", destination=a.destination)
         out.append(StartPrompt(
             call=self._start_call(a, held),

@@ -59,7 +59,7 @@ def office(tmp_path: Path) -> Iterator[Rig]:
 def keyed(rig: Rig, code: str, *, scenario: str = "uac_prompt_info.xml", far: str = "uas_bridged.xml") -> int:
     uas = rig.uas(far, rig.carrier_port, extra=("-trace_msg",))
     variables = {"caller": "1001", **{f"d{i + 1}": d for i, d in enumerate(code)}}
-    if scenario != "uac_prompt_info.xml":
+    if "info" not in scenario:
         variables = {"caller": "1001"}  # the digits are in the scenario (captures)
     args = sipp_args(scenario, rig.target, port=free_port(), service=LONG, user="1001", password="pw1001",
                      variables=variables, extra=("-d", "500", "-trace_msg", "-mp", str(free_port())))
@@ -124,6 +124,27 @@ def test_a_code_keyed_by_rfc4733_events_from_captures(office: Rig) -> None:
     (r,) = [r for r in records(office) if r["end"]]
     assert (r["accountcode"], r["code_source"], r["code_entry"]) == ("12345", "prompt", "rfc4733"), r
     settle(office)
+
+
+def test_a_wrong_code_is_refused_then_the_right_one_places_the_call(office: Rig) -> None:
+    assert keyed(office, "9999912345", scenario="uac_prompt_info_retry.xml") == 0, (
+        office.last_uac + office.server.output()[-3000:]
+    )
+    (r,) = [r for r in records(office) if r["end"]]
+    assert (r["accountcode"], r["code_source"], r["disposition"]) == ("12345", "prompt", "ANSWERED"), r
+    assert "99999" not in office.server.output()  # the wrong code is logged masked, if at all
+
+
+def test_a_caller_hanging_up_during_the_prompt_leaves_a_record(office: Rig) -> None:
+    args = sipp_args("uac_prompt_cancel.xml", office.target, port=free_port(), service=LONG, user="1001",
+                     password="pw1001", variables={"caller": "1001"})
+    proc = run(args, office.tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:] + office.server.output()[-3000:]
+    (r,) = records(office)
+    assert (r["code_source"], r["accountcode"], r["status"], r["answer"]) == ("prompt", "", 487, ""), r
+    assert r["cause"] == "cancelled by caller" and r["billable"] == 0 and r["cost"] in ("0", "0.00"), r
+    status = settle(office)
+    assert status["calls"] == 0
 
 
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
