@@ -94,6 +94,7 @@ class PromptService:
         self.by_ref: dict[str, _Prompt] = {}
         self._payloads: dict[tuple[str, int], tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
         self._session_ids = itertools.count(1)
+        self.peak = 0  # prompts at once, at most
         self.counters = {"prompts": 0, "prompted_calls_placed": 0, "no_codec": 0, "no_port": 0, "bridged": 0}
 
     # -- commands of the admission machine ------------------------------------------------
@@ -164,12 +165,20 @@ class PromptService:
         p = _Prompt(self, cmd, started.ref, now)
         self.prompts[cmd.txn] = p
         self.by_ref[started.ref] = p
+        self.peak = max(self.peak, len(self.prompts))
         self.counters["prompts"] += 1
         asyncio.get_running_loop().create_task(p.open())
 
     def _gone(self, txn: str) -> None:
         """The attempt's call is over: admission forgets it."""
         self.admission(TransactionGone(txn=txn))
+
+    def status(self) -> dict[str, int]:
+        """For the status file: prompts running now and at most, ports in use, counters."""
+        return {
+            "prompts_active": len(self.prompts), "prompts_peak": self.peak, "rtp_ports_in_use": self.pool.in_use,
+            **{f"prompt_{k}": v for k, v in self.counters.items()},
+        }
 
     def close(self) -> None:
         """The server stops: every stream closed (the calls end with it)."""

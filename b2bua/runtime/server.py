@@ -221,6 +221,7 @@ class Server:
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
             **self.calllog.counters,
             **(self.billing.status() if self.billing is not None else {}),
+            **(self.prompts.status() if self.prompts is not None else {}),
         }
 
     def _lockouts(self) -> tuple[Lockout, Lockout | None]:

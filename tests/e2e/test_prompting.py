@@ -147,6 +147,19 @@ def test_a_caller_hanging_up_during_the_prompt_leaves_a_record(office: Rig) -> N
     assert status["calls"] == 0
 
 
+def test_three_wrong_codes_end_the_call_with_403_and_a_record(office: Rig) -> None:
+    args = sipp_args("uac_prompt_fail.xml", office.target, port=free_port(), service=LONG, user="1001",
+                     password="pw1001", variables={"caller": "1001", **{f"d{i}": "9" for i in range(1, 16)}},
+                     extra=("-trace_msg",))
+    proc = run(args, office.tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:] + office.server.output()[-3000:]
+    final = next(m for m in messages(office, "uac_prompt_fail") if m.startswith("SIP/2.0 403"))
+    assert "Invalid account code" in final.splitlines()[0]
+    (r,) = records(office)
+    assert (r["code_source"], r["status"], r["answer"], r["cost"]) == ("prompt", 403, "", "0"), r
+    assert "99999" not in office.server.output()
+
+
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "0": 941}
