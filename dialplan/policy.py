@@ -579,19 +579,12 @@ def _check_code(
         )
 
     fault = code_format_fault(code, group.code_length)
-    if fault is not None:
-        if source in _DIALED_SOURCES:
-            return _from_fault(dest, fault)
-        return decided(Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code")
-    if group.validation is Validation.LENGTH:
-        return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted")
-    found = _lookup(codes, code)
-    if isinstance(found, Exception):
-        return decided(Outcome.REFUSE, False, SERVICE_UNAVAILABLE, "Account code check unavailable", "lookup_failed")
-    valid = found is not None and found.is_active(today)
-    if not valid and group.validation is Validation.LIST:
-        # the same answer for unknown, inactive and expired codes: no hint to a guesser
-        return decided(Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code")
+    if fault is not None and source in _DIALED_SOURCES:
+        return _from_fault(dest, fault)
+    verdict = _validate(group, code, codes, today)
+    if isinstance(verdict, tuple):
+        return decided(*verdict)
+    found, valid = verdict.found, verdict.valid
     if found is not None:
         broken = check_restrictions(found, dest, plan)
         if broken is not None:
@@ -602,6 +595,51 @@ def _check_code(
     if valid:
         return decided(Outcome.ALLOW, True, None, "Account code accepted", "code_accepted", found)
     return decided(Outcome.ALLOW, False, None, "Unknown account code flagged", "code_flagged", found)
+
+
+class _Valid(msgspec.Struct, frozen=True):
+    found: AccountCode | None
+    valid: bool
+
+
+def _validate(
+    group: GroupPolicy, code: str, codes: CodeLookup, today: datetime.date
+) -> _Valid | tuple[Outcome, bool, int | None, str, str]:
+    """Step 7: the code's format and the group's validation: the code as found (and
+    whether it is valid), or the decision's (outcome, valid, status, reason, rule)."""
+    if code_format_fault(code, group.code_length) is not None:
+        return Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code"
+    if group.validation is Validation.LENGTH:
+        return Outcome.ALLOW, True, None, "Account code accepted", "code_accepted"
+    found = _lookup(codes, code)
+    if isinstance(found, Exception):
+        return Outcome.REFUSE, False, SERVICE_UNAVAILABLE, "Account code check unavailable", "lookup_failed"
+    valid = found is not None and found.is_active(today)
+    if not valid and group.validation is Validation.LIST:
+        # the same answer for unknown, inactive and expired codes: no hint to a guesser
+        return Outcome.REFUSE, False, FORBIDDEN, INVALID_CODE_REASON, "invalid_code"
+    return _Valid(found, valid)
+
+
+def check_code_alone(group: GroupPolicy, code: str, codes: CodeLookup, today: datetime.date) -> Decision:
+    """The first half of a feature-access-code prompt ("*88", then the code, then
+    the number): is ``code`` one the group takes (step 7: format and validation),
+    before the destination is known?  Its restrictions are checked with the number
+    (:func:`evaluate` with ``collected_code``).  Total: never raises."""
+
+    def decided(outcome: Outcome, valid: bool, status: int | None, reason: str, rule: str) -> Decision:
+        return Decision(
+            outcome=outcome, destination="", call_class=CallClass.INVALID, code=code,
+            code_source=CodeSource.PROMPT, code_valid=valid, status=status, reason=reason, rule=rule,
+        )
+
+    try:
+        verdict = _validate(group, code, codes, today)
+        if isinstance(verdict, tuple):
+            return decided(*verdict)
+        return decided(Outcome.ALLOW, verdict.valid, None, "Account code accepted", "code_accepted")
+    except Exception:  # a bug in a rule must not become an exception in the call path
+        return _refuse(None, SERVER_ERROR, "Account code policy error", "internal_error")
 
 
 MIDCALL_SOURCES: Final = frozenset({

@@ -79,6 +79,7 @@ from dialplan import (
     CallContext, Decision, GroupPolicy, Lockout, Outcome, UserPolicy, evaluate, is_exempt, lockout_keys,
 )
 from dialplan.dialstring import mask_code, without_code
+from dialplan.policy import check_code_alone
 from dialplan.numbering import UNRESTRICTED_CLASSES
 
 from .auth import (
@@ -92,11 +93,13 @@ from .commands import (
     CheckCredit,
     CodeDirectory,
     CodeEntered,
+    CollectNumber,
     Command,
     CreditChecked,
     CreditRequest,
     Event,
     InviteReceived,
+    NumberEntered,
     Policy,
     PromptAgain,
     PromptEnded,
@@ -112,7 +115,7 @@ from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 
 __all__ = [  # the machine, and what the shell and the tests use of it (commands, events)
     "Admission", "CheckCredit", "CodeDirectory", "CodeEntered", "Command", "CreditChecked", "CreditRequest",
-    "CredentialGuard", "Event", "InviteReceived", "Policy", "PromptAgain", "PromptEnded", "PromptSpec",
+    "CredentialGuard", "CollectNumber", "Event", "InviteReceived", "NumberEntered", "Policy", "PromptAgain", "PromptEnded", "PromptSpec",
     "SendResponse", "StartCall", "StartPrompt", "Step", "TransactionGone", "authenticate", "from_user",
 ]
 
@@ -134,7 +137,7 @@ class Attempt:
     __slots__ = (
         "event", "today", "own", "step", "dialed", "shown", "caller", "caller_user", "display", "department", "group",
         "user_policy", "ctx", "source", "trunk", "trunk_code", "keys", "destination", "account", "prepaid", "route",
-        "prompted", "attempts",
+        "prompted", "attempts", "fac_code", "entry",
     )
 
     def __init__(self, event: RequestReceived, today: datetime.date, own: Sequence[tuple[str, int]] = ()) -> None:
@@ -161,6 +164,8 @@ class Attempt:
         self.route: Route | None = None
         self.prompted = False  # the call exists, held by the server while its caller is asked
         self.attempts = 0  # codes entered at the prompt
+        self.fac_code: str | None = None  # the FAC form: "" until its code is taken (None: not that form)
+        self.entry = ""  # how that code was keyed
 
     @property
     def txn(self) -> str:
@@ -224,6 +229,8 @@ class Admission(PromptSteps):
             found = Found.GONE
         elif isinstance(event, CodeEntered):
             found = self._code_entered(attempt, event, now, out)
+        elif isinstance(event, NumberEntered):
+            found = self._number_entered(attempt, event, now, out)
         elif isinstance(event, PromptEnded):
             found = self._prompt_ended(attempt, event)
         else:
@@ -348,6 +355,14 @@ class Admission(PromptSteps):
         a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
         return Found.REFUSED
 
+    def _decide_code(self, a: Attempt, code: str, now: float) -> Decision:
+        """The code alone (the FAC form, before its number): format and validation."""
+        assert a.ctx is not None
+        codes = self.policy.codes.for_group(a.group) if self.policy.codes is not None else NO_DATABASE
+        d = check_code_alone(a.ctx.group, code, codes, a.today)
+        self._count(a, d, now)
+        return d
+
     def _decide(self, a: Attempt, ctx: CallContext, now: float) -> Decision:
         """The policy's decision for ``ctx``; sets the attempt's account and counts
         a rejected code towards the lockout."""
@@ -370,12 +385,16 @@ class Admission(PromptSteps):
             authorization=grant.description if grant else "",
             authorization_level=grant.level if grant else None,
         )
+        self._count(a, d, now)
+        return d
+
+    def _count(self, a: Attempt, d: Decision, now: float) -> None:
+        """A rejected code counts towards the lockout."""
         if d.code_rejected:
             self.lockout.record_failure(a.keys, now)
             if self.lockout.check(a.keys, now):
                 self.lockouts += 1
                 log.warning("account codes locked for %s after repeated invalid codes", _keys_text(a.keys))
-        return d
 
     def _route(self, a: Attempt, now: float, out: list[Command]) -> Found:
         route = a.route = self.router.route_from_phone(a.destination)

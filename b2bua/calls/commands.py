@@ -130,6 +130,7 @@ class PromptSpec(msgspec.Struct, frozen=True, kw_only=True):
     code_length: int | None = None  # a fixed length N, else variable codes ended by #
     answer: bool = False  # answer the caller (200) instead of early media (183)
     attempts: int = 3
+    number: bool = False  # the feature-access-code form: the destination is collected after the code
 
 
 class StartPrompt(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,6 +155,21 @@ class PromptAgain(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
+class CollectNumber(msgspec.Struct, frozen=True, kw_only=True):
+    """The code entered after a bare feature access code is taken: confirm it,
+    give dial tone and collect the number (its answer: :class:`NumberEntered`)."""
+
+    txn: str
+
+
+class NumberEntered(msgspec.Struct, frozen=True, kw_only=True):
+    """The destination keyed after the code (the feature-access-code form)."""
+
+    txn: str
+    number: str
+    transport: str
+
+
 class CodeEntered(msgspec.Struct, frozen=True, kw_only=True):
     """Digits a prompt session collected, and how (rfc4733, info, inband)."""
 
@@ -171,5 +187,7 @@ class PromptEnded(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-Event = Union[InviteReceived, CreditChecked, CancelReceived, TransactionGone, CodeEntered, PromptEnded]
-Command = Union[SendResponse, CheckCredit, StartCall, StartPrompt, PromptAgain]
+Event = Union[
+    InviteReceived, CreditChecked, CancelReceived, TransactionGone, CodeEntered, NumberEntered, PromptEnded,
+]
+Command = Union[SendResponse, CheckCredit, StartCall, StartPrompt, PromptAgain, CollectNumber]

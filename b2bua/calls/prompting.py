@@ -47,7 +47,10 @@ from dialplan import CallContext, CodeSource, Decision, Lockout, Outcome, Prompt
 from dialplan.dialstring import mask_code
 from dialplan.numbering import UNRESTRICTED_CLASSES
 
-from .commands import Command, CodeEntered, Policy, PromptAgain, PromptEnded, PromptSpec, StartCall, StartPrompt
+from .commands import (
+    CodeEntered, CollectNumber, Command, NumberEntered, Policy, PromptAgain, PromptEnded, PromptSpec, StartCall,
+    StartPrompt,
+)
 from .routing import Route, refusal
 
 from .steps import Found
@@ -57,8 +60,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("b2bua.admission")
 
-PROMPTED_RULES = frozenset({"code_required"})  # the collect decisions a prompt can answer
+FAC_RULE = "fac_prompt"  # a bare feature access code: the code, then the number, are collected
+
+PROMPTED_RULES = frozenset({"code_required", FAC_RULE})  # the collect decisions a prompt can answer
 MAX_CODE_ENTRY = 32  # digits accepted from a session at most (the longest code is 14)
+MAX_NUMBER_ENTRY = 32  # digits of a destination keyed after the code
 
 
 class _Admission(Protocol):
@@ -68,6 +74,12 @@ class _Admission(Protocol):
     lockout_refusals: int
 
     def _decide(self, a: "Attempt", ctx: CallContext, now: float) -> Decision: ...
+    def _decide_code(self, a: "Attempt", code: str, now: float) -> Decision: ...
+    def _fac(self, a: "Attempt") -> bool: ...
+    def _with_code(
+        self, a: "Attempt", digits: str, transport: str, now: float, out: list[Command], *, retry: bool = True,
+    ) -> Found: ...
+    def _wrong(self, a: "Attempt", d: Decision, now: float, out: list[Command]) -> Found: ...
     def _start_call(self, a: "Attempt", route: Route) -> StartCall: ...
 
 
@@ -81,7 +93,7 @@ class PromptSteps:
             and group is not None
             and group.prompt is not Prompt.OFF
             and d.rule in PROMPTED_RULES
-            and bool(d.destination)
+            and (bool(d.destination) or d.rule == FAC_RULE)
             and bool(a.event.request.body)  # an offer the server's media can answer
         )
 
@@ -89,34 +101,73 @@ class PromptSteps:
         assert a.ctx is not None
         group = a.ctx.group
         a.prompted = True
+        a.fac_code = "" if self._fac(a) else None
         a.account = msgspec.structs.replace(a.account, source=CodeSource.PROMPT)  # a record says so, ended or not
         held = Route(kind="prompt", destination=a.destination)
         out.append(StartPrompt(
             call=self._start_call(a, held),
             spec=PromptSpec(
                 style=group.prompt, code_length=group.code_length, answer=group.prompt_answer,
-                attempts=group.prompt_attempts,
+                attempts=group.prompt_attempts, number=a.fac_code is not None,
             ),
         ))
         log.info("call from %s to %s: prompting for an account code", a.caller, a.shown)
         return Found.PROMPT_SENT
+
+    @staticmethod
+    def _fac(a: "Attempt") -> bool:
+        """The feature-access-code form: the dial string was the FAC alone."""
+        return not a.destination
 
     def _code_entered(self: _Admission, a: "Attempt", ev: CodeEntered, now: float, out: list[Command]) -> Found:
         assert a.ctx is not None
         a.attempts += 1
         if self.lockout.check(a.keys, now):  # locked by earlier guesses, here or elsewhere
             self.lockout_refusals += 1
-            a.route = refusal(a.destination, 403, "Too many invalid account codes")
+            a.route = refusal(a.destination or a.shown, 403, "Too many invalid account codes")
             return Found.REFUSED
         digits = ev.digits[:MAX_CODE_ENTRY]
+        if a.fac_code is not None:  # the FAC form: the code first, on its own
+            d = self._decide_code(a, digits, now)
+            if d.outcome is Outcome.ALLOW:
+                a.fac_code, a.entry = digits, ev.transport
+                out.append(CollectNumber(txn=a.txn))
+                return Found.CODE_TAKEN
+            return self._wrong(a, d, now, out)
+        return self._with_code(a, digits, ev.transport, now, out)
+
+    def _number_entered(self: _Admission, a: "Attempt", ev: NumberEntered, now: float, out: list[Command]) -> Found:
+        """The destination keyed after an accepted code (the FAC form): judged with it."""
+        assert a.ctx is not None
+        if not a.fac_code:
+            return Found.CODE_TAKEN if a.fac_code is not None else Found.CODE_WRONG  # a stray event: still waiting
+        a.destination = a.shown = ev.number[:MAX_NUMBER_ENTRY]
+        a.ctx = msgspec.structs.replace(a.ctx, dialed=a.destination)
+        return self._with_code(a, a.fac_code, a.entry, now, out, retry=False)
+
+    def _with_code(
+        self: _Admission, a: "Attempt", digits: str, transport: str, now: float, out: list[Command], *,
+        retry: bool = True,
+    ) -> Found:
+        """The policy's decision with ``digits`` as the collected code."""
+        assert a.ctx is not None
         d = self._decide(a, msgspec.structs.replace(a.ctx, collected_code=digits), now)
         if d.outcome is Outcome.ALLOW:
             a.destination = d.destination
-            a.account = msgspec.structs.replace(a.account, entry=ev.transport)
+            a.account = msgspec.structs.replace(a.account, entry=transport)
             a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
             log.info("call from %s to %s: account code %s entered (%s)", a.caller, a.destination,
-                     mask_code(digits), ev.transport)
+                     mask_code(digits), transport)
             return Found.ALLOWED
+        if not retry:  # the number is wrong, or the code may not call it: no second try
+            log.info("call from %s to %s refused: %s (%s)", a.caller, a.destination, d.reason, d.rule)
+            a.route = refusal(d.destination or a.destination or a.shown, d.status or 403, d.reason)
+            return Found.REFUSED
+        return self._wrong(a, d, now, out)
+
+    def _wrong(self: _Admission, a: "Attempt", d: Decision, now: float, out: list[Command]) -> Found:
+        """A refused code: asked again while attempts are left, else refused."""
+        assert a.ctx is not None
         attempts = a.ctx.group.prompt_attempts
         locked = self.lockout.check(a.keys, now)
         if d.code_rejected and a.attempts < attempts and not locked:
@@ -124,11 +175,12 @@ class PromptSteps:
             return Found.CODE_WRONG
         log.info("call from %s to %s refused after %d prompted code(s): %s (%s)",
                  a.caller, a.destination, a.attempts, d.reason, d.rule)
-        a.route = refusal(a.destination, d.status or 403, "Too many invalid account codes" if locked else d.reason)
+        reason = "Too many invalid account codes" if locked else d.reason
+        a.route = refusal(a.destination or a.shown, d.status or 403, reason)
         return Found.REFUSED
 
     @staticmethod
     def _prompt_ended(a: "Attempt", ev: PromptEnded) -> Found:
         log.info("call from %s to %s: prompt ended without a code: %s", a.caller, a.destination, ev.reason)
-        a.route = refusal(a.destination, ev.status, ev.reason)
+        a.route = refusal(a.destination or a.shown, ev.status, ev.reason)
         return Found.REFUSED

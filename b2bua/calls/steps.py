@@ -40,6 +40,7 @@ class Found(enum.Enum):
     COLLECT = "collect"  # no code where one is required, and the caller can be asked
     PROMPT_SENT = "prompt sent"
     CODE_WRONG = "code wrong"  # a refused code, attempts left: asked again
+    CODE_TAKEN = "code taken"  # the FAC form: the code is taken, the number comes next
     PREPAID = "prepaid"  # allowed, routable, on a credit account
     ROUTED = "routed"
     UNCHECKABLE = "uncheckable"  # credit cannot be checked: 503
@@ -64,6 +65,7 @@ TRANSITIONS: dict[Step, dict[Found, Step]] = {
     Step.PROMPTING: {
         Found.ALLOWED: Step.ROUTE,
         Found.CODE_WRONG: Step.PROMPTING,
+        Found.CODE_TAKEN: Step.PROMPTING,
         Found.REFUSED: Step.START,
         Found.GONE: Step.DONE,
     },

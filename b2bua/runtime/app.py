@@ -34,6 +34,7 @@ from b2bua.billing.credit import CreditCheck
 from b2bua.calls.admission import (
     Admission,
     CheckCredit,
+    CollectNumber,
     Command,
     CreditChecked,
     CreditRequest,
@@ -118,7 +119,7 @@ def route_prefix_of(r: RouteConfig) -> RoutePrefix:
 class Prompter(Protocol):
     """Prompting's shell: carries out StartPrompt and PromptAgain (b2bua.runtime.prompts)."""
 
-    def execute(self, command: "StartPrompt | PromptAgain", now: float) -> None: ...
+    def execute(self, command: "StartPrompt | PromptAgain | CollectNumber", now: float) -> None: ...
     def route(self, command: StartCall, now: float) -> None: ...
 
 

@@ -44,11 +44,15 @@ import logging
 from typing import Any, Callable, Iterator
 
 from b2bua.calls import sdp
-from b2bua.calls.commands import CodeEntered, PromptAgain, PromptEnded, StartCall, StartPrompt, TransactionGone
+from b2bua.calls.commands import (
+    CodeEntered, CollectNumber, NumberEntered, PromptAgain, PromptEnded, StartCall, StartPrompt, TransactionGone,
+)
 from b2bua.calls.events import CallBridged, CalleeAnswered, CallEnded, CallEvent, CallRinging, InfoReceived
 from b2bua.calls.info import key_of
 from b2bua.media import g711
-from b2bua.media.collector import CollectorConfig
+from b2bua.media.collector import (
+    NANP_DIGIT_MAP, CollectionTimedOut, CollectorConfig, CollectorEvent, DigitCollector, DigitsCollected,
+)
 from b2bua.media.dtmf import DtmfDetector
 from b2bua.media.errors import PortRangeExhausted
 from b2bua.media.prompt import (
@@ -98,13 +102,13 @@ class PromptService:
         self.counters = {"prompts": 0, "prompted_calls_placed": 0, "no_codec": 0, "no_port": 0, "bridged": 0}
 
     # -- commands of the admission machine ------------------------------------------------
-    def execute(self, cmd: StartPrompt | PromptAgain, now: float) -> None:
+    def execute(self, cmd: StartPrompt | PromptAgain | CollectNumber, now: float) -> None:
         if isinstance(cmd, StartPrompt):
             self._start(cmd, now)
             return
         p = self.prompts.get(cmd.txn)
         if p is not None:
-            p.checked(False, now)
+            p.checked(isinstance(cmd, CollectNumber), now)  # the FAC form's code taken: the number next
 
     def route(self, cmd: StartCall, now: float) -> None:
         """The prompted StartCall: place the held call, or end it refused."""
@@ -115,6 +119,8 @@ class PromptService:
         p.go = cmd
         if cmd.route.kind == "none":
             p.refuse(now)
+        elif p.phase == "routing":  # the FAC form: the number was the last thing keyed
+            p.place(now)
         else:
             p.checked(True, now)
 
@@ -189,7 +195,7 @@ class PromptService:
         self.prompts.pop(p.txn, None)
         self.by_ref.pop(p.ref, None)
 
-    def admission(self, event: CodeEntered | PromptEnded | TransactionGone) -> None:
+    def admission(self, event: CodeEntered | NumberEntered | PromptEnded | TransactionGone) -> None:
         now = asyncio.get_running_loop().time()
         self.app.execute(self.app.admission.handle(event, now), now)
         self.flush()
@@ -214,6 +220,7 @@ class _Prompt:
         self.local: sdp.SessionDescription | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.ringback = False
+        self.number: DigitCollector | None = None  # the FAC form's destination digits
         self.phase = "opening"  # opening, prompting, placing, connected, failing, done
         self.loop = asyncio.get_running_loop()
 
@@ -275,7 +282,7 @@ class _Prompt:
 
     # -- inputs -------------------------------------------------------------------------
     def packet(self, packet: RtpPacket, now: float) -> None:
-        if self.phase != "prompting":
+        if self.phase not in ("prompting", "dialing"):
             return
         if self.te_pt is not None and packet.payload_type == self.te_pt:
             self.events.receive(packet, now)
@@ -290,9 +297,41 @@ class _Prompt:
         self._rearm()
 
     def digit(self, key: str, transport: str, now: float) -> None:
-        if self.session is None or self.phase != "prompting" or key == "!":
+        if key == "!":
+            return
+        if self.phase == "dialing" and self.number is not None:
+            if not self.number.digits and self.stream is not None:
+                self.stream.stop()  # the first key ends the dial tone
+            self.number_events(self.number.digit(key, now, transport))
+            return
+        if self.session is None or self.phase != "prompting":
             return
         self.run(self.session.handle(DigitReceived(digit=key, source=transport), now), now)
+
+    # -- the FAC form: dial tone, then the number -------------------------------------------
+    def dial_tone(self, now: float) -> None:
+        """The code is confirmed: dial tone, and the number collected by the NANP digit map."""
+        self.phase = "dialing"
+        self.number = DigitCollector(CollectorConfig(
+            min_length=1, max_length=18, terminator="#", first_digit_timeout=15.0, interdigit_timeout=5.0,
+            digit_map=NANP_DIGIT_MAP,
+        ), now)
+        if self.stream is not None:
+            once, loop = self.s.payloads("tone:dial", self.codec)
+            self.stream.play(itertools.chain(once, itertools.cycle(loop)))
+        self._rearm()
+
+    def number_events(self, events: list[CollectorEvent]) -> None:
+        for ev in events:
+            if isinstance(ev, DigitsCollected) and ev.digits:
+                self.phase = "routing"
+                self.s.admission(NumberEntered(txn=self.txn, number=ev.digits,
+                                               transport=ev.sources[0] if ev.sources else "info"))
+            elif isinstance(ev, (DigitsCollected, CollectionTimedOut)):
+                self.phase = "prompting"  # _end_attempt acts from here
+                self._end_attempt(484, "Address Incomplete")
+        self._rearm()
+        self.s.flush()
 
     def checked(self, valid: bool, now: float) -> None:
         if self.session is not None and self.phase == "prompting":
@@ -309,7 +348,10 @@ class _Prompt:
                 transport = cmd.sources[0] if cmd.sources else "info"
                 self.s.admission(CodeEntered(txn=self.txn, digits=cmd.digits, transport=transport))
             elif isinstance(cmd, PromptSucceeded):
-                self.place(now)
+                if self.spec.number:
+                    self.dial_tone(now)
+                else:
+                    self.place(now)
             elif isinstance(cmd, PromptFailed):
                 if self.go is not None and self.go.route.kind == "none":
                     self.finish(self.go.route.status, self.go.route.reason)
@@ -339,6 +381,7 @@ class _Prompt:
             self.timer = None
         deadlines = [d for d in (
             self.session.next_deadline() if self.session is not None and self.phase == "prompting" else None,
+            self.number.next_deadline() if self.number is not None and self.phase == "dialing" else None,
             self.events.next_deadline(),
         ) if d is not None]
         if deadlines:
@@ -351,13 +394,16 @@ class _Prompt:
         self.events.events.clear()  # a press closed by its timeout was reported when it began
         if self.session is not None and self.phase == "prompting":
             self.run(self.session.handle_timer(now), now)
+        elif self.number is not None and self.phase == "dialing":
+            self.number_events(self.number.handle_timer(now))
         else:
             self._rearm()
 
     # -- outcomes -----------------------------------------------------------------------
     def place(self, now: float) -> None:
         go = self.go
-        assert go is not None and self.stream is not None
+        if go is None or self.stream is None:
+            return
         self.phase = "placing"
         own = sdp.offer(address=self.s.media_host, port=self.stream.port, session_id=next(self.s._session_ids),
                         codecs=[sdp.PCMA if self.codec == g711.PCMA else sdp.PCMU, sdp.TELEPHONE_EVENT])
@@ -430,7 +476,7 @@ class _Prompt:
         was = self.phase
         self.phase = "done"
         self.close()
-        if was in ("opening", "prompting"):  # still in admission's hands
+        if was in ("opening", "prompting", "dialing", "routing"):  # still in admission's hands
             self.s.admission(TransactionGone(txn=self.txn))
 
     def close(self) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import msgspec
 
 from b2bua.calls.admission import (
-    LOCKED_REASON, Admission, CheckCredit, CodeEntered, Command, CreditChecked, Policy, PromptAgain, PromptEnded,
+    LOCKED_REASON, Admission, CheckCredit, CodeEntered, CollectNumber, Command, CreditChecked, NumberEntered, Policy,
+    PromptAgain, PromptEnded,
     PromptSpec, StartCall, StartPrompt, Step, TransactionGone,
 )
 from b2bua.billing.credit import CreditCheck
@@ -140,3 +141,26 @@ def test_a_mandatory_group_prompts_every_outside_call() -> None:
 
 def test_policy_flag_defaults_off() -> None:
     assert Policy(plan=machine().policy.plan).prompting is False
+
+
+def test_the_feature_access_code_alone_takes_the_code_then_the_number() -> None:
+    adm = prompting()
+    sp = prompt_of(dial(adm, "*88"))
+    assert sp.spec.number and sp.call.route.kind == "prompt"
+    # a wrong code first: asked again (and counted)
+    again = only(adm.handle(CodeEntered(txn=sp.txn, digits="99999", transport="info"), 1.0), PromptAgain)
+    assert again.attempt == 1
+    taken = only(adm.handle(CodeEntered(txn=sp.txn, digits="12345", transport="rfc4733"), 2.0), CollectNumber)
+    assert taken.txn == sp.txn and adm.pending[sp.txn].step is Step.PROMPTING
+    go = only(adm.handle(NumberEntered(txn=sp.txn, number=LONG, transport="info"), 3.0), StartCall)
+    assert go.prompted and go.route.kind == "trunk" and go.route.destination == LONG
+    assert (go.account.code, go.account.source, go.account.entry) == ("12345", CodeSource.PROMPT, "rfc4733")
+    assert go.dialed == LONG
+
+
+def test_a_number_the_prompted_code_may_not_call_is_refused_without_a_retry() -> None:
+    adm = prompting()
+    sp = prompt_of(dial(adm, "*88"))
+    only(adm.handle(CodeEntered(txn=sp.txn, digits="12345", transport="info"), 1.0), CollectNumber)
+    end = only(adm.handle(NumberEntered(txn=sp.txn, number="1", transport="info"), 2.0), StartCall)
+    assert end.prompted and end.route.kind == "none" and end.route.status in (403, 404, 484), end.route

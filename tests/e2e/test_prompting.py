@@ -56,12 +56,13 @@ def office(tmp_path: Path) -> Iterator[Rig]:
     rig.close()
 
 
-def keyed(rig: Rig, code: str, *, scenario: str = "uac_prompt_info.xml", far: str = "uas_bridged.xml") -> int:
+def keyed(rig: Rig, code: str, *, scenario: str = "uac_prompt_info.xml", far: str = "uas_bridged.xml",
+          service: str = LONG) -> int:
     uas = rig.uas(far, rig.carrier_port, extra=("-trace_msg",))
     variables = {"caller": "1001", **{f"d{i + 1}": d for i, d in enumerate(code)}}
-    if "info" not in scenario:
+    if "2833" in scenario:
         variables = {"caller": "1001"}  # the digits are in the scenario (captures)
-    args = sipp_args(scenario, rig.target, port=free_port(), service=LONG, user="1001", password="pw1001",
+    args = sipp_args(scenario, rig.target, port=free_port(), service=service, user="1001", password="pw1001",
                      variables=variables, extra=("-d", "500", "-trace_msg", "-mp", str(free_port())))
     proc = run(args, rig.tmp)
     rig.last_uac = proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -158,6 +159,19 @@ def test_three_wrong_codes_end_the_call_with_403_and_a_record(office: Rig) -> No
     (r,) = records(office)
     assert (r["code_source"], r["status"], r["answer"], r["cost"]) == ("prompt", 403, "", "0"), r
     assert "99999" not in office.server.output()
+
+
+def test_the_feature_access_code_alone_collects_the_code_then_the_number(office: Rig) -> None:
+    """BroadWorks' FAC form: *88, prompt, code, confirmation, dial tone, number, call."""
+    assert keyed(office, "12345" + LONG, scenario="uac_prompt_fac.xml", service="*88") == 0, (
+        office.last_uac + office.server.output()[-3000:]
+    )
+    callee = messages(office, "uas_bridged")
+    assert any(m.startswith(f"INVITE sip:{LONG}@") for m in callee), callee[:1]
+    (r,) = [r for r in records(office) if r["end"]]
+    assert (r["accountcode"], r["code_source"], r["code_entry"], r["destination"]) == (
+        "12345", "prompt", "info", LONG), r
+    assert r["disposition"] == "ANSWERED", r
 
 
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
