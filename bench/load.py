@@ -368,6 +368,9 @@ class Server:
         return self.proc.pid
 
 
+NO_DURABLE_ANSWER = False  # --no-durable-answer
+
+
 def our_config(work: Path, uas_port: int) -> Path:
     data = work / "ours-data"
     if data.exists():
@@ -395,6 +398,7 @@ port = 5060
 inbound = ["{UAC_IP}/32"]     # SIPp uac binds here: its calls are trunk calls (no auth)
 dids = {{ "{EXTENSION}" = "{EXTENSION}" }}
 """
+        + ("\n[billing]\ndurable_answer = false\n" if NO_DURABLE_ANSWER else "")
     )
     return cfg
 
@@ -647,7 +651,11 @@ def main() -> int:
     ap.add_argument("--hold", type=int, help="concurrent calls for the memory test (default 10000, quick 1000)")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory test")
     ap.add_argument("--keep", action="store_true", help="keep the working directory")
+    ap.add_argument("--no-durable-answer", action="store_true",
+                    help="relay the callee's 200 at once ([billing] durable_answer = false)")
     args = ap.parse_args()
+    global NO_DURABLE_ANSWER
+    NO_DURABLE_ANSWER = args.no_durable_answer
 
     if not Path(SIPP).exists():
         print("sipp not found (Debian package sip-tester)", file=sys.stderr)

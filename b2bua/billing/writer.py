@@ -14,12 +14,19 @@ dropped for want of memory, and ``submit`` never waits on the disk unless even t
 spill exceeds ``max_spill``.
 
 ``submit_durable`` is for the writes a caller must not be told about before
-they are safe (a call's answer, before its 2xx is relayed): they are appended to
-the journal in a group commit (one fsync for all that arrived while the previous
-one ran, a few milliseconds), the callback runs once they are on disk, and the
-writer replays them into the database from there like any journaled write.  A
-journal that cannot be written (disk full) hands them to the queue instead and
-runs the callback anyway: the call connects, and the failure is logged.
+they are safe (a call's answer, before its 2xx is relayed): they are queued for
+the database like any write and also appended to the *answer log*
+(``cdr-answers.jsonl`` beside the journal, an :class:`AnswerLog`) in a group
+commit: one write and one fsync of an open file for everything that arrived
+while the previous one ran (a few milliseconds); the callback runs once they
+are on disk.  The log is only read after a crash: at start its files go to the
+journal (replayed without duplicates: the highest ``seq`` wins).  While the
+server runs it is rotated every ``ANSWER_LOG_ROTATE`` seconds, and a rotated
+file is deleted once every write queued before the rotation is in the
+database or the journal (the queue is first in, first out; after a spill,
+only once the writer has caught up completely).  A log that cannot be written
+(disk full) leaves the writes to the queue and runs the callback anyway: the
+call connects, and the failure is logged.
 
 A database that is up but refuses a record (``RecordRejected``: a constraint, a value
 out of range) is not an outage: the batch is split in halves until the refused
@@ -53,6 +60,8 @@ MAX_QUEUE = 10_000  # writes waiting in memory for the database (about 1.5 kB ea
 MAX_SPILL = 50_000  # writes beyond MAX_QUEUE waiting for the journal before submit() appends itself
 RETRY_INTERVAL = 5.0  # seconds between attempts to reach the database again
 IDLE_CHECK = 0.2  # seconds an idle writer waits before looking at the journal again
+ANSWER_LOG = "cdr-answers.jsonl"
+ANSWER_LOG_ROTATE = 5.0  # seconds between rotations of the answer log
 REPLAY_ROUNDS = 8  # journal files replayed per look; more wait for the next one
 WRITE_TIMEOUT = 5.0  # seconds a batch may take before it is journaled instead
 REJECT_ATTEMPTS = 3  # tries of a refused call's writes, alone, before they are quarantined
@@ -134,6 +143,69 @@ class Journal:
             self.replaying.unlink(missing_ok=True)
 
 
+class AnswerLog:
+    """The answer log (module docstring): appends to an open file, fsync'd; rotated
+    files ``NAME.N`` wait for ``release``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._opened = 0.0  # time.monotonic() of the current file's creation
+        self._serial = 0
+        self.rotated: list[tuple[Path, int]] = []  # (file, writes queued before it closed)
+
+    def append(self, writes: Sequence[CdrWrite]) -> None:
+        """In a worker thread: the writes on disk when this returns."""
+        data = b"".join(_encoder.encode(w) + b"\n" for w in writes)
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._opened = time.monotonic()
+            dfd = os.open(self.path.parent, os.O_RDONLY)  # the new directory entry durable too
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
+        os.fdatasync(self._fd)
+
+    def rotate_due(self) -> bool:
+        return self._fd is not None and time.monotonic() - self._opened >= ANSWER_LOG_ROTATE
+
+    def rotate(self, queued: int) -> None:
+        """Close the current file as ``NAME.N``; it may go once ``queued`` writes are safe."""
+        if self._fd is None:
+            return
+        os.close(self._fd)
+        self._fd = None
+        while True:
+            self._serial += 1
+            target = self.path.with_name(f"{self.path.name}.{self._serial}")
+            if not target.exists():
+                break
+        os.replace(self.path, target)
+        self.rotated.append((target, queued))
+
+    def release(self, settled: int, caught_up: bool) -> None:
+        """Delete the rotated files whose writes are all in the database or journal."""
+        while self.rotated and (caught_up or self.rotated[0][1] <= settled):
+            path, _ = self.rotated.pop(0)
+            path.unlink(missing_ok=True)
+
+    def files(self) -> list[Path]:
+        """Every file of the log, current last (what a crash left)."""
+        rotated = sorted(self.path.parent.glob(self.path.name + ".*"), key=lambda p: int(p.suffix[1:] or 0)
+                         if p.suffix[1:].isdigit() else 0)
+        return [p for p in rotated if p.suffix[1:].isdigit()] + ([self.path] if self.path.exists() else [])
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 class CdrWriter:
     """Batched, non-blocking CDR persistence with journal fallback (module docstring)."""
 
@@ -162,15 +234,34 @@ class CdrWriter:
         self._durable: list[CdrWrite] = []  # submit_durable: waiting for the next group commit
         self._durable_done: list[Callable[[], None]] = []
         self._durable_task: asyncio.Task[None] | None = None
+        self.answers = AnswerLog(self.journal.path.with_name(ANSWER_LOG))
+        self.queued = 0  # writes queued so far (FIFO: those settled are the first ones)
+        self.settled = 0  # writes of the queue now in the database or the journal
+        self._spilled_since = False  # a spill broke the queue's order since the last catch-up
         self.counters = {
             "written": 0, "journaled": 0, "replayed": 0, "overflowed": 0, "batches": 0, "quarantined": 0,
             "durable": 0, "durable_commits": 0,
         }
 
     async def start(self) -> None:
-        """Open the store if needed and replay the journal; never raises for the database."""
+        """Move what an earlier run's answer log holds to the journal, open the store
+        if needed and replay the journal; never raises for the database."""
+        await asyncio.to_thread(self._answers_to_journal)
         await self._reconnect()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="cdr-writer")
+
+    def _answers_to_journal(self) -> None:
+        """At start: an earlier run's answers (a crash, or a clean stop) to the journal."""
+        for path in self.answers.files():
+            writes = []
+            for n, line in enumerate(path.read_bytes().splitlines(), 1):
+                try:
+                    writes.append(_decoder.decode(line))
+                except msgspec.DecodeError as err:  # a torn last line: the crash came mid-append
+                    log.warning("answer log %s line %d unreadable, skipped: %s", path, n, err)
+            if writes:
+                self.journal.append(writes)
+            path.unlink()
 
     def submit(self, writes: Iterable[CdrWrite]) -> None:
         """Queue writes; never waits.  Beyond ``max_queue`` they spill to the journal
@@ -179,11 +270,13 @@ class CdrWriter:
         for w in writes:
             try:
                 self._queue.put_nowait(w)
+                self.queued += 1
             except asyncio.QueueFull:
                 self._spill.append(w)
                 spilled += 1
         if not spilled:
             return
+        self._spilled_since = True
         self.counters["overflowed"] += spilled
         if len(self._spill) > self.max_spill:  # the disk cannot keep up either: last resort
             spill, self._spill = self._spill, []
@@ -192,7 +285,9 @@ class CdrWriter:
             self._spill_task = asyncio.get_running_loop().create_task(self._journal_spill())
 
     def submit_durable(self, writes: Sequence[CdrWrite], on_durable: Callable[[], None]) -> None:
-        """Make ``writes`` durable, then call ``on_durable`` (on the loop); never waits."""
+        """Queue ``writes`` and make them durable in the answer log, then call
+        ``on_durable`` (on the loop); never waits."""
+        self.submit(writes)
         self._durable.extend(writes)
         self._durable_done.append(on_durable)
         if self._durable_task is None or self._durable_task.done():
@@ -205,14 +300,16 @@ class CdrWriter:
             done, self._durable_done = self._durable_done, []
             try:
                 if writes:
-                    await asyncio.to_thread(self.journal.append, writes)
+                    if self.answers.rotate_due():
+                        self.answers.rotate(self.queued)
+                    caught_up = self._caught_up()
+                    self.answers.release(-1 if self._spilled_since else self.settled, caught_up=caught_up)
+                    await asyncio.to_thread(self.answers.append, writes)
                     self.counters["durable"] += len(writes)
                     self.counters["durable_commits"] += 1
-                    self._journal_dirty = True
             except OSError:
-                log.critical("cannot journal %d CDR writes to %s; queued instead (not yet durable)",
-                             len(writes), self.journal.path, exc_info=True)
-                self.submit(writes)
+                log.critical("cannot write %d answers to %s; they wait in the queue (not yet durable)",
+                             len(writes), self.answers.path, exc_info=True)
             for callback in done:
                 try:
                     callback()
@@ -256,13 +353,26 @@ class CdrWriter:
             await self._spill_task
         if self._durable_task is not None:
             await self._durable_task
-        left: list[CdrWrite] = self._spill + self._durable
+        left: list[CdrWrite] = list(self._spill)  # (durable writes are queued too)
         self._spill, self._durable = [], []
         while not self._queue.empty():
             left.append(self._queue.get_nowait())
             self._queue.task_done()
         if left:
             self._to_journal_sync(left)
+        # every write is in the database or the journal now: the answer log is moot
+        self.answers.close()
+        for path in self.answers.files():
+            path.unlink(missing_ok=True)
+        self.answers.rotated.clear()
+
+    def _caught_up(self) -> bool:
+        """Is every write submitted so far in the database or the journal?"""
+        done = self.settled == self.queued and not self._spill and (
+            self._spill_task is None or self._spill_task.done())
+        if done:
+            self._spilled_since = False
+        return done
 
     # -- the task --------------------------------------------------------------------
 
@@ -290,6 +400,7 @@ class CdrWriter:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+                self.settled += len(batch)  # in the database, or the journal
 
     def _drain(self, batch: list[CdrWrite]) -> None:
         while len(batch) < self.batch_size and not self._queue.empty():

@@ -25,7 +25,7 @@ from b2bua.billing.backends import open_billing_store
 from b2bua.billing.postgres import quote_ident
 from b2bua.billing.sqlite import sqlite_path
 from b2bua.billing.store import BillingStore, RecordRejected
-from b2bua.billing.writer import QUARANTINE_FILE, CdrWriter, Journal, Quarantined
+from b2bua.billing.writer import ANSWER_LOG, QUARANTINE_FILE, AnswerLog, CdrWriter, Journal, Quarantined
 from b2bua.calls.events import CalleeAnswered, CallEnded, CallStarted
 
 from .conftest import Backend
@@ -424,34 +424,71 @@ async def test_kill_9_leaves_records_that_recovery_closes(backend: Backend, stor
 
 
 async def test_durable_writes_are_on_disk_before_the_callback(store: BillingStore, tmp_path: Path) -> None:
-    """submit_durable: the callback runs once the writes are in the fsync'd journal;
-    the writer then replays them into the database, each record once."""
+    """submit_durable: the callback runs once the writes are in the fsync'd answer
+    log; they reach the database through the queue as usual, each record once."""
     writer = CdrWriter(store, tmp_path / "journal.jsonl", batch_delay=0.01)
     await writer.start()
     writes = calls(3)  # opened, answered, closed per call
     answered = [w for w in writes if w.cdr.answer is not None and w.cdr.end is None]
-    def on_disk() -> int:  # lines in the journal (and a replay in progress): what a crash leaves
-        lines = 0
-        for path in (writer.journal.path, writer.journal.replaying):
-            if path.exists():
-                lines += len(path.read_bytes().splitlines())
-        return lines
+
+    def on_disk() -> int:  # answers in the log: what a crash right now would leave
+        return sum(len(p.read_bytes().splitlines()) for p in writer.answers.files())
 
     counts: list[int] = []
     for w in answered:
         writer.submit_durable([w], lambda: counts.append(on_disk()))
     await until(lambda: len(counts) == 3)
-    assert all(n >= 1 for n in counts)  # every callback found its write on disk
+    assert counts[-1] == 3 and all(n >= 1 for n in counts)  # every callback found its write on disk
     assert writer.counters["durable"] == 3 and 1 <= writer.counters["durable_commits"] <= 3
-    await until(lambda: not writer.journal.pending())  # replayed from the journal into the database
+    await writer.flush()
     rows = await store.query(include_open=True)
     assert sorted(r.ref for r in rows) == ["call-0", "call-1", "call-2"]
     assert all(r.answer is not None and r.end is None for r in rows)
-    # the close, later and through the queue, wins over the replayed answer (higher seq)
     writer.submit([w for w in writes if w.cdr.end is not None])
-    await writer.flush()
     await writer.stop()
     await assert_all_closed_once(store, 3)
+    assert writer.answers.files() == [] and not writer.journal.pending()  # a clean stop leaves nothing
+
+
+async def test_answers_of_a_crashed_run_are_written_at_the_next_start(store: BillingStore, tmp_path: Path) -> None:
+    """The answer log left by a crash (the database never got them) goes to the
+    journal at start and is replayed; a torn last line is skipped."""
+    log_path = tmp_path / ANSWER_LOG
+    answered = [w for w in calls(2) if w.cdr.answer is not None and w.cdr.end is None]
+    crashed = AnswerLog(log_path)
+    crashed.append(answered[:1])
+    crashed.rotate(queued=1)
+    crashed.append(answered[1:])
+    crashed.close()
+    with open(log_path, "ab") as f:
+        f.write(b'{"type":"CdrInterim","cdr":{"ref":"torn')  # killed mid-append
+    writer = CdrWriter(store, tmp_path / "journal.jsonl", batch_delay=0.01)
+    await writer.start()
+    await writer.stop()
+    rows = await store.query(include_open=True)
+    assert sorted(r.ref for r in rows) == ["call-0", "call-1"] and all(r.answer is not None for r in rows)
+    assert writer.answers.files() == []
+
+
+async def test_the_answer_log_is_rotated_and_released(
+    store: BillingStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rotated files go once every write queued before them is in the database."""
+    import b2bua.billing.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "ANSWER_LOG_ROTATE", 0.0)  # rotate at every commit
+    writer = CdrWriter(store, tmp_path / "journal.jsonl", batch_delay=0.01)
+    await writer.start()
+    answered = [w for w in calls(20) if w.cdr.answer is not None and w.cdr.end is None]
+    done: list[int] = []
+    for i, w in enumerate(answered):
+        writer.submit_durable([w], lambda: done.append(1))
+        await until(lambda: len(done) == i + 1)
+        await writer.flush()  # the database has everything queued so far
+    # each commit rotated the previous file and released those the database had
+    assert len(writer.answers.files()) <= 2 and writer.settled == writer.queued == 20
+    await writer.stop()
+    assert writer.answers.files() == []
 
 
 async def test_durable_writes_group_commit(store: BillingStore, tmp_path: Path) -> None:
