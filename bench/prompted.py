@@ -8,7 +8,8 @@ Everything runs on loopback and is stopped at the end.  Per step: SIPp's
 successful and failed calls, the rate achieved, the server's CPU (utime+stime
 over the step, 100% = one core) and, from the server's status file, how many
 prompts ran at once at most (each one an RTP stream paced every 20 ms, playing
-the announcement, then ringback).  Each call lasts about 3 s in the prompt
+the announcement, then ringback) and how late the 20 ms pacing ran (99th
+percentile over the last 1,000 ticks, ms).  Each call lasts about 3 s in the prompt
 (183, five INFO digits 150 ms apart, "thank you") plus 1 s of talk.
 """
 
@@ -101,7 +102,8 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = [server]
     try:
         time.sleep(2.0)
-        print(f"{'rate':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'achieved':>9} {'CPU':>6} {'prompts':>8}")
+        print(f"{'rate':>6} {'calls':>6} {'ok':>6} {'failed':>6} {'achieved':>9} {'CPU':>6} {'prompts':>8} "
+              f"{'late p99':>9}")
         for rate in (float(r) for r in args.rates.split(",")):
             calls = int(rate * args.seconds)
             uas = subprocess.Popen(
@@ -125,8 +127,10 @@ def main() -> int:
             stats = uac.stdout
             ok = _count(stats, "Successful call")
             failed = _count(stats, "Failed call")
-            peak = json.loads((work / "data" / "status.json").read_text()).get("prompts_peak", "?")
-            print(f"{rate:6.0f} {calls:6d} {ok:6d} {failed:6d} {ok / wall:8.1f}/s {cpu / wall * 100:5.0f}% {peak!s:>8}")
+            status = json.loads((work / "data" / "status.json").read_text())
+            peak, late = status.get("prompts_peak", "?"), status.get("rtp_tick_late_p99_ms", "?")
+            print(f"{rate:6.0f} {calls:6d} {ok:6d} {failed:6d} {ok / wall:8.1f}/s {cpu / wall * 100:5.0f}% {peak!s:>8} "
+                  f"{late!s:>9}")
             if failed:
                 break
     finally:

@@ -179,10 +179,13 @@ class PromptService:
         """The attempt's call is over: admission forgets it."""
         self.admission(TransactionGone(txn=txn))
 
-    def status(self) -> dict[str, int]:
+    def status(self) -> dict[str, int | float]:
         """For the status file: prompts running now and at most, ports in use, counters."""
+        recent = sorted(itertools.islice(reversed(self.pacer.lateness), 1000))  # the last 20 s of ticks
+        late = recent[int(len(recent) * 0.99)] if recent else 0.0
         return {
             "prompts_active": len(self.prompts), "prompts_peak": self.peak, "rtp_ports_in_use": self.pool.in_use,
+            "rtp_tick_late_p99_ms": round(late * 1000, 1),  # how late the 20 ms pacing ran, 99th percentile
             **{f"prompt_{k}": v for k, v in self.counters.items()},
         }
 
