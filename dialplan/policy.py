@@ -102,6 +102,7 @@ from dialplan.dialstring import (
     code_format_fault,
     mask_code,
     parse_dial_string,
+    percent_decode,
     split_auth,
 )
 from dialplan.numbering import (
@@ -220,6 +221,9 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     prompt: Prompt = Prompt.ANNOUNCEMENT
     prompt_answer: bool = False
     prompt_attempts: int = 3
+    # the minimal-prompt access number (3CX's "9 for minimal prompts"): dialed
+    # alone, a beep, then "code**number#" keyed as one string; "" for none
+    minimal_access: str = ""
     # the vertical service code keyed during a call to set its account code
     # (``*89 CODE #`` as INFO digits, b2bua.calls.midcall); "" turns it off
     midcall_vsc: str = "*89"
@@ -232,6 +236,11 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
                 raise ValueError(f"{name} must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")
         if "#" in self.midcall_vsc[1:]:
             raise ValueError("midcall_vsc may not contain # after its first character (# ends the code)")
+        access = self.minimal_access
+        if access and not (1 <= len(access) <= MAX_VSC_CHARS and set(access) <= _FAC_CHARS):
+            raise ValueError(f"minimal_access must be digits, * or #, at most {MAX_VSC_CHARS} characters, e.g. *90")
+        if access and access in (self.fac, self.auth_fac, self.midcall_vsc):
+            raise ValueError("minimal_access must differ from fac, auth_fac and midcall_vsc")
         if self.auth_fac and (self.auth_fac.startswith(self.fac or "\0") or self.fac.startswith(self.auth_fac)):
             raise ValueError("auth_fac and fac must differ, neither a prefix of the other")
         if not self.auth_classes <= _REQUIRABLE_CLASSES:
@@ -449,6 +458,14 @@ def _evaluate(
     if unrestricted is not None:
         what = "Emergency" if unrestricted.call_class is CallClass.EMERGENCY else "Service"
         return _allow(unrestricted, unrestricted.call_class.value, f"{what} call: no account code asked")
+
+    # the minimal-prompt access number alone: the dial string is keyed after a beep
+    if group.minimal_access and mode is not Mode.OFF and percent_decode(ctx.dialed) == group.minimal_access:
+        return Decision(
+            outcome=Outcome.COLLECT, destination="", call_class=CallClass.INVALID, code=None,
+            code_source=CodeSource.NONE, code_valid=None, status=ADDRESS_INCOMPLETE,
+            reason=f"Account code and number expected after {group.minimal_access}", rule="minimal_prompt",
+        )
 
     # 3. the dial string and the number
     if parsed.fault is not None:

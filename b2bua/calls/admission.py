@@ -137,7 +137,7 @@ class Attempt:
     __slots__ = (
         "event", "today", "own", "step", "dialed", "shown", "caller", "caller_user", "display", "department", "group",
         "user_policy", "ctx", "source", "trunk", "trunk_code", "keys", "destination", "account", "prepaid", "route",
-        "prompted", "attempts", "fac_code", "entry",
+        "prompted", "attempts", "fac_code", "entry", "collect_rule",
     )
 
     def __init__(self, event: RequestReceived, today: datetime.date, own: Sequence[tuple[str, int]] = ()) -> None:
@@ -166,6 +166,7 @@ class Attempt:
         self.attempts = 0  # codes entered at the prompt
         self.fac_code: str | None = None  # the FAC form: "" until its code is taken (None: not that form)
         self.entry = ""  # how that code was keyed
+        self.collect_rule = ""  # the policy's collect rule, when prompted
 
     @property
     def txn(self) -> str:
@@ -350,6 +351,7 @@ class Admission(PromptSteps):
             return Found.ALLOWED
         if d.outcome is Outcome.COLLECT and self._can_prompt(a, d):
             a.destination = d.destination
+            a.collect_rule = d.rule
             return Found.COLLECT
         log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
         a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)

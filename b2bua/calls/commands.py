@@ -131,6 +131,7 @@ class PromptSpec(msgspec.Struct, frozen=True, kw_only=True):
     answer: bool = False  # answer the caller (200) instead of early media (183)
     attempts: int = 3
     number: bool = False  # the feature-access-code form: the destination is collected after the code
+    minimal: bool = False  # minimal prompt: a beep, then the whole dial string (code**number#) is collected
 
 
 class StartPrompt(msgspec.Struct, frozen=True, kw_only=True):

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Protocol
 import msgspec
 
 from dialplan import CallContext, CodeSource, Decision, Lockout, Outcome, Prompt
-from dialplan.dialstring import mask_code
+from dialplan.dialstring import mask_code, without_code
 from dialplan.numbering import UNRESTRICTED_CLASSES
 
 from .commands import (
@@ -61,8 +61,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("b2bua.admission")
 
 FAC_RULE = "fac_prompt"  # a bare feature access code: the code, then the number, are collected
+MINIMAL_RULE = "minimal_prompt"  # the minimal-prompt access number: a beep, then code**number# keyed
 
-PROMPTED_RULES = frozenset({"code_required", FAC_RULE})  # the collect decisions a prompt can answer
+PROMPTED_RULES = frozenset({"code_required", FAC_RULE, MINIMAL_RULE})  # the collect decisions a prompt answers
 MAX_CODE_ENTRY = 32  # digits accepted from a session at most (the longest code is 14)
 MAX_NUMBER_ENTRY = 32  # digits of a destination keyed after the code
 
@@ -75,11 +76,11 @@ class _Admission(Protocol):
 
     def _decide(self, a: "Attempt", ctx: CallContext, now: float) -> Decision: ...
     def _decide_code(self, a: "Attempt", code: str, now: float) -> Decision: ...
-    def _fac(self, a: "Attempt") -> bool: ...
     def _with_code(
         self, a: "Attempt", digits: str, transport: str, now: float, out: list[Command], *, retry: bool = True,
     ) -> Found: ...
     def _wrong(self, a: "Attempt", d: Decision, now: float, out: list[Command]) -> Found: ...
+    def _dial_string_entered(self, a: "Attempt", ev: NumberEntered, now: float, out: list[Command]) -> Found: ...
     def _start_call(self, a: "Attempt", route: Route) -> StartCall: ...
 
 
@@ -93,7 +94,7 @@ class PromptSteps:
             and group is not None
             and group.prompt is not Prompt.OFF
             and d.rule in PROMPTED_RULES
-            and (bool(d.destination) or d.rule == FAC_RULE)
+            and (bool(d.destination) or d.rule in (FAC_RULE, MINIMAL_RULE))
             and bool(a.event.request.body)  # an offer the server's media can answer
         )
 
@@ -101,7 +102,7 @@ class PromptSteps:
         assert a.ctx is not None
         group = a.ctx.group
         a.prompted = True
-        a.fac_code = "" if self._fac(a) else None
+        a.fac_code = "" if a.collect_rule == FAC_RULE else None
         a.account = msgspec.structs.replace(a.account, source=CodeSource.PROMPT)  # a record says so, ended or not
         held = Route(kind="prompt", destination=a.destination)
         out.append(StartPrompt(
@@ -109,15 +110,11 @@ class PromptSteps:
             spec=PromptSpec(
                 style=group.prompt, code_length=group.code_length, answer=group.prompt_answer,
                 attempts=group.prompt_attempts, number=a.fac_code is not None,
+                minimal=a.collect_rule == MINIMAL_RULE,
             ),
         ))
         log.info("call from %s to %s: prompting for an account code", a.caller, a.shown)
         return Found.PROMPT_SENT
-
-    @staticmethod
-    def _fac(a: "Attempt") -> bool:
-        """The feature-access-code form: the dial string was the FAC alone."""
-        return not a.destination
 
     def _code_entered(self: _Admission, a: "Attempt", ev: CodeEntered, now: float, out: list[Command]) -> Found:
         assert a.ctx is not None
@@ -137,13 +134,37 @@ class PromptSteps:
         return self._with_code(a, digits, ev.transport, now, out)
 
     def _number_entered(self: _Admission, a: "Attempt", ev: NumberEntered, now: float, out: list[Command]) -> Found:
-        """The destination keyed after an accepted code (the FAC form): judged with it."""
+        """The destination keyed after an accepted code (the FAC form), judged with
+        it; or the whole dial string keyed after the minimal prompt's beep."""
         assert a.ctx is not None
+        if a.collect_rule == MINIMAL_RULE:
+            return self._dial_string_entered(a, ev, now, out)
         if not a.fac_code:
             return Found.CODE_TAKEN if a.fac_code is not None else Found.CODE_WRONG  # a stray event: still waiting
         a.destination = a.shown = ev.number[:MAX_NUMBER_ENTRY]
         a.ctx = msgspec.structs.replace(a.ctx, dialed=a.destination)
         return self._with_code(a, a.fac_code, a.entry, now, out, retry=False)
+
+    def _dial_string_entered(self: _Admission, a: "Attempt", ev: NumberEntered, now: float, out: list[Command]) -> Found:
+        """``code**number`` (or any dial string) keyed after the beep: the policy
+        judges it as if it had been dialed; no second try."""
+        assert a.ctx is not None
+        group = a.ctx.group
+        dialed = ev.number[:MAX_NUMBER_ENTRY]
+        a.shown = without_code(dialed, fac=group.fac, code_length=group.code_length, auth_fac=group.auth_fac)
+        a.ctx = msgspec.structs.replace(a.ctx, dialed=dialed)
+        d = self._decide(a, a.ctx, now)
+        if d.outcome is Outcome.ALLOW:
+            a.destination = d.destination
+            source = CodeSource.PROMPT if a.account.code else a.account.source
+            a.account = msgspec.structs.replace(a.account, entry=ev.transport, source=source)
+            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
+            log.info("call from %s to %s: dial string keyed after the minimal prompt (%s)", a.caller, a.shown,
+                     ev.transport)
+            return Found.ALLOWED
+        log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
+        a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
+        return Found.REFUSED
 
     def _with_code(
         self: _Admission, a: "Attempt", digits: str, transport: str, now: float, out: list[Command], *,

@@ -271,6 +271,9 @@ class _Prompt:
         if not given:
             self._end_attempt(500, "Cannot give the caller media")
             return
+        if self.spec.minimal:  # a beep, then the dial string keyed as one
+            self.collect_dial_string(now)
+            return
         length = self.spec.code_length
         self.session = PromptSession(PromptConfig(
             mode="tone" if self.spec.style is Prompt.TONE else "announcement",
@@ -323,6 +326,18 @@ class _Prompt:
             once, loop = self.s.payloads("tone:dial", self.codec)
             self.stream.play(itertools.chain(once, itertools.cycle(loop)))
         self._rearm()
+
+    def collect_dial_string(self, now: float) -> None:
+        """The minimal prompt: a beep, then ``code**number#`` (any dial string) keyed."""
+        self.phase = "dialing"
+        self.number = DigitCollector(CollectorConfig(
+            min_length=1, max_length=32, terminator="#", first_digit_timeout=10.0, interdigit_timeout=5.0,
+        ), now)
+        if self.stream is not None:
+            once, _ = self.s.payloads("tone:beep", self.codec)
+            self.stream.play(iter(once))
+        self._rearm()
+        self.s.flush()
 
     def number_events(self, events: list[CollectorEvent]) -> None:
         for ev in events:

@@ -164,3 +164,16 @@ def test_a_number_the_prompted_code_may_not_call_is_refused_without_a_retry() ->
     only(adm.handle(CodeEntered(txn=sp.txn, digits="12345", transport="info"), 1.0), CollectNumber)
     end = only(adm.handle(NumberEntered(txn=sp.txn, number="1", transport="info"), 2.0), StartCall)
     assert end.prompted and end.route.kind == "none" and end.route.status in (403, 404, 484), end.route
+
+
+def test_the_minimal_prompt_takes_a_whole_dial_string_after_a_beep() -> None:
+    groups = {**GROUPS, "default": msgspec.structs.replace(GROUPS["default"], minimal_access="*90")}
+    adm = prompting(groups=groups)
+    sp = prompt_of(dial(adm, "*90"))
+    assert sp.spec.minimal and not sp.spec.number
+    go = only(adm.handle(NumberEntered(txn=sp.txn, number="12345**" + LONG, transport="inband"), 1.0), StartCall)
+    assert go.prompted and go.route.kind == "trunk" and go.route.destination == LONG and go.dialed == LONG
+    assert (go.account.code, go.account.source, go.account.entry) == ("12345", CodeSource.PROMPT, "inband")
+    sp = prompt_of(dial(adm, "*90", 2.0))
+    end = only(adm.handle(NumberEntered(txn=sp.txn, number="99999**" + LONG, transport="info"), 3.0), StartCall)
+    assert end.route.kind == "none" and end.route.status == 403 and "99999" not in end.dialed  # shown masked

@@ -30,7 +30,7 @@ LONG = "2125551234"
 
 
 def prompting_office(rtp_first: int) -> str:
-    return OFFICE.replace('prompt = "off"', 'prompt = "announcement"') + f"""
+    return OFFICE.replace('prompt = "off"', 'prompt = "announcement"\nminimal_access = "*90"') + f"""
 [media]
 address = "127.0.0.1"
 rtp_first = {rtp_first}
@@ -172,6 +172,16 @@ def test_the_feature_access_code_alone_collects_the_code_then_the_number(office:
     assert (r["accountcode"], r["code_source"], r["code_entry"], r["destination"]) == (
         "12345", "prompt", "info", LONG), r
     assert r["disposition"] == "ANSWERED", r
+
+
+def test_the_minimal_prompt_takes_the_dial_string_after_a_beep(office: Rig) -> None:
+    """3CX's minimal prompts: *90, a beep, then code**number# keyed."""
+    assert keyed(office, "12345**" + LONG + "#", scenario="uac_prompt_minimal.xml", service="*90") == 0, (
+        office.last_uac + office.server.output()[-3000:]
+    )
+    (r,) = [r for r in records(office) if r["end"]]
+    assert (r["accountcode"], r["code_source"], r["code_entry"], r["destination"]) == (
+        "12345", "prompt", "info", LONG), r
 
 
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
