@@ -184,6 +184,15 @@ def test_the_minimal_prompt_takes_the_dial_string_after_a_beep(office: Rig) -> N
         "12345", "prompt", "info", LONG), r
 
 
+def test_an_offer_without_a_codec_the_server_speaks_gets_488_and_a_record(office: Rig) -> None:
+    args = sipp_args("uac_prompt_g729.xml", office.target, port=free_port(), service=LONG, user="1001",
+                     password="pw1001", variables={"caller": "1001"})
+    proc = run(args, office.tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:] + office.server.output()[-3000:]
+    (r,) = records(office)
+    assert (r["code_source"], r["status"], r["cause"]) == ("prompt", 488, "No usable codec"), r
+
+
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "0": 941}
