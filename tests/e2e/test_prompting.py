@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from .server import ROOT, free_port, wait_codes
-from .sipp import SIPP, run, sipp_args
+from .sipp import SIPP, Sipp, run, sipp_args
 from .test_calls import OFFICE, Rig, settle
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
@@ -191,6 +191,31 @@ def test_an_offer_without_a_codec_the_server_speaks_gets_488_and_a_record(office
     assert proc.returncode == 0, proc.stdout[-3000:] + office.server.output()[-3000:]
     (r,) = records(office)
     assert (r["code_source"], r["status"], r["cause"]) == ("prompt", 488, "No usable codec"), r
+
+
+def test_no_free_media_port_gets_503_logged_and_recorded(tmp_path: Path) -> None:
+    """One RTP port (rtp_first .. rtp_first + 1): while a caller is prompted, the next
+    one cannot be, and is refused 503."""
+    rtp_first = 30000 + (free_port() % 300) * 100
+    extra = prompting_office(rtp_first).replace(f"rtp_last = {rtp_first + 99}", f"rtp_last = {rtp_first + 1}")
+    rig = Rig(tmp_path, extra=extra, carrier_port=free_port())
+    try:
+        first = Sipp(sipp_args("uac_prompt_hold.xml", rig.target, port=free_port(), service=LONG, user="1001",
+                               password="pw1001", variables={"caller": "1001"}),
+                     rig.tmp, "holder")
+        rig.procs.append(first)
+        end = time.monotonic() + 10
+        while time.monotonic() < end and "prompts_active\": 1" not in (rig.data / "status.json").read_text():
+            time.sleep(0.1)
+        second = run(sipp_args("uac_prompt_503.xml", rig.target, port=free_port(), service=LONG, user="1001",
+                               password="pw1001", variables={"caller": "1001"}), rig.tmp)
+        assert second.returncode == 0, second.stdout[-3000:] + rig.server.output()[-3000:]
+        assert first.wait(30) == 0
+        assert "no free RTP port" in rig.server.output()
+        statuses = sorted(r["status"] for r in records(rig))
+        assert statuses == [487, 503], statuses
+    finally:
+        rig.close()
 
 
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
