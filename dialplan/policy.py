@@ -172,6 +172,7 @@ class CodeSource(enum.StrEnum):
     DTMF_INFO = "dtmf_info"  # *VSC code # keyed during the call, as INFO digits
     RFC4733 = "rfc4733"  # *VSC code # keyed during the call, as RTP events (media anchored)
     FLASH = "flash"  # hook flash, then *VSC code #
+    POST_CALL = "post_call"  # attached to the caller's call after it ended (Target-Dialog)
 
     @classmethod
     def of(cls, text: str) -> "CodeSource":
@@ -227,6 +228,9 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # the vertical service code keyed during a call to set its account code
     # (``*89 CODE #`` as INFO digits, b2bua.calls.midcall); "" turns it off
     midcall_vsc: str = "*89"
+    # seconds after a call ends during which its caller may still attach a code to
+    # it (a Target-Dialog request naming it); 0 turns that off
+    post_call_window: int = 300
 
     def __post_init__(self) -> None:
         if not 1 <= self.prompt_attempts <= 10:

@@ -254,6 +254,21 @@ def within(cdr: Cdr, amount: Decimal) -> Cdr:
     return priced(msgspec.structs.replace(cdr, seq=cdr.seq + 1), cdr.duration, limit)
 
 
+def attach_code(cdr: Cdr, billing: CallBilling, *, at: float, set_by: str = "") -> Cdr:
+    """A closed record with a code attached after the call (``at``, wall clock): the
+    whole call billed under it, the change logged (code source ``post_call``).  A
+    record split by code mid-call is not re-rated this way (the call layer refuses)."""
+    change = CodeChange(at=at, account_code=billing.account_code, code_source=CodeSource.POST_CALL,
+                        code_valid=billing.code_valid, set_by=set_by, rate_plan=billing.rate_plan, rate=billing.rate)
+    currency = billing.currency or cdr.currency
+    updated = msgspec.structs.replace(
+        cdr, seq=cdr.seq + 1, account_code=billing.account_code, code_valid=billing.code_valid,
+        code_source=CodeSource.POST_CALL, rate_plan=billing.rate_plan, rate=billing.rate, currency=currency,
+        call_class=billing.call_class or cdr.call_class, code_changes=cdr.code_changes + (change,),
+    )
+    return priced(updated, cdr.duration, None)
+
+
 def recover(cdr: Cdr) -> Cdr:
     """Close a record left open by a crash, billed up to its last interim time.
 

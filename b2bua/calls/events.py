@@ -141,6 +141,7 @@ class CodeChanged(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     at: float
     account: AccountInfo
     set_by: str = ""
+    post_call: bool = False  # attached after the call ended (the whole call takes the code)
 
 
 class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):

@@ -95,6 +95,7 @@ class InDialogHook(Protocol):
     (mid-call account codes, :mod:`b2bua.calls.midcall`): True when it did."""
 
     def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool: ...
+    def ended(self, call: Call, now: float) -> None: ...
 
 
 class CallManager(ForkOutcomes, CallOperations):
@@ -503,6 +504,8 @@ class CallManager(ForkOutcomes, CallOperations):
         relay.abandon_pending(call, now)
         b_call_id = call.b.dialog.call_id if call.b is not None and call.b.dialog is not None else ""
         self.events.append(CallEnded(ref=call.ref, at=now, status=status, cause=cause, hangup=hangup, b_call_id=b_call_id))
+        if self.midcall is not None:
+            self.midcall.ended(call, now)  # its caller may still attach a code to it
         # forget the call once its transactions have settled (late ACKs, BYE retransmissions)
         self.timers.schedule(now + 64 * self.s.t1, self._forget, call)
 

@@ -89,6 +89,16 @@ BODY_TYPE = "application/x-account-code"  # "code=12345" or "12345"
 DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
 DIGIT_TIMEOUT = 5.0  # seconds: held digits of an unfinished feature code go on to the callee
 NOT_YOUR_CALL = "Not your call"
+MAX_RECENT = 10_000  # ended calls remembered for a code attached afterwards (bounded)
+
+
+class _Ended:
+    """An answered call that ended: what attaching a code to it afterwards needs."""
+
+    __slots__ = ("ref", "started", "account", "at", "window")
+
+    def __init__(self, ref: str, started: CallStarted, account: AccountInfo, at: float, window: float) -> None:
+        self.ref, self.started, self.account, self.at, self.window = ref, started, account, at, window
 _SIGNALS = {"10": "*", "11": "#"}  # some phones send the event number of * and #
 
 
@@ -162,6 +172,8 @@ class MidCallCodes:
         self.today = today
         self.accepted = 0
         self.refused = 0
+        # ended calls, by their caller's dialog key: a code may still be attached (post_call_window)
+        self.recent: dict[tuple[str, str, str], _Ended] = {}
 
     # -- in the dialog ----------------------------------------------------------------
     def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool:
@@ -198,6 +210,56 @@ class MidCallCodes:
             and event.request.get("target-dialog") is not None
         )
 
+    def ended(self, call: Call, now: float) -> None:
+        """An answered call ended: its caller may attach a code to it for the
+        group's ``post_call_window`` (a Target-Dialog request naming its dialog)."""
+        started, a = call.started, call.a
+        if not isinstance(started, CallStarted) or call.answered_at is None or a is None or a.dialog is None:
+            return
+        group = self.admission.policy.groups.get(started.group)
+        if group is None or group.post_call_window <= 0 or self._segmented(call):
+            return
+        state = call.midcall
+        account = state.account if isinstance(state, _State) else started.account
+        self.recent[a.dialog.key] = _Ended(call.ref, started, account, now, float(group.post_call_window))
+        while len(self.recent) > MAX_RECENT:
+            self.recent.pop(next(iter(self.recent)))
+
+    @staticmethod
+    def _segmented(call: Call) -> bool:
+        """Was the code changed during the call (then it is not attached afterwards)?"""
+        state = call.midcall
+        started = call.started
+        return isinstance(state, _State) and isinstance(started, CallStarted) and state.account != started.account
+
+    def _post_call(
+        self, event: RequestReceived, key: tuple[str, str, str], user: str, now: float
+    ) -> tuple[int, str] | None:
+        """A Target-Dialog request naming a call that ended: (status, reason), or None
+        when no such call is remembered."""
+        ended = self.recent.get(key)
+        if ended is None:
+            return None
+        if now - ended.at > ended.window:
+            del self.recent[key]
+            return None
+        if ended.started.caller_user != user:
+            return None  # the caller's own calls only (answered like an unknown one: 481 by the caller)
+        if (event.request.content_type or "") != BODY_TYPE:
+            return 415, "Unsupported Media Type"
+        code = parse_code(event.request.body)
+        if code is None:
+            return 400, "No account code in the body"
+        status, reason, account = self._check(
+            ended.started, ended.account, code, CodeSource.POST_CALL, event.source.host, now, ref=ended.ref)
+        if account is None:
+            return status, reason
+        del self.recent[key]  # once: the record now carries it
+        self.accepted += 1
+        log.info("call %s: account code %s attached after the call by %s", ended.ref, mask_code(code), user)
+        self.manager.events.append(CodeChanged(ref=ended.ref, at=now, account=account, set_by=user, post_call=True))
+        return 200, "OK"
+
     def out_of_dialog(
         self, event: RequestReceived, now: float, *, own: Sequence[tuple[str, int]] = ()
     ) -> list[Command]:
@@ -215,6 +277,10 @@ class MidCallCodes:
         leg = index.dialogs.get((call_id, remote, local)) or index.dialogs.get((call_id, local, remote))
         if leg is None or not leg.uas or leg.call is None or leg.state is LegState.TERMINATED \
                 or leg.call.state is not CallState.CONNECTED:
+            for key in ((call_id, remote, local), (call_id, local, remote)):
+                after = self._post_call(event, key, user.auth_name, now)
+                if after is not None:
+                    return [SendResponse(event=event, status=after[0], reason=after[1], headers=tuple(_accept(after[0])))]
             return [SendResponse(event=event, status=481, reason="Call Does Not Exist")]
         call = leg.call
         if self._owner(call) != user.auth_name:
@@ -247,16 +313,31 @@ class MidCallCodes:
         if not isinstance(started, CallStarted):
             return 481, "Call Does Not Exist"
         state = self._state(call)
+        status, reason, new = self._check(started, state.account, code, source, address, now, ref=call.ref)
+        if new is None:
+            return status, reason
+        state.account = new
+        self.accepted += 1
+        log.info("call %s: account code %s set by %s (%s)", call.ref, mask_code(code), set_by or "?", source.value)
+        self.manager.events.append(CodeChanged(ref=call.ref, at=now, account=new, set_by=set_by))
+        return 200, "OK"
+
+    def _check(
+        self, started: CallStarted, old: AccountInfo, code: str, source: CodeSource, address: str, now: float,
+        *, ref: str,
+    ) -> tuple[int, str, AccountInfo | None]:
+        """The policy's checks of ``code`` for the call ``started`` describes (and the
+        guessing lockout): (200, "OK", the new account) or (status, reason, None)."""
         adm = self.admission
         policy = adm.policy
         group = policy.groups.get(started.group)
         if group is None:
-            return self._refuse(call, code, 403, "Account codes not used")
+            return (*self._refused(ref, code, 403, "Account codes not used"), None)
         keys = lockout_keys(extension=started.caller, address=address, authenticated=True)
         if adm.lockout.check(keys, now):
             adm.lockout_refusals += 1
-            log.warning("call %s: mid-call account code refused, %s locked for guessing", call.ref, started.caller)
-            return self._refuse(call, code, 403, LOCKED_REASON)
+            log.warning("call %s: account code refused, %s locked for guessing", ref, started.caller)
+            return (*self._refused(ref, code, 403, LOCKED_REASON), None)
         user = adm.callers.get(started.caller_user)
         codes = policy.codes.for_group(started.group) if policy.codes is not None else NO_DATABASE
         d = check_midcall_code(
@@ -269,29 +350,24 @@ class MidCallCodes:
                 adm.lockouts += 1
                 log.warning("account codes locked for %s after repeated invalid mid-call codes", started.caller)
         if not d.allowed:
-            return self._refuse(call, code, d.status or 403, d.reason)
+            return (*self._refused(ref, code, d.status or 403, d.reason), None)
         acct = d.account
-        old = state.account
         credit = (acct.credit_account or "") if acct else ""
         plan = (acct.rate_plan or "") if acct else ""
         if started.route not in ("none", "extension") and (old.credit_account or credit) \
                 and (credit, plan) != (old.credit_account, old.rate_plan):
-            return self._refuse(call, code, 403, "Account code of another credit account")
+            return (*self._refused(ref, code, 403, "Account code of another credit account"), None)
         new = AccountInfo(
             code=code, source=source, valid=d.code_valid, call_class=d.call_class.value or old.call_class,
             name=acct.name if acct else "", department=acct.department if acct else "",
             authorization=old.authorization, authorization_level=old.authorization_level,
             rate_plan=plan, credit_account=credit,
         )
-        state.account = new
-        self.accepted += 1
-        log.info("call %s: account code %s set by %s (%s)", call.ref, mask_code(code), set_by or "?", source.value)
-        self.manager.events.append(CodeChanged(ref=call.ref, at=now, account=new, set_by=set_by))
-        return 200, "OK"
+        return 200, "OK", new
 
-    def _refuse(self, call: Call, code: str, status: int, reason: str) -> tuple[int, str]:
+    def _refused(self, ref: str, code: str, status: int, reason: str) -> tuple[int, str]:
         self.refused += 1
-        log.info("call %s: mid-call account code %s refused: %s", call.ref, mask_code(code), reason)
+        log.info("call %s: account code %s refused: %s", ref, mask_code(code), reason)
         return status, reason
 
     def _state(self, call: Call) -> _State:

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from b2bua.billing.cdr import CallBilling, CdrBuilder
+from b2bua.billing.cdr import CallBilling, Cdr, CdrBuilder, CdrClosed, attach_code
 from b2bua.billing.credit import (
     CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, ReserveCredit, can_start, perform,
 )
@@ -134,6 +134,8 @@ def charged_to_credit(event: Billable) -> bool:
     return bool(event.account.credit_account) and event.route not in ("none", "extension")
 
 
+MAX_CLOSED = 10_000  # closed records kept for a code attached after the call (calls.midcall bounds the window)
+
 # the events that write a record or move credit (CdrBuilder.handle, _credit_event)
 _BILLED = (CallStarted, CallRouted, CalleeAnswered, CallEnded, CodeChanged)
 
@@ -167,6 +169,7 @@ class BillingService:
         self.commit_retry = (COMMIT_RETRY_FIRST, COMMIT_RETRY_MAX)  # seconds: first delay, longest
         self.commit_failures = 0
         self.credit_cuts = 0
+        self._closed: dict[str, Cdr] = {}  # recently closed records, for a code attached after the call
 
     async def start(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
@@ -241,6 +244,11 @@ class BillingService:
                 return
             if writes:
                 self.writer.submit(writes)
+                for w in writes:  # the last word on a closed record: a code may still be attached
+                    if isinstance(w, CdrClosed):
+                        self._closed[w.cdr.ref] = w.cdr
+                        while len(self._closed) > MAX_CLOSED:
+                            self._closed.pop(next(iter(self._closed)))
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot record %s", type(event).__name__)
         if held:
@@ -252,6 +260,9 @@ class BillingService:
         account and plan, so its reservation stays as it is)."""
         assert self.builder is not None
         acc = event.account
+        if event.post_call:
+            self._post_call(event)
+            return
         try:
             writes = self.builder.change_code(
                 event.ref, at=event.at, account_code=acc.code, code_source=CodeSource.of(acc.source),
@@ -261,6 +272,26 @@ class BillingService:
                 self.writer.submit(writes)
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot record the code change of %s", event.ref)
+
+    def _post_call(self, event: CodeChanged) -> None:
+        """A code attached to a call after it ended: its closed record is billed anew,
+        the whole call under that code's plan, and says so (code source post_call)."""
+        closed = self._closed.pop(event.ref, None)
+        if closed is None:
+            log.warning("billing: call %s ended too long ago to attach a code to its record", event.ref)
+            return
+        try:
+            acc = event.account
+            billing = billing_for(
+                CallRouted(ref=closed.ref, at=event.at, group=closed.group, dialed=closed.dialed,
+                           destination=closed.destination, route=closed.route, account=acc),
+                self.config, self.plans, self.numbering,
+            )
+            assert self.builder is not None
+            self.writer.submit([CdrClosed(attach_code(closed, billing, at=event.at + self.builder.wall_offset,
+                                                     set_by=event.set_by))])
+        except Exception:  # a billing bug must not break call handling
+            log.exception("billing: cannot attach a code to the record of %s", event.ref)
 
     def _answer_recorded(self, ref: str) -> None:
         assert self.release_answer is not None and self.loop is not None

@@ -177,3 +177,19 @@ def test_within_finds_seconds_that_round_down_to_the_amount() -> None:
     cdr = priced(Cdr(ref="r", caller="1", start=0.0, rate=rate, currency="EUR"), 123.0)
     out = within(cdr, cost(rate, 122, "EUR"))
     assert out.billable == 122 and out.cost == Decimal("0.20")
+
+
+def test_a_code_attached_after_the_call_rebills_the_whole_call() -> None:
+    from b2bua.billing.cdr import attach_code, call_billing
+    from dialplan import CodeSource
+
+    closed = priced(Cdr(ref="r", caller="1", start=0.0, answer=1.0, end=62.5, status=200, currency="EUR"), 61.5)
+    assert closed.cost == 0 and closed.rate is None  # no code, no plan: unrated
+    plan = RatePlan(name="client", currency="EUR", rates=(Rate(prefix="2", price_per_minute=Decimal("0.60")),))
+    billing = call_billing(plan, "2125551234", "long_distance", account_code="12345", code_valid=True,
+                           code_source=CodeSource.POST_CALL)
+    after = attach_code(closed, billing, at=100.0, set_by="1001")
+    assert (after.account_code, after.code_source, after.rate_plan, after.seq) == ("12345", "post_call", "client", 1)
+    assert after.billable == 62 and after.cost == Decimal("0.62")  # 62 s at 0.60/min
+    (ch,) = after.code_changes
+    assert (ch.at, ch.set_by, ch.code_source) == (100.0, "1001", CodeSource.POST_CALL)

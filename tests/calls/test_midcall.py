@@ -237,8 +237,28 @@ def test_target_dialog_unknown_other_user_and_bad_password() -> None:
     assert oob_info(h, mc, "garbage").status == 400
     assert changes(h) == []
     hang_up(h)
-    # the call is gone: 481
-    assert oob_info(h, mc, target).status == 481
+    # the call is over: another user's request still finds nothing
+    assert oob_info(h, mc, target, user="1002", password="pw1002").status == 481
+
+
+def test_a_code_attached_after_the_call_within_the_window() -> None:
+    """Post-call assignment: the caller's Target-Dialog request naming its ended call
+    attaches the code to it (CodeChanged with post_call); once; not after the window."""
+    h, mc = rig()
+    connect(h)
+    target = f"{h.a.call_id};local-tag={h.a.tag};remote-tag={h.a.remote_tag}"
+    hang_up(h)
+    resp = oob_info(h, mc, target)
+    assert resp.status == 200
+    (ch,) = changes(h)
+    assert ch.post_call and ch.account.code == "12345" and ch.account.source is CodeSource.POST_CALL
+    assert oob_info(h, mc, target).status == 481  # once only
+    h2, mc2 = rig()
+    connect(h2)
+    target2 = f"{h2.a.call_id};local-tag={h2.a.tag};remote-tag={h2.a.remote_tag}"
+    hang_up(h2)
+    h2.advance(301)  # past the group's post_call_window (300 s)
+    assert oob_info(h2, mc2, target2).status == 481
 
 
 def test_parsers() -> None:

@@ -111,3 +111,40 @@ def test_codes_set_during_a_call_split_the_record(office: Rig) -> None:
     assert len(rows) == 5 and rows[2].split(",")[2:5] == ["12345", "info_package", "1001"]
     report = cli(office, "report", "--by", "account-code", "--format", "csv").stdout
     assert "12345,1,1," in report and "55555,1,1," in report
+
+
+def test_a_code_attached_after_the_call_rebills_its_record(office: Rig) -> None:
+    """Within the group's post_call_window a Target-Dialog request naming the
+    caller's ended call attaches a code to it: the whole call is billed under that
+    code's plan and the record says post_call."""
+    far = office.uas("uas.xml", office.carrier_port)
+    call = run(sipp_args(
+        "uac_tagged.xml", office.target, port=free_port(), service="2125551234", user="1001", password="pw1001",
+        variables={"caller": "1001"}, extra=("-d", "2000", "-cid_str", "midcall-e2e-%u@%s"),
+    ), office.tmp)
+    assert call.returncode == 0, call.stdout[-3000:]
+    assert far.wait(30) == 0
+    (before,) = records(office, 1)
+    assert before["accountcode"] == "" and before["end"], before
+    tag = server_tag(office)
+    td = run(sipp_args(
+        "td_info.xml", office.target, port=free_port(), service="1001", user="1001", password="pw1001",
+        variables={"cid": CID, "totag": tag, "code": "12345"},
+    ), office.tmp)
+    assert td.returncode == 0, td.stdout[-3000:] + office.server.output()[-2000:]
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        (after,) = records(office, 1)
+        if after["accountcode"] == "12345":
+            break
+        time.sleep(0.3)
+    assert (after["accountcode"], after["code_source"], after["rate_plan"]) == ("12345", "post_call", "client"), after
+    # the whole call under the client plan: 0.60/min, every started second, no setup
+    assert Decimal(after["cost"]) == cost("0.60", after["billable"]), after
+    assert after["billsec"] <= after["billable"] <= after["billsec"] + 1 and after["billable"] >= 2, after
+    # only once
+    again = run(sipp_args(
+        "td_info.xml", office.target, port=free_port(), service="1001", user="1001", password="pw1001",
+        variables={"cid": CID, "totag": tag, "code": "55555"},
+    ), office.tmp)
+    assert again.returncode != 0  # 481: the call no longer takes a code
