@@ -15,7 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
-from .config import DEFAULT, Config, ConfigError, load, with_listen
+from .config import DEFAULT, Config, ConfigError, load, with_http_listen, with_listen
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
     from b2bua.billing.cdr import Cdr
@@ -36,18 +36,22 @@ def _load(path: str | None, listen: list[str] | None) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config, args.listen)
+    if args.http_listen:
+        config = with_http_listen(config, args.http_listen)
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     import uvloop
 
+    from b2bua.web.http import TlsError
+
     from .server import serve
     from .store import StoreError
 
     try:
         uvloop.run(serve(config))
-    except StoreError as err:
+    except (StoreError, TlsError) as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
     except OSError as err:
@@ -441,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="PROTO:HOST:PORT",
         help="udp:HOST:PORT or tcp:HOST:PORT (IPv6: udp:[::1]:5060); repeat; overrides the file",
+    )
+    p.add_argument(
+        "--http-listen", metavar="HOST:PORT",
+        help="the portal's and /metrics' address (port 0: any free port; off: none); overrides [http] listen",
     )
     p.set_defaults(func=cmd_serve)
     for name, func, text in (

@@ -25,6 +25,8 @@ from dialplan.lockout import Lockout
 from b2bua.sip.endpoint import Address, Endpoint
 from b2bua.transport.driver import Driver
 from b2bua.transport.sockets import TcpTransport, open_udp
+from b2bua.web.http import WebServer
+from b2bua.web.portal import build_app
 
 from .app import SHUTDOWN_CAUSE, ServerApp
 from .authcodes import AuthCodeStore
@@ -54,6 +56,7 @@ class Server:
         self.udp: list[object] = []
         self.bound: list[Address] = []
         self.billing: BillingService | None = None
+        self.web: WebServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -119,6 +122,9 @@ class Server:
         if sip.overload_lag > 0:
             driver.start_lag_probe(on=sip.overload_lag, off=sip.overload_lag / 3)
         endpoint.set_local(local)
+        if cfg.http.enabled:
+            self.web = WebServer(build_app(self), cfg.http)
+            await self.web.start()
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out
         # of the cyclic collector's generations (latency spikes under load).
@@ -187,6 +193,7 @@ class Server:
             "auth_failures": self.app.admission.guard.failures,
             "auth_locked_out_attempts": self.app.admission.guard.refusals,
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
+            "http_listen": _http_text(self.web.address) if self.web is not None and self.web.address else "",
             **self.calllog.counters,
             **(self.billing.status() if self.billing is not None else {}),
         }
@@ -264,6 +271,8 @@ class Server:
         close the databases; credit operations in flight get ``timeout`` seconds."""
         if getattr(self, "_lock_timer", None) is not None:  # started: keep the guessing protection
             self._save_lockouts(again=False)
+        if self.web is not None:
+            await self.web.stop()
         self.close()
         if self.codes is not None:
             await self.codes.stop()
@@ -276,6 +285,10 @@ class Server:
             await self.billing.stop(timeout)
         if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop
             self._write_status(running=False)
+
+
+def _http_text(a: Address) -> str:
+    return f"[{a.host}]:{a.port}" if ":" in a.host else f"{a.host}:{a.port}"
 
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
