@@ -6,6 +6,7 @@ store's job; it will subscribe here.)"""
 
 from __future__ import annotations
 
+import bisect
 import logging
 from typing import Callable
 
@@ -25,18 +26,47 @@ from b2bua.calls.events import (
 
 log = logging.getLogger("b2bua.events")
 
+# upper bounds (seconds) of the call-setup histogram: start of the attempt to the
+# first ringing or answer of a callee (post-dial delay)
+SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+
 
 class CallLog:
+    """Counters, for the status file and /metrics (``b2bua.web.metrics`` reads
+    them at scrape time): totals in ``counters``; per route (``"extension"``,
+    ``"trunk:NAME"``, ``"none"`` for a refused attempt) ``started``,
+    ``answered`` and ``ended`` (by (route, final status)); ``setup_counts``
+    (one per ``SETUP_BUCKETS`` bound, then one past the last) and ``setup_sum``."""
+
     def __init__(self) -> None:
         self.counters = {
             "calls_started": 0, "calls_answered": 0, "calls_served": 0, "calls_ended": 0, "calls_failed": 0
         }
         self.subscribers: list[Callable[[CallEvent], None]] = []
+        self.started: dict[str, int] = {}
+        self.answered: dict[str, int] = {}
+        self.ended: dict[tuple[str, int], int] = {}
+        self.setup_counts = [0] * (len(SETUP_BUCKETS) + 1)
+        self.setup_sum = 0.0
+        self._route: dict[str, str] = {}  # live call ref -> route
+        self._setup: dict[str, float] = {}  # ref -> start, until its first ringing or answer
+
+    def _set_up(self, ref: str, at: float) -> None:
+        start = self._setup.pop(ref, None)
+        if start is not None:
+            took = max(0.0, at - start)
+            self.setup_counts[bisect.bisect_left(SETUP_BUCKETS, took)] += 1
+            self.setup_sum += took
 
     def __call__(self, event: CallEvent) -> None:
         c = self.counters
         if isinstance(event, CallStarted):
             c["calls_started"] += 1
+            route = event.route
+            self.started[route] = self.started.get(route, 0) + 1
+            self._route[event.ref] = route
+            if route != "none":
+                self._setup[event.ref] = event.at
             a = event.account
             code = ""
             if a.code:
@@ -49,11 +79,15 @@ class CallLog:
                 event.ref, event.caller, event.caller_user, event.dialed, event.destination, event.route, code,
             )
         elif isinstance(event, CallRinging):
+            self._set_up(event.ref, event.at)
             log.debug("call %s ringing (%d)", event.ref, event.status)
         elif isinstance(event, CallRedirected):
             log.info("call %s redirected %d (%s): %s", event.ref, event.status, event.action, ", ".join(event.targets))
         elif isinstance(event, CalleeAnswered):  # calls_answered counts callees' answers
             c["calls_answered"] += 1
+            self._set_up(event.ref, event.at)
+            route = self._route.get(event.ref, "none")
+            self.answered[route] = self.answered.get(route, 0) + 1
             log.info("call %s answered", event.ref)
         elif isinstance(event, CallerConnected):
             if event.by_server:  # the server answered the caller itself (calls_served)
@@ -66,6 +100,9 @@ class CallLog:
         elif isinstance(event, CallEnded):
             log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
             c["calls_ended"] += 1
+            self._setup.pop(event.ref, None)
+            key = (self._route.pop(event.ref, "none"), event.status)
+            self.ended[key] = self.ended.get(key, 0) + 1
             if event.status >= 300:
                 c["calls_failed"] += 1
         for sub in self.subscribers:

@@ -185,6 +185,7 @@ class Server:
             "account_codes_loaded": self.codes.loaded if self.codes is not None else 0,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
             "overloaded": self.endpoint.overloaded,
+            "event_loop_lag_ms": round(getattr(self.driver, "lag", 0.0) * 1000, 1),
             "calls_shed": self.endpoint.shed,
             "account_code_lockouts": self.app.lockouts,
             "credit_refusals": self.app.credit_refusals,

@@ -10,6 +10,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from .metrics import registry_for
 
 if TYPE_CHECKING:
     from b2bua.runtime.server import Server
@@ -51,5 +54,11 @@ async def healthz(request: Request) -> Response:
 
 
 def build_app(server: Server) -> ASGIApp:
-    app = Starlette(routes=[Route("/healthz", healthz)])
+    registry = registry_for(server)
+
+    async def metrics(request: Request) -> Response:
+        # on the loop: reads counters only (no I/O but a stat of the journal)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app = Starlette(routes=[Route("/healthz", healthz), Route("/metrics", metrics)])
     return SecurityHeaders(app)
