@@ -227,6 +227,64 @@ def cmd_authcodes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password(args: argparse.Namespace) -> str:
+    """From standard input (``--password-stdin``: one line) or asked twice on the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    from .admins import AdminError, AdminStore
+
+    config = _load(args.config, None)
+    store = _open_store(args, AdminStore)
+    if store is None:
+        return 1
+    try:
+        if args.action == "add":
+            if args.group is not None and config.groups and args.group not in config.groups:
+                raise AdminError(f"group {args.group!r} is not defined in the configuration's groups")
+            admin = store.add(args.name, _read_password(args), group=args.group)
+            what = f"administrator of group {admin.group}" if admin.group is not None else "system administrator"
+            print(f"added {what} {admin.name}")
+        elif args.action == "list":
+            print(f"{'name':<24} {'role':<8} group")
+            for a in store.list():
+                print(f"{a.name:<24} {a.role:<8} {a.group or ''}")
+        else:
+            store.remove(args.name)
+            print(f"removed administrator {args.name}")
+    except (AdminError, ValueError) as err:
+        print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    except EOFError:
+        print("b2bua: no password given", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _admin_parser(sub: SubParsers) -> None:
+    p = sub.add_parser("admin", help="portal administrators (system, or of one business group)")
+    acts = p.add_subparsers(dest="action", required=True)
+    q = acts.add_parser("add", help="add an administrator (asks for the password)")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q.add_argument("name")
+    q.add_argument("--group", help="a business-group administrator of this group (default: system administrator)")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    q = acts.add_parser("list", help="list administrators")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q = acts.add_parser("remove", help="remove an administrator (their sessions end at their next request)")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q.add_argument("name")
+    p.set_defaults(func=cmd_admin)
+
+
 def _authcodes_parser(sub: SubParsers) -> None:
     p = sub.add_parser("authcodes", help="manage authorization codes (stored hashed; shown by description)")
     acts = p.add_subparsers(dest="action", required=True)
@@ -460,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
     _codes_parser(sub)
     _authcodes_parser(sub)
+    _admin_parser(sub)
     _billing_parsers(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")
