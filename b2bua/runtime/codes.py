@@ -73,13 +73,13 @@ class CodesUnavailable(LookupError):
     """The code list cannot be read: the policy refuses calls that need a code."""
 
 
-def _date(text: str | None) -> datetime.date | None:
-    if not text:
+def _date(text: str | None, what: str) -> datetime.date | None:
+    if not text or not text.strip():
         return None
     try:
         return datetime.date.fromisoformat(text.strip())
     except ValueError:
-        raise CodeError(f"bad date {text!r} (YYYY-MM-DD)") from None
+        raise CodeError(f"{what}: bad date {text!r} (YYYY-MM-DD)") from None
 
 
 def _int(text: str | None, what: str) -> int | None:
@@ -127,8 +127,8 @@ def code_from_fields(fields: dict[str, str | None]) -> AccountCode:
             name=(fields.get("name") or "").strip(),
             department=(fields.get("department") or "").strip(),
             active=_bool(fields.get("active")),
-            active_from=_date(fields.get("active_from")),
-            active_until=_date(fields.get("active_until")),
+            active_from=_date(fields.get("active_from"), "active_from"),
+            active_until=_date(fields.get("active_until"), "active_until"),
             min_digits=_int(fields.get("min_digits"), "min_digits"),
             max_digits=_int(fields.get("max_digits"), "max_digits"),
             blocked_prefixes=parse_prefix_list(fields.get("blocked_prefixes") or ""),
@@ -296,6 +296,34 @@ class CodeStore:
             args = (group,)
         return [(row[0], _code_of(row[1:])) for row in self.db.execute(sql + " ORDER BY grp, code", args)]
 
+    def search(
+        self, groups: Sequence[str] | None, text: str = "", *, offset: int = 0, limit: int = 50
+    ) -> tuple[int, builtins.list[tuple[str, AccountCode]]]:
+        """(how many match, one page of them): codes of ``groups`` (None: every
+        group) whose code, name or department contains ``text``."""
+        where: builtins.list[str] = []
+        args: builtins.list[str | int] = []
+        if groups is not None:
+            if not groups:
+                return 0, []
+            where.append(f"grp IN ({', '.join('?' * len(groups))})")
+            args.extend(groups)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(code LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR department LIKE ? ESCAPE '\\')")
+            args.extend([pattern] * 3)
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        (total,) = self.db.execute(f"SELECT count(*) FROM account_codes{cond}", args).fetchone()
+        rows = self.db.execute(
+            f"SELECT grp, {', '.join(COLUMNS)} FROM account_codes{cond} ORDER BY grp, code LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return int(total), [(row[0], _code_of(row[1:])) for row in rows]
+
+    def groups(self) -> builtins.list[str]:
+        """The groups that have codes."""
+        return [row[0] for row in self.db.execute("SELECT DISTINCT grp FROM account_codes ORDER BY grp")]
+
     def import_csv(self, group: str, text: str, *, skip_bad: bool = False) -> tuple[int, builtins.list[str]]:
         """Import rows; returns (imported, errors).  Without ``skip_bad`` a file
         with any bad row imports nothing."""
@@ -378,17 +406,22 @@ def describe(group: str, c: AccountCode) -> Iterator[str]:
             yield f"{key + ':':<18}{value}"
 
 
+def restrictions(c: AccountCode) -> str:
+    """A code's restrictions in a few words (``b2bua codes list``, the portal)."""
+    r = []
+    if c.blocked_prefixes:
+        r.append("blocks " + ",".join(c.blocked_prefixes))
+    if c.allowed_numbers or c.allowed_prefixes:
+        r.append("only " + ",".join(c.allowed_numbers + c.allowed_prefixes))
+    if c.allowed_classes:
+        r.append("classes " + ",".join(sorted(x.value for x in c.allowed_classes)))
+    if c.min_digits or c.max_digits:
+        r.append(f"digits {c.min_digits or ''}-{c.max_digits or ''}")
+    return "; ".join(r)
+
+
 def table(rows: Iterable[tuple[str, AccountCode]]) -> Iterator[str]:
     yield f"{'group':<10} {'code':<15} {'active':<6} {'name':<24} {'department':<14} restrictions"
     for group, c in rows:
-        r = []
-        if c.blocked_prefixes:
-            r.append("blocks " + ",".join(c.blocked_prefixes))
-        if c.allowed_numbers or c.allowed_prefixes:
-            r.append("only " + ",".join(c.allowed_numbers + c.allowed_prefixes))
-        if c.allowed_classes:
-            r.append("classes " + ",".join(sorted(x.value for x in c.allowed_classes)))
-        if c.min_digits or c.max_digits:
-            r.append(f"digits {c.min_digits or ''}-{c.max_digits or ''}")
         active = "yes" if c.active else "no"
-        yield f"{group:<10} {c.code:<15} {active:<6} {c.name[:24]:<24} {c.department[:14]:<14} {'; '.join(r)}"
+        yield f"{group:<10} {c.code:<15} {active:<6} {c.name[:24]:<24} {c.department[:14]:<14} {restrictions(c)}"

@@ -123,7 +123,8 @@ class Server:
             driver.start_lag_probe(on=sip.overload_lag, off=sip.overload_lag / 3)
         endpoint.set_local(local)
         if cfg.http.enabled:
-            self.web = WebServer(build_app(self), cfg.http)
+            portal = build_app(self)
+            self.web = WebServer(portal, cfg.http, on_stop=portal.close)
             await self.web.start()
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import socket
 import ssl
-from typing import Generator
+from typing import Callable, Generator
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -51,9 +51,10 @@ def tls_context(cfg: HttpConfig) -> ssl.SSLContext:
 class WebServer:
     """One uvicorn server on ``cfg.listen``; ``start`` binds and serves, ``stop`` ends it."""
 
-    def __init__(self, app: ASGIApp, cfg: HttpConfig) -> None:
+    def __init__(self, app: ASGIApp, cfg: HttpConfig, on_stop: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
         self.app = app
+        self.on_stop = on_stop  # after the last request: the application's own clean-up
         self.address: Address | None = None
         self._server: _Uvicorn | None = None
         self._task: asyncio.Task[None] | None = None
@@ -106,3 +107,5 @@ class WebServer:
         except Exception:
             log.exception("the HTTP server failed")
         self._server = self._task = None
+        if self.on_stop is not None:
+            self.on_stop()

@@ -107,6 +107,8 @@ def test_tls(tmp_path: Path) -> None:
         ctx.check_hostname = False
         status, _, body = get(url + "/healthz", ctx)
         assert status == 200 and body == b"ok\n"
+        status, headers, _ = get(url + "/login", ctx)
+        assert status == 200 and "Secure" in headers["set-cookie"] and "HttpOnly" in headers["set-cookie"]
     finally:
         assert srv.stop() == 0, srv.output()
 
