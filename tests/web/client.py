@@ -12,6 +12,9 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Iterator, Sequence
+
+from tests.e2e.server import ServerProcess
 
 
 class Reply:
@@ -84,3 +87,40 @@ def add_admin(tmp: Path, name: str, password: str, group: str | None = None, con
         args += ["--config", str(config)]
     proc = subprocess.run(args, input=password + "\n", cwd=tmp, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+ROOT_PW = "root password 1"
+SALES_PW = "sales password 1"
+# a system administrator, one of group sales, and one whose logins the throttling tests lock
+ADMINS = (("root", ROOT_PW, None), ("sales", SALES_PW, "sales"), ("guessed", SALES_PW, "sales"))
+
+
+class Office:
+    """The real server with groups default and sales and ``ADMINS``."""
+
+    def __init__(self, tmp: Path, config: str, admins: Sequence[tuple[str, str, str | None]] = ADMINS) -> None:
+        self.tmp = tmp
+        self.data = tmp / "data"
+        config = config.format(data=self.data)
+        (tmp / "b2bua.toml").write_text(config)
+        for name, password, group in admins:
+            add_admin(tmp, name, password, group=group, config=tmp / "b2bua.toml")
+        self.server = ServerProcess(tmp, config=config)
+        self.url = self.server.http_url
+
+    def client(self, name: str = "", password: str = "") -> Client:
+        c = Client(self.url)
+        if name:
+            r = c.login(name, password)
+            assert r.status == 200 and r.url.endswith("/codes"), r.body[:500]
+        return c
+
+
+def running_office(tmp: Path, config: str) -> Iterator[Office]:
+    """A module fixture's body: the office, then its clean stop (no trace, no password in the log)."""
+    office = Office(tmp, config)
+    yield office
+    assert office.server.stop() == 0
+    out = office.server.output()
+    assert "Traceback" not in out, out
+    assert ROOT_PW not in out and SALES_PW not in out

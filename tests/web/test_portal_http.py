@@ -4,14 +4,11 @@ upload bounds, CSV export through the spreadsheet guard."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.e2e.server import ServerProcess
-
-from .client import Client, add_admin
+from .client import ROOT_PW, SALES_PW, Client, Office, running_office
 
 CONFIG = """
 [server]
@@ -25,39 +22,11 @@ mode = "optional"
 [groups.sales]
 mode = "optional"
 """
-ROOT_PW = "root password 1"
-SALES_PW = "sales password 1"
-
-
-class Office:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.data = tmp / "data"
-        config = CONFIG.format(data=self.data)
-        (tmp / "b2bua.toml").write_text(config)
-        add_admin(tmp, "root", ROOT_PW, config=tmp / "b2bua.toml")
-        add_admin(tmp, "sales", SALES_PW, group="sales", config=tmp / "b2bua.toml")
-        add_admin(tmp, "guessed", SALES_PW, group="sales", config=tmp / "b2bua.toml")  # the throttling test's
-        self.server = ServerProcess(tmp, config=config)
-        self.url = self.server.http_url
-
-    def client(self, name: str = "", password: str = "") -> Client:
-        c = Client(self.url)
-        if name:
-            r = c.login(name, password)
-            assert r.status == 200 and r.url.endswith("/codes"), r.body[:500]
-        return c
 
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    o = Office(tmp_path_factory.mktemp("portal"))
-    yield o
-    assert o.server.stop() == 0
-    out = o.server.output()
-    assert "Traceback" not in out, out
-    for secret in (ROOT_PW, SALES_PW):
-        assert secret not in out
+    yield from running_office(tmp_path_factory.mktemp("portal"), CONFIG)
 
 
 def test_pages_need_a_login(office: Office) -> None:
