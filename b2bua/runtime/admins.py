@@ -8,12 +8,20 @@ scrypt of :func:`b2bua.runtime.authcodes.hash_code` at cost ``N``); the
 password itself is never stored, printed or logged.  :meth:`AdminStore.check`
 costs one hash whether the name exists or not, so the answer's timing does not
 tell which names exist.  The first administrator is made with ``b2bua admin
-add``.  Synchronous: the portal calls it in a worker thread.
+add``.
+
+API tokens (``api_tokens`` table, ``b2bua api-token add NAME [--group G]``) let
+programs use the JSON API (:mod:`b2bua.web.api`) with the same roles; a token is
+shown once, at its making, and kept only as its SHA-256.
+
+Synchronous: the portal calls it in a worker thread.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
+import hashlib
 import hmac
 import os
 import re
@@ -29,6 +37,7 @@ ADMIN_SCRYPT_N: Final = 1 << 15  # ~70 ms per login on a 2020s core, 32 MiB
 NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 MIN_PASSWORD: Final = 10  # characters
 MAX_PASSWORD: Final = 1024
+TOKEN_BYTES: Final = 32  # an API token: this many random bytes, hex
 Role = Literal["system", "group"]
 
 
@@ -59,6 +68,11 @@ def verify_password(password: str, stored: str) -> bool:
     if kind != "scrypt" or n < 2 or n & (n - 1):
         return False
     return hmac.compare_digest(hash_code(password, salt, n=n), digest)
+
+
+def _token_digest(token: str) -> str:
+    # a token is TOKEN_BYTES random bytes: a plain hash is enough (nothing to guess)
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @functools.cache
@@ -118,3 +132,39 @@ class AdminStore:
         if not verify_password(password, row[3]):
             return None
         return Admin(name=row[0], role=row[1], group=row[2])
+
+    # -- API tokens ------------------------------------------------------------
+    def add_token(self, name: str, *, group: str | None = None) -> str:
+        """A new API token for ``name`` (shown once: only its SHA-256 is kept)."""
+        if not NAME_RE.match(name):
+            raise AdminError("a name is 1 to 64 letters, digits or _ . @ -")
+        if group is not None and not group.strip():
+            raise AdminError("the group of a group token cannot be empty")
+        token = os.urandom(TOKEN_BYTES).hex()
+        try:
+            with self.db:
+                self.db.execute(
+                    "INSERT INTO api_tokens (name, digest, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (name, _token_digest(token), "group" if group is not None else "system", group, time.time()),
+                )
+        except sqlite3.IntegrityError:
+            raise AdminError(f"API token {name!r} exists already") from None
+        return token
+
+    def remove_token(self, name: str) -> None:
+        with self.db:
+            cur = self.db.execute("DELETE FROM api_tokens WHERE name = ?", (name,))
+        if cur.rowcount == 0:
+            raise AdminError(f"no API token {name!r}")
+
+    def tokens(self) -> builtins.list[Admin]:
+        rows = self.db.execute("SELECT name, role, grp FROM api_tokens ORDER BY name")
+        return [Admin(name=r[0], role=r[1], group=r[2]) for r in rows]
+
+    def token_client(self, token: str) -> Admin | None:
+        """Who an API token is (its name as ``token:NAME``), else None."""
+        if len(token) > 256:
+            return None
+        row = self.db.execute("SELECT name, role, grp FROM api_tokens WHERE digest = ?",
+                              (_token_digest(token),)).fetchone()
+        return None if row is None else Admin(name=f"token:{row[0]}", role=row[1], group=row[2])

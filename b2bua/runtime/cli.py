@@ -240,26 +240,36 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    from .admins import AdminError, AdminStore
+    """``b2bua admin`` (portal administrators) and ``b2bua api-token`` (API clients):
+    the same roles, the same table file."""
+    from .admins import Admin, AdminError, AdminStore
 
     config = _load(args.config, None)
     store = _open_store(args, AdminStore)
     if store is None:
         return 1
+    tokens = args.command == "api-token"
     try:
         if args.action == "add":
             if args.group is not None and config.groups and args.group not in config.groups:
                 raise AdminError(f"group {args.group!r} is not defined in the configuration's groups")
-            admin = store.add(args.name, _read_password(args), group=args.group)
-            what = f"administrator of group {admin.group}" if admin.group is not None else "system administrator"
-            print(f"added {what} {admin.name}")
+            if tokens:
+                token = store.add_token(args.name, group=args.group)
+                print(f"API token {args.name} (shown this once; send it as Authorization: Bearer TOKEN):",
+                      file=sys.stderr)
+                print(token)
+            else:
+                admin = store.add(args.name, _read_password(args), group=args.group)
+                what = f"administrator of group {admin.group}" if admin.group is not None else "system administrator"
+                print(f"added {what} {admin.name}")
         elif args.action == "list":
             print(f"{'name':<24} {'role':<8} group")
-            for a in store.list():
+            found: list[Admin] = store.tokens() if tokens else store.list()
+            for a in found:
                 print(f"{a.name:<24} {a.role:<8} {a.group or ''}")
         else:
-            store.remove(args.name)
-            print(f"removed administrator {args.name}")
+            (store.remove_token if tokens else store.remove)(args.name)
+            print(f"removed {'API token' if tokens else 'administrator'} {args.name}")
     except (AdminError, ValueError) as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
@@ -282,6 +292,17 @@ def _admin_parser(sub: SubParsers) -> None:
     q = acts.add_parser("remove", help="remove an administrator (their sessions end at their next request)")
     q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
     q.add_argument("name")
+    p.set_defaults(func=cmd_admin)
+    p = sub.add_parser("api-token", help="tokens of JSON API clients (system, or of one business group)")
+    acts = p.add_subparsers(dest="action", required=True)
+    for name, text in (("add", "make a token (printed once)"), ("list", "list tokens (names only)"),
+                       ("remove", "revoke a token")):
+        q = acts.add_parser(name, help=text)
+        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+        if name != "list":
+            q.add_argument("name")
+        if name == "add":
+            q.add_argument("--group", help="limit the token to this business group")
     p.set_defaults(func=cmd_admin)
 
 

@@ -33,6 +33,7 @@ import csv
 import datetime
 import io
 import logging
+import re
 import sqlite3
 from typing import Iterable, Iterator, Sequence
 
@@ -66,7 +67,12 @@ COLUMNS = (
 )
 
 class CodeError(Exception):
-    """A code or a CSV row that cannot be stored; the message says why."""
+    """A code or a CSV row that cannot be stored; the message says why, and
+    ``field`` names the column at fault when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class CodesUnavailable(LookupError):
@@ -79,7 +85,7 @@ def _date(text: str | None, what: str) -> datetime.date | None:
     try:
         return datetime.date.fromisoformat(text.strip())
     except ValueError:
-        raise CodeError(f"{what}: bad date {text!r} (YYYY-MM-DD)") from None
+        raise CodeError(f"{what}: bad date {text!r} (YYYY-MM-DD)", what) from None
 
 
 def _int(text: str | None, what: str) -> int | None:
@@ -87,7 +93,7 @@ def _int(text: str | None, what: str) -> int | None:
         return None
     t = str(text).strip()
     if not t.isdigit():
-        raise CodeError(f"{what} must be a whole number, not {t!r}")
+        raise CodeError(f"{what} must be a whole number, not {t!r}", what)
     return int(t)
 
 
@@ -99,7 +105,7 @@ def _bool(text: str | None) -> bool:
         return True
     if t in ("no", "n", "false", "0", "inactive", "disabled"):
         return False
-    raise CodeError(f"active must be yes or no, not {text!r}")
+    raise CodeError(f"active must be yes or no, not {text!r}", "active")
 
 
 def _classes(text: str | None) -> frozenset[CallClass]:
@@ -109,7 +115,7 @@ def _classes(text: str | None) -> frozenset[CallClass]:
             out.add(CallClass(name.lower()))
         except ValueError:
             valid = ", ".join(c.value for c in CallClass)
-            raise CodeError(f"unknown call class {name!r} (one of {valid})") from None
+            raise CodeError(f"unknown call class {name!r} (one of {valid})", "allowed_classes") from None
     return frozenset(out)
 
 
@@ -120,7 +126,7 @@ def code_from_fields(fields: dict[str, str | None]) -> AccountCode:
         raise CodeError(f"unknown column(s): {', '.join(sorted(unknown))}")
     code = (fields.get("code") or "").strip()
     if not code:
-        raise CodeError("code is empty")
+        raise CodeError("code is empty", "code")
     try:
         return AccountCode(
             code=code,
@@ -139,7 +145,10 @@ def code_from_fields(fields: dict[str, str | None]) -> AccountCode:
             credit_account=(fields.get("credit_account") or "").strip() or None,
         )
     except (ValueError, msgspec.ValidationError) as err:
-        raise CodeError(f"code {code!r}: {err}") from None
+        # AccountCode's checks start with the field they are about ("min_digits is above ...")
+        m = re.match(r"(?:Expected .* - at `\$\.)?([a-z_]+)", str(err))
+        field = m.group(1) if m and m.group(1) in COLUMNS else None
+        raise CodeError(f"code {code!r}: {err}", field) from None
 
 
 def _code_of(row: Sequence[object]) -> AccountCode:

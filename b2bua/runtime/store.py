@@ -83,6 +83,17 @@ MIGRATIONS: Migrations = [
             CHECK ((role = 'group') = (grp IS NOT NULL))
         )""",
     ],
+    [
+        # JSON API clients (b2bua.runtime.admins): the SHA-256 of each token, never the token
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            name TEXT PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'group')),
+            grp TEXT,
+            created_at REAL NOT NULL,
+            CHECK ((role = 'group') = (grp IS NOT NULL))
+        )""",
+    ],
 ]
 
 

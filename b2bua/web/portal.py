@@ -2,8 +2,8 @@
 and limits every answer and request get, and ``/metrics``; the account-code
 pages are in :mod:`b2bua.web.code_pages`.
 
-Every page but ``/login``, ``/healthz``, ``/metrics`` and ``/static`` needs a
-session (:mod:`b2bua.web.sessions`); every POST needs the session's CSRF token
+Every page but ``/login``, ``/healthz``, ``/metrics``, ``/static`` and the JSON
+API (:mod:`b2bua.web.api`, its own tokens) needs a session (:mod:`b2bua.web.sessions`); every POST needs the session's CSRF token
 in its form (the login form: the token of its own cookie), else 403.  Pages are
 Jinja2 templates with autoescaping, so nothing an administrator types becomes
 markup.  The database is the server's own SQLite file on a connection of the
@@ -26,7 +26,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -37,6 +37,7 @@ from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import Config
 from b2bua.runtime.store import open_database
 
+from .api import routes as api_routes
 from .code_pages import routes as code_routes
 from .metrics import registry_for
 from .sessions import LoginGuard, Session, Sessions, new_token
@@ -95,7 +96,9 @@ class Guard:
             elif int(length) > self.max_body:
                 problem = (413, f"The request is larger than {self.max_body} bytes.")
             if problem is not None:
-                response = PlainTextResponse(problem[1], status_code=problem[0])
+                response: Response = PlainTextResponse(problem[1], status_code=problem[0])
+                if scope["path"].startswith("/api/"):  # the API answers in JSON, always
+                    response = JSONResponse({"error": problem[1]}, status_code=problem[0])
                 await response(scope, receive, send_with_headers)
                 return
         await self.app(scope, receive, send_with_headers)
@@ -272,6 +275,7 @@ class PortalApp:
             Route("/login", portal.login, methods=["POST"]),
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
             *code_routes(portal),
+            *api_routes(portal),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
         self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)
