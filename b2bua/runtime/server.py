@@ -105,6 +105,10 @@ class Server:
         self.driver = driver
         self.billing.end_call = app.calls.end_call
         self.billing.flush = driver.flush
+        if cfg.http.enabled:  # before SIP listens: a server that answers SIP serves its pages
+            portal = build_app(self)
+            self.web = WebServer(portal, cfg.http, on_stop=portal.close)
+            await self.web.start()
         tcp = TcpTransport(driver, sip.max_tcp_connections, sip.max_message_bytes)
         self.tcp = tcp
         for addr in cfg.server.addresses:
@@ -122,10 +126,6 @@ class Server:
         if sip.overload_lag > 0:
             driver.start_lag_probe(on=sip.overload_lag, off=sip.overload_lag / 3)
         endpoint.set_local(local)
-        if cfg.http.enabled:
-            portal = build_app(self)
-            self.web = WebServer(portal, cfg.http, on_stop=portal.close)
-            await self.web.start()
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out
         # of the cyclic collector's generations (latency spikes under load).
@@ -295,11 +295,11 @@ def _http_text(a: Address) -> str:
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     server = Server(config)
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before start: a signal while starting stops cleanly
         loop.add_signal_handler(sig, stop.set)
+    await server.start()
     log.info("b2bua ready")
     if ready is not None:
         ready.set()
