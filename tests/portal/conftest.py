@@ -31,8 +31,10 @@ mode = "optional"
 SHOTS = os.environ.get("B2BUA_SCREENSHOTS")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # per module, not per session: while Playwright's sync API runs, its event loop
+    # counts as running in this thread, and later tests that call asyncio.run fail
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: the browser tests need Debian's chromium package "
                     "(bash tests/run.sh installs it; or apt-get install -y chromium)")
