@@ -42,4 +42,4 @@ def test_counters_per_route_status_and_setup_time() -> None:
     assert log.ended == {("extension", 200): 1, ("trunk:carrier", 486): 1, ("none", 404): 1}
     assert sum(log.setup_counts) == 1 and log.setup_counts[SETUP_BUCKETS.index(0.5)] == 1
     assert log.setup_sum == pytest.approx(0.3)
-    assert not log._route and not log._setup  # nothing kept for ended calls
+    assert not log.live and not log._setup  # nothing kept for ended calls

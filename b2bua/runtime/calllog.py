@@ -31,12 +31,23 @@ log = logging.getLogger("b2bua.events")
 SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 
 
+class LiveCall:
+    """A call in progress as the log saw it start (the portal's live view)."""
+
+    __slots__ = ("started", "answered_at")
+
+    def __init__(self, started: CallStarted) -> None:
+        self.started = started
+        self.answered_at: float | None = None
+
+
 class CallLog:
     """Counters, for the status file and /metrics (``b2bua.web.metrics`` reads
     them at scrape time): totals in ``counters``; per route (``"extension"``,
     ``"trunk:NAME"``, ``"none"`` for a refused attempt) ``started``,
     ``answered`` and ``ended`` (by (route, final status)); ``setup_counts``
-    (one per ``SETUP_BUCKETS`` bound, then one past the last) and ``setup_sum``."""
+    (one per ``SETUP_BUCKETS`` bound, then one past the last) and ``setup_sum``;
+    ``live``: the calls in progress by ref."""
 
     def __init__(self) -> None:
         self.counters = {
@@ -48,7 +59,7 @@ class CallLog:
         self.ended: dict[tuple[str, int], int] = {}
         self.setup_counts = [0] * (len(SETUP_BUCKETS) + 1)
         self.setup_sum = 0.0
-        self._route: dict[str, str] = {}  # live call ref -> route
+        self.live: dict[str, LiveCall] = {}
         self._setup: dict[str, float] = {}  # ref -> start, until its first ringing or answer
 
     def _set_up(self, ref: str, at: float) -> None:
@@ -64,7 +75,7 @@ class CallLog:
             c["calls_started"] += 1
             route = event.route
             self.started[route] = self.started.get(route, 0) + 1
-            self._route[event.ref] = route
+            self.live[event.ref] = LiveCall(event)
             if route != "none":
                 self._setup[event.ref] = event.at
             a = event.account
@@ -86,7 +97,11 @@ class CallLog:
         elif isinstance(event, CalleeAnswered):  # calls_answered counts callees' answers
             c["calls_answered"] += 1
             self._set_up(event.ref, event.at)
-            route = self._route.get(event.ref, "none")
+            live = self.live.get(event.ref)
+            route = "none"
+            if live is not None:
+                route = live.started.route
+                live.answered_at = event.at
             self.answered[route] = self.answered.get(route, 0) + 1
             log.info("call %s answered", event.ref)
         elif isinstance(event, CallerConnected):
@@ -101,7 +116,8 @@ class CallLog:
             log.info("call %s ended: %d %s", event.ref, event.status, event.cause)
             c["calls_ended"] += 1
             self._setup.pop(event.ref, None)
-            key = (self._route.pop(event.ref, "none"), event.status)
+            ended = self.live.pop(event.ref, None)
+            key = (ended.started.route if ended is not None else "none", event.status)
             self.ended[key] = self.ended.get(key, 0) + 1
             if event.status >= 300:
                 c["calls_failed"] += 1

@@ -15,7 +15,7 @@ def test_log_in_and_add_a_code(page: Page, office: Office) -> None:
     page.goto(office.url + "/codes")
     expect(page).to_have_url(office.url + "/login")
     shot(page, "login")
-    login(page, office, "root", ROOT_PW)
+    login(page, office.url, "root", ROOT_PW)
     expect(page.get_by_role("heading", name="Account codes")).to_be_visible()
     page.get_by_role("link", name="Add a code").click()
     page.get_by_label("Group").select_option("default")
@@ -39,7 +39,7 @@ def test_log_in_and_add_a_code(page: Page, office: Office) -> None:
 def test_import_with_a_bad_row_shows_its_line(page: Page, office: Office, tmp_path: Path) -> None:
     csv_file = tmp_path / "clients.csv"
     csv_file.write_text("code,name,active_from\n20001,Good client,\n20002,Bad date,someday\n20003,Also good,\n")
-    login(page, office, "root", ROOT_PW)
+    login(page, office.url, "root", ROOT_PW)
     page.get_by_role("link", name="Import").click()
     page.get_by_label("CSV file").set_input_files(str(csv_file))
     page.get_by_role("button", name="Import").click()
@@ -56,14 +56,14 @@ def test_import_with_a_bad_row_shows_its_line(page: Page, office: Office, tmp_pa
 
 
 def test_group_admin_is_refused_another_groups_data(page: Page, office: Office) -> None:
-    login(page, office, "root", ROOT_PW)
+    login(page, office.url, "root", ROOT_PW)
     page.goto(office.url + "/codes/new")
     page.get_by_label("Group").select_option("default")
     page.get_by_label("Code (digits)").fill("30001")
     page.get_by_role("button", name="Add").click()
     expect(page.get_by_role("status")).to_contain_text("Added code 30001")
     page.get_by_role("button", name="Log out").click()
-    login(page, office, "sales", SALES_PW)
+    login(page, office.url, "sales", SALES_PW)
     expect(page.get_by_role("heading", name="Account codes")).to_be_visible()
     expect(page.locator("tbody")).not_to_contain_text("30001")
     response = page.goto(office.url + "/codes/default/30001")
@@ -74,7 +74,7 @@ def test_group_admin_is_refused_another_groups_data(page: Page, office: Office) 
 
 
 def test_a_form_without_its_csrf_token_is_refused(page: Page, office: Office) -> None:
-    login(page, office, "root", ROOT_PW)
+    login(page, office.url, "root", ROOT_PW)
     page.goto(office.url + "/codes/new")
     page.get_by_label("Code (digits)").fill("40001")
     page.locator("form.card input[name=csrf]").evaluate("el => el.remove()")
@@ -86,16 +86,16 @@ def test_a_form_without_its_csrf_token_is_refused(page: Page, office: Office) ->
 
 def test_login_throttling(page: Page, office: Office) -> None:
     for i in range(3):
-        login(page, office, "guessed", f"wrong guess {i}!")
+        login(page, office.url, "guessed", f"wrong guess {i}!")
         expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
-    login(page, office, "guessed", SALES_PW)  # right, but locked: the same answer
+    login(page, office.url, "guessed", SALES_PW)  # right, but locked: the same answer
     expect(page.get_by_role("alert")).to_have_text("Wrong name or password.")
     expect(page).to_have_url(office.url + "/login")
 
 
 def test_readable_on_a_phone(page: Page, office: Office) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
-    login(page, office, "root", ROOT_PW)
+    login(page, office.url, "root", ROOT_PW)
     expect(page.get_by_role("heading", name="Account codes")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
