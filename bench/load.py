@@ -406,7 +406,8 @@ dids = {{ "{EXTENSION}" = "{EXTENSION}" }}
 def start_ours(procs: Procs, work: Path, uas_port: int) -> Server:
     port = free_port()
     cfg = our_config(work, uas_port)
-    args = [str(PYTHON), "-m", "b2bua.runtime.cli", "serve", "--config", str(cfg), "--listen", f"udp:{HOST}:{port}"]
+    args = [str(PYTHON), "-m", "b2bua.runtime.cli", "serve", "--config", str(cfg), "--listen", f"udp:{HOST}:{port}",
+            "--http-listen", f"{HOST}:0"]  # the portal runs too (as deployed), on any free port
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = procs.start(args, work / "ours.log", env=env)
     srv = Server("ours", port, proc, work / "ours-data")

@@ -27,7 +27,9 @@ PURE_PACKAGES = ("b2bua.sip", "b2bua.calls", "b2bua.media", "dialplan")
 PURE_MODULES = ("b2bua.billing.rating", "b2bua.billing.cdr", "b2bua.billing.credit", "b2bua.billing.reports")
 FORBIDDEN = frozenset({"asyncio", "socket", "sqlite3", "asyncpg", "time", "random"})
 # the shell: what the deciding layers must not import
-SHELL = ("b2bua.runtime", "b2bua.transport")
+SHELL = ("b2bua.runtime", "b2bua.transport", "b2bua.web")
+# the HTTP side (portal, metrics) sits on top: no layer below the wiring imports it
+BELOW_WEB = ("b2bua.sip", "b2bua.calls", "b2bua.billing", "b2bua.transport", "b2bua.media", "dialplan")
 
 # Known layering leak being removed: Route.trunk is a runtime TrunkConfig.  The
 # integrator deletes this entry when calls/routing.py has routing types of its own.
@@ -156,6 +158,15 @@ def test_media_imports_only_the_standard_library_msgspec_and_itself(name: str) -
         return top in sys.stdlib_module_names or top in ("msgspec", "__future__")
 
     assert sorted(dep for dep in IMPORTS[name] if not allowed(dep)) == []
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if n.startswith(BELOW_WEB)))
+def test_lower_layers_do_not_import_the_web(name: str) -> None:
+    assert not violations(name, GRAPH, lambda dep: dep.startswith("b2bua.web"))
+
+
+def test_the_web_contract_covers_the_web_package() -> None:
+    assert "b2bua.web.http" in MODULES and "b2bua.billing.writer" in MODULES
 
 
 def test_pure_modules_load_no_io_modules_when_imported() -> None:

@@ -120,6 +120,16 @@ class Journal:
     def pending(self) -> bool:
         return self.replaying.exists() or self.path.exists()
 
+    def size(self) -> int:
+        """Bytes of writes waiting in the journal files (a stat each: cheap)."""
+        total = 0
+        for p in (self.path, self.replaying):
+            try:
+                total += p.stat().st_size
+            except OSError:
+                pass
+        return total
+
     def take(self) -> list[CdrWrite]:
         """The writes to replay: an unfinished replay first, else the current file."""
         with self._lock:
@@ -320,6 +330,9 @@ class CdrWriter:
         while self._spill:
             spill, self._spill = self._spill, []
             await self._to_journal(spill)
+
+    def journal_bytes(self) -> int:
+        return self.journal.size()
 
     @property
     def pending(self) -> int:

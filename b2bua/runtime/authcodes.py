@@ -39,10 +39,11 @@ class AuthCodeError(Exception):
     """A code that cannot be stored; the message says why (never the digits)."""
 
 
-def hash_code(code: str, salt: bytes) -> str:
-    """The stored form of ``code`` (hex)."""
+def hash_code(code: str, salt: bytes, *, n: int = SCRYPT_N) -> str:
+    """The stored form of ``code`` (hex); ``n``: scrypt's cost (administrators'
+    passwords, :mod:`b2bua.runtime.admins`, use a higher one)."""
     return hashlib.scrypt(
-        code.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=DIGEST_BYTES, maxmem=64 << 20
+        code.encode(), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=DIGEST_BYTES, maxmem=64 << 20
     ).hex()
 
 

@@ -170,6 +170,7 @@ class BillingService:
         self.commit_failures = 0
         self.credit_cuts = 0
         self._closed: dict[str, Cdr] = {}  # recently closed records, for a code attached after the call
+        self.credit_reservations = 0  # reservations asked of the credit store
 
     async def start(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
@@ -349,6 +350,7 @@ class BillingService:
             elif isinstance(cmd, CommitCredit):
                 self._spawn(self._commit(cmd), self._commits)
             else:
+                self.credit_reservations += 1
                 self._spawn(self._reserve(ctl, cmd))
 
     async def _reserve(self, ctl: CreditController, cmd: ReserveCredit) -> None:
@@ -426,6 +428,8 @@ class BillingService:
             "billing_quarantined": c["quarantined"],
             "credit_calls": len(self.credit),
             "credit_cuts": self.credit_cuts,
+            "credit_reservations": self.credit_reservations,
+            "billing_journal_bytes": self.writer.journal_bytes(),
             "credit_commits_pending": len(self._commits),
             "credit_commit_failures": self.commit_failures,
         }

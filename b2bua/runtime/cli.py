@@ -15,7 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
-from .config import DEFAULT, Config, ConfigError, load, with_listen
+from .config import DEFAULT, Config, ConfigError, load, with_http_listen, with_listen
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
     from b2bua.billing.cdr import Cdr
@@ -36,6 +36,8 @@ def _load(path: str | None, listen: list[str] | None) -> Config:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config, args.listen)
+    if args.http_listen:
+        config = with_http_listen(config, args.http_listen)
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -43,13 +45,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvloop
 
     from b2bua.media.sounds import SoundError
+    from b2bua.web.http import TlsError
 
     from .server import serve
     from .store import StoreError
 
     try:
         uvloop.run(serve(config))
-    except StoreError as err:
+    except (StoreError, TlsError) as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
     except SoundError as err:  # [media] sounds_dir: a missing directory, a file not 8 kHz mono 16-bit
@@ -226,6 +229,85 @@ def cmd_authcodes(args: argparse.Namespace) -> int:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    """From standard input (``--password-stdin``: one line) or asked twice on the terminal."""
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass(f"password for {args.name}: ")
+    if getpass.getpass("again: ") != first:
+        raise ValueError("the two passwords differ")
+    return first
+
+
+def cmd_admin(args: argparse.Namespace) -> int:
+    """``b2bua admin`` (portal administrators) and ``b2bua api-token`` (API clients):
+    the same roles, the same table file."""
+    from .admins import Admin, AdminError, AdminStore
+
+    config = _load(args.config, None)
+    store = _open_store(args, AdminStore)
+    if store is None:
+        return 1
+    tokens = args.command == "api-token"
+    try:
+        if args.action == "add":
+            if args.group is not None and config.groups and args.group not in config.groups:
+                raise AdminError(f"group {args.group!r} is not defined in the configuration's groups")
+            if tokens:
+                token = store.add_token(args.name, group=args.group)
+                print(f"API token {args.name} (shown this once; send it as Authorization: Bearer TOKEN):",
+                      file=sys.stderr)
+                print(token)
+            else:
+                admin = store.add(args.name, _read_password(args), group=args.group)
+                what = f"administrator of group {admin.group}" if admin.group is not None else "system administrator"
+                print(f"added {what} {admin.name}")
+        elif args.action == "list":
+            print(f"{'name':<24} {'role':<8} group")
+            found: list[Admin] = store.tokens() if tokens else store.list()
+            for a in found:
+                print(f"{a.name:<24} {a.role:<8} {a.group or ''}")
+        else:
+            (store.remove_token if tokens else store.remove)(args.name)
+            print(f"removed {'API token' if tokens else 'administrator'} {args.name}")
+    except (AdminError, ValueError) as err:
+        print(f"b2bua: {err}", file=sys.stderr)
+        return 1
+    except EOFError:
+        print("b2bua: no password given", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _admin_parser(sub: SubParsers) -> None:
+    p = sub.add_parser("admin", help="portal administrators (system, or of one business group)")
+    acts = p.add_subparsers(dest="action", required=True)
+    q = acts.add_parser("add", help="add an administrator (asks for the password)")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q.add_argument("name")
+    q.add_argument("--group", help="a business-group administrator of this group (default: system administrator)")
+    q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    q = acts.add_parser("list", help="list administrators")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q = acts.add_parser("remove", help="remove an administrator (their sessions end at their next request)")
+    q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+    q.add_argument("name")
+    p.set_defaults(func=cmd_admin)
+    p = sub.add_parser("api-token", help="tokens of JSON API clients (system, or of one business group)")
+    acts = p.add_subparsers(dest="action", required=True)
+    for name, text in (("add", "make a token (printed once)"), ("list", "list tokens (names only)"),
+                       ("remove", "revoke a token")):
+        q = acts.add_parser(name, help=text)
+        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
+        if name != "list":
+            q.add_argument("name")
+        if name == "add":
+            q.add_argument("--group", help="limit the token to this business group")
+    p.set_defaults(func=cmd_admin)
 
 
 def _authcodes_parser(sub: SubParsers) -> None:
@@ -451,6 +533,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PROTO:HOST:PORT",
         help="udp:HOST:PORT or tcp:HOST:PORT (IPv6: udp:[::1]:5060); repeat; overrides the file",
     )
+    p.add_argument(
+        "--http-listen", metavar="HOST:PORT",
+        help="the portal's and /metrics' address (port 0: any free port; off: none); overrides [http] listen",
+    )
     p.set_defaults(func=cmd_serve)
     for name, func, text in (
         ("registrations", cmd_registrations, "list the live registrations"),
@@ -461,6 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
     _codes_parser(sub)
     _authcodes_parser(sub)
+    _admin_parser(sub)
     _billing_parsers(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")

@@ -33,6 +33,7 @@ import csv
 import datetime
 import io
 import logging
+import re
 import sqlite3
 from typing import Iterable, Iterator, Sequence
 
@@ -69,20 +70,25 @@ COLUMNS = (
 )
 
 class CodeError(Exception):
-    """A code or a CSV row that cannot be stored; the message says why."""
+    """A code or a CSV row that cannot be stored; the message says why, and
+    ``field`` names the column at fault when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class CodesUnavailable(LookupError):
     """The code list cannot be read: the policy refuses calls that need a code."""
 
 
-def _date(text: str | None) -> datetime.date | None:
-    if not text:
+def _date(text: str | None, what: str) -> datetime.date | None:
+    if not text or not text.strip():
         return None
     try:
         return datetime.date.fromisoformat(text.strip())
     except ValueError:
-        raise CodeError(f"bad date {text!r} (YYYY-MM-DD)") from None
+        raise CodeError(f"{what}: bad date {text!r} (YYYY-MM-DD)", what) from None
 
 
 def _int(text: str | None, what: str) -> int | None:
@@ -90,7 +96,7 @@ def _int(text: str | None, what: str) -> int | None:
         return None
     t = str(text).strip()
     if not t.isdigit():
-        raise CodeError(f"{what} must be a whole number, not {t!r}")
+        raise CodeError(f"{what} must be a whole number, not {t!r}", what)
     return int(t)
 
 
@@ -102,7 +108,7 @@ def _bool(text: str | None) -> bool:
         return True
     if t in ("no", "n", "false", "0", "inactive", "disabled"):
         return False
-    raise CodeError(f"active must be yes or no, not {text!r}")
+    raise CodeError(f"active must be yes or no, not {text!r}", "active")
 
 
 def _classes(text: str | None) -> frozenset[CallClass]:
@@ -112,7 +118,7 @@ def _classes(text: str | None) -> frozenset[CallClass]:
             out.add(CallClass(name.lower()))
         except ValueError:
             valid = ", ".join(c.value for c in CallClass)
-            raise CodeError(f"unknown call class {name!r} (one of {valid})") from None
+            raise CodeError(f"unknown call class {name!r} (one of {valid})", "allowed_classes") from None
     return frozenset(out)
 
 
@@ -123,15 +129,15 @@ def code_from_fields(fields: dict[str, str | None]) -> AccountCode:
         raise CodeError(f"unknown column(s): {', '.join(sorted(unknown))}")
     code = (fields.get("code") or "").strip()
     if not code:
-        raise CodeError("code is empty")
+        raise CodeError("code is empty", "code")
     try:
         return AccountCode(
             code=code,
             name=(fields.get("name") or "").strip(),
             department=(fields.get("department") or "").strip(),
             active=_bool(fields.get("active")),
-            active_from=_date(fields.get("active_from")),
-            active_until=_date(fields.get("active_until")),
+            active_from=_date(fields.get("active_from"), "active_from"),
+            active_until=_date(fields.get("active_until"), "active_until"),
             min_digits=_int(fields.get("min_digits"), "min_digits"),
             max_digits=_int(fields.get("max_digits"), "max_digits"),
             blocked_prefixes=parse_prefix_list(fields.get("blocked_prefixes") or ""),
@@ -142,7 +148,10 @@ def code_from_fields(fields: dict[str, str | None]) -> AccountCode:
             credit_account=(fields.get("credit_account") or "").strip() or None,
         )
     except (ValueError, msgspec.ValidationError) as err:
-        raise CodeError(f"code {code!r}: {err}") from None
+        # AccountCode's checks start with the field they are about ("min_digits is above ...")
+        m = re.match(r"(?:Expected .* - at `\$\.)?([a-z_]+)", str(err))
+        field = m.group(1) if m and m.group(1) in COLUMNS else None
+        raise CodeError(f"code {code!r}: {err}", field) from None
 
 
 def _code_of(row: Sequence[object]) -> AccountCode:
@@ -310,6 +319,34 @@ class CodeStore:
             args = (group,)
         return [(row[0], _code_of(row[1:])) for row in self.db.execute(sql + " ORDER BY grp, code", args)]
 
+    def search(
+        self, groups: Sequence[str] | None, text: str = "", *, offset: int = 0, limit: int = 50
+    ) -> tuple[int, builtins.list[tuple[str, AccountCode]]]:
+        """(how many match, one page of them): codes of ``groups`` (None: every
+        group) whose code, name or department contains ``text``."""
+        where: builtins.list[str] = []
+        args: builtins.list[str | int] = []
+        if groups is not None:
+            if not groups:
+                return 0, []
+            where.append(f"grp IN ({', '.join('?' * len(groups))})")
+            args.extend(groups)
+        if text:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("(code LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR department LIKE ? ESCAPE '\\')")
+            args.extend([pattern] * 3)
+        cond = f" WHERE {' AND '.join(where)}" if where else ""
+        (total,) = self.db.execute(f"SELECT count(*) FROM account_codes{cond}", args).fetchone()
+        rows = self.db.execute(
+            f"SELECT grp, {', '.join(COLUMNS)} FROM account_codes{cond} ORDER BY grp, code LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return int(total), [(row[0], _code_of(row[1:])) for row in rows]
+
+    def groups(self) -> builtins.list[str]:
+        """The groups that have codes."""
+        return [row[0] for row in self.db.execute("SELECT DISTINCT grp FROM account_codes ORDER BY grp")]
+
     def import_csv(self, group: str, text: str, *, skip_bad: bool = False) -> tuple[int, builtins.list[str]]:
         """Import rows; returns (imported, errors).  Without ``skip_bad`` a file
         with any bad row imports nothing."""
@@ -392,17 +429,22 @@ def describe(group: str, c: AccountCode) -> Iterator[str]:
             yield f"{key + ':':<18}{value}"
 
 
+def restrictions(c: AccountCode) -> str:
+    """A code's restrictions in a few words (``b2bua codes list``, the portal)."""
+    r = []
+    if c.blocked_prefixes:
+        r.append("blocks " + ",".join(c.blocked_prefixes))
+    if c.allowed_numbers or c.allowed_prefixes:
+        r.append("only " + ",".join(c.allowed_numbers + c.allowed_prefixes))
+    if c.allowed_classes:
+        r.append("classes " + ",".join(sorted(x.value for x in c.allowed_classes)))
+    if c.min_digits or c.max_digits:
+        r.append(f"digits {c.min_digits or ''}-{c.max_digits or ''}")
+    return "; ".join(r)
+
+
 def table(rows: Iterable[tuple[str, AccountCode]]) -> Iterator[str]:
     yield f"{'group':<10} {'code':<15} {'active':<6} {'name':<24} {'department':<14} restrictions"
     for group, c in rows:
-        r = []
-        if c.blocked_prefixes:
-            r.append("blocks " + ",".join(c.blocked_prefixes))
-        if c.allowed_numbers or c.allowed_prefixes:
-            r.append("only " + ",".join(c.allowed_numbers + c.allowed_prefixes))
-        if c.allowed_classes:
-            r.append("classes " + ",".join(sorted(x.value for x in c.allowed_classes)))
-        if c.min_digits or c.max_digits:
-            r.append(f"digits {c.min_digits or ''}-{c.max_digits or ''}")
         active = "yes" if c.active else "no"
-        yield f"{group:<10} {c.code:<15} {active:<6} {c.name[:24]:<24} {c.department[:14]:<14} {'; '.join(r)}"
+        yield f"{group:<10} {c.code:<15} {active:<6} {c.name[:24]:<24} {c.department[:14]:<14} {restrictions(c)}"

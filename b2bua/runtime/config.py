@@ -290,8 +290,53 @@ class MediaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
             raise ValueError("media.rtp_last must be above media.rtp_first")
 
 
+def parse_http_listen(text: str) -> Address:
+    """``HOST:PORT`` / ``[::1]:8080`` -> a TCP Address (port 0: any free port)."""
+    try:
+        return parse_listen("tcp:" + text)
+    except ValueError:
+        raise ValueError(f"http listen address {text!r} must be HOST:PORT with an IP address (IPv6: [::1]:8080)") from None
+
+
+class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The administration portal and ``/metrics``, served in the SIP server's own
+    process and event loop (``b2bua.web``)."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8080"
+    # TLS: both files (PEM) or neither; with TLS the session cookie is Secure
+    certfile: str = ""
+    keyfile: str = ""
+    # seconds a portal session lasts without use, and at most
+    session_idle: Annotated[float, msgspec.Meta(ge=60, le=7 * 86400)] = 1800.0
+    session_max: Annotated[float, msgspec.Meta(ge=60, le=30 * 86400)] = 12 * 3600.0
+    # login throttling: wrong passwords per administrator name (and
+    # login_address_max_failures per source address) within login_window
+    # seconds lock further logins for login_lockout seconds
+    login_max_failures: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    login_address_max_failures: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 20
+    login_window: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+    login_lockout: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
+    # largest CSV upload accepted (bytes)
+    max_upload_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 2 << 20
+
+    def __post_init__(self) -> None:
+        parse_http_listen(self.listen)
+        if bool(self.certfile) != bool(self.keyfile):
+            raise ValueError("TLS needs both certfile and keyfile (or neither)")
+
+    @property
+    def address(self) -> Address:
+        return parse_http_listen(self.listen)
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
+
+
 class Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     server: ServerConfig = ServerConfig()
+    http: HttpConfig = HttpConfig()
     sip: SipConfig = SipConfig()
     users: list[UserConfig] = []
     trunks: list[TrunkConfig] = []
@@ -362,3 +407,15 @@ def with_listen(config: Config, listen: list[str]) -> Config:
     except ValueError as err:
         raise ConfigError(f"--listen: {err}") from None
     return msgspec.structs.replace(config, server=server)
+
+
+def with_http_listen(config: Config, listen: str) -> Config:
+    """Command-line --http-listen overrides the file (``off``: no HTTP server)."""
+    if listen == "off":
+        return msgspec.structs.replace(config, http=msgspec.structs.replace(config.http, enabled=False))
+    try:
+        http = msgspec.structs.replace(config.http, listen=listen)
+        http.__post_init__()
+    except ValueError as err:
+        raise ConfigError(f"--http-listen: {err}") from None
+    return msgspec.structs.replace(config, http=http)

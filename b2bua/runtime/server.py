@@ -30,6 +30,8 @@ from b2bua.transport.rtp import RtpPacer, RtpPortPool
 from b2bua.transport.sockets import TcpTransport, open_udp
 from b2bua.media.sounds import SoundLibrary
 from b2bua.media.tones import tone_plan
+from b2bua.web.http import WebServer
+from b2bua.web.portal import build_app
 
 from .app import SHUTDOWN_CAUSE, ServerApp
 from .authcodes import AuthCodeStore
@@ -62,6 +64,7 @@ class Server:
         self.billing: BillingService | None = None
         self.prompts: PromptService | None = None
         self.pacer: RtpPacer | None = None
+        self.web: WebServer | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -113,6 +116,10 @@ class Server:
         if cfg.billing.durable_answer:
             self.billing.release_answer = app.calls.release_answer
         self.billing.flush = driver.flush
+        if cfg.http.enabled:  # before SIP listens: a server that answers SIP serves its pages
+            portal = build_app(self)
+            self.web = WebServer(portal, cfg.http, on_stop=portal.close)
+            await self.web.start()
         tcp = TcpTransport(driver, sip.max_tcp_connections, sip.max_message_bytes)
         self.tcp = tcp
         for addr in cfg.server.addresses:
@@ -211,6 +218,7 @@ class Server:
             "account_codes_loaded": self.codes.loaded if self.codes is not None else 0,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
             "overloaded": self.endpoint.overloaded,
+            "event_loop_lag_ms": round(getattr(self.driver, "lag", 0.0) * 1000, 1),
             "calls_shed": self.endpoint.shed,
             "account_code_lockouts": self.app.lockouts,
             "credit_refusals": self.app.credit_refusals,
@@ -219,6 +227,7 @@ class Server:
             "auth_failures": self.app.admission.guard.failures,
             "auth_locked_out_attempts": self.app.admission.guard.refusals,
             "listen": [f"{a.transport}:{a.host}:{a.port}" for a in self.bound],
+            "http_listen": _http_text(self.web.address) if self.web is not None and self.web.address else "",
             **self.calllog.counters,
             **(self.billing.status() if self.billing is not None else {}),
             **(self.prompts.status() if self.prompts is not None else {}),
@@ -301,6 +310,8 @@ class Server:
         close the databases; credit operations in flight get ``timeout`` seconds."""
         if getattr(self, "_lock_timer", None) is not None:  # started: keep the guessing protection
             self._save_lockouts(again=False)
+        if self.web is not None:
+            await self.web.stop()
         self.close()
         if self.codes is not None:
             await self.codes.stop()
@@ -315,13 +326,17 @@ class Server:
             self._write_status(running=False)
 
 
+def _http_text(a: Address) -> str:
+    return f"[{a.host}]:{a.port}" if ":" in a.host else f"{a.host}:{a.port}"
+
+
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     server = Server(config)
-    await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before start: a signal while starting stops cleanly
         loop.add_signal_handler(sig, stop.set)
+    await server.start()
     log.info("b2bua ready")
     if ready is not None:
         ready.set()

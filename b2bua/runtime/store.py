@@ -1,4 +1,5 @@
-"""The server's own SQLite database (registrations, account codes), created on
+"""The server's own SQLite database (registrations, account codes, authorization
+codes, portal administrators), created on
 first start by ``open_database``.
 
 Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
@@ -68,6 +69,29 @@ MIGRATIONS: Migrations = [
             level INTEGER NOT NULL DEFAULT 0,
             classes TEXT NOT NULL DEFAULT '',
             active INTEGER NOT NULL DEFAULT 1
+        )""",
+    ],
+    [
+        # portal administrators (b2bua.runtime.admins): role 'system', or 'group'
+        # bound to one business group; password as 'scrypt$N$salt$hash'
+        """CREATE TABLE IF NOT EXISTS admins (
+            name TEXT PRIMARY KEY,
+            password TEXT NOT NULL,
+            role TEXT NOT NULL CHECK (role IN ('system', 'group')),
+            grp TEXT,
+            created_at REAL NOT NULL,
+            CHECK ((role = 'group') = (grp IS NOT NULL))
+        )""",
+    ],
+    [
+        # JSON API clients (b2bua.runtime.admins): the SHA-256 of each token, never the token
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            name TEXT PRIMARY KEY,
+            digest TEXT NOT NULL UNIQUE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'group')),
+            grp TEXT,
+            created_at REAL NOT NULL,
+            CHECK ((role = 'group') = (grp IS NOT NULL))
         )""",
     ],
 ]

@@ -92,6 +92,9 @@ class ServerProcess:
         cfg = tmp / "b2bua.toml"
         cfg.write_text(config or "")
         args = [sys.executable, "-m", "b2bua.runtime.cli", "serve", "--listen", f"udp:{h}:{self.port}", "--listen", f"tcp:{h}:{self.port}"]
+        # the portal on a port the kernel picks (no collision between tests);
+        # ``http_url`` finds it in the log
+        args += ["--http-listen", f"{h}:0"]
         if config is not None:
             args += ["--config", str(cfg)]
         args += extra or []
@@ -117,6 +120,18 @@ class ServerProcess:
             raise RuntimeError(f"server did not answer: {self.output()}")
         finally:
             client.close()
+
+    @property
+    def http_url(self) -> str:
+        """``http://HOST:PORT`` of the server's portal and /metrics (from its log:
+        the port is the kernel's choice)."""
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            m = re.search(r"portal and metrics on (https?://\S+?)/?$", self.output(), re.M)
+            if m is not None:
+                return m.group(1)
+            time.sleep(0.05)
+        raise RuntimeError(f"the server names no HTTP address: {self.output()}")
 
     def output(self) -> str:
         if not self._logf.closed:

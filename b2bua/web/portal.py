@@ -1,0 +1,293 @@
+"""The portal's ASGI application (Starlette): login and sessions, the headers
+and limits every answer and request get, and ``/metrics``; the account-code
+pages are in :mod:`b2bua.web.code_pages`.
+
+Every page but ``/login``, ``/healthz``, ``/metrics``, ``/static`` and the JSON
+API (:mod:`b2bua.web.api`, its own tokens) needs a session (:mod:`b2bua.web.sessions`); every POST needs the session's CSRF token
+in its form (the login form: the token of its own cookie), else 403.  Pages are
+Jinja2 templates with autoescaping, so nothing an administrator types becomes
+markup.  The database is the server's own SQLite file on a connection of the
+portal's, used in a worker thread one call at a time (:class:`PortalDb`): the
+SIP event loop never waits on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+import jinja2
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from b2bua.runtime.admins import AdminStore
+from b2bua.runtime.codes import CodeStore
+from b2bua.runtime.config import Config
+from b2bua.runtime.store import open_database
+
+from .api import routes as api_routes
+from .call_pages import routes as call_routes
+from .code_pages import routes as code_routes
+from .metrics import registry_for
+from .sessions import LoginGuard, Session, Sessions, new_token
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from b2bua.runtime.server import Server
+
+log = logging.getLogger("b2bua.portal")
+T = TypeVar("T")
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "b2bua_session"
+LOGIN_COOKIE = "b2bua_login"  # the login form's CSRF token (no session yet)
+WRONG_LOGIN = "Wrong name or password."  # also the answer while a login is locked
+CSRF_REFUSED = "This form's security token is missing or wrong (CSRF protection): reload the page and try again."
+FORM_OVERHEAD = 64 * 1024  # bytes a multipart request may add to the upload itself
+
+# every answer: no framing, no sniffing, no referrer, scripts and styles only from here
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class Guard:
+    """Pure ASGI middleware: ``SECURITY_HEADERS`` on every answer, and a bound on
+    request bodies (a declared length, at most ``max_body`` bytes; 411/413)."""
+
+    def __init__(self, app: ASGIApp, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in SECURITY_HEADERS if k not in names
+                ]
+            await send(message)
+
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            length = dict(scope["headers"]).get(b"content-length")
+            problem = None
+            if length is None or not length.isdigit():
+                problem = (411, "A request body needs a Content-Length.")
+            elif int(length) > self.max_body:
+                problem = (413, f"The request is larger than {self.max_body} bytes.")
+            if problem is not None:
+                response: Response = PlainTextResponse(problem[1], status_code=problem[0])
+                if scope["path"].startswith("/api/"):  # the API answers in JSON, always
+                    response = JSONResponse({"error": problem[1]}, status_code=problem[0])
+                await response(scope, receive, send_with_headers)
+                return
+        await self.app(scope, receive, send_with_headers)
+
+
+class PortalDb:
+    """The portal's own connection to the server's database, used in a worker
+    thread, one call at a time."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+        self.codes = CodeStore(db)
+        self.admins = AdminStore(db)
+        self._lock = asyncio.Lock()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _pathpart(value: object) -> str:
+    return urllib.parse.quote(str(value), safe="")
+
+
+class Portal:
+    """What the pages share: configuration, database, sessions, templates."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        http = config.http
+        self.db = PortalDb(open_database(config.server.data_dir))
+        self.sessions = Sessions(http.session_idle, http.session_max)
+        self.guard = LoginGuard(http.login_max_failures, http.login_address_max_failures, http.login_window,
+                                http.login_lockout)
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
+        env.filters["pathpart"] = _pathpart
+        self.templates = Jinja2Templates(env=env)
+        self.clock: Callable[[], float] = time.monotonic
+
+    # -- rendering -------------------------------------------------------------
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
+        session = context.setdefault("session", getattr(request.state, "session", None))
+        if "notice" not in context and session is not None:
+            context["notice"], session.flash = session.flash, ""
+        context.setdefault("notice", "")
+        context.setdefault("error", "")
+        return self.templates.TemplateResponse(request, template, context, status_code=status)
+
+    def refuse(self, request: Request, status: int, message: str) -> Response:
+        return self.render(request, "error.html", status, title="Not allowed" if status == 403 else "Error",
+                           error=message)
+
+    # -- sessions --------------------------------------------------------------
+    async def session_of(self, request: Request) -> Session | None:
+        session = self.sessions.get(request.cookies.get(SESSION_COOKIE), self.clock())
+        if session is None:
+            return None
+        admin = await self.db.run(self.db.admins.get, session.admin.name)
+        if admin != session.admin:  # removed, or its role changed: log in again
+            self.sessions.end_admin(session.admin.name)
+            return None
+        return session
+
+    def page(self, handler: Callable[[Request, Session], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        """An endpoint that needs a session; a POST also its CSRF token (the
+        parsed form is ``request.state.form``)."""
+
+        async def endpoint(request: Request) -> Response:
+            session = await self.session_of(request)
+            if session is None:
+                if request.method == "GET":
+                    return RedirectResponse("/login", status_code=303)
+                return self.refuse(request, 403, "Your session has ended: log in again.")
+            request.state.session = session
+            if request.method == "POST":
+                form = await self.form(request)
+                token = form.get("csrf")
+                if not session.csrf_ok(token if isinstance(token, str) else None):
+                    log.warning("portal: %s %s by %r without a valid CSRF token", request.method, request.url.path,
+                                session.admin.name)
+                    return self.refuse(request, 403, CSRF_REFUSED)
+                request.state.form = form
+            return await handler(request, session)
+
+        return endpoint
+
+    async def form(self, request: Request) -> FormData:
+        return await request.form(max_files=1, max_fields=40, max_part_size=64 * 1024)
+
+    def set_cookie(self, response: Response, name: str, value: str, max_age: int | None = None) -> None:
+        response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="strict",
+                            secure=self.config.http.tls)
+
+    # -- login -----------------------------------------------------------------
+    async def login_page(self, request: Request) -> Response:
+        if await self.session_of(request) is not None:
+            return RedirectResponse("/codes", status_code=303)
+        return self._login_form(request)
+
+    def _login_form(self, request: Request, status: int = 200, error: str = "", name: str = "") -> Response:
+        token = new_token()
+        response = self.render(request, "login.html", status, title="Log in", csrf=token, error=error, name=name,
+                               session=None)
+        self.set_cookie(response, LOGIN_COOKIE, token, max_age=3600)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        form = await self.form(request)
+        token, cookie = form.get("csrf"), request.cookies.get(LOGIN_COOKIE)
+        if not (isinstance(token, str) and cookie and Session.same(token, cookie)):
+            return self.refuse(request, 403, CSRF_REFUSED)
+        name, password = form.get("name"), form.get("password")
+        if not isinstance(name, str) or not isinstance(password, str) or not name or len(name) > 64:
+            return self._login_form(request, 401, WRONG_LOGIN)
+        address = request.client.host if request.client else "?"
+        now = self.clock()
+        locked = self.guard.locked(name, address, now)
+        admin = await self.db.run(self.db.admins.check, name, password[:1024])  # the same work when locked
+        if locked or admin is None:
+            if not locked and self.guard.failed(name, address, now):
+                log.warning("portal: logins as %r from %s locked for %.0f s (password guessing)", name, address,
+                            self.config.http.login_lockout)
+            log.info("portal: login as %r from %s refused", name, address)
+            return self._login_form(request, 401, WRONG_LOGIN, name)
+        session = self.sessions.create(admin, now)
+        log.info("portal: %s logged in from %s", admin.name, address)
+        response = RedirectResponse("/codes", status_code=303)
+        self.set_cookie(response, SESSION_COOKIE, session.id)
+        response.delete_cookie(LOGIN_COOKIE, path="/")
+        return response
+
+    async def logout(self, request: Request, session: Session) -> Response:
+        self.sessions.end(session.id)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    def metrics(self) -> list[Metric]:
+        return [
+            GaugeMetricFamily("b2bua_portal_sessions", "Portal sessions open.", value=len(self.sessions)),
+            CounterMetricFamily("b2bua_portal_login_failures", "Portal logins refused.", value=self.guard.failures),
+            CounterMetricFamily("b2bua_portal_login_lockouts", "Portal logins locked (password guessing).",
+                                value=self.guard.lockouts),
+        ]
+
+
+async def healthz(request: Request) -> Response:
+    return PlainTextResponse("ok\n")
+
+
+class PortalApp:
+    """The ASGI application, and ``close`` for the server's shutdown."""
+
+    def __init__(self, server: Server) -> None:
+        portal = Portal(server.config)
+        self.portal = portal
+        registry = registry_for(server, portal.metrics)
+
+        async def metrics(request: Request) -> Response:
+            # on the loop: reads counters only (no I/O but a stat of the journal)
+            return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+        async def home(request: Request) -> Response:
+            return RedirectResponse("/codes", status_code=303)
+
+        app = Starlette(routes=[
+            Route("/", home),
+            Route("/healthz", healthz),
+            Route("/metrics", metrics),
+            Route("/login", portal.login_page, methods=["GET"]),
+            Route("/login", portal.login, methods=["POST"]),
+            Route("/logout", portal.page(portal.logout), methods=["POST"]),
+            *code_routes(portal),
+            *call_routes(portal, server),
+            *api_routes(portal),
+            Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+        ])
+        self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+    def close(self) -> None:
+        self.portal.db.close()
+
+
+def build_app(server: Server) -> PortalApp:
+    return PortalApp(server)
