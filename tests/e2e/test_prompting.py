@@ -294,3 +294,26 @@ def test_a_pyvoip_phone_hears_the_prompt_keys_tones_and_hears_ringback(answering
     assert (r["accountcode"], r["code_source"], r["code_entry"]) == ("12345", "prompt", "inband"), r
     assert r["answer"] == "" and r["destination"] == LONG, r  # never answered by the callee: nothing billed
     # (no settle: the cancelled INVITE's transaction lives on for Timer D, 32 s over UDP)
+
+
+def test_a_broken_replacement_announcement_stops_the_server_with_its_name(tmp_path: Path) -> None:
+    """A file in [media] sounds_dir that is not 8 kHz 16-bit mono is found at start,
+    not by a caller hearing noise: a readable error naming it, exit status 1."""
+    import wave
+
+    sounds = tmp_path / "sounds"
+    sounds.mkdir()
+    with wave.open(str(sounds / "thank_you.wav"), "wb") as w:  # 44.1 kHz: wrong
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(44100)
+        w.writeframes(b"\0\0" * 4410)
+    cfg = tmp_path / "b2bua.toml"
+    cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n\n[media]\nsounds_dir = "{sounds}"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "b2bua.runtime.cli", "serve", "--config", str(cfg), "--listen",
+         f"udp:127.0.0.1:{free_port()}", "--http-listen", "off"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "thank_you.wav" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
