@@ -284,6 +284,8 @@ class MediaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     rtp_last: Annotated[int, msgspec.Meta(ge=1025, le=65535)] = 20999
     tones: Literal["north_american", "itu"] = "north_american"
     sounds_dir: str = ""
+    # seconds between RTCP receiver reports on a prompt's stream (RFC 3550 §6.4.2); 0: none
+    rtcp_interval: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
 
     def __post_init__(self) -> None:
         if self.rtp_last <= self.rtp_first:

@@ -86,6 +86,7 @@ class PromptService:
         tones: TonePlan,
         media_host: str,
         flush: Callable[[], None] = lambda: None,
+        rtcp_interval: float = 0.0,
     ) -> None:
         self.app = app
         self.pool = pool
@@ -94,6 +95,7 @@ class PromptService:
         self.tones = tones
         self.media_host = media_host
         self.flush = flush
+        self.rtcp_interval = rtcp_interval or None  # receiver reports on the prompts' streams
         self.prompts: dict[str, _Prompt] = {}  # by INVITE transaction
         self.by_ref: dict[str, _Prompt] = {}
         self._payloads: dict[tuple[str, int], tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
@@ -237,7 +239,7 @@ class _Prompt:
         try:
             self.stream = await open_stream(
                 self.s.pool, self.s.pacer, host=self.s.media_host, remote=_remote(offer),
-                on_packet=self.packet,
+                on_packet=self.packet, rtcp_interval=self.s.rtcp_interval,
             )
         except PortRangeExhausted:
             self.s.counters["no_port"] += 1

@@ -165,6 +165,7 @@ class Server:
         self.prompts = PromptService(
             app, pool=RtpPortPool(media.rtp_first, media.rtp_last), pacer=self.pacer, sounds=sounds,
             tones=tone_plan(media.tones), media_host=media.address or sip.host, flush=driver.flush,
+            rtcp_interval=media.rtcp_interval,
         )
         app.prompter = self.prompts
         app.admission.policy = msgspec.structs.replace(app.admission.policy, prompting=True)

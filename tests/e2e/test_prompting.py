@@ -35,6 +35,7 @@ def prompting_office(rtp_first: int) -> str:
 address = "127.0.0.1"
 rtp_first = {rtp_first}
 rtp_last = {rtp_first + 99}
+rtcp_interval = 1
 """
 
 
