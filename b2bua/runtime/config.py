@@ -284,6 +284,9 @@ class MediaConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     rtp_last: Annotated[int, msgspec.Meta(ge=1025, le=65535)] = 20999
     tones: Literal["north_american", "itu"] = "north_american"
     sounds_dir: str = ""
+    # keep a prompted call's media through the server once the callee answers (the
+    # server relays RTP both ways) instead of re-offering both ends to each other
+    anchor: bool = False
     # seconds between RTCP receiver reports on a prompt's stream (RFC 3550 §6.4.2); 0: none
     rtcp_interval: Annotated[float, msgspec.Meta(ge=0, le=60)] = 0.0
 

@@ -87,6 +87,7 @@ class PromptService:
         media_host: str,
         flush: Callable[[], None] = lambda: None,
         rtcp_interval: float = 0.0,
+        anchor: bool = False,
     ) -> None:
         self.app = app
         self.pool = pool
@@ -96,12 +97,16 @@ class PromptService:
         self.media_host = media_host
         self.flush = flush
         self.rtcp_interval = rtcp_interval or None  # receiver reports on the prompts' streams
+        self.anchor = anchor  # media stays through the server after the callee answers
         self.prompts: dict[str, _Prompt] = {}  # by INVITE transaction
         self.by_ref: dict[str, _Prompt] = {}
         self._payloads: dict[tuple[str, int], tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
         self._session_ids = itertools.count(1)
         self.peak = 0  # prompts at once, at most
-        self.counters = {"prompts": 0, "prompted_calls_placed": 0, "no_codec": 0, "no_port": 0, "bridged": 0}
+        self.counters = {
+            "prompts": 0, "prompted_calls_placed": 0, "no_codec": 0, "no_port": 0, "bridged": 0, "anchored": 0,
+            "relayed_to_callee": 0, "relayed_to_caller": 0,
+        }
 
     # -- commands of the admission machine ------------------------------------------------
     def execute(self, cmd: StartPrompt | PromptAgain | CollectNumber, now: float) -> None:
@@ -226,6 +231,7 @@ class _Prompt:
         self.timer: asyncio.TimerHandle | None = None
         self.ringback = False
         self.number: DigitCollector | None = None  # the FAC form's destination digits
+        self.b_stream: RtpStream | None = None  # anchored media: the callee's side
         self.phase = "opening"  # opening, prompting, placing, connected, failing, done
         self.loop = asyncio.get_running_loop()
 
@@ -290,6 +296,11 @@ class _Prompt:
 
     # -- inputs -------------------------------------------------------------------------
     def packet(self, packet: RtpPacket, now: float) -> None:
+        if self.phase == "anchored":  # the caller's packet goes to the callee as it came
+            if self.b_stream is not None:
+                self.b_stream.relay(packet.to_bytes())
+                self.s.counters["relayed_to_callee"] += 1
+            return
         if self.phase not in ("prompting", "dialing"):
             return
         if self.te_pt is not None and packet.payload_type == self.te_pt:
@@ -425,7 +436,11 @@ class _Prompt:
         if go is None or self.stream is None:
             return
         self.phase = "placing"
-        own = sdp.offer(address=self.s.media_host, port=self.stream.port, session_id=next(self.s._session_ids),
+        if self.s.anchor and self.b_stream is None:  # the callee gets a stream of its own first
+            asyncio.get_running_loop().create_task(self._open_callee_stream())
+            return
+        port = self.b_stream.port if self.b_stream is not None else self.stream.port
+        own = sdp.offer(address=self.s.media_host, port=port, session_id=next(self.s._session_ids),
                         codecs=[sdp.PCMA if self.codec == g711.PCMA else sdp.PCMU, sdp.TELEPHONE_EVENT])
         placed = self.s.app.calls.place(
             self.ref, now, route=go.route, sd=own, display=go.display, account=go.account, dialed=go.dialed or "",
@@ -442,13 +457,46 @@ class _Prompt:
             once, loop = self.s.payloads("tone:ringback", self.codec)
             self.stream.play(itertools.chain(once, itertools.cycle(loop)))
 
+    async def _open_callee_stream(self) -> None:
+        """Anchored media: the stream the callee is offered (then the call is placed)."""
+        try:
+            self.b_stream = await open_stream(
+                self.s.pool, self.s.pacer, host=self.s.media_host, on_packet=self.callee_packet,
+                payload_type=self.codec, rtcp_interval=self.s.rtcp_interval,
+            )
+        except PortRangeExhausted:
+            self.s.counters["no_port"] += 1
+            log.error("call %s: no free RTP port for the callee's media: refused 503", self.ref)
+            self.finish(503, "No media port available")
+            return
+        if self.phase != "placing":  # the caller left meanwhile
+            self.close()
+            return
+        self.place(asyncio.get_running_loop().time())
+
     def callee_answered(self, at: float) -> None:
         if self.phase != "placing":
             return
-        self.phase = "connected"
         if self.stream is not None:
             self.stream.stop()
+        if self.b_stream is not None:  # anchored: relay both ways from now on
+            self.phase = "anchored"
+            self.s.counters["anchored"] += 1
+            call = self.s.app.calls.index.calls.get(self.ref)
+            answer = call.b.final if call is not None and call.b is not None else None
+            try:
+                self.b_stream.remote = _remote(sdp.parse(answer.body)) if answer is not None else None
+            except sdp.SdpError:
+                log.warning("call %s: the callee's answer has no usable SDP; media waits for its packets", self.ref)
+            return
+        self.phase = "connected"
         self._bridge(BRIDGE_TRIES)
+
+    def callee_packet(self, packet: RtpPacket, now: float) -> None:
+        """Anchored media: the callee's packet goes to the caller as it came."""
+        if self.phase == "anchored" and self.stream is not None:
+            self.stream.relay(packet.to_bytes())
+            self.s.counters["relayed_to_caller"] += 1
 
     def _bridge(self, tries: int) -> None:
         """Connect the two ends once the caller has ACKed its 200 (RFC 3725 flow I)."""
@@ -503,9 +551,10 @@ class _Prompt:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if self.stream is not None:
-            self.stream.close()
-            self.stream = None
+        for stream in (self.stream, self.b_stream):
+            if stream is not None:
+                stream.close()
+        self.stream = self.b_stream = None
         self.s.forget(self)
 
 

@@ -165,7 +165,7 @@ class Server:
         self.prompts = PromptService(
             app, pool=RtpPortPool(media.rtp_first, media.rtp_last), pacer=self.pacer, sounds=sounds,
             tones=tone_plan(media.tones), media_host=media.address or sip.host, flush=driver.flush,
-            rtcp_interval=media.rtcp_interval,
+            rtcp_interval=media.rtcp_interval, anchor=media.anchor,
         )
         app.prompter = self.prompts
         app.admission.policy = msgspec.structs.replace(app.admission.policy, prompting=True)

@@ -233,6 +233,7 @@ class RtpStream:
         self.malformed = 0
         self.unexpected = 0  # datagrams from another source than the latched one
         self.rtcp_received = 0
+        self.relayed = 0  # datagrams sent as they came (relay)
         self.closed = False
         self._rtp = _Socket(self)
         self._rtcp: _Socket | None = None
@@ -267,6 +268,14 @@ class RtpStream:
     def stop(self) -> None:
         """Stop sending (the phone hears silence); on_done is not called."""
         self.set_source(None)
+
+    def relay(self, data: bytes) -> None:
+        """Send a datagram as it is, now (anchored media: the other party's packet)."""
+        transport = self._rtp.transport
+        dest = self.latched or self.remote
+        if transport is not None and dest is not None and not self.closed:
+            transport.sendto(data, dest)
+            self.relayed += 1
 
     def _tick(self, frames: int, skip: int, now: float) -> None:
         if self.closed:  # closed by another stream's owner earlier in this tick

@@ -219,6 +219,33 @@ def test_no_free_media_port_gets_503_logged_and_recorded(tmp_path: Path) -> None
         rig.close()
 
 
+def test_media_kept_through_the_server_is_relayed_both_ways(tmp_path: Path) -> None:
+    """[media] anchor: no re-offers after the callee answers; the caller's audio
+    reaches the callee through the server (the callee, SIPp -rtp_echo, sends it
+    back, and that reaches the caller the same way)."""
+    rtp_first = 30000 + (free_port() % 300) * 100
+    rig = Rig(tmp_path, extra=prompting_office(rtp_first) + "anchor = true\n", carrier_port=free_port())
+    try:
+        assert cli(rig, "codes", "add", "12345", "--name", "Acme").returncode == 0
+        wait_codes(rig.data, count=1)
+        far = rig.uas("uas.xml", rig.carrier_port, extra=("-trace_msg", "-rtp_echo", "-mp", str(free_port())))
+        variables = {"caller": "1001", **{f"d{i + 1}": d for i, d in enumerate("12345")}}
+        proc = run(sipp_args("uac_prompt_anchored.xml", rig.target, port=free_port(), service=LONG, user="1001",
+                             password="pw1001", variables=variables,
+                             extra=("-d", "3000", "-trace_msg", "-mp", str(free_port()))), rig.tmp)
+        assert proc.returncode == 0, proc.stdout[-3000:] + rig.server.output()[-3000:]
+        assert far.wait(30) == 0
+        status = json.loads((rig.data / "status.json").read_text())
+        assert status["prompt_anchored"] == 1, status
+        assert status["prompt_relayed_to_callee"] > 20 and status["prompt_relayed_to_caller"] > 20, status
+        callee = messages(rig, "uas_")
+        assert [m.split(" ", 1)[0] for m in callee if not m.startswith("SIP/")] == ["INVITE", "ACK", "BYE"]
+        (r,) = [r for r in records(rig) if r["end"]]
+        assert (r["accountcode"], r["code_source"], r["disposition"]) == ("12345", "prompt", "ANSWERED"), r
+    finally:
+        rig.close()
+
+
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "0": 941}
