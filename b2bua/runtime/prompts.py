@@ -68,6 +68,7 @@ from dialplan import Prompt
 
 log = logging.getLogger("b2bua.prompts")
 
+ANSWER_WAIT = 1.0  # seconds an answered caller's first RTP packet is waited for before prompting
 BRIDGE_RETRY = 0.05  # seconds between attempts to bridge while the caller's ACK is awaited
 BRIDGE_TRIES = 100
 FAIL_TONE = 3.0  # seconds of reorder before a refused prompted call is ended
@@ -291,11 +292,27 @@ class _Prompt:
                 terminator="#",
             ),
         ))
+        if self.spec.answer:
+            # answered: a phone starts its media once it has the 200; the prompt
+            # starts with the phone's first packet (at most ANSWER_WAIT later), so
+            # that its beginning is heard
+            self.phase = "waiting"
+            self.loop.call_later(ANSWER_WAIT, self._begin)
+            return
+        self._begin()
+
+    def _begin(self) -> None:
+        """The prompt itself (once the caller can hear it)."""
+        if self.phase not in ("opening", "waiting") or self.session is None:
+            return
+        now = self.loop.time()
         self.phase = "prompting"
         self.run(self.session.start(now), now)
 
     # -- inputs -------------------------------------------------------------------------
     def packet(self, packet: RtpPacket, now: float) -> None:
+        if self.phase == "waiting":  # the answered phone's media has begun: so does the prompt
+            self._begin()
         if self.phase == "anchored":  # the caller's packet goes to the callee as it came
             if self.b_stream is not None:
                 self.b_stream.relay(packet.to_bytes())
@@ -544,7 +561,7 @@ class _Prompt:
         was = self.phase
         self.phase = "done"
         self.close()
-        if was in ("opening", "prompting", "dialing", "routing"):  # still in admission's hands
+        if was in ("opening", "waiting", "prompting", "dialing", "routing"):  # still in admission's hands
             self.s.admission(TransactionGone(txn=self.txn))
 
     def close(self) -> None:

@@ -345,3 +345,40 @@ def test_a_broken_replacement_announcement_stops_the_server_with_its_name(tmp_pa
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "thank_you.wav" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+@pytest.fixture
+def tone_office(tmp_path: Path) -> Iterator[Rig]:
+    """Tone-only prompting (CUCM style), the caller answered by the server."""
+    rtp_first = 30000 + (free_port() % 300) * 100
+    extra = prompting_office(rtp_first).replace('prompt = "announcement"', 'prompt = "tone"\nprompt_answer = true')
+    rig = Rig(tmp_path, extra=extra, carrier_port=free_port())
+    yield rig
+    rig.close()
+
+
+def envelope(audio: bytes, frame: int = 160) -> list[bool]:
+    """Per 20 ms: is there a tone (8-bit audio from pyVoIP)?"""
+    return [max(abs(b - 128) for b in audio[i:i + frame]) > 8 for i in range(0, len(audio) - frame + 1, frame)]
+
+
+def test_the_tone_prompt_is_recall_dial_tone(tone_office: Rig) -> None:
+    """Tone-only prompting, decoded from the server's RTP by a pyVoIP phone: the
+    recall dial tone, 350+440 Hz (its three leading bursts are over before pyVoIP,
+    which starts its media with the 200, reads anything)."""
+    from .phones import CallState, Phone, wait_for
+
+    rig = tone_office
+    phone = Phone(rig.target, "1001", "pw1001")
+    phone.start()
+    try:
+        call = phone.call(LONG, timeout=10)
+        assert wait_for(lambda: call.state == CallState.ANSWERED, 10), call.state
+        audio = listen(call, 1.0)
+        call.hangup()
+    finally:
+        phone.stop()
+    steady = audio[-4000:]
+    assert all(envelope(steady)), "no steady tone"
+    tone = power(steady, 350) + power(steady, 440)
+    assert tone > 20 * (power(steady, 480) + power(steady, 620) + power(steady, 1000)), "not 350+440 Hz"
