@@ -377,6 +377,32 @@ class MidCallCodes:
         state: _State = call.midcall
         return state
 
+    # -- keys from the media (RFC 4733, media kept through the server) ---------------------
+    def key(self, ref: str, key: str, address: str, now: float) -> tuple[bool, int | None]:
+        """A key the caller pressed during its call, seen in the media (RFC 4733):
+        (hold it back from the callee?, the verdict's status once ``*VSC code #``
+        is complete, else None).  Keys of a feature code that turns out not to be
+        one are not passed on (unlike INFO digits, whose INFOs can be sent later)."""
+        call = self.manager.index.calls.get(ref)
+        if call is None or call.state is not CallState.CONNECTED:
+            return False, None
+        vsc = self._vsc(call)
+        state = self._state(call)
+        digits = state.digits + key
+        if not vsc or not (vsc.startswith(digits) or digits.startswith(vsc)):
+            held = bool(state.digits)
+            state.digits = ""
+            return held, None
+        if len(digits) > len(vsc) + MAX_CODE_DIGITS + 1:
+            state.digits = ""
+            return True, None
+        if digits.startswith(vsc) and key == "#" and len(digits) > len(vsc) + 1:
+            state.digits = ""
+            status, _ = self.apply(call, digits[len(vsc):-1], CodeSource.RFC4733, self._owner(call), address, now)
+            return True, status
+        state.digits = digits
+        return True, None
+
     # -- INFO digits ----------------------------------------------------------------------
     def _vsc(self, call: Call) -> str:
         started = call.started

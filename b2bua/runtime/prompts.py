@@ -233,6 +233,8 @@ class _Prompt:
         self.ringback = False
         self.number: DigitCollector | None = None  # the FAC form's destination digits
         self.b_stream: RtpStream | None = None  # anchored media: the callee's side
+        self.held_keys: dict[int, bool] = {}  # anchored: RFC 4733 events (by timestamp) kept from the callee
+        self.confirming = False  # anchored: a verdict tone plays to the caller
         self.phase = "opening"  # opening, prompting, placing, connected, failing, done
         self.loop = asyncio.get_running_loop()
 
@@ -314,6 +316,8 @@ class _Prompt:
         if self.phase == "waiting":  # the answered phone's media has begun: so does the prompt
             self._begin()
         if self.phase == "anchored":  # the caller's packet goes to the callee as it came
+            if self.te_pt is not None and packet.payload_type == self.te_pt and self._feature_key(packet, now):
+                return  # a key of a mid-call feature code (*VSC code #): not passed on
             if self.b_stream is not None:
                 self.b_stream.relay(packet.to_bytes())
                 self.s.counters["relayed_to_callee"] += 1
@@ -509,8 +513,42 @@ class _Prompt:
         self.phase = "connected"
         self._bridge(BRIDGE_TRIES)
 
+    def _feature_key(self, packet: RtpPacket, now: float) -> bool:
+        """Anchored media: the caller's RFC 4733 keys checked for ``*VSC code #``
+        (b2bua.calls.midcall); True when this packet's key is held back."""
+        midcall = self.s.app.midcall
+        if midcall is None:
+            return False
+        self.events.receive(packet, now)
+        for ev in self.events.events:
+            if isinstance(ev, KeyPressed):
+                held, status = midcall.key(self.ref, ev.key, self.stream.latched[0] if self.stream and
+                                           self.stream.latched else "", now)
+                if len(self.held_keys) > 1000:
+                    self.held_keys.clear()
+                self.held_keys[packet.timestamp] = held
+                if status is not None:
+                    self.confirm(status == 200)
+        self.events.events.clear()
+        self.s.flush()
+        return self.held_keys.get(packet.timestamp, False)
+
+    def confirm(self, accepted: bool) -> None:
+        """The caller alone hears the verdict: confirmation tone, or reorder."""
+        if self.stream is None:
+            return
+        once, loop = self.s.payloads("tone:confirmation" if accepted else "tone:reorder", self.codec)
+        frames = iter(once) if once else itertools.islice(itertools.cycle(loop), 50)
+        self.confirming = True
+        self.stream.play(frames, on_done=self._confirmed)
+
+    def _confirmed(self) -> None:
+        self.confirming = False
+
     def callee_packet(self, packet: RtpPacket, now: float) -> None:
         """Anchored media: the callee's packet goes to the caller as it came."""
+        if self.confirming:
+            return  # the caller hears the server's tone meanwhile
         if self.phase == "anchored" and self.stream is not None:
             self.stream.relay(packet.to_bytes())
             self.s.counters["relayed_to_caller"] += 1

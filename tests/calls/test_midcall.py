@@ -331,3 +331,26 @@ def test_digits_that_are_no_feature_code_go_on_in_order() -> None:
     h.gw.respond(h.gw.expect_one("INFO").request, 200)
     assert changes(h) == []
     hang_up(h)
+
+
+def test_keys_from_the_media_form_a_feature_code() -> None:
+    """RFC 4733 keys seen in media kept through the server (runtime.prompts):
+    *89 CODE # sets the code; its keys are held back from the callee; other keys
+    pass; a code that is refused gets its status."""
+    h, mc = rig()
+    connect(h)
+    (ref,) = list(h.manager.index.calls)
+    assert mc.key(ref, "5", "192.0.2.10", h.now) == (False, None)  # not a feature code: passed on
+    held = [mc.key(ref, k, "192.0.2.10", h.now) for k in "*8912345"]
+    assert all(h_ == (True, None) for h_ in held), held
+    assert mc.key(ref, "#", "192.0.2.10", h.now) == (True, 200)
+    h.pump()  # (the runtime dispatches after each packet)
+    (ch,) = changes(h)
+    assert ch.account.code == "12345" and ch.account.source is CodeSource.RFC4733
+    assert [mc.key(ref, k, "192.0.2.10", h.now) for k in "*8999999"][-1] == (True, None)
+    assert mc.key(ref, "#", "192.0.2.10", h.now) == (True, 403)  # an unknown code
+    assert mc.key(ref, "*", "192.0.2.10", h.now) == (True, None)
+    assert mc.key(ref, "7", "192.0.2.10", h.now) == (True, None)  # "*7": not *89: that key is lost, as documented
+    assert mc.key(ref, "1", "192.0.2.10", h.now) == (False, None)
+    hang_up(h)
+    assert mc.key(ref, "*", "192.0.2.10", h.now) == (False, None)  # the call is over

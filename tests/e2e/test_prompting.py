@@ -246,6 +246,55 @@ def test_media_kept_through_the_server_is_relayed_both_ways(tmp_path: Path) -> N
         rig.close()
 
 
+def test_a_code_keyed_as_rfc4733_during_an_anchored_call_splits_the_record(tmp_path: Path) -> None:
+    """Media kept through the server: *89 55555 # keyed as telephone-events during
+    the call (b2bua.calls.midcall) sets a new account code; nothing reaches the
+    callee as a request, and the record has a segment under the new code.  (The
+    events come from a socket of the test's, numbered by b2bua.media: the
+    sip-tester captures cannot spell *89..., their timestamps go up 0..9 * #.)"""
+    import socket
+
+    from b2bua.media.rfc4733 import EventSender
+    from b2bua.media.rtp import RtpSender
+
+    rtp_first = 30000 + (free_port() % 300) * 100
+    rig = Rig(tmp_path, extra=prompting_office(rtp_first) + "anchor = true\n", carrier_port=free_port())
+    try:
+        for code in ("12345", "55555"):
+            assert cli(rig, "codes", "add", code, "--name", f"Client {code}").returncode == 0
+        wait_codes(rig.data, count=2)
+        far = rig.uas("uas.xml", rig.carrier_port, extra=("-trace_msg",))
+        variables = {"caller": "1001", **{f"d{i + 1}": d for i, d in enumerate("12345")}}
+        phone = Sipp(sipp_args("uac_prompt_anchored_te.xml", rig.target, port=free_port(), service=LONG, user="1001",
+                               password="pw1001", variables=variables, extra=("-d", "6000", "-trace_msg")),
+                     rig.tmp, "phone")
+        rig.procs.append(phone)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and '"prompt_anchored": 1' not in (rig.data / "status.json").read_text():
+            time.sleep(0.1)
+        rtp = RtpSender(ssrc=0x1234, sequence=1, timestamp=1000, payload_type=0)
+        keys = EventSender(payload_type=101)
+        for k in "*8955555#":
+            keys.press(k, duration=0.08)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            while keys.busy:
+                data = keys.next_packet(rtp) or rtp.audio(b"\xff" * 160)
+                s.sendto(data, ("127.0.0.1", rtp_first))  # the caller's stream: the first port of the range
+                time.sleep(0.02)
+        assert phone.wait(30) == 0
+        assert far.wait(30) == 0
+        callee = messages(rig, "uas_")
+        assert [m.split(" ", 1)[0] for m in callee if not m.startswith("SIP/")] == ["INVITE", "ACK", "BYE"]
+        (r,) = [r for r in records(rig) if r["end"]]
+        assert r["accountcode"] == "55555" and r["code_source"] == "rfc4733", r
+        assert [(c["accountcode"], c["code_source"]) for c in r["code_changes"]] == [
+            ("12345", "prompt"), ("55555", "rfc4733")], r["code_changes"]
+        assert "55555" not in rig.server.output()  # logged masked
+    finally:
+        rig.close()
+
+
 # -- a pyVoIP phone: it hears the prompt and keys the code as tones in its audio --------
 
 ROWS = {"1": 697, "2": 697, "3": 697, "4": 770, "5": 770, "6": 770, "7": 852, "8": 852, "9": 852, "0": 941}
