@@ -346,9 +346,7 @@ class Admission(PromptSteps):
         assert a.ctx is not None
         d = self._decide(a, a.ctx, now)
         if d.outcome is Outcome.ALLOW:
-            a.destination = d.destination
-            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
-            return Found.ALLOWED
+            return self._allowed(a, d)
         if d.outcome is Outcome.COLLECT and self._can_prompt(a, d):
             a.destination = d.destination
             a.collect_rule = d.rule
@@ -356,6 +354,13 @@ class Admission(PromptSteps):
         log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
         a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
         return Found.REFUSED
+
+    @staticmethod
+    def _allowed(a: Attempt, d: Decision) -> Found:
+        """The policy allows the call: where it goes, and whether credit is checked."""
+        a.destination = d.destination
+        a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
+        return Found.ALLOWED
 
     def _decide_code(self, a: Attempt, code: str, now: float) -> Decision:
         """The code alone (the FAC form, before its number): format and validation."""

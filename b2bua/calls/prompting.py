@@ -45,7 +45,6 @@ import msgspec
 
 from dialplan import CallContext, CodeSource, Decision, Lockout, Outcome, Prompt
 from dialplan.dialstring import mask_code, without_code
-from dialplan.numbering import UNRESTRICTED_CLASSES
 
 from .commands import (
     CodeEntered, CollectNumber, Command, NumberEntered, Policy, PromptAgain, PromptEnded, PromptSpec, StartCall,
@@ -82,6 +81,7 @@ class _Admission(Protocol):
     def _wrong(self, a: "Attempt", d: Decision, now: float, out: list[Command]) -> Found: ...
     def _dial_string_entered(self, a: "Attempt", ev: NumberEntered, now: float, out: list[Command]) -> Found: ...
     def _start_call(self, a: "Attempt", route: Route) -> StartCall: ...
+    def _allowed(self, a: "Attempt", d: Decision) -> Found: ...
 
 
 class PromptSteps:
@@ -155,13 +155,11 @@ class PromptSteps:
         a.ctx = msgspec.structs.replace(a.ctx, dialed=dialed)
         d = self._decide(a, a.ctx, now)
         if d.outcome is Outcome.ALLOW:
-            a.destination = d.destination
             source = CodeSource.PROMPT if a.account.code else a.account.source
             a.account = msgspec.structs.replace(a.account, entry=ev.transport, source=source)
-            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
             log.info("call from %s to %s: dial string keyed after the minimal prompt (%s)", a.caller, a.shown,
                      ev.transport)
-            return Found.ALLOWED
+            return self._allowed(a, d)
         log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
         a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
         return Found.REFUSED
@@ -174,12 +172,10 @@ class PromptSteps:
         assert a.ctx is not None
         d = self._decide(a, msgspec.structs.replace(a.ctx, collected_code=digits), now)
         if d.outcome is Outcome.ALLOW:
-            a.destination = d.destination
             a.account = msgspec.structs.replace(a.account, entry=transport)
-            a.prepaid = bool(a.account.credit_account) and d.call_class not in UNRESTRICTED_CLASSES
-            log.info("call from %s to %s: account code %s entered (%s)", a.caller, a.destination,
+            log.info("call from %s to %s: account code %s entered (%s)", a.caller, d.destination,
                      mask_code(digits), transport)
-            return Found.ALLOWED
+            return self._allowed(a, d)
         if not retry:  # the number is wrong, or the code may not call it: no second try
             log.info("call from %s to %s refused: %s (%s)", a.caller, a.destination, d.reason, d.rule)
             a.route = refusal(d.destination or a.destination or a.shown, d.status or 403, d.reason)

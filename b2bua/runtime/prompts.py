@@ -72,6 +72,7 @@ ANSWER_WAIT = 1.0  # seconds an answered caller's first RTP packet is waited for
 BRIDGE_RETRY = 0.05  # seconds between attempts to bridge while the caller's ACK is awaited
 BRIDGE_TRIES = 100
 FAIL_TONE = 3.0  # seconds of reorder before a refused prompted call is ended
+FRAME = 0.02  # seconds of audio per RTP packet (the pacer's tick)
 
 
 class PromptService:
@@ -165,6 +166,13 @@ class PromptService:
             found = (tuple(encode(f) for f in intro), tuple(encode(f) for f in loop))
             self._payloads[key] = found
         return found
+
+    def frames(self, name: str, codec: int, *, loop: bool = True, seconds: float | None = None) -> Iterator[bytes]:
+        """A media name's payloads in playing order: its part played once, then
+        its looped part over and over (``loop``), at most ``seconds`` long."""
+        once, looped = self.payloads(name, codec)
+        out: Iterator[bytes] = itertools.chain(once, itertools.cycle(looped)) if loop and looped else iter(once)
+        return itertools.islice(out, round(seconds / FRAME)) if seconds is not None else out
 
     def _start(self, cmd: StartPrompt, now: float) -> None:
         call = cmd.call
@@ -357,8 +365,7 @@ class _Prompt:
             digit_map=NANP_DIGIT_MAP,
         ), now)
         if self.stream is not None:
-            once, loop = self.s.payloads("tone:dial", self.codec)
-            self.stream.play(itertools.chain(once, itertools.cycle(loop)))
+            self.stream.play(self.s.frames("tone:dial", self.codec))
         self._rearm()
 
     def collect_dial_string(self, now: float) -> None:
@@ -416,9 +423,8 @@ class _Prompt:
     def play(self, cmd: Play, now: float) -> None:
         if self.stream is None:
             return
-        once, loop = self.s.payloads(cmd.media_name, self.codec)
         play_id = cmd.play_id
-        frames: Iterator[bytes] = itertools.chain(once, itertools.cycle(loop)) if cmd.loop and loop else iter(once)
+        frames = self.s.frames(cmd.media_name, self.codec, loop=cmd.loop)
 
         def done() -> None:
             if self.session is not None and self.phase == "prompting":
@@ -475,8 +481,7 @@ class _Prompt:
     def ringing(self) -> None:
         if self.phase == "placing" and self.stream is not None and not self.ringback:
             self.ringback = True
-            once, loop = self.s.payloads("tone:ringback", self.codec)
-            self.stream.play(itertools.chain(once, itertools.cycle(loop)))
+            self.stream.play(self.s.frames("tone:ringback", self.codec))
 
     async def _open_callee_stream(self) -> None:
         """Anchored media: the stream the callee is offered (then the call is placed)."""
@@ -537,10 +542,9 @@ class _Prompt:
         """The caller alone hears the verdict: confirmation tone, or reorder."""
         if self.stream is None:
             return
-        once, loop = self.s.payloads("tone:confirmation" if accepted else "tone:reorder", self.codec)
-        frames = iter(once) if once else itertools.islice(itertools.cycle(loop), 50)
+        name = "tone:confirmation" if accepted else "tone:reorder"
         self.confirming = True
-        self.stream.play(frames, on_done=self._confirmed)
+        self.stream.play(self.s.frames(name, self.codec, seconds=1.0), on_done=self._confirmed)
 
     def _confirmed(self) -> None:
         self.confirming = False
@@ -574,11 +578,10 @@ class _Prompt:
             self.finish(go.route.status, go.route.reason)
             return
         self.phase = "failing"
-        name = CODE_FAILED if self.spec.style is Prompt.ANNOUNCEMENT else "tone:reorder"
-        once, loop = self.s.payloads(name, self.codec)
-        frames: Iterator[bytes] = iter(once) if once else itertools.islice(itertools.cycle(loop), int(FAIL_TONE / 0.02))
-        if name.startswith("tone:"):
-            frames = itertools.islice(itertools.chain(once, itertools.cycle(loop)), int(FAIL_TONE / 0.02))
+        if self.spec.style is Prompt.ANNOUNCEMENT:
+            frames = self.s.frames(CODE_FAILED, self.codec, loop=False)
+        else:
+            frames = self.s.frames("tone:reorder", self.codec, seconds=FAIL_TONE)
         self.stream.play(frames, on_done=lambda: self.finish(go.route.status, go.route.reason))
 
     def finish(self, status: int, reason: str) -> None:
