@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -18,14 +19,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port free for both UDP and TCP on ``host``."""
+    """A port free for both UDP and TCP on ``host``, drawn from 10000-19999: below the
+    kernel's ephemeral range (32768-60999), which other processes take from at any
+    moment, and below the RTP port ranges the tests give the server (20000 and up),
+    so that a port chosen here stays free until SIPp or the server binds it."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    for _ in range(50):
+    for _ in range(200):
+        port = random.randrange(10000, 20000)
         u = socket.socket(family, socket.SOCK_DGRAM)
-        u.bind((host, 0))
-        port = u.getsockname()[1]
         t = socket.socket(family, socket.SOCK_STREAM)
         try:
+            u.bind((host, port))
             t.bind((host, port))
         except OSError:
             continue
