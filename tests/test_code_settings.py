@@ -33,6 +33,7 @@ password = "pw"
 extension = "1002"
 password = "pw"
 group = "sales"
+display_name = "Bob <b>Sales</b>"
 account_code = "4321"
 """
 

@@ -40,6 +40,7 @@ from b2bua.runtime.store import open_database
 from .api import routes as api_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
+from .group_pages import routes as group_routes
 from .metrics import registry_for
 from .sessions import LoginGuard, Session, Sessions, new_token
 
@@ -277,6 +278,7 @@ class PortalApp:
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
             *code_routes(portal),
             *call_routes(portal, server),
+            *group_routes(portal),
             *api_routes(portal),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
