@@ -12,21 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeAlias
+
+from .config import DEFAULT, load
 
 if TYPE_CHECKING:
-    from .cli import SubParsers
     from .code_settings import SettingsStore
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 CLI_USER = "command line"  # changed_by of a change made here
 
 
 def _store(args: argparse.Namespace) -> SettingsStore | None:
-    from .cli import _load
     from .code_settings import SettingsStore
     from .store import StoreError, open_database
 
-    config = _load(args.config, None)
+    config = load(args.config) if args.config else DEFAULT
     try:
         store = SettingsStore(open_database(config.server.data_dir), config)
         store.seed()

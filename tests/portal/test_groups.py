@@ -5,8 +5,6 @@ another group's settings."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -17,6 +15,7 @@ from tests.e2e.server import wait_codes
 from tests.e2e.sipp import SIPP
 from tests.e2e.test_account_codes import codes, outside_call, refused
 from tests.e2e.test_calls import OFFICE, Rig, settle
+from tests.e2e.test_code_settings_calls import reloads, wait_reload
 from tests.web.client import ROOT_PW, SALES_PW, add_admin
 
 from .conftest import login, shot
@@ -40,24 +39,6 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     wait_codes(r.data, count=2)
     yield r
     r.close()
-
-
-def reloads(data: Path) -> int:
-    try:
-        return int(json.loads((data / "status.json").read_text()).get("code_settings_reloads", 0))
-    except (OSError, ValueError):
-        return 0
-
-
-def wait_reload(data: Path, before: int, timeout: float = 10.0) -> None:
-    """Until the running server's copy of the settings has taken a change (the
-    status file, rewritten every second, counts the reloads)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if reloads(data) > before:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"the server did not take the settings change in {timeout} s")
 
 
 def test_change_a_groups_code_length_and_the_next_call_obeys_it(browser: Browser, rig: Rig) -> None:
