@@ -235,6 +235,8 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     def __post_init__(self) -> None:
         if not 1 <= self.prompt_attempts <= 10:
             raise ValueError("prompt_attempts must be 1 to 10")
+        if not 0 <= self.post_call_window <= 86400:
+            raise ValueError("post_call_window must be 0 to 86400 seconds")
         for name, fac in (("fac", self.fac), ("auth_fac", self.auth_fac), ("midcall_vsc", self.midcall_vsc)):
             if fac and not (2 <= len(fac) <= MAX_VSC_CHARS and fac[0] in VSC_STARTS and set(fac) <= _FAC_CHARS):
                 raise ValueError(f"{name} must be * or # then digits, at most {MAX_VSC_CHARS} characters, e.g. *88")

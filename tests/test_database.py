@@ -187,17 +187,18 @@ async def test_authorization_codes_follow_other_processes(tmp_path: Path) -> Non
     cli = AuthCodeStore(open_database(tmp_path))
     cli.add("24681357", "Night manager", level=5)
     store = CodeStore(open_database(tmp_path))
-    store.auth_table = AuthCodeStore(store.db).table()
+    table = AuthCodeStore(store.db).table()
+    store.followers.append(table)
     await store.start(poll=3600)  # only explicit refreshes in this test
     try:
-        found = store.auth_table.find("24681357")
+        found = table.find("24681357")
         assert found is not None and found.active and found.description == "Night manager"
-        assert store.auth_table.find("13572468") is None
+        assert table.find("13572468") is None
         cli.add("13572468", "Reception")
         cli.set_active(found.id, False)
         assert await store.refresh()
-        again = store.auth_table.find("24681357")
+        again = table.find("24681357")
         assert again is not None and not again.active  # found, refused by the policy as disabled
-        assert store.auth_table.find("13572468") is not None
+        assert table.find("13572468") is not None
     finally:
         await store.stop()

@@ -273,9 +273,14 @@ class Admission(PromptSteps):
         a.caller, a.caller_user, a.display = user.extension, user.auth_name, user.display_name
         a.department, a.group = user.department, user.group
         self._hide_code(a)
-        a.user_policy = UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
+        a.user_policy = self.user_policy(user)
         a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
         return Found.PHONE
+
+    def user_policy(self, user: Extension) -> UserPolicy:
+        """A user's code settings: the policy's copy, else the account's own."""
+        found = self.policy.users.get(user.extension)
+        return found if found is not None else UserPolicy(mode=user.account_code_mode, assigned_code=user.account_code)
 
     def _hide_code(self, a: Attempt) -> None:
         """The dial string as logs and records show it, read under the caller's group."""

@@ -13,7 +13,7 @@ import msgspec
 
 from b2bua.billing.credit import CreditCheck
 from b2bua.sip.endpoint import CancelReceived, RequestReceived
-from dialplan import GroupPolicy, Prompt
+from dialplan import GroupPolicy, Prompt, UserPolicy
 from dialplan.authcodes import AuthCodeLookup
 from dialplan.codes import CodeLookup
 from dialplan.numbering import NumberingPlan
@@ -35,6 +35,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     """Account codes and credit: what the policy steps need."""
 
     groups: Mapping[str, GroupPolicy] = {}  # empty: account codes not used
+    # extension -> code settings instead of the Extension's own (the database's copy)
+    users: Mapping[str, UserPolicy] = {}
     plan: NumberingPlan
     codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
     auth_codes: AuthCodeLookup | None = None  # authorization codes; None: a dialed one is refused 503

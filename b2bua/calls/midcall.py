@@ -341,7 +341,7 @@ class MidCallCodes:
         user = adm.callers.get(started.caller_user)
         codes = policy.codes.for_group(started.group) if policy.codes is not None else NO_DATABASE
         d = check_midcall_code(
-            group, UserPolicy(mode=user.account_code_mode if user is not None else None), started.destination,
+            group, UserPolicy(mode=adm.user_policy(user).mode if user is not None else None), started.destination,
             code, source, policy.plan, codes, self.today(), internal=adm.router.extensions,
         )
         if d.code_rejected:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import sqlite3
 from typing import Final, Iterable
@@ -24,6 +25,8 @@ from typing import Final, Iterable
 from dialplan.authcodes import AuthCode, is_auth_code
 from dialplan.codes import parse_prefix_list
 from dialplan.numbering import CallClass
+
+log = logging.getLogger("b2bua.codes")
 
 SALT_BYTES: Final = 16
 SALT_KEY: Final = "auth_code_salt"
@@ -63,6 +66,18 @@ class AuthCodeTable:
 
     def __len__(self) -> int:
         return len(self._by_digest)
+
+    # a follower of the account codes' reloads (b2bua.runtime.codes.CodeStore.followers)
+    def read(self, db: sqlite3.Connection, /) -> list[AuthCode] | None:
+        try:
+            return read_codes(db)
+        except AuthCodeError as err:  # a row the command line would not have written
+            log.error("authorization codes not reloaded: %s", err)
+            return None
+
+    def apply(self, codes: list[AuthCode] | None, /) -> None:
+        if codes is not None:
+            self.replace(codes)
 
     def find(self, code: str, /) -> AuthCode | None:
         if not is_auth_code(code):

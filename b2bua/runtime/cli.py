@@ -1,5 +1,6 @@
 """Command line: ``b2bua serve``, ``b2bua check-config``, account codes
-(``b2bua codes``), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``;
+(``b2bua codes``), groups' and users' code settings (``b2bua groups``, ``b2bua
+users``: :mod:`b2bua.runtime.settings_cli`), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``;
 ``--db URL`` reports on any billing database, without a configuration).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
@@ -16,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
 from .config import DEFAULT, Config, ConfigError, load, with_http_listen, with_listen
+from .settings_cli import add_parsers as settings_parsers
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
     from b2bua.billing.cdr import Cdr
@@ -546,6 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
         p.set_defaults(func=func)
     _codes_parser(sub)
+    settings_parsers(sub)
     _authcodes_parser(sub)
     _admin_parser(sub)
     _billing_parsers(sub)

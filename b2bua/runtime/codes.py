@@ -8,7 +8,10 @@ data_version``, polled every ``CODES_POLL`` seconds off the event loop), so a
 change made with ``b2bua codes ...`` from another process applies to the next call
 without a restart, and the call path never waits on the database.  A table that
 cannot be read makes every lookup fail (the policy refuses what needs a code, 503)
-until a reload succeeds.
+until a reload succeeds.  Other administrative data of the same database follows
+the same reloads (``CodeStore.followers``: the authorization codes, the groups'
+and users' code settings): each is read in the same worker thread on the same
+connection and handed over on the loop, so one poller serves them all.
 
 CSV (import and export) has a header row with these columns, in any order;
 only ``code`` is required::
@@ -35,14 +38,12 @@ import io
 import logging
 import re
 import sqlite3
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 import msgspec
 
 from b2bua.billing.reports import CSV_LINE_END, csv_cell, csv_uncell
 
-from .authcodes import AuthCodeError, AuthCodeTable, read_codes
-from dialplan.authcodes import AuthCode
 from dialplan.codes import AccountCode, parse_prefix_list
 from dialplan.numbering import CallClass
 
@@ -80,6 +81,17 @@ class CodeError(Exception):
 
 class CodesUnavailable(LookupError):
     """The code list cannot be read: the policy refuses calls that need a code."""
+
+
+class Follower(Protocol):
+    """Data of the server's database kept in memory along with the account codes."""
+
+    def read(self, db: sqlite3.Connection, /) -> Any:
+        """In the worker thread, on the reader's connection: the data as stored now."""
+
+    def apply(self, data: Any, /) -> None:
+        """On the event loop: take what ``read`` returned (replace, never mutate,
+        what a call in progress may hold)."""
 
 
 def _date(text: str | None, what: str) -> datetime.date | None:
@@ -191,9 +203,8 @@ class CodeStore:
         self._reader: sqlite3.Connection | None = None
         self._poller: asyncio.Task[None] | None = None
         self.reloads = 0
-        # the authorization codes of the same database, reloaded with the account codes
-        self.auth_table: AuthCodeTable | None = None
-        self._auth_codes: list[AuthCode] | None = None
+        # more data of the same database, reloaded with the account codes
+        self.followers: builtins.list[Follower] = []
 
     @property
     def loaded(self) -> int:
@@ -247,17 +258,20 @@ class CodeStore:
             return False
         if loaded is None:
             return False
-        self._seen, self._codes = loaded
-        if self.auth_table is not None and self._auth_codes is not None:
-            self.auth_table.replace(self._auth_codes)
+        self._seen, self._codes, followed = loaded
+        for follower, data in zip(self.followers, followed):
+            follower.apply(data)
         if self._error is not None and self.reloads:
             log.warning("account codes readable again")
         self._error = None
         self.reloads += 1
         return True
 
-    def _load_if_changed(self) -> tuple[int, dict[str, dict[str, AccountCode | CodeError]]] | None:
-        """In a worker thread: the data version and every code, or None when unchanged."""
+    def _load_if_changed(
+        self,
+    ) -> tuple[int, dict[str, dict[str, AccountCode | CodeError]], builtins.list[Any]] | None:
+        """In a worker thread: the data version, every code and what each follower
+        read, or None when unchanged."""
         if self._reader is None:
             # a connection of its own: data_version counts the commits of the others
             (_, _, path) = self.db.execute("PRAGMA database_list").fetchone()
@@ -272,13 +286,7 @@ class CodeStore:
             except CodeError as err:  # a row the command line would not have written: that code fails closed
                 entry = err
             codes.setdefault(row[0], {})[row[1]] = entry
-        if self.auth_table is not None:
-            try:
-                self._auth_codes = read_codes(self._reader)
-            except AuthCodeError as err:  # a row the command line would not have written
-                log.error("authorization codes not reloaded: %s", err)
-                self._auth_codes = None
-        return version, codes
+        return version, codes, [f.read(self._reader) for f in self.followers]
 
     def lookup(self, group: str, code: str) -> AccountCode | None:
         """From the in-memory copy; raises when the list cannot be read (fail closed)."""

@@ -38,6 +38,7 @@ from .authcodes import AuthCodeStore
 from .billing import BillingService
 from .config import Config
 from .calllog import CallLog
+from .code_settings import CodeSettings, LiveSettings, SettingsStore
 from .codes import CodeStore
 from .ids import RandomIds
 from .prompts import PromptService
@@ -56,6 +57,7 @@ class Server:
         self.ids = RandomIds()
         self.store: sqlite3.Connection | None = None
         self.codes: CodeStore | None = None
+        self.settings: LiveSettings | None = None
         self.bindings: BindingWriter | None = None
         self.driver: Driver | None = None
         self.tcp: TcpTransport | None = None
@@ -72,8 +74,11 @@ class Server:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.store = open_database(cfg.server.data_dir)
+        SettingsStore(self.store, cfg).seed()  # the file's groups and users the database lacks
         self.codes = CodeStore(self.store)
-        self.codes.auth_table = auth_codes = AuthCodeStore(self.store).table()
+        auth_codes = AuthCodeStore(self.store).table()
+        self.settings = LiveSettings(cfg)
+        self.codes.followers += [auth_codes, self.settings]
         await self.codes.start()  # in memory before the first call; kept current off the loop
         self.started = time.time()
         sip = cfg.sip
@@ -101,6 +106,8 @@ class Server:
             auth_codes=auth_codes,
         )
         self.app = app
+        self._use_settings(self.settings.current)
+        self.settings.on_change.append(self._use_settings)
         lockstate.restore(cfg.server.data_dir, *self._lockouts(), loop.time(), time.time())
         self._lock_timer = loop.call_later(lockstate.SAVE_INTERVAL, self._save_lockouts)
         self.billing.numbering = app.plan  # configured extensions count as internal numbers
@@ -172,6 +179,12 @@ class Server:
         self.calllog.subscribers.append(self.prompts.on_event)
         log.info("media: RTP on %s ports %d-%d", media.address or sip.host, media.rtp_first, media.rtp_last)
 
+    def _use_settings(self, settings: CodeSettings) -> None:
+        """The groups' and users' code settings as stored now, for the next call:
+        a new admission policy (a call admitted already keeps its own)."""
+        adm = self.app.admission
+        adm.policy = msgspec.structs.replace(adm.policy, groups=settings.groups, users=settings.users)
+
     def _defer(self, coro: Awaitable[Any], on_done: Callable[..., None]) -> None:
         """Run ``coro`` as a task, then ``on_done(result, now=...)`` (the exception
         it raised as the result) and flush what that produced."""
@@ -217,6 +230,7 @@ class Server:
             "registrations": self.app.location.count,
             "registrations_expired": self.expiry.expired,
             "account_codes_loaded": self.codes.loaded if self.codes is not None else 0,
+            "code_settings_reloads": self.settings.reloads if self.settings is not None else 0,
             "tcp_connections": len(self.tcp.connections) if self.tcp else 0,
             "overloaded": self.endpoint.overloaded,
             "event_loop_lag_ms": round(getattr(self.driver, "lag", 0.0) * 1000, 1),

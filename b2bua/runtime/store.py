@@ -1,5 +1,5 @@
 """The server's own SQLite database (registrations, account codes, authorization
-codes, portal administrators), created on
+codes, portal administrators, groups' and users' code settings), created on
 first start by ``open_database``.
 
 Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
@@ -92,6 +92,27 @@ MIGRATIONS: Migrations = [
             grp TEXT,
             created_at REAL NOT NULL,
             CHECK ((role = 'group') = (grp IS NOT NULL))
+        )""",
+    ],
+    [
+        # business groups' account-code settings (b2bua.runtime.code_settings): the
+        # group's dialplan.policy.GroupPolicy as JSON; seeded from [groups.NAME]
+        """CREATE TABLE IF NOT EXISTS group_settings (
+            grp TEXT PRIMARY KEY,
+            settings TEXT NOT NULL,
+            changed_at REAL NOT NULL,
+            changed_by TEXT NOT NULL DEFAULT ''
+        )""",
+    ],
+    [
+        # users' account-code settings (b2bua.runtime.code_settings): a mode instead
+        # of the group's (NULL: the group's) and an assigned code; seeded from [[users]]
+        """CREATE TABLE IF NOT EXISTS user_code_settings (
+            extension TEXT PRIMARY KEY,
+            mode TEXT,
+            assigned_code TEXT,
+            changed_at REAL NOT NULL,
+            changed_by TEXT NOT NULL DEFAULT ''
         )""",
     ],
 ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, Sequence
 
 import msgspec
 from starlette.requests import Request
@@ -144,41 +144,53 @@ def _decode(data: bytes, kind: type[Any]) -> Any:
         raise Problem(400, f"malformed JSON: {err}") from None
 
 
-def routes(portal: Portal) -> list[Route]:
+async def client(portal: Portal, request: Request) -> Admin:
+    """The API client of a request's token (401 without a known one)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(401, "an API token is needed: Authorization: Bearer TOKEN")
+    who = await portal.db.run(portal.db.admins.token_client, token.strip())
+    if who is None:
+        raise Problem(401, "unknown API token")
+    return who
+
+
+Handler = Callable[[Request, Admin], Awaitable[Response]]
+
+
+def endpoint(portal: Portal, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """An API endpoint: ``handler(request, client)`` for a known token; a
+    :class:`Problem` (or a code's CodeError, 422) answered as JSON."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request, await client(portal, request))
+        except Problem as p:
+            return _problem(p)
+        except CodeError as err:
+            return _problem(Problem(422, str(err), err.field))
+
+    return run
+
+
+def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
+    """The codes' API, and the OpenAPI document of it and of ``more`` (other
+    modules' paths and schemas)."""
     db = portal.db
     groups = sorted(portal.config.groups) or ["default"]
-    document = openapi(groups)
+    document = openapi(groups, more)
 
     def known(group: str) -> None:
         if group not in groups:
             raise Problem(422, f"unknown group {group!r} (one of {', '.join(groups)})", "group")
 
-    async def client(request: Request) -> Admin:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Problem(401, "an API token is needed: Authorization: Bearer TOKEN")
-        who = await db.run(db.admins.token_client, token.strip())
-        if who is None:
-            raise Problem(401, "unknown API token")
-        return who
-
     def allowed(who: Admin, group: str) -> None:
         if not who.may_manage(group):
             raise Problem(403, f"this token may use the codes of group {who.group} only", "group")
 
-    def api(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                who = await client(request)
-                response: Response = await handler(request, who)
-                return response
-            except Problem as p:
-                return _problem(p)
-            except CodeError as err:
-                return _problem(Problem(422, str(err), err.field))
-
-        return endpoint
+    def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return endpoint(portal, handler)
 
     async def list_codes(request: Request, who: Admin) -> Response:
         params = request.query_params
@@ -232,29 +244,37 @@ def routes(portal: Portal) -> list[Route]:
     ]
 
 
-def openapi(groups: list[str]) -> bytes:
+def schema_ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def error_reply(why: str) -> dict[str, Any]:
+    """An OpenAPI response: an ApiError."""
+    return {"description": why, "content": {"application/json": {"schema": schema_ref("ApiError")}}}
+
+
+def ok_reply(why: str, name: str) -> dict[str, Any]:
+    """An OpenAPI response: the schema ``name``."""
+    return {"description": why, "content": {"application/json": {"schema": schema_ref(name)}}}
+
+
+Document = tuple[dict[str, Any], dict[str, Any]]  # (paths, component schemas) of the OpenAPI document
+
+
+def openapi(groups: list[str], more: Sequence[Document] = ()) -> bytes:
     """The OpenAPI 3.1 document (the groups are this server's configured ones)."""
     _, components = msgspec.json.schema_components(
         [NewCode, CodeFields, Code, CodePage, ApiError], ref_template="#/components/schemas/{name}"
     )
 
-    def ref(name: str) -> dict[str, Any]:
-        return {"$ref": f"#/components/schemas/{name}"}
-
-    def error(why: str) -> dict[str, Any]:
-        return {"description": why, "content": {"application/json": {"schema": ref("ApiError")}}}
-
-    def ok(why: str, name: str) -> dict[str, Any]:
-        return {"description": why, "content": {"application/json": {"schema": ref(name)}}}
-
-    common = {"401": error("no or unknown token"), "403": error("another group's codes")}
+    common = {"401": error_reply("no or unknown token"), "403": error_reply("another group's codes")}
     components["NewCode"]["properties"]["group"]["enum"] = groups
     path_params = [
         {"name": "group", "in": "path", "required": True, "schema": {"type": "string", "enum": groups}},
         {"name": "code", "in": "path", "required": True,
          "schema": {"type": "string", "pattern": f"^[0-9]{{{MIN_CODE_DIGITS},{MAX_CODE_DIGITS}}}$"}},
     ]
-    doc = {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "b2bua API", "version": "1"},
         "security": [{"token": []}],
@@ -269,33 +289,36 @@ def openapi(groups: list[str]) -> bytes:
                         {"name": "limit", "in": "query",
                          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}},
                     ],
-                    "responses": {"200": ok("a page of codes", "CodePage"), "422": error("a bad parameter"),
+                    "responses": {"200": ok_reply("a page of codes", "CodePage"), "422": error_reply("a bad parameter"),
                                   **common},
                 },
                 "post": {
                     "summary": "Add an account code",
                     "requestBody": {"required": True,
-                                    "content": {"application/json": {"schema": ref("NewCode")}}},
-                    "responses": {"201": ok("added", "Code"), "400": error("malformed JSON"),
-                                  "409": error("the code exists in that group"), "422": error("a field's value"),
+                                    "content": {"application/json": {"schema": schema_ref("NewCode")}}},
+                    "responses": {"201": ok_reply("added", "Code"), "400": error_reply("malformed JSON"),
+                                  "409": error_reply("the code exists in that group"), "422": error_reply("a field's value"),
                                   **common},
                 },
             },
             "/api/v1/codes/{group}/{code}": {
                 "parameters": path_params,
                 "get": {"summary": "One account code",
-                        "responses": {"200": ok("the code", "Code"), "404": error("no such code"), **common}},
+                        "responses": {"200": ok_reply("the code", "Code"), "404": error_reply("no such code"), **common}},
                 "put": {
                     "summary": "Change an account code's settings (active: false disables it)",
                     "requestBody": {"required": True,
-                                    "content": {"application/json": {"schema": ref("CodeFields")}}},
-                    "responses": {"200": ok("changed", "Code"), "400": error("malformed JSON"),
-                                  "404": error("no such code"), "422": error("a field's value"), **common},
+                                    "content": {"application/json": {"schema": schema_ref("CodeFields")}}},
+                    "responses": {"200": ok_reply("changed", "Code"), "400": error_reply("malformed JSON"),
+                                  "404": error_reply("no such code"), "422": error_reply("a field's value"), **common},
                 },
             },
         },
         "components": {"schemas": components,
                        "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
     }
+    for paths, schemas in more:
+        doc["paths"].update(paths)
+        components.update(schemas)
     return msgspec.json.encode(doc)
 

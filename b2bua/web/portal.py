@@ -40,6 +40,9 @@ from b2bua.runtime.store import open_database
 from .api import routes as api_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
+from .group_api import document as group_api_document
+from .group_api import routes as group_api_routes
+from .group_pages import routes as group_routes
 from .metrics import registry_for
 from .sessions import LoginGuard, Session, Sessions, new_token
 
@@ -277,7 +280,9 @@ class PortalApp:
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
             *code_routes(portal),
             *call_routes(portal, server),
-            *api_routes(portal),
+            *group_routes(portal),
+            *api_routes(portal, more=[group_api_document(server.config)]),
+            *group_api_routes(portal),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
         self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)

@@ -26,6 +26,13 @@ data_dir = "{data}"
 mode = "optional"
 [groups.sales]
 mode = "optional"
+[[users]]
+extension = "1001"
+password = "pw1001"
+[[users]]
+extension = "1002"
+password = "pw1002"
+group = "sales"
 """
 
 
@@ -125,6 +132,8 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "GET /api/v1/codes", "POST /api/v1/codes", "GET /api/v1/codes/{group}/{code}",
         "PUT /api/v1/codes/{group}/{code}",
+        "GET /api/v1/groups", "GET /api/v1/groups/{group}", "PUT /api/v1/groups/{group}",
+        "GET /api/v1/users", "GET /api/v1/users/{extension}", "PUT /api/v1/users/{extension}",
     }
     for operation in operations:
 
