@@ -15,7 +15,7 @@ from typing import Iterator
 
 import pytest
 
-from .ear import Ear, Packet, continuous, decode, goertzel, pcap_payloads, runs, seconds
+from .ear import Ear, Packet, continuous, decode, goertzel, parse, pcap_payloads, runs, seconds
 from .server import free_port, wait_codes
 from .sipp import SCENARIOS, SIPP, Sipp, run, sipp_args
 from .test_calls import Rig
@@ -170,3 +170,86 @@ def test_reorder_after_the_last_wrong_code(tmp_path: Path, ear: Ear) -> None:
     assert not continuous(last)
     sounding = check_cadence(decode(last), [(True, 0.25), (False, 0.25)] * 5, last_at_least=0.25)
     assert tone_of(sounding) == {480, 620}
+
+
+def status(rig: Rig) -> dict[str, int]:
+    try:
+        return json.loads((rig.data / "status.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return {}
+
+
+def test_the_callees_own_early_media_reaches_the_caller_instead_of_ringback(tmp_path: Path, ear: Ear) -> None:
+    """A carrier answers 183 with SDP and plays audio (sip-tester's g711a.pcap),
+    then 180 without SDP: the caller's socket gets those packets through the
+    server's stream, and the server's ringback stops."""
+    rig = office(tmp_path)
+    try:
+        far = rig.uas("uas_early_media.xml", rig.carrier_port, extra=("-mp", str(free_port())))
+        proc = run(caller(rig, "uac_prompt_ringback.xml", ear.port, pause_ms=5000, code="12345"), rig.tmp)
+        assert proc.returncode == 0, proc.stdout[-3000:] + rig.server.output()[-3000:]
+        assert far.wait(30) == 0, far.output()
+        early = next(m for m in messages(rig, "uac_prompt_ringback") if "SIP/2.0 183" in m)
+        server_media = sdp_address(early)
+        relayed_count = status(rig)["prompt_relayed_to_caller"]
+    finally:
+        rig.close()
+    carrier = {parse_payload(d) for d in pcap_payloads(Path("/usr/share/sip-tester/g711a.pcap"))}
+    packets = from_server(ear, server_media)
+    first = next(i for i, p in enumerate(packets) if p.payload in carrier)
+    assert all(p.payload_type == 0 for p in packets[:first])  # the server's own tones before
+    after = packets[first:]
+    assert len(after) >= 50 and all(p.payload in carrier for p in after), len(after)  # no ringback mixed in
+    assert {p.payload_type for p in after} == {8}  # as the carrier sent them
+    assert relayed_count == len(after)
+
+
+def parse_payload(datagram: bytes) -> bytes:
+    packet = parse(datagram, ("", 0), 0.0)
+    assert packet is not None
+    return packet.payload  # type: ignore[no-any-return]
+
+
+def test_after_the_bridge_the_two_ends_reach_each_other_directly(tmp_path: Path) -> None:
+    """No [media] anchor: once the callee answers, the server re-offers the two
+    ends to each other (RFC 3725 flow I).  The caller's and callee's media are
+    sockets of the test's: each was last offered the other's address, a packet
+    sent there arrives from the sender's own address, and the server's stream
+    no longer sends to the caller."""
+    a, b = Ear(), Ear()
+    rig = office(tmp_path)
+    try:
+        far = rig.uas(scenario(rig, "uas_bridged.xml", b.port), rig.carrier_port, extra=("-trace_msg",))
+        phone = Sipp(caller(rig, "uac_prompt_info.xml", a.port, pause_ms=3000, code="12345"), rig.tmp, "phone")
+        rig.procs.append(phone)
+        end = time.monotonic() + 20
+        while time.monotonic() < end and status(rig).get("prompt_bridged", 0) < 1:
+            time.sleep(0.1)
+        assert status(rig).get("prompt_bridged") == 1, rig.server.output()[-3000:]
+        bridged = time.monotonic()
+        for i in range(5):
+            a.send(b"\x80\x00" + bytes(10) + b"caller %d" % i, b.addr)
+            b.send(b"\x80\x00" + bytes(10) + b"callee %d" % i, a.addr)
+        assert phone.wait(30) == 0, phone.output() + rig.server.output()[-3000:]
+        assert far.wait(30) == 0, far.output()
+        sent = messages(rig, "uac_prompt_info")
+        received = messages(rig, "uas_")
+    finally:
+        rig.close()
+        a.close()
+        b.close()
+    # what each end was last offered (the caller: the callee's answer in the ACK
+    # of flow I; the callee: the caller's offer in the re-INVITE)
+    to_caller = [m for m in sent if m.startswith("ACK ") and "m=audio" in m]
+    to_callee = [m for m in received if m.startswith("INVITE ")]
+    assert to_caller and sdp_address(to_caller[-1]) == b.addr, sent
+    assert len(to_callee) == 2 and sdp_address(to_callee[-1]) == a.addr, received
+    early = next(m for m in sent if "SIP/2.0 183" in m)
+    final = next(m for m in sent if m.startswith("SIP/2.0 200 OK") and "CSeq: 2 INVITE" in m)
+    assert sdp_address(final) == sdp_address(early)  # the caller's 200 is consistent with its early media
+    assert sorted(p.payload for p in b.packets if p.source == a.addr) == [b"caller %d" % i for i in range(5)]
+    assert sorted(p.payload for p in a.packets if p.source == b.addr) == [b"callee %d" % i for i in range(5)]
+    server_media = sdp_address(early)
+    assert any(p.source == server_media for p in a.packets)  # the prompt came from there
+    assert not [p for p in a.packets if p.source == server_media and p.at > bridged]  # and nothing after
+    assert not [p for p in b.packets if p.source[1] != a.port]  # the callee hears nothing but the caller
