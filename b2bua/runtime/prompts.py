@@ -282,6 +282,9 @@ class _Prompt:
             return
         self.codec = g711.PCMA if media.formats[0] == str(g711.PCMA) else g711.PCMU
         self.stream.sender.payload_type = self.codec
+        # silence between the prompt's sounds, sent: a phone that places audio by
+        # timestamp (pyVoIP) fills a jump of the media clock with noise
+        self.stream.idle = bytes((g711.ALAW_SILENCE if self.codec == g711.PCMA else g711.ULAW_SILENCE,)) * 160
         self.te_pt = sdp.telephone_event(media)
         if self.te_pt is not None:
             self.events = EventReceiver(payload_type=self.te_pt)
@@ -492,6 +495,7 @@ class _Prompt:
         """The callee's own early media: the caller hears it instead of ringback."""
         if self.phase == "placing" and self.callee.early_media(body) and self.stream is not None:
             self.stream.stop()
+            self.stream.idle = None  # the callee's packets only, from now on
 
     async def _open_callee_stream(self) -> None:
         """Anchored media: the stream the callee is offered (then the call is placed)."""
@@ -513,6 +517,7 @@ class _Prompt:
             return
         if self.stream is not None:
             self.stream.stop()
+            self.stream.idle = None  # the callee's packets only, from now on
         call = self.s.app.calls.index.calls.get(self.ref)
         answer = call.b.final if call is not None and call.b is not None else None
         self.callee.connected(answer.body if answer is not None else None)  # its media reaches the caller

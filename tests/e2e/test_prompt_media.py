@@ -69,16 +69,9 @@ def from_server(ear: Ear, server_media: tuple[str, int] | None = None) -> list[P
     return sorted(packets, key=lambda p: p.at)
 
 
-def talkspurts(packets: list[Packet]) -> list[list[Packet]]:
-    """The stream cut where the media clock jumps (the server stopped one
-    sound and started the next)."""
-    out: list[list[Packet]] = []
-    for p in packets:
-        if out and (p.timestamp - out[-1][-1].timestamp) & 0xFFFFFFFF == 160 and not p.marker:
-            out[-1].append(p)
-        else:
-            out.append([p])
-    return out
+def frequencies(samples: list[int]) -> set[int]:
+    """The frequencies that carry at least a fifth of the samples' energy."""
+    return {f for f in FREQUENCIES if goertzel(samples, f) > 0.2}
 
 
 def tone_of(bursts: list[list[int]]) -> set[int]:
@@ -88,11 +81,15 @@ def tone_of(bursts: list[list[int]]) -> set[int]:
     tones = set()
     for samples in bursts:
         shares = {f: goertzel(samples, f) for f in FREQUENCIES}
-        found = {f for f, share in shares.items() if share > 0.2}
+        found = frequencies(samples)
         assert sum(shares[f] for f in found) > 0.9, shares
         tones.add(frozenset(found))
     assert len(tones) == 1, tones
     return set(tones.pop())
+
+
+def shape(found: list[tuple[bool, list[int]]]) -> list[tuple[bool, float]]:
+    return [(on, seconds((on, r))) for on, r in found]
 
 
 def check_cadence(samples: list[int], pattern: list[tuple[bool, float]], *, last_at_least: float) -> list[list[int]]:
@@ -141,16 +138,18 @@ def test_ringback_while_the_callee_rings_after_the_confirmation_tone(tmp_path: P
         packets = from_server(ear, sdp_address(early))
     finally:
         rig.close()
-    spurts = talkspurts(packets)
-    ringback, confirmation = spurts[-1], spurts[-2]
-    assert not continuous(ringback)
-    sounding = check_cadence(decode(ringback), [(True, 2.0), (False, 4.0)], last_at_least=1.0)
-    assert tone_of(sounding) == {440, 480}
-    off = ringback[100:300]  # the first off period: 200 frames of silence, sent
-    assert {b for p in off for b in p.payload} <= {0xFF, 0x7F}, {b for p in off for b in p.payload}
-    assert not continuous(confirmation)
-    bursts = check_cadence(decode(confirmation), [(True, 0.1), (False, 0.1)] * 2 + [(True, 0.1)], last_at_least=0.1)
-    assert tone_of(bursts) == {350, 440}
+    assert not continuous(packets)  # prompt, confirmation, ringback: one stream, a packet every 20 ms
+    found = runs(decode(packets))
+    start = next(i for i, (on, r) in enumerate(found) if on and frequencies(r) == {440, 480})
+    ringback = found[start:]
+    assert shape(ringback[:2]) == [(True, 2.0), (False, 4.0)] and ringback[2][0], shape(ringback)
+    assert seconds(ringback[2]) >= 1.0
+    assert set(ringback[1][1]) == {0}  # the off period: silence, sent (PCMU 0xFF/0x7F)
+    assert tone_of([r for on, r in ringback if on]) == {440, 480}
+    confirmation = found[start - 6:start]
+    assert shape(confirmation[:5]) == [(True, 0.1), (False, 0.1)] * 2 + [(True, 0.1)], shape(confirmation)
+    assert not confirmation[5][0] and seconds(confirmation[5]) >= 0.1
+    assert tone_of([r for on, r in confirmation if on]) == {350, 440}
 
 
 def test_reorder_after_the_last_wrong_code(tmp_path: Path, ear: Ear) -> None:
@@ -166,10 +165,14 @@ def test_reorder_after_the_last_wrong_code(tmp_path: Path, ear: Ear) -> None:
         packets = from_server(ear, sdp_address(early))
     finally:
         rig.close()
-    last = talkspurts(packets)[-1]
-    assert not continuous(last)
-    sounding = check_cadence(decode(last), [(True, 0.25), (False, 0.25)] * 5, last_at_least=0.25)
-    assert tone_of(sounding) == {480, 620}
+    assert not continuous(packets)
+    found = runs(decode(packets))
+    prompt = max(i for i, (on, r) in enumerate(found) if on and frequencies(r) == {350, 440})
+    reorder = [r for r in found[prompt + 1:]]
+    if not reorder[0][0]:
+        reorder = reorder[1:]  # the silence after the last key
+    assert shape(reorder[:11]) == [(True, 0.25), (False, 0.25)] * 5 + [(True, 0.25)], shape(reorder)
+    assert tone_of([r for on, r in reorder if on]) == {480, 620}
 
 
 def status(rig: Rig) -> dict[str, int]:
