@@ -49,7 +49,7 @@ class CalleeSide:
                    rtcp_interval: float | None) -> RtpStream:
         """Bind the stream the callee is offered (PortRangeExhausted when none is free)."""
         self.stream = await open_stream(pool, pacer, host=host, on_packet=self.packet, payload_type=payload_type,
-                                        rtcp_interval=rtcp_interval)
+                                        rtcp_interval=rtcp_interval, rtcp_mux=False)
         return self.stream
 
     def early_media(self, body: bytes) -> bool:

@@ -264,6 +264,7 @@ class _Prompt:
             self.stream = await open_stream(
                 self.s.pool, self.s.pacer, host=self.s.media_host, remote=audio_address(offer),
                 on_packet=self.packet, rtcp_interval=self.s.rtcp_interval,
+                rtcp_mux=False,  # the server's answer has no a=rtcp-mux (RFC 5761 §5.1.1): RTCP on the odd port
             )
         except PortRangeExhausted:
             self.s.counters["no_port"] += 1

@@ -37,15 +37,20 @@ def parse(data: bytes, source: tuple[str, int], at: float) -> Packet | None:
 
 
 class Ear:
-    """A socket that keeps every RTP packet it receives (and who sent it)."""
+    """A socket that keeps every RTP packet it receives (and who sent it) and
+    counts RTCP; with ``talk``, it answers each packet with one of PCMU silence
+    of its own (a phone that sends media, from the same port: symmetric RTP)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, talk: bool = False) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.addr = ("127.0.0.1", self.port)
         self.packets: list[Packet] = []
+        self.rtcp = 0  # RTCP datagrams received on this (the RTP) port
+        self.talk = talk
+        self._sequence = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -59,8 +64,14 @@ class Ear:
             except OSError:
                 return
             packet = parse(data, (source[0], source[1]), time.monotonic())
-            if packet is not None:
-                self.packets.append(packet)
+            if packet is None:
+                self.rtcp += int(len(data) >= 8 and data[0] >> 6 == 2 and 200 <= data[1] <= 204)
+                continue
+            self.packets.append(packet)
+            if self.talk:
+                self._sequence += 1
+                header = struct.pack("!BBHII", 0x80, 0, self._sequence & 0xFFFF, self._sequence * 160, 0x7E57)
+                self.sock.sendto(header + b"\xff" * 160, source)
 
     def send(self, data: bytes, to: tuple[str, int]) -> None:
         self.sock.sendto(data, to)

@@ -107,9 +107,12 @@ def check_cadence(samples: list[int], pattern: list[tuple[bool, float]], *, last
 
 
 @pytest.mark.parametrize(("tones", "expected"), [("north_american", {350, 440}), ("itu", {425})])
-def test_the_tone_prompt_is_recall_dial_tone(tmp_path: Path, ear: Ear, tones: str, expected: set[int]) -> None:
-    """Three 0.1 s bursts, then steady: 350+440 Hz, or 425 Hz with the E.180 set."""
+def test_the_tone_prompt_is_recall_dial_tone(tmp_path: Path, tones: str, expected: set[int]) -> None:
+    """Three 0.1 s bursts, then steady: 350+440 Hz, or 425 Hz with the E.180 set.
+    The phone sends RTP too and did not offer rtcp-mux (RFC 5761): the server's
+    receiver reports (every second here) do not come to its RTP port."""
     rig = office(tmp_path, tones=tones)
+    ear = Ear(talk=True)
     try:
         proc = run(caller(rig, "uac_prompt_listen.xml", ear.port, pause_ms=1500), rig.tmp)
         assert proc.returncode == 0, proc.stdout[-3000:] + rig.server.output()[-3000:]
@@ -117,6 +120,8 @@ def test_the_tone_prompt_is_recall_dial_tone(tmp_path: Path, ear: Ear, tones: st
         packets = from_server(ear, sdp_address(early))
     finally:
         rig.close()
+        ear.close()
+    assert ear.rtcp == 0
     assert not continuous(packets)  # one looped tone: one stream, every 20 ms, no gap
     assert packets[0].marker
     bursts = [(True, 0.1), (False, 0.1)] * 3
