@@ -19,7 +19,7 @@ from .ear import Ear, Packet, continuous, decode, goertzel, parse, pcap_payloads
 from .server import free_port, wait_codes
 from .sipp import SCENARIOS, SIPP, Sipp, run, sipp_args
 from .test_calls import Rig
-from .test_prompting import LONG, cli, messages, prompting_office, records, sdp_address
+from .test_prompting import LONG, cli, messages, prompting_office, sdp_address
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 
