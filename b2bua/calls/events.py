@@ -81,6 +81,17 @@ class CallRinging(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     status: int  # 180 or 183
 
 
+class CalleeEarlyMedia(msgspec.Struct, frozen=True, kw_only=True, tag=True):
+    """A callee's provisional with SDP (a carrier's ringback or announcement,
+    RFC 3960) while the caller hears the server's media (a prompted call): not
+    relayed as SIP; the runtime passes the callee's media on to the caller."""
+
+    ref: str
+    at: float
+    status: int  # 180 or 183
+    body: bytes  # the callee's SDP
+
+
 class CallRedirected(msgspec.Struct, frozen=True, kw_only=True, tag=True):
     """A callee answered 3xx while the call rang (b2bua.calls.redirect)."""
 
@@ -154,8 +165,8 @@ class CallEnded(msgspec.Struct, frozen=True, kw_only=True, tag=True):
 
 
 CallEvent = Union[
-    CallStarted, CallRouted, CallRinging, CallRedirected, CallerConnected, CalleeAnswered, OfferAnswered, CallBridged,
-    InfoReceived, CodeChanged, CallEnded,
+    CallStarted, CallRouted, CallRinging, CalleeEarlyMedia, CallRedirected, CallerConnected, CalleeAnswered,
+    OfferAnswered, CallBridged, InfoReceived, CodeChanged, CallEnded,
 ]
 
 

@@ -21,7 +21,7 @@ from b2bua.sip.endpoint import Address
 
 from . import prack, redirect, sdp
 from .call import RINGING, Call, CallIndex, CallState, Settings, Trigger, failure_rank, map_failure
-from .events import CalleeAnswered, CallerConnected, CallEvent, CallRinging
+from .events import CalleeAnswered, CalleeEarlyMedia, CallerConnected, CallEvent, CallRinging
 from .leg import Leg, LegState, allows_update
 from .timers import Timers
 
@@ -81,8 +81,10 @@ class ForkOutcomes:
             if status in (180, 183):
                 if call.fire(Trigger.PROVISIONAL) is CallState.PROCEEDING:
                     self.events.append(CallRinging(ref=call.ref, at=now, status=status))
-                if a.local_sdp is not None:
-                    return  # the caller hears the server's early media (ringback): nothing relayed
+                if a.local_sdp is not None:  # the caller hears the server's early media: nothing relayed
+                    if resp.body:  # the callee's own (a carrier's ringback): the runtime relays its RTP
+                        self.events.append(CalleeEarlyMedia(ref=call.ref, at=now, status=status, body=resp.body))
+                    return
                 a.state = LegState.EARLY
                 extra = []
                 if resp.body:

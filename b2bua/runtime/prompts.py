@@ -24,7 +24,9 @@ emits, a :class:`_Prompt`:
    ``StartCall`` (:meth:`PromptService.route`);
 3. once the code is accepted and confirmed, places the call with the
    server's own offer (``CallManager.place``: CallRouted updates the
-   record), plays ringback while the callee rings, and when the callee
+   record; the callee is offered a stream of its own,
+   :mod:`b2bua.runtime.callee_media`), plays ringback while the callee rings
+   (or relays the callee's own early media), and when the callee
    answers (the caller gets its 200 with the early media's SDP) connects
    the two ends (``CallManager.bridge``, RFC 3725 flow I) and closes the
    stream: RTP then flows between the phones, not through the server;
@@ -47,7 +49,9 @@ from b2bua.calls import sdp
 from b2bua.calls.commands import (
     CodeEntered, CollectNumber, NumberEntered, PromptAgain, PromptEnded, StartCall, StartPrompt, TransactionGone,
 )
-from b2bua.calls.events import CallBridged, CalleeAnswered, CallEnded, CallEvent, CallRinging, InfoReceived
+from b2bua.calls.events import (
+    CallBridged, CalleeAnswered, CalleeEarlyMedia, CallEnded, CallEvent, CallRinging, InfoReceived,
+)
 from b2bua.calls.info import key_of
 from b2bua.media import g711
 from b2bua.media.collector import (
@@ -64,6 +68,8 @@ from b2bua.media.rtp import RtpPacket
 from b2bua.media.sounds import CODE_FAILED, SoundLibrary
 from b2bua.media.tones import TonePlan, tone_frames
 from b2bua.transport.rtp import RtpPacer, RtpPortPool, RtpStream, open_stream
+
+from .callee_media import CalleeSide, audio_address
 from dialplan import Prompt
 
 log = logging.getLogger("b2bua.prompts")
@@ -144,6 +150,8 @@ class PromptService:
                 p.digit(key.key, "info", event.at)
         elif isinstance(event, CallRinging):
             p.ringing()
+        elif isinstance(event, CalleeEarlyMedia):
+            p.callee_early_media(event.body)
         elif isinstance(event, CalleeAnswered):
             p.callee_answered(event.at)
         elif isinstance(event, CallBridged):
@@ -240,9 +248,8 @@ class _Prompt:
         self.timer: asyncio.TimerHandle | None = None
         self.ringback = False
         self.number: DigitCollector | None = None  # the FAC form's destination digits
-        self.b_stream: RtpStream | None = None  # anchored media: the callee's side
+        self.callee = CalleeSide(ref, lambda: self.stream, service.counters)  # the callee's media, once placed
         self.held_keys: dict[int, bool] = {}  # anchored: RFC 4733 events (by timestamp) kept from the callee
-        self.confirming = False  # anchored: a verdict tone plays to the caller
         self.phase = "opening"  # opening, prompting, placing, connected, failing, done
         self.loop = asyncio.get_running_loop()
 
@@ -255,8 +262,9 @@ class _Prompt:
             return
         try:
             self.stream = await open_stream(
-                self.s.pool, self.s.pacer, host=self.s.media_host, remote=_remote(offer),
+                self.s.pool, self.s.pacer, host=self.s.media_host, remote=audio_address(offer),
                 on_packet=self.packet, rtcp_interval=self.s.rtcp_interval,
+                rtcp_mux=False,  # the server's answer has no a=rtcp-mux (RFC 5761 §5.1.1): RTCP on the odd port
             )
         except PortRangeExhausted:
             self.s.counters["no_port"] += 1
@@ -275,6 +283,9 @@ class _Prompt:
             return
         self.codec = g711.PCMA if media.formats[0] == str(g711.PCMA) else g711.PCMU
         self.stream.sender.payload_type = self.codec
+        # silence between the prompt's sounds, sent: a phone that places audio by
+        # timestamp (pyVoIP) fills a jump of the media clock with noise
+        self.stream.idle = bytes((g711.ALAW_SILENCE if self.codec == g711.PCMA else g711.ULAW_SILENCE,)) * 160
         self.te_pt = sdp.telephone_event(media)
         if self.te_pt is not None:
             self.events = EventReceiver(payload_type=self.te_pt)
@@ -326,9 +337,7 @@ class _Prompt:
         if self.phase == "anchored":  # the caller's packet goes to the callee as it came
             if self.te_pt is not None and packet.payload_type == self.te_pt and self._feature_key(packet, now):
                 return  # a key of a mid-call feature code (*VSC code #): not passed on
-            if self.b_stream is not None:
-                self.b_stream.relay(packet.to_bytes())
-                self.s.counters["relayed_to_callee"] += 1
+            self.callee.forward(packet.to_bytes())
             return
         if self.phase not in ("prompting", "dialing"):
             return
@@ -463,10 +472,10 @@ class _Prompt:
         if go is None or self.stream is None:
             return
         self.phase = "placing"
-        if self.s.anchor and self.b_stream is None:  # the callee gets a stream of its own first
+        if self.callee.stream is None:  # the callee gets a stream of its own first
             asyncio.get_running_loop().create_task(self._open_callee_stream())
             return
-        port = self.b_stream.port if self.b_stream is not None else self.stream.port
+        port = self.callee.stream.port
         own = sdp.offer(address=self.s.media_host, port=port, session_id=next(self.s._session_ids),
                         codecs=[sdp.PCMA if self.codec == g711.PCMA else sdp.PCMU, sdp.TELEPHONE_EVENT])
         placed = self.s.app.calls.place(
@@ -479,17 +488,21 @@ class _Prompt:
         self.s.flush()
 
     def ringing(self) -> None:
-        if self.phase == "placing" and self.stream is not None and not self.ringback:
+        if self.phase == "placing" and self.stream is not None and not self.ringback and not self.callee.early:
             self.ringback = True
             self.stream.play(self.s.frames("tone:ringback", self.codec))
+
+    def callee_early_media(self, body: bytes) -> None:
+        """The callee's own early media: the caller hears it instead of ringback."""
+        if self.phase == "placing" and self.callee.early_media(body) and self.stream is not None:
+            self.stream.stop()
+            self.stream.idle = None  # the callee's packets only, from now on
 
     async def _open_callee_stream(self) -> None:
         """Anchored media: the stream the callee is offered (then the call is placed)."""
         try:
-            self.b_stream = await open_stream(
-                self.s.pool, self.s.pacer, host=self.s.media_host, on_packet=self.callee_packet,
-                payload_type=self.codec, rtcp_interval=self.s.rtcp_interval,
-            )
+            await self.callee.open(self.s.pool, self.s.pacer, host=self.s.media_host, payload_type=self.codec,
+                                   rtcp_interval=self.s.rtcp_interval)
         except PortRangeExhausted:
             self.s.counters["no_port"] += 1
             log.error("call %s: no free RTP port for the callee's media: refused 503", self.ref)
@@ -505,15 +518,13 @@ class _Prompt:
             return
         if self.stream is not None:
             self.stream.stop()
-        if self.b_stream is not None:  # anchored: relay both ways from now on
+            self.stream.idle = None  # the callee's packets only, from now on
+        call = self.s.app.calls.index.calls.get(self.ref)
+        answer = call.b.final if call is not None and call.b is not None else None
+        self.callee.connected(answer.body if answer is not None else None)  # its media reaches the caller
+        if self.s.anchor:  # relay both ways from now on
             self.phase = "anchored"
             self.s.counters["anchored"] += 1
-            call = self.s.app.calls.index.calls.get(self.ref)
-            answer = call.b.final if call is not None and call.b is not None else None
-            try:
-                self.b_stream.remote = _remote(sdp.parse(answer.body)) if answer is not None else None
-            except sdp.SdpError:
-                log.warning("call %s: the callee's answer has no usable SDP; media waits for its packets", self.ref)
             return
         self.phase = "connected"
         self._bridge(BRIDGE_TRIES)
@@ -543,19 +554,11 @@ class _Prompt:
         if self.stream is None:
             return
         name = "tone:confirmation" if accepted else "tone:reorder"
-        self.confirming = True
+        self.callee.held = True
         self.stream.play(self.s.frames(name, self.codec, seconds=1.0), on_done=self._confirmed)
 
     def _confirmed(self) -> None:
-        self.confirming = False
-
-    def callee_packet(self, packet: RtpPacket, now: float) -> None:
-        """Anchored media: the callee's packet goes to the caller as it came."""
-        if self.confirming:
-            return  # the caller hears the server's tone meanwhile
-        if self.phase == "anchored" and self.stream is not None:
-            self.stream.relay(packet.to_bytes())
-            self.s.counters["relayed_to_caller"] += 1
+        self.callee.held = False
 
     def _bridge(self, tries: int) -> None:
         """Connect the two ends once the caller has ACKed its 200 (RFC 3725 flow I)."""
@@ -609,17 +612,9 @@ class _Prompt:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        for stream in (self.stream, self.b_stream):
-            if stream is not None:
-                stream.close()
-        self.stream = self.b_stream = None
+        if self.stream is not None:
+            self.stream.close()
+        self.stream = None
+        self.callee.close()
         self.s.forget(self)
 
-
-def _remote(offer: sdp.SessionDescription) -> tuple[str, int] | None:
-    """Where the caller's offer asks to receive audio (until latched)."""
-    for i, m in enumerate(offer.media):
-        conn = offer.connection_of(i)
-        if m.media == "audio" and m.port and conn is not None:
-            return conn.address, m.port
-    return None

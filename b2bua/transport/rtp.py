@@ -36,7 +36,12 @@ in one pass; how long that pass took is ``spread`` (the last stream's packet
 leaves that much after the first one).  A frame source is ``source(sender) -> bytes | None``: it builds
 the datagram with the stream's :class:`~b2bua.media.rtp.RtpSender` (``audio``
 for a frame of audio, :meth:`b2bua.media.rfc4733.EventSender.next_packet` for
-an event) or returns None for a frame of silence, which sends nothing;
+an event) or returns None for a frame of silence, which sends nothing
+(or, when the stream has an ``idle`` payload, that payload: a prompt's
+caller then gets a packet every 20 ms, silence between sounds, and its media
+clock never jumps: frames a late tick skips do not move it on either, the
+sound goes on from where it was, a little late, rather than leave a gap that
+a phone placing audio by timestamp fills with noise);
 :meth:`RtpStream.play` wraps an iterable of audio payloads.  The pacer records
 each tick's lateness (``lateness``, seconds), which the bench reports as
 frame-timing jitter.  With ``rtcp_interval`` set, a stream that has received
@@ -56,7 +61,8 @@ payload_type=0, on_packet=None, rtcp_interval=None, rtcp_mux=True,
 sender=None) -> RtpStream``.
 ``RtpStream``: ``port``, ``remote``, ``latched``, ``sender``, ``receiver``,
 ``play(payloads, on_done=None)``, ``set_source(source, on_done=None)``,
-``stop()``, ``close()``, ``playing``; counters ``received``, ``sent``,
+``stop()``, ``close()``, ``playing``, ``idle`` (a payload sent every frame
+while nothing plays, e.g. G.711 silence; None: nothing is sent); counters ``received``, ``sent``,
 ``malformed``, ``unexpected``, ``rtcp_received``.
 """
 
@@ -234,6 +240,7 @@ class RtpStream:
         self.unexpected = 0  # datagrams from another source than the latched one
         self.rtcp_received = 0
         self.relayed = 0  # datagrams sent as they came (relay)
+        self.idle: bytes | None = None  # payload sent while nothing plays (None: send nothing)
         self.closed = False
         self._rtp = _Socket(self)
         self._rtcp: _Socket | None = None
@@ -280,23 +287,22 @@ class RtpStream:
     def _tick(self, frames: int, skip: int, now: float) -> None:
         if self.closed:  # closed by another stream's owner earlier in this tick
             return
-        if skip:
+        if skip and self.idle is None:  # a stream with an idle payload sends late instead (docstring)
             self.sender.skip(skip)
         transport = self._rtp.transport
         dest = self.latched or self.remote
         for _ in range(frames):
             source = self._source
-            if source is None:
-                self.sender.skip()
-                continue
-            try:
-                data = source(self.sender)
-            except StopIteration:
-                on_done, self._source, self._on_done = self._on_done, None, None
-                self.sender.skip()
-                if on_done is not None:
-                    on_done()
-                continue
+            data = None
+            if source is not None:
+                try:
+                    data = source(self.sender)
+                except StopIteration:
+                    on_done, self._source, self._on_done = self._on_done, None, None
+                    if on_done is not None:
+                        on_done()
+            if data is None and self.idle is not None:
+                data = self.sender.audio(self.idle)  # silence between sounds: the media clock never jumps
             if data is None:
                 self.sender.skip()
             elif transport is not None and dest is not None:

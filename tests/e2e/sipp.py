@@ -17,7 +17,7 @@ def sipp_args(
     scenario: str,
     target: tuple[str, int] | None,
     *,
-    port: int,
+    port: int | None,
     ip: str = "127.0.0.1",
     transport: str = "u1",
     calls: int = 1,
@@ -34,7 +34,9 @@ def sipp_args(
     if target is not None:
         host = f"[{target[0]}]" if ":" in target[0] else target[0]  # IPv6
         args.append(f"{host}:{target[1]}")
-    args += ["-sf", str(SCENARIOS / scenario), "-p", str(port), "-i", ip, "-t", transport, "-m", str(calls)]
+    args += ["-sf", str(SCENARIOS / scenario), "-i", ip, "-t", transport, "-m", str(calls)]
+    if port is not None:  # None: SIPp binds a port the kernel picks (no race with another process)
+        args += ["-p", str(port)]
     args += ["-r", str(rate), "-nostdin", "-recv_timeout", "40000", "-timeout", "120", "-timeout_error"]
     if limit is not None:
         args += ["-l", str(limit)]

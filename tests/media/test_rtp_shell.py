@@ -247,6 +247,37 @@ async def test_pacing_sends_every_frame_numbered_in_order(media: tuple[RtpPortPo
     peer.close()
 
 
+async def test_an_idle_payload_fills_the_frames_between_sounds(media: tuple[RtpPortPool, RtpPacer]) -> None:
+    """A stream with ``idle`` (a prompt's): silence between two sounds, one packet a
+    frame, and the media clock never jumps, not even over the frames a stalled
+    loop skipped (a receiver that places audio by timestamp has no gap to fill
+    with noise)."""
+    pool, pacer = media
+    peer = await phone()
+    stream = await open_stream(pool, pacer, remote=peer.address)
+    stream.idle = b"\xff" * 160
+    first = asyncio.Event()
+    stream.play([b"\x01" * 160] * 3, on_done=first.set)
+    await asyncio.wait_for(first.wait(), WAIT)
+    time.sleep(0.2)  # the loop stalls for ten frames
+    await until(lambda: stream.sent >= 8)  # silence meanwhile
+    stream.play([b"\x02" * 160] * 3)
+    await until(lambda: stream.sent >= 14)
+    stream.stop()
+    await until(lambda: stream.sent >= 17)
+    stream.close()
+    packets = await peer.packets(17)
+    kinds = [p.payload[0] for p in packets]
+    assert kinds[:3] == [1, 1, 1] and kinds.index(2) >= 8 and kinds.count(2) == 3, kinds
+    assert set(kinds[3:kinds.index(2)]) == {0xFF} and set(kinds[kinds.index(2) + 3:]) == {0xFF}, kinds
+    assert [p.marker for p in packets] == [True] + [False] * 16
+    for a, b in zip(packets, packets[1:]):
+        assert b.sequence == (a.sequence + 1) & 0xFFFF
+        assert (b.timestamp - a.timestamp) & 0xFFFFFFFF == 160  # even after the late tick
+    assert pacer.skipped >= 5
+    peer.close()
+
+
 async def test_a_stalled_loop_catches_up_without_a_burst(media: tuple[RtpPortPool, RtpPacer]) -> None:
     pool, pacer = media
     peer = await phone()
