@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 from typing import Any, Awaitable, Callable
 
+from b2bua.calls.flash import FlashCodes
 from b2bua.calls.registrar import Binding, ExpiryTimer
 from dialplan.lockout import Lockout
 from b2bua.sip.endpoint import Address, Endpoint
@@ -40,6 +41,7 @@ from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
 from .ids import RandomIds
+from .flash import AnchoredFlash
 from .prompts import PromptService
 from . import lockstate
 from .store import BindingWriter, load_secret, open_database, restore_bindings
@@ -168,6 +170,8 @@ class Server:
             rtcp_interval=media.rtcp_interval, anchor=media.anchor,
         )
         app.prompter = self.prompts
+        if app.midcall is not None:  # flash + VSC on calls whose media the server keeps
+            app.midcall.flash = FlashCodes(app.midcall, AnchoredFlash(self.prompts))
         app.admission.policy = msgspec.structs.replace(app.admission.policy, prompting=True)
         self.calllog.subscribers.append(self.prompts.on_event)
         log.info("media: RTP on %s ports %d-%d", media.address or sip.host, media.rtp_first, media.rtp_last)
@@ -232,6 +236,7 @@ class Server:
             **self.calllog.counters,
             **(self.billing.status() if self.billing is not None else {}),
             **(self.prompts.status() if self.prompts is not None else {}),
+            **self._flash_status(),
         }
 
     def _lockouts(self) -> tuple[Lockout, Lockout | None]:
@@ -244,6 +249,10 @@ class Server:
             lockstate.save(self.config.server.data_dir, codes, credentials, self.loop.time(), time.time())
         if again:
             self._lock_timer = self.loop.call_later(lockstate.SAVE_INTERVAL, self._save_lockouts)
+
+    def _flash_status(self) -> dict[str, int]:
+        flash = self.app.midcall.flash if self.app.midcall is not None else None
+        return {f"flash_{k}": v for k, v in flash.counters.items()} if flash is not None else {}
 
     def _write_status(self, running: bool = True) -> None:
         """status.json in the data directory, rewritten every STATUS_INTERVAL while
