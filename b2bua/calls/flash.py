@@ -18,8 +18,8 @@ A flash reaches the server in one of four forms, all from the caller's side:
 
 Each INFO is answered here and never relayed: 200 when taken (also when it
 ends or abandons a feature in use), 403 "Call not connected" before the
-answer, 488 "Flash needs media through the server" when the call's media
-does not pass through the server (the server could neither hold the far
+answer, 488 "Flash needs media through the server" when the media side
+cannot hold the call (no ``[media]``: the server could neither hold the far
 end nor speak to the caller; the call goes on untouched).  While the
 server prompts the caller, every INFO of the caller goes to the prompt,
 which ignores a flash (answered 200).
@@ -51,7 +51,8 @@ keys from INFO digits and from the media (RFC 4733 or in-band, by way of
 protection and billing split as every mid-call code; the new segment starts
 when the code is applied), keeps its deadline on the call's timers, and
 hands the media commands to a :class:`FlashMedia` (the runtime's: it holds
-the far end and plays tones on media anchored through the server).  The
+the far end and plays tones, on media anchored through the server or after
+re-offering both ends, :mod:`b2bua.runtime.flash`).  The
 time the far end is held is part of the call (billed as talk time).
 
 Public API
@@ -62,7 +63,7 @@ Public API
 :class:`HoldFarEnd`, :class:`PlayTone`, :class:`StopTone`, :class:`ApplyCode`,
 :class:`Reconnect`.
 ``FlashCodes(midcall, media)``: ``on_info(leg, event, now) -> bool``,
-``on_key(ref, key, source, address, now) -> bool``, ``ended(ref)``.
+``on_key(ref, key, source, address, now) -> bool``, ``abandon(ref)``, ``ended(ref)``.
 """
 
 from __future__ import annotations
@@ -329,6 +330,14 @@ class FlashCodes:
             return False
         self._run(call, running, running.session.key(key, source, now), now)
         return True
+
+    def abandon(self, ref: str) -> None:
+        """The media side could not hold the call (a peer refused a re-offer): the
+        feature ends where it is, nothing applied after this."""
+        running = self.running.pop(ref, None)
+        if running is not None and running.timer is not None:
+            running.timer.cancel()  # type: ignore[attr-defined]
+            running.timer = None
 
     def ended(self, ref: str) -> None:
         """The call ended: its feature with it (the timer is the call's, cleared with it)."""

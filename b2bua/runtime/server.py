@@ -41,7 +41,7 @@ from .config import Config
 from .calllog import CallLog
 from .codes import CodeStore
 from .ids import RandomIds
-from .flash import AnchoredFlash
+from .flash import FlashMediaService
 from .prompts import PromptService
 from . import lockstate
 from .store import BindingWriter, load_secret, open_database, restore_bindings
@@ -141,6 +141,10 @@ class Server:
         endpoint.set_local(local)
         if cfg.media.enabled:
             self._start_media(app, driver, next(iter(local.values())))
+        if app.midcall is not None:  # flash + VSC (without [media] every flash is refused 488)
+            flash_media = FlashMediaService(self.prompts)
+            app.midcall.flash = FlashCodes(app.midcall, flash_media)
+            self.calllog.subscribers.append(flash_media.on_event)
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out
         # of the cyclic collector's generations (latency spikes under load).
@@ -170,8 +174,6 @@ class Server:
             rtcp_interval=media.rtcp_interval, anchor=media.anchor,
         )
         app.prompter = self.prompts
-        if app.midcall is not None:  # flash + VSC on calls whose media the server keeps
-            app.midcall.flash = FlashCodes(app.midcall, AnchoredFlash(self.prompts))
         app.admission.policy = msgspec.structs.replace(app.admission.policy, prompting=True)
         self.calllog.subscribers.append(self.prompts.on_event)
         log.info("media: RTP on %s ports %d-%d", media.address or sip.host, media.rtp_first, media.rtp_last)

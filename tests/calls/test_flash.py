@@ -216,3 +216,18 @@ def test_nothing_keyed_after_the_flash_reconnects_and_the_call_ends_cleanly() ->
     h.a.expect("200 INFO")
     hang_up(h)
     assert fc.running == {}
+
+
+def test_abandoned_by_the_media_side_the_feature_ends_and_keys_pass_again() -> None:
+    """A peer refused a re-offer (runtime.flash): nothing applied, no timer left."""
+    h, fc, media = flash_rig()
+    connect(h)
+    dtmf(h, "16")
+    h.a.expect("200 INFO")
+    (ref,) = list(h.manager.index.calls)
+    fc.abandon(ref)
+    assert fc.running == {}
+    assert not fc.on_key(ref, "*", "rfc4733", "192.0.2.10", h.now)
+    h.advance(30.0)
+    assert media.log == [("hold",), ("play", "recall_dial")] and changes(h) == []
+    hang_up(h)

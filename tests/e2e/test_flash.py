@@ -28,7 +28,7 @@ from b2bua.media.rtp import RtpSender
 
 from .server import free_port, wait_codes
 from .sipp import SIPP, Sipp, sipp_args
-from .test_calls import Rig
+from .test_calls import OFFICE, Rig
 from .test_prompting import LONG, cli, messages, prompting_office, records
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
@@ -56,11 +56,12 @@ class CallerMedia:
     """The caller's RTP: 20 ms of silence (or an RFC 4733 event) sent every 20 ms,
     everything that comes back kept as (arrival, ssrc, payload type, payload)."""
 
-    def __init__(self, server_port: int) -> None:
+    def __init__(self, server_port: int | None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.setblocking(False)
-        self.dest = ("127.0.0.1", server_port)
+        self.port = self.sock.getsockname()[1]
+        self.dest = ("127.0.0.1", server_port) if server_port else None  # None: it only listens
         self.rtp = RtpSender(ssrc=SSRC, sequence=1, timestamp=1000, payload_type=0)
         self.keys = EventSender(payload_type=101)
         self.heard: list[tuple[float, int, int, bytes]] = []
@@ -73,7 +74,8 @@ class CallerMedia:
         while self.running:
             with self.lock:
                 data = self.keys.next_packet(self.rtp) or self.rtp.audio(b"\xff" * 160)
-            self.sock.sendto(data, self.dest)
+            if self.dest is not None:
+                self.sock.sendto(data, self.dest)
             time.sleep(0.02)
             while True:
                 try:
@@ -229,5 +231,51 @@ def test_a_flash_and_the_code_by_info_from_sipp(tmp_path: Path) -> None:
         answers = [m for m in messages(rig, "uac_flash_info") if m.startswith("SIP/2.0") and "INFO" in m]
         assert answers and all(m.startswith("SIP/2.0 200") for m in answers), answers
         check_call(rig)
+    finally:
+        rig.close()
+
+
+def test_a_flash_on_a_call_with_media_end_to_end_reoffers_both_sides(tmp_path: Path) -> None:
+    """No media through the server: the flash (INFO dtmf-relay Signal=16) makes the
+    server re-INVITE the callee with its own SDP, a=inactive, and the caller to its
+    media port; the caller (its media at the test's socket) hears recall dial tone
+    and confirmation; the second flash (INFO application/broadsoft) bridges the two
+    again (the caller's offer to the callee)."""
+    rtp_first = 30000 + (free_port() % 300) * 100
+    extra = OFFICE.replace('mode = "classes"', 'mode = "optional"') + f"""
+[media]
+address = "127.0.0.1"
+rtp_first = {rtp_first}
+rtp_last = {rtp_first + 99}
+"""
+    rig = Rig(tmp_path, extra=extra, carrier_port=free_port())
+    try:
+        assert cli(rig, "codes", "add", "55555", "--name", "Desk").returncode == 0
+        wait_codes(rig.data, count=1)
+        far = rig.uas("uas_flash_reoffer.xml", rig.carrier_port, extra=("-trace_msg",))
+        media = CallerMedia(None)
+        try:
+            phone = Sipp(sipp_args("uac_flash_reoffer.xml", rig.target, port=free_port(), service=LONG, user="1001",
+                                   password="pw1001", variables={"caller": "1001", "mport": str(media.port)},
+                                   extra=("-d", "1000", "-trace_msg")), rig.tmp, "phone")
+            rig.procs.append(phone)
+            assert phone.wait(60) == 0, phone.output() + rig.server.output()[-3000:]
+        finally:
+            media.stop()
+        assert far.wait(30) == 0, far.output()
+        assert_recall_then_confirmation(media)
+        callee = [m for m in messages(rig, "uas_flash_reoffer") if not m.startswith("SIP/")]
+        assert [m.split(" ", 1)[0] for m in callee] == ["INVITE", "ACK", "INVITE", "ACK", "INVITE", "ACK", "BYE"]
+        hold, reconnect = callee[2], callee[4]
+        assert "a=inactive" in hold and f"m=audio {media.port} " not in hold, hold  # the server's own media
+        assert f"m=audio {media.port} " in reconnect and "a=inactive" not in reconnect, reconnect  # the caller's
+        caller = [m for m in messages(rig, "uac_flash_reoffer") if m.startswith("INVITE ") and "tag=flash-a" not in
+                  m.split("From:", 1)[1].split("\n", 1)[0]]  # the server's re-INVITEs
+        assert len(caller) == 2 and "m=audio" in caller[0] and "m=audio" not in caller[1], caller  # offer, offer-less
+        assert "a=inactive" not in caller[0] and "telephone-event" in caller[0], caller[0]
+        (r,) = [r for r in records(rig) if r["end"]]
+        assert r["accountcode"] == "55555" and r["code_source"] == "flash", r
+        s = status(rig)
+        assert (s["flash_flashes"], s["flash_codes_accepted"]) == (1, 1), s
     finally:
         rig.close()
