@@ -155,7 +155,7 @@ class _Reoffered:
             )
         except PortRangeExhausted:
             log.error("call %s: no free RTP port to hold the callee for a flash", self.ref)
-            self.give_up(bridged=True)
+            self.give_up(undo=False)
             return
         if self.phase != "opening":  # the call ended meanwhile
             self.close()
@@ -165,7 +165,7 @@ class _Reoffered:
             self.phase = "holding"
             log.info("call %s: callee held (re-INVITE, inactive) for a flash", self.ref)
         else:
-            self.give_up(bridged=True)
+            self.give_up(undo=False)
         self.s.flush()
 
     def _own(self, direction: sdp.Direction) -> sdp.SessionDescription:
@@ -183,14 +183,14 @@ class _Reoffered:
             self.close()
         elif isinstance(event, OfferAnswered) and self.phase == "holding" and event.side == "callee":
             if not 200 <= event.status < 300:
-                self.give_up(bridged=True)  # the callee kept its session: nothing to undo
+                self.give_up(undo=False)  # the callee kept its session: nothing to undo
             elif self.calls.reoffer(self.ref, "caller", self._own(sdp.Direction.SENDRECV), now):
                 self.phase = "moving"
             else:
-                self.give_up(bridged=False)
+                self.give_up(undo=True)
         elif isinstance(event, OfferAnswered) and self.phase == "moving" and event.side == "caller":
             if not 200 <= event.status < 300:
-                self.give_up(bridged=False)
+                self.give_up(undo=True)  # the callee is held: bridged back to the caller
                 return
             self.phase = "held"
             if self.want_reconnect:
@@ -234,13 +234,14 @@ class _Reoffered:
             log.warning("call %s: caller and callee not reconnected after a flash", self.ref)
             self.close()
 
-    def give_up(self, *, bridged: bool) -> None:
-        """A step failed: the feature ends; a held callee is brought back (bridge)."""
+    def give_up(self, *, undo: bool) -> None:
+        """A step failed: the feature ends; with ``undo`` (the callee was held) the
+        two are bridged again."""
         log.warning("call %s: flash feature given up (a re-offer failed)", self.ref)
         midcall = self.s.app.midcall
         if midcall is not None and midcall.flash is not None:
             midcall.flash.abandon(self.ref)
-        if bridged:
+        if not undo:
             self.close()
             return
         self.phase = "held"

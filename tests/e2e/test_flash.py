@@ -44,6 +44,35 @@ def ulaw(byte: int) -> int:
     return 0x84 - magnitude if b & 0x80 else magnitude - 0x84
 
 
+def to_ulaw(sample: int) -> int:
+    """Linear (16-bit) to ITU-T G.711 mu-law."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(e for e in range(8) if magnitude >= (0x84 << e) or e == 0)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+DTMF = {"1": (697, 1209), "2": (697, 1336), "3": (697, 1477), "4": (770, 1209), "5": (770, 1336),
+        "6": (770, 1477), "7": (852, 1209), "8": (852, 1336), "9": (852, 1477), "*": (941, 1209),
+        "0": (941, 1336), "#": (941, 1477)}  # ITU-T Q.23
+
+
+def dtmf_frames(keys: str, on: int = 5, off: int = 5) -> list[bytes]:
+    """20 ms mu-law frames: each key's two tones for ``on`` frames, then ``off`` frames of silence."""
+    frames: list[bytes] = []
+    n = 0
+    for key in keys:
+        low, high = DTMF[key]
+        for _ in range(on):
+            frames.append(bytes(to_ulaw(int(6000 * (math.sin(2 * math.pi * low * (n + i) / 8000) +
+                                                    math.sin(2 * math.pi * high * (n + i) / 8000))))
+                                for i in range(160)))
+            n += 160
+        frames += [b"\xff" * 160] * off
+    return frames
+
+
 def power(samples: list[int], hz: float) -> float:
     coeff = 2 * math.cos(2 * math.pi * hz / 8000)
     s1 = s2 = 0.0
@@ -65,6 +94,7 @@ class CallerMedia:
         self.rtp = RtpSender(ssrc=SSRC, sequence=1, timestamp=1000, payload_type=0)
         self.keys = EventSender(payload_type=101)
         self.heard: list[tuple[float, int, int, bytes]] = []
+        self.audio: list[bytes] = []  # frames to send before silence (in-band keys)
         self.lock = threading.Lock()
         self.running = True
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -73,7 +103,8 @@ class CallerMedia:
     def _run(self) -> None:
         while self.running:
             with self.lock:
-                data = self.keys.next_packet(self.rtp) or self.rtp.audio(b"\xff" * 160)
+                data = self.keys.next_packet(self.rtp) or self.rtp.audio(
+                    self.audio.pop(0) if self.audio else b"\xff" * 160)
             if self.dest is not None:
                 self.sock.sendto(data, self.dest)
             time.sleep(0.02)
@@ -95,6 +126,16 @@ class CallerMedia:
             with self.lock:
                 if not self.keys.busy:
                     return time.monotonic()
+            time.sleep(0.02)
+
+    def tones(self, keys: str) -> None:
+        """Key ``keys`` as DTMF tones in the audio; returns when they are sent."""
+        with self.lock:
+            self.audio += dtmf_frames(keys)
+        while True:
+            with self.lock:
+                if not self.audio:
+                    return
             time.sleep(0.02)
 
     def stop(self) -> None:
@@ -182,7 +223,10 @@ def check_call(rig: Rig) -> None:
     assert "55555" not in rig.server.output()  # logged masked
 
 
-def test_a_flash_and_the_code_keyed_as_rfc4733_events(tmp_path: Path) -> None:
+@pytest.mark.parametrize("keyed", ["rfc4733", "inband"])
+def test_a_flash_then_the_code_in_the_media(tmp_path: Path, keyed: str) -> None:
+    """The flash as RFC 4733 event 16; *89 55555 as RFC 4733 events, or as DTMF
+    tones in the caller's audio (the in-band detector listens while the callee is held)."""
     rig, rtp_first = anchored_office(tmp_path)
     try:
         far, phone = anchored_call(rig, "uac_prompt_anchored_te.xml", talk_ms=9000)
@@ -191,7 +235,10 @@ def test_a_flash_and_the_code_keyed_as_rfc4733_events(tmp_path: Path) -> None:
             time.sleep(1.0)  # talking: the echo comes back through the callee
             flashed = media.press("!")  # RFC 4733 event 16
             time.sleep(1.5)  # recall dial tone
-            media.press("*8955555")  # the group's 5 digits end entry
+            if keyed == "rfc4733":
+                media.press("*8955555")  # the group's 5 digits end entry
+            else:
+                media.tones("*8955555")
             time.sleep(1.5)  # confirmation
             back = media.press("!")
             time.sleep(1.5)
