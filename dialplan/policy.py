@@ -228,6 +228,9 @@ class GroupPolicy(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     # the vertical service code keyed during a call to set its account code
     # (``*89 CODE #`` as INFO digits, b2bua.calls.midcall); "" turns it off
     midcall_vsc: str = "*89"
+    # flash + VSC (b2bua.calls.flash): after the code's verdict, a second flash
+    # reconnects the held far end ("flash"), or the end of entry does ("entry")
+    flash_reconnect: Literal["flash", "entry"] = "flash"
     # seconds after a call ends during which its caller may still attach a code to
     # it (a Target-Dialog request naming it); 0 turns that off
     post_call_window: int = 300

@@ -49,6 +49,10 @@ call, or a code with a credit account on a call that has none, must name
 the same credit account and rate plan, else 403 (moving reservations
 between credit accounts is not done).
 
+A hook flash, and the keys that follow it, go to :mod:`b2bua.calls.flash`
+(``MidCallCodes.flash``, when the runtime gives one): the same :meth:`apply`
+with source ``flash``.
+
 An accepted code is reported as :class:`~b2bua.calls.events.CodeChanged`
 (billing splits the record there).  Codes are logged masked.
 
@@ -80,6 +84,7 @@ from .events import AccountInfo, CallStarted, CodeChanged
 from .leg import Leg, LegState
 
 if TYPE_CHECKING:
+    from .flash import FlashCodes
     from .manager import CallManager
 
 log = logging.getLogger("b2bua.midcall")
@@ -174,12 +179,15 @@ class MidCallCodes:
         self.refused = 0
         # ended calls, by their caller's dialog key: a code may still be attached (post_call_window)
         self.recent: dict[tuple[str, str, str], _Ended] = {}
+        self.flash: FlashCodes | None = None  # flash + VSC (b2bua.calls.flash), set by the runtime
 
     # -- in the dialog ----------------------------------------------------------------
     def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool:
         req = event.request
         if req.method != "INFO":
             return False
+        if self.flash is not None and self.flash.on_info(leg, event, now):  # a flash, or keys after one
+            return True
         ctype = req.content_type or ""
         package = _package(event)
         call = leg.call
@@ -213,6 +221,8 @@ class MidCallCodes:
     def ended(self, call: Call, now: float) -> None:
         """An answered call ended: its caller may attach a code to it for the
         group's ``post_call_window`` (a Target-Dialog request naming its dialog)."""
+        if self.flash is not None:
+            self.flash.ended(call.ref)
         started, a = call.started, call.a
         if not isinstance(started, CallStarted) or call.answered_at is None or a is None or a.dialog is None:
             return
@@ -378,11 +388,14 @@ class MidCallCodes:
         return state
 
     # -- keys from the media (RFC 4733, media kept through the server) ---------------------
-    def key(self, ref: str, key: str, address: str, now: float) -> tuple[bool, int | None]:
+    def key(self, ref: str, key: str, address: str, now: float, *, source: str = "rfc4733") -> tuple[bool, int | None]:
         """A key the caller pressed during its call, seen in the media (RFC 4733):
         (hold it back from the callee?, the verdict's status once ``*VSC code #``
         is complete, else None).  Keys of a feature code that turns out not to be
-        one are not passed on (unlike INFO digits, whose INFOs can be sent later)."""
+        one are not passed on (unlike INFO digits, whose INFOs can be sent later).
+        A flash, and keys while a flash feature is in use, are the flash's."""
+        if self.flash is not None and self.flash.on_key(ref, key, source, address, now):
+            return True, None
         call = self.manager.index.calls.get(ref)
         if call is None or call.state is not CallState.CONNECTED:
             return False, None

@@ -44,6 +44,7 @@ class CalleeSide:
         self.early = False  # the callee sent SDP in a provisional: its media is heard
         self.answered = False
         self.held = False  # a tone of the server's own plays to the caller meanwhile
+        self.paused = False  # a flash holds the callee (b2bua.runtime.flash): nothing passes either way
 
     async def open(self, pool: RtpPortPool, pacer: RtpPacer, *, host: str, payload_type: int,
                    rtcp_interval: float | None) -> RtpStream:
@@ -79,7 +80,7 @@ class CalleeSide:
     def packet(self, packet: RtpPacket, now: float) -> None:
         """A packet from the callee: to the caller as it came, once heard."""
         caller = self.caller()
-        if self.held or caller is None or not (self.early or self.answered):
+        if self.held or self.paused or caller is None or not (self.early or self.answered):
             return
         caller.relay(packet.to_bytes())
         self.counters["relayed_to_caller"] += 1

@@ -336,7 +336,14 @@ class _Prompt:
             self._begin()
         if self.phase == "anchored":  # the caller's packet goes to the callee as it came
             if self.te_pt is not None and packet.payload_type == self.te_pt and self._feature_key(packet, now):
-                return  # a key of a mid-call feature code (*VSC code #): not passed on
+                return  # a key of a mid-call feature code (*VSC code #) or of a flash: not passed on
+            if self.held:  # the callee is held for a flash's code entry: keys in the audio are listened for
+                midcall = self.s.app.midcall
+                for key in self._inband(packet, now):
+                    if midcall is not None:
+                        midcall.key(self.ref, key, self.address, now, source="inband")
+                self.s.flush()
+                return
             self.callee.forward(packet.to_bytes())
             return
         if self.phase not in ("prompting", "dialing"):
@@ -347,11 +354,22 @@ class _Prompt:
                 if isinstance(ev, KeyPressed):
                     self.digit(ev.key, "rfc4733", now)
             self.events.events.clear()
-        elif self.detector is not None and packet.payload_type in (g711.PCMU, g711.PCMA):
-            decode = g711.decode_alaw if packet.payload_type == g711.PCMA else g711.decode_ulaw
-            for found in self.detector.feed(decode(packet.payload), now):
-                self.digit(found.digit, "inband", now)
+        else:
+            for key in self._inband(packet, now):
+                self.digit(key, "inband", now)
         self._rearm()
+
+    def _inband(self, packet: RtpPacket, now: float) -> list[str]:
+        """The keys the in-band detector finds in an audio packet."""
+        if self.detector is None or packet.payload_type not in (g711.PCMU, g711.PCMA):
+            return []
+        decode = g711.decode_alaw if packet.payload_type == g711.PCMA else g711.decode_ulaw
+        return [found.digit for found in self.detector.feed(decode(packet.payload), now)]
+
+    @property
+    def address(self) -> str:
+        """Where the caller's media comes from (once latched), else ""."""
+        return self.stream.latched[0] if self.stream is not None and self.stream.latched else ""
 
     def digit(self, key: str, transport: str, now: float) -> None:
         if key == "!":
@@ -538,8 +556,7 @@ class _Prompt:
         self.events.receive(packet, now)
         for ev in self.events.events:
             if isinstance(ev, KeyPressed):
-                held, status = midcall.key(self.ref, ev.key, self.stream.latched[0] if self.stream and
-                                           self.stream.latched else "", now)
+                held, status = midcall.key(self.ref, ev.key, self.address, now)
                 if len(self.held_keys) > 1000:
                     self.held_keys.clear()
                 self.held_keys[packet.timestamp] = held
@@ -559,6 +576,15 @@ class _Prompt:
 
     def _confirmed(self) -> None:
         self.callee.held = False
+
+    @property
+    def held(self) -> bool:
+        """Anchored: a flash holds the callee (b2bua.runtime.flash): nothing passes either way."""
+        return self.callee.paused
+
+    @held.setter
+    def held(self, value: bool) -> None:
+        self.callee.paused = value
 
     def _bridge(self, tries: int) -> None:
         """Connect the two ends once the caller has ACKed its 200 (RFC 3725 flow I)."""

@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 from typing import Any, Awaitable, Callable
 
+from b2bua.calls.flash import FlashCodes
 from b2bua.calls.registrar import Binding, ExpiryTimer
 from dialplan.lockout import Lockout
 from b2bua.sip.endpoint import Address, Endpoint
@@ -41,6 +42,7 @@ from .calllog import CallLog
 from .code_settings import CodeSettings, LiveSettings, SettingsStore
 from .codes import CodeStore
 from .ids import RandomIds
+from .flash import FlashMediaService
 from .prompts import PromptService
 from . import lockstate
 from .store import BindingWriter, load_secret, open_database, restore_bindings
@@ -146,6 +148,10 @@ class Server:
         endpoint.set_local(local)
         if cfg.media.enabled:
             self._start_media(app, driver, next(iter(local.values())))
+        if app.midcall is not None:  # flash + VSC (without [media] every flash is refused 488)
+            flash_media = FlashMediaService(self.prompts)
+            app.midcall.flash = FlashCodes(app.midcall, flash_media)
+            self.calllog.subscribers.append(flash_media.on_event)
         self._status_timer = loop.call_later(0.0, self._write_status)
         # Objects made during start-up live for the whole run: keep them out
         # of the cyclic collector's generations (latency spikes under load).
@@ -246,6 +252,7 @@ class Server:
             **self.calllog.counters,
             **(self.billing.status() if self.billing is not None else {}),
             **(self.prompts.status() if self.prompts is not None else {}),
+            **self._flash_status(),
         }
 
     def _lockouts(self) -> tuple[Lockout, Lockout | None]:
@@ -258,6 +265,10 @@ class Server:
             lockstate.save(self.config.server.data_dir, codes, credentials, self.loop.time(), time.time())
         if again:
             self._lock_timer = self.loop.call_later(lockstate.SAVE_INTERVAL, self._save_lockouts)
+
+    def _flash_status(self) -> dict[str, int]:
+        flash = self.app.midcall.flash if self.app.midcall is not None else None
+        return {f"flash_{k}": v for k, v in flash.counters.items()} if flash is not None else {}
 
     def _write_status(self, running: bool = True) -> None:
         """status.json in the data directory, rewritten every STATUS_INTERVAL while

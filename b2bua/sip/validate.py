@@ -112,8 +112,11 @@ METHODS = frozenset(
 SUPPORTED = frozenset({"timer", "100rel", "tdialog"})
 # Body types of the methods whose bodies the B2BUA reads (SESSION_METHODS):
 # session descriptions (RFC 3264), the DTMF relays of INFO and the account code
-# of a mid-call INFO (b2bua.calls.midcall).
-ACCEPT = frozenset({"application/sdp", "application/dtmf-relay", "application/dtmf", "application/x-account-code"})
+# of a mid-call INFO (b2bua.calls.midcall), and the hook flashes of ATAs (b2bua.calls.flash).
+ACCEPT = frozenset({
+    "application/sdp", "application/dtmf-relay", "application/dtmf", "application/x-account-code",
+    "application/hook-flash", "application/broadsoft",
+})
 
 # Methods whose body this server interprets, so that an unknown type is a 415
 # (RFC 3261 §8.2.3).  Other bodies (MESSAGE, NOTIFY, ...) are relayed as they are.
