@@ -256,10 +256,17 @@ class MidCallCodes:
         code = parse_code(event.request.body)
         if code is None:
             return 400, "No account code in the body"
+        return self.attach(key, code, user, event.source.host, now)
+
+    def attach(self, key: tuple[str, str, str], code: str, user: str, address: str, now: float) -> tuple[int, str]:
+        """Attach ``code`` to the ended call remembered under ``key``: (status, reason)."""
+        ended = self.recent[key]
         status, reason, account = self._check(
-            ended.started, ended.account, code, CodeSource.POST_CALL, event.source.host, now, ref=ended.ref)
+            ended.started, ended.account, code, CodeSource.POST_CALL, address, now, ref=ended.ref)
         if account is None:
             return status, reason
+        if status == 0:  # another credit account: the call's credit is settled already
+            return self._refused(ended.ref, code, 403, "Account code of another credit account")
         del self.recent[key]  # once: the record now carries it
         self.accepted += 1
         log.info("call %s: account code %s attached after the call by %s", ended.ref, mask_code(code), user)

@@ -52,6 +52,7 @@ from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import CallEvent
 from b2bua.calls.midcall import PACKAGE, MidCallCodes
 from b2bua.calls.midcall_credit import MoveCredit
+from b2bua.calls.postcall import LastCallCodes
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk, refusal
 from b2bua.sip import validate
@@ -221,6 +222,7 @@ class ServerApp:
         if config.groups:
             self.midcall = self.calls.midcall = MidCallCodes(self.calls, self.admission, today)
             self.midcall.credit.enabled = credit_move is not None and defer is not None
+            self.admission.last_calls = LastCallCodes(self.midcall)  # the VSC alone: a code for the last call
 
     # counters of the admission machine, for the status file
     @property
