@@ -476,6 +476,16 @@ def _evaluate(
             reason=f"Account code and number expected after {group.minimal_access}", rule="minimal_prompt",
         )
 
+    # the mid-call VSC alone, as a call of its own: a code for the caller's last call
+    # (post-call assignment; the server prompts, attaches it, and hangs up)
+    vsc = group.midcall_vsc
+    if vsc and group.post_call_window > 0 and mode is not Mode.OFF and percent_decode(ctx.dialed) in (vsc, vsc + "#"):
+        return Decision(
+            outcome=Outcome.COLLECT, destination="", call_class=CallClass.INVALID, code=None,
+            code_source=CodeSource.NONE, code_valid=None, status=ADDRESS_INCOMPLETE,
+            reason=f"Account code for the last call expected after {vsc}", rule="post_call_prompt",
+        )
+
     # 3. the dial string and the number
     if parsed.fault is not None:
         return _from_fault(dest, parsed.fault)

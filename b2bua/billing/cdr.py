@@ -38,7 +38,9 @@ from typing import Literal, Mapping, Union
 
 import msgspec
 
-from b2bua.billing.rating import INTERNAL, Rate, RatePlan, billable_seconds, choose_plan, cost, minor_unit, rate_for
+from b2bua.billing.rating import (
+    INTERNAL, Rate, RatePlan, billable_seconds, choose_plan, cost, later_segment, minor_unit, rate_for,
+)
 from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted
 from dialplan.policy import CodeSource
 
@@ -188,11 +190,13 @@ def segmented(cdr: Cdr) -> bool:
     return bool(ch) and cdr.answer is not None and ch[0].at <= cdr.answer
 
 
-def _split(cdr: Cdr, talk: float) -> Cdr:
+def _split(cdr: Cdr, talk: float, last_s: int | None = None) -> Cdr:
     """Rate each segment under its own code's rate: the setup fee and minimum
     belong to the call and are charged in its first segment only; later
     segments are billed by their rate's increments.  The record's billable
-    seconds and cost are the sums (one currency assumed across the plans)."""
+    seconds and cost are the sums (one currency assumed across the plans).
+    ``last_s``: the last segment billed for at most so many seconds (a prepaid
+    call moved to another credit account: what that account paid for)."""
     assert cdr.answer is not None
     end = cdr.answer + talk
     changes = cdr.code_changes
@@ -207,8 +211,10 @@ def _split(cdr: Cdr, talk: float) -> Cdr:
         rate = ch.rate
         if rate is not None and seconds > 0:
             if i > 0:
-                rate = msgspec.structs.replace(rate, setup=Decimal(0), minimum_s=0)
+                rate = later_segment(rate)
             billable = billable_seconds(seconds, rate)
+            if last_s is not None and i == len(changes) - 1:
+                billable = min(billable, last_s)
             price = cost(rate, billable, currency)
         out.append(msgspec.structs.replace(ch, duration=seconds, billable=billable, cost=price))
         total_b += billable
@@ -219,14 +225,15 @@ def _split(cdr: Cdr, talk: float) -> Cdr:
     )
 
 
-def priced(cdr: Cdr, talk: float, limit_s: int | None = None) -> Cdr:
+def priced(cdr: Cdr, talk: float, limit_s: int | None = None, *, last_segment: bool = False) -> Cdr:
     """``cdr`` with duration, billable seconds and cost for ``talk`` seconds; at most
     ``limit_s`` seconds billed (a prepaid call: the seconds its credit paid for).
-    A record split by code (:func:`segmented`) is rated segment by segment
-    (prepaid calls never are: their code keeps its credit account and plan)."""
+    A record split by code (:func:`segmented`) is rated segment by segment; a
+    prepaid one only when its credit moved with the code (``last_segment``: then
+    ``limit_s`` bounds its last segment), else it keeps one credit account and plan."""
     talk = _talk(talk)
-    if limit_s is None and segmented(cdr):
-        return _split(cdr, talk)
+    if segmented(cdr) and (limit_s is None or last_segment):
+        return _split(cdr, talk, limit_s)
     if cdr.rate is None:
         return msgspec.structs.replace(cdr, duration=talk, billable=0, cost=Decimal(0))
     currency = cdr.currency or "EUR"
@@ -287,7 +294,7 @@ def recover(cdr: Cdr) -> Cdr:
 class _Call:
     """A call in progress: its record so far and its monotonic times."""
 
-    __slots__ = ("cdr", "started_at", "answered_at", "opened", "limit_s")
+    __slots__ = ("cdr", "started_at", "answered_at", "opened", "limit_s", "limit_last")
 
     def __init__(self, cdr: Cdr, started_at: float) -> None:
         self.cdr = cdr
@@ -295,6 +302,7 @@ class _Call:
         self.answered_at: float | None = None
         self.opened = False
         self.limit_s: int | None = None  # billable seconds at most (CdrBuilder.limit)
+        self.limit_last = False  # limit_s bounds the last segment only
 
 
 class CdrBuilder:
@@ -407,15 +415,18 @@ class CdrBuilder:
             call, end=self._wall(ev.at), status=ev.status, cause=ev.cause, hangup=ev.hangup,
             b_call_id=ev.b_call_id or call.cdr.b_call_id,
         )
-        return [CdrClosed(priced(cdr, talk, call.limit_s))]
+        return [CdrClosed(priced(cdr, talk, call.limit_s, last_segment=call.limit_last))]
 
-    def limit(self, ref: str, seconds: int) -> None:
+    def limit(self, ref: str, seconds: int, *, last_segment: bool = False) -> None:
         """Bill the call for at most ``seconds`` (before its ``CallEnded``): a prepaid
         call is billed the seconds its credit was charged for (``CreditController.
-        charged_s``), so that the record's cost is the amount taken from the account."""
+        charged_s``), so that the record's cost is the amount taken from the account.
+        ``last_segment``: the bound of the last segment (``CreditController.segment_s``)
+        of a call whose credit moved with its code; the earlier ones were charged as rated."""
         call = self._calls.get(ref)
         if call is not None:
             call.limit_s = seconds
+            call.limit_last = last_segment
 
     def change_code(
         self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool,
@@ -466,7 +477,7 @@ class CdrBuilder:
     def _interim(self, call: _Call, now: float) -> Cdr:
         assert call.answered_at is not None
         cdr = self._bump(call, last_interim=self._wall(now))
-        call.cdr = priced(cdr, now - call.answered_at, call.limit_s)
+        call.cdr = priced(cdr, now - call.answered_at, call.limit_s, last_segment=call.limit_last)
         return call.cdr
 
     def next_deadline(self) -> float | None:

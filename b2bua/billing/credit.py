@@ -28,8 +28,20 @@ reserve and when to cut the call off:
   not billed); the store returns the rest.  The call's record bills the same seconds
   (``CdrBuilder.limit``), so records and balance agree to the cent.
 
+A mid-call code of another credit account (or another rate) moves the call
+(``move(now, account=, rate=, currency=)``, b2bua.calls.midcall_credit): the first
+chunk of the rest of the call is reserved on the new account, at the new code's rate
+for a later segment (``rating.later_segment``: no setup fee, no minimum), under a
+reservation of its own (``REF#2``, ``REF#3`` ...).  Only once that is held
+(``move_result(now, True)``) is the old reservation committed for the segment so far
+(its cost at the old rate, at most its paid seconds), and the controller goes on
+from ``now`` on the new account and rate: paid time and cut-off counted from the
+change.  A refused reservation changes nothing (fail closed: the call keeps its
+code and account).  ``charged_s``/``charge`` then cover every segment;
+``segment_s`` is the last one's (the record bills its last segment at most that).
+
 The runtime executes commands with ``perform(store, command)`` and feeds the result
-of a reservation back with ``reserve_result(now, ok)``.
+of a reservation back with ``reserve_result(now, ok)`` (``move_result`` for a move).
 """
 
 from __future__ import annotations
@@ -41,7 +53,7 @@ from typing import Protocol, Union
 
 import msgspec
 
-from b2bua.billing.rating import Rate, billable_seconds, cost
+from b2bua.billing.rating import Rate, billable_seconds, cost, later_segment
 
 log = logging.getLogger("b2bua.billing.credit")
 
@@ -116,16 +128,25 @@ async def can_start(
     return CreditCheck(ok=True, reason="ok", first_chunk=first)
 
 
+class MoveResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of moving a call's credit to a new code (``at``: when the new
+    segment starts, monotonic; the record splits there too)."""
+
+    ok: bool
+    reason: str
+    at: float = 0.0
+
+
 class ReserveCredit(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    ref: str  # also the reservation's id
+    ref: str  # the reservation's id: the call's ref, REF#2 ... after moves
     account: str
     amount: Decimal
     first: bool  # True: store.reserve; False: store.extend
 
 
 class CommitCredit(msgspec.Struct, frozen=True, kw_only=True, tag=True):
-    ref: str
-    amount: Decimal  # actual cost of the call
+    ref: str  # the reservation's id
+    amount: Decimal  # actual cost of the call (of its segment on this reservation)
 
 
 class EndCall(msgspec.Struct, frozen=True, kw_only=True, tag=True):
@@ -168,6 +189,15 @@ class CreditController:
         # record must bill (``CdrBuilder.limit``), so that records and balance agree
         self.charged_s: int | None = None
         self.charge: Decimal | None = None
+        # moves to other credit accounts (mid-call codes): the reservation held now,
+        # when its segment started, and what earlier segments were charged
+        self.reservation = ref
+        self.start: float | None = None
+        self.moves = 0
+        self.earlier_s = 0
+        self.earlier = Decimal(0)
+        self.segment_s: int | None = None  # once settled: the last segment's charged seconds
+        self._move: tuple[str, str, Rate, str] | None = None  # (reservation, account, rate, currency) in flight
 
     def _cost(self, seconds: int) -> Decimal:
         return cost(self.rate, seconds, self.currency)
@@ -176,17 +206,17 @@ class CreditController:
         self._target_s = billable_seconds(self.paid_s + self.chunk_s, self.rate)
         self._pending = True
         amount = self._cost(self._target_s) - self.held
-        return ReserveCredit(ref=self.ref, account=self.account, amount=amount, first=self.paid_s == 0)
+        return ReserveCredit(ref=self.reservation, account=self.account, amount=amount, first=self.paid_s == 0)
 
     @property
     def paid_until(self) -> float | None:
         """Monotonic time at which the paid talk time ends (None before answer)."""
-        return None if self.answered_at is None else self.answered_at + self.paid_s
+        return None if self.start is None else self.start + self.paid_s
 
     def answered(self, now: float) -> list[CreditCommand]:
         if self.state is not CreditState.IDLE:
             return []
-        self.answered_at = now
+        self.answered_at = self.start = now
         self.state = CreditState.RESERVING
         return [self._request()]
 
@@ -215,16 +245,17 @@ class CreditController:
         return [EndCall(ref=self.ref, at=at, reason=reason)]
 
     def next_deadline(self) -> float | None:
-        if self.answered_at is None or self.state in (CreditState.CUT, CreditState.ENDED):
+        if self.start is None or self.state in (CreditState.CUT, CreditState.ENDED):
             return None
-        end = self.answered_at + self.paid_s
-        return end - self.margin_s if self.state is CreditState.ACTIVE else end
+        end = self.start + self.paid_s
+        # a move in flight defers the renewal: its answer decides which account pays on
+        return end - self.margin_s if self.state is CreditState.ACTIVE and self._move is None else end
 
     def handle_timer(self, now: float) -> list[CreditCommand]:
         deadline = self.next_deadline()
         if deadline is None or now < deadline:
             return []
-        if self.state is CreditState.ACTIVE:
+        if self.state is CreditState.ACTIVE and self._move is None:
             self.state = CreditState.RESERVING
             return [self._request()]
         # RESERVING past the paid time (no answer in time) or EXHAUSTED: fail closed.
@@ -235,7 +266,7 @@ class CreditController:
         """The call ended (hang-up, cut-off or failure); commit what it cost."""
         if self.state is CreditState.ENDED:
             return []
-        talk = 0.0 if self.answered_at is None else max(0.0, now - self.answered_at)
+        talk = 0.0 if self.start is None else max(0.0, now - self.start)
         self.state = CreditState.ENDED
         self._talk = talk
         if self._pending:
@@ -252,11 +283,46 @@ class CreditController:
             return []
         # talk past the paid time (the BYE of a cut takes a moment) is not charged:
         # the charge never exceeds what is held, and it is exactly what the record bills
-        self.charged_s = min(billable_seconds(round(self._talk, 3), self.rate), self.paid_s)
-        self.charge = self._cost(self.charged_s)
+        self.segment_s = min(billable_seconds(round(self._talk, 3), self.rate), self.paid_s)
+        charge = self._cost(self.segment_s)
+        self.charged_s, self.charge = self.earlier_s + self.segment_s, self.earlier + charge
         if self.paid_s == 0:
             return []  # nothing held
-        return [CommitCredit(ref=self.ref, amount=self.charge)]
+        return [CommitCredit(ref=self.reservation, amount=charge)]
+
+    # -- a mid-call code of another credit account --------------------------------------
+    def move(self, now: float, *, account: str, rate: Rate, currency: str) -> ReserveCredit | None:
+        """Reserve the rest of the call's first chunk on ``account`` at ``rate`` (a later
+        segment's); None when the call cannot move now (not paid ahead, or busy)."""
+        if self.state is not CreditState.ACTIVE or self._pending or self._move is not None:
+            return None
+        later = later_segment(rate)
+        rid = f"{self.ref}#{self.moves + 2}"
+        self._move = (rid, account, later, currency)
+        seconds = billable_seconds(self.chunk_s, later)
+        return ReserveCredit(ref=rid, account=account, amount=cost(later, seconds, currency), first=True)
+
+    def move_result(self, now: float, ok: bool) -> list[CreditCommand]:
+        """The outcome of the move's reservation: held, the old reservation is committed
+        for the segment so far and the call goes on from ``now`` on the new account;
+        refused, nothing changes.  A call that stopped meanwhile releases the new one."""
+        move, self._move = self._move, None
+        if move is None or not ok:
+            return []
+        rid, account, rate, currency = move
+        if self.state is not CreditState.ACTIVE or self.start is None:
+            return [CommitCredit(ref=rid, amount=Decimal(0))]  # too late: released
+        charged_s = min(billable_seconds(round(now - self.start, 3), self.rate), self.paid_s)
+        charge = self._cost(charged_s)
+        out: list[CreditCommand] = [CommitCredit(ref=self.reservation, amount=charge)]
+        self.earlier_s += charged_s
+        self.earlier += charge
+        self.moves += 1
+        self.reservation, self.account, self.rate, self.currency = rid, account, rate, currency
+        self.start = now
+        self.paid_s = billable_seconds(self.chunk_s, rate)
+        self.held = self._cost(self.paid_s)
+        return out
 
 
 async def perform(store: CreditStore, command: ReserveCredit | CommitCredit) -> bool:

@@ -205,6 +205,12 @@ def cost(rate: Rate, seconds: float | int | Decimal, currency: str = "EUR") -> D
         return amount.quantize(minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
+def later_segment(rate: Rate) -> Rate:
+    """``rate`` for a later segment of a call split by account code: the setup fee
+    and minimum belong to the call and are charged in its first segment only."""
+    return msgspec.structs.replace(rate, setup=Decimal(0), minimum_s=0)
+
+
 def load_rate_plan(data: Mapping[str, Any]) -> RatePlan:
     """Decode one plan from a dict (TOML table); raises msgspec.ValidationError with $.path."""
     return msgspec.convert(data, RatePlan)

@@ -109,7 +109,7 @@ from .commands import (
     TransactionGone,
 )
 from .events import NO_ACCOUNT, AccountInfo
-from .prompting import PromptSteps
+from .prompting import NO_LAST_CALL, POST_CALL_RULE, LastCalls, PromptSteps
 from .steps import TRANSITIONS, WAITING, Found, Step
 from .routing import Extension, Route, Router, Trunk, dialed_user, refusal
 
@@ -197,6 +197,7 @@ class Admission(PromptSteps):
         self.lockouts = 0  # times an extension or address got locked
         self.lockout_refusals = 0  # attempts refused while locked
         self.credit_refusals = 0
+        self.last_calls: LastCalls | None = None  # ended calls a code may still go to (the VSC alone)
         self._actions = {
             Step.AUTHENTICATE: self._authenticate,
             Step.TRUNK: self._trunk,
@@ -352,6 +353,10 @@ class Admission(PromptSteps):
         d = self._decide(a, a.ctx, now)
         if d.outcome is Outcome.ALLOW:
             return self._allowed(a, d)
+        if d.outcome is Outcome.COLLECT and d.rule == POST_CALL_RULE and not self._has_last_call(a, now):
+            log.info("call from %s to %s refused: %s", a.caller, a.shown, NO_LAST_CALL)
+            a.route = refusal(a.shown, 403, NO_LAST_CALL)
+            return Found.REFUSED
         if d.outcome is Outcome.COLLECT and self._can_prompt(a, d):
             a.destination = d.destination
             a.collect_rule = d.rule

@@ -43,11 +43,12 @@ keyed by the caller's extension and the requesting address; while locked
 every code is refused).  Answers: 200 accepted; 403 with the rule in the
 reason phrase (invalid, inactive, restricted, codes off, locked); 400 for a
 body without a code; 415 for another body type.  A refused code leaves the
-call under its previous code.  Prepaid calls (a code with a credit account
-on a call through a trunk) keep their reservation: a new code on such a
-call, or a code with a credit account on a call that has none, must name
-the same credit account and rate plan, else 403 (moving reservations
-between credit accounts is not done).
+call under its previous code.  On a prepaid call (a code with a credit
+account, through a trunk) a code of another credit account or rate plan
+moves the call's credit first (:mod:`b2bua.calls.midcall_credit`: answered
+once the new account holds the next chunk, else 403 ``Credit refused``); a
+code without a credit account on a prepaid call, or with one on a call that
+has none, is refused 403.
 
 A hook flash, and the keys that follow it, go to :mod:`b2bua.calls.flash`
 (``MidCallCodes.flash``, when the runtime gives one): the same :meth:`apply`
@@ -62,7 +63,8 @@ Public API
 ``on_request(leg, event, now) -> bool`` for every in-dialog request before
 relaying it (True: answered here); the application calls
 ``claims(event)`` and ``out_of_dialog(event, now, own=...) -> list[Command]`` (answers)
-for an out-of-dialog INFO.
+for an out-of-dialog INFO, carries out ``credit.take()`` (moves of prepaid
+calls) and answers each with ``credit_moved(ref, result, now)``.
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ import datetime
 import logging
 from typing import TYPE_CHECKING, Callable, Sequence
 
+from b2bua.billing.credit import MoveResult
 from b2bua.sip.endpoint import RequestReceived
 from b2bua.sip.message import header
 from dialplan import CodeSource, UserPolicy, lockout_keys
@@ -82,6 +85,7 @@ from .auth import SendResponse, authenticate
 from .call import Call, CallState
 from .events import AccountInfo, CallStarted, CodeChanged
 from .leg import Leg, LegState
+from .midcall_credit import CreditMoves, Reply
 
 if TYPE_CHECKING:
     from .flash import FlashCodes
@@ -180,6 +184,7 @@ class MidCallCodes:
         # ended calls, by their caller's dialog key: a code may still be attached (post_call_window)
         self.recent: dict[tuple[str, str, str], _Ended] = {}
         self.flash: FlashCodes | None = None  # flash + VSC (b2bua.calls.flash), set by the runtime
+        self.credit = CreditMoves()  # prepaid calls moving to another credit account
 
     # -- in the dialog ----------------------------------------------------------------
     def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool:
@@ -203,7 +208,8 @@ class MidCallCodes:
                 return True
             source = CodeSource.INFO_PACKAGE if package else CodeSource.INFO
             status, reason = self._from_body(call, event, source, self._owner(call), now)
-            self.manager.reply(event, status, now, reason=reason, extra=_accept(status))
+            if status:  # else answered once the credit has moved
+                self._reply(event)(status, reason, now)
             return True
         if package or ctype not in DTMF_TYPES or not leg.uas or call.state is not CallState.CONNECTED:
             return False
@@ -260,10 +266,17 @@ class MidCallCodes:
         code = parse_code(event.request.body)
         if code is None:
             return 400, "No account code in the body"
+        return self.attach(key, code, user, event.source.host, now)
+
+    def attach(self, key: tuple[str, str, str], code: str, user: str, address: str, now: float) -> tuple[int, str]:
+        """Attach ``code`` to the ended call remembered under ``key``: (status, reason)."""
+        ended = self.recent[key]
         status, reason, account = self._check(
-            ended.started, ended.account, code, CodeSource.POST_CALL, event.source.host, now, ref=ended.ref)
+            ended.started, ended.account, code, CodeSource.POST_CALL, address, now, ref=ended.ref)
         if account is None:
             return status, reason
+        if status == 0:  # another credit account: the call's credit is settled already
+            return self._refused(ended.ref, code, 403, "Account code of another credit account")
         del self.recent[key]  # once: the record now carries it
         self.accepted += 1
         log.info("call %s: account code %s attached after the call by %s", ended.ref, mask_code(code), user)
@@ -299,6 +312,8 @@ class MidCallCodes:
             self.refused += 1
             return [SendResponse(event=event, status=403, reason=NOT_YOUR_CALL)]
         status, reason = self._from_body(call, event, CodeSource.TARGET_DIALOG, user.auth_name, now)
+        if not status:  # answered once the credit has moved
+            return []
         return [SendResponse(event=event, status=status, reason=reason, headers=tuple(_accept(status)))]
 
     # -- the code ------------------------------------------------------------------------
@@ -315,10 +330,19 @@ class MidCallCodes:
         code = parse_code(event.request.body)
         if code is None:
             return 400, "No account code in the body"
-        return self.apply(call, code, source, set_by, event.source.host, now)
+        return self.apply(call, code, source, set_by, event.source.host, now, reply=self._reply(event))
 
-    def apply(self, call: Call, code: str, source: CodeSource, set_by: str, address: str, now: float) -> tuple[int, str]:
-        """Check ``code`` for ``call`` and make it current: (status, reason)."""
+    def _reply(self, event: RequestReceived) -> Reply:
+        def reply(status: int, reason: str, now: float) -> None:
+            self.manager.reply(event, status, now, reason=reason, extra=_accept(status))
+        return reply
+
+    def apply(
+        self, call: Call, code: str, source: CodeSource, set_by: str, address: str, now: float,
+        *, reply: Reply | None = None,
+    ) -> tuple[int, str]:
+        """Check ``code`` for ``call`` and make it current: (status, reason); (0, "")
+        while a prepaid call's credit moves to the code's account (``reply`` answers then)."""
         started = call.started
         if not isinstance(started, CallStarted):
             return 481, "Call Does Not Exist"
@@ -326,11 +350,36 @@ class MidCallCodes:
         status, reason, new = self._check(started, state.account, code, source, address, now, ref=call.ref)
         if new is None:
             return status, reason
-        state.account = new
-        self.accepted += 1
-        log.info("call %s: account code %s set by %s (%s)", call.ref, mask_code(code), set_by or "?", source.value)
-        self.manager.events.append(CodeChanged(ref=call.ref, at=now, account=new, set_by=set_by))
+        if status == 0:
+            status, reason = self.credit.start(call.ref, started, new, set_by, reply)
+            return (0, "") if status == 0 else self._refused(call.ref, code, status, reason)
+        self._make_current(call, new, set_by, now)
         return 200, "OK"
+
+    def _make_current(self, call: Call, new: AccountInfo, set_by: str, at: float) -> None:
+        self._state(call).account = new
+        self.accepted += 1
+        log.info("call %s: account code %s set by %s (%s)", call.ref, mask_code(new.code), set_by or "?",
+                 new.source.value)
+        self.manager.events.append(CodeChanged(ref=call.ref, at=at, account=new, set_by=set_by))
+
+    def credit_moved(self, ref: str, result: MoveResult | None, now: float) -> None:
+        """The shell moved (or could not move) a prepaid call's credit: the code
+        asked for takes effect where the new credit segment starts, or is refused."""
+        found = self.credit.done(ref, result)
+        if found is None:
+            return
+        pending, outcome = found
+        call = self.manager.index.calls.get(ref)
+        if outcome.ok and call is not None and call.state is CallState.CONNECTED:
+            self._make_current(call, pending.account, pending.set_by, outcome.at)
+            pending.reply(200, "OK", now)
+            return
+        if not outcome.ok:
+            status, reason = 403, f"Credit refused: {outcome.reason}"
+        else:  # ended meanwhile (its credit controller released the new reservation)
+            status, reason = 481, "Call Does Not Exist"
+        pending.reply(*self._refused(ref, pending.account.code, status, reason), now)
 
     def _check(
         self, started: CallStarted, old: AccountInfo, code: str, source: CodeSource, address: str, now: float,
@@ -364,8 +413,9 @@ class MidCallCodes:
         acct = d.account
         credit = (acct.credit_account or "") if acct else ""
         plan = (acct.rate_plan or "") if acct else ""
-        if started.route not in ("none", "extension") and (old.credit_account or credit) \
-                and (credit, plan) != (old.credit_account, old.rate_plan):
+        move = started.route not in ("none", "extension") and bool(old.credit_account or credit) \
+            and (credit, plan) != (old.credit_account, old.rate_plan)
+        if move and not (credit and old.credit_account):
             return (*self._refused(ref, code, 403, "Account code of another credit account"), None)
         new = AccountInfo(
             code=code, source=source, valid=d.code_valid, call_class=d.call_class.value or old.call_class,
@@ -373,7 +423,7 @@ class MidCallCodes:
             authorization=old.authorization, authorization_level=old.authorization_level,
             rate_plan=plan, credit_account=credit,
         )
-        return 200, "OK", new
+        return (0, "", new) if move else (200, "OK", new)
 
     def _refused(self, ref: str, code: str, status: int, reason: str) -> tuple[int, str]:
         self.refused += 1
@@ -442,8 +492,10 @@ class MidCallCodes:
             return True
         if sofar.startswith(vsc) and digit == "#" and code[:-1].isdigit():
             self._clear(state)
-            status, reason = self.apply(call, code[:-1], CodeSource.DTMF_INFO, self._owner(call), event.source.host, now)
-            self.manager.reply(event, status, now, reason=reason)
+            status, reason = self.apply(call, code[:-1], CodeSource.DTMF_INFO, self._owner(call), event.source.host,
+                                        now, reply=self._reply(event))
+            if status:
+                self.manager.reply(event, status, now, reason=reason)
             return True
         self._flush(call, now)  # not a feature code: what was held goes on, this one is relayed
         return False

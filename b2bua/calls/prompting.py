@@ -61,10 +61,20 @@ log = logging.getLogger("b2bua.admission")
 
 FAC_RULE = "fac_prompt"  # a bare feature access code: the code, then the number, are collected
 MINIMAL_RULE = "minimal_prompt"  # the minimal-prompt access number: a beep, then code**number# keyed
+POST_CALL_RULE = "post_call_prompt"  # the mid-call VSC alone: a code for the caller's last call (b2bua.calls.postcall)
+NO_LAST_CALL = "No recent call to assign an account code to"
+ASSIGNED = "Account code assigned to the last call"
 
-PROMPTED_RULES = frozenset({"code_required", FAC_RULE, MINIMAL_RULE})  # the collect decisions a prompt answers
+PROMPTED_RULES = frozenset({"code_required", FAC_RULE, MINIMAL_RULE, POST_CALL_RULE})  # the collect decisions a prompt answers
 MAX_CODE_ENTRY = 32  # digits accepted from a session at most (the longest code is 14)
 MAX_NUMBER_ENTRY = 32  # digits of a destination keyed after the code
+
+
+class LastCalls(Protocol):
+    """The callers' ended calls that may still take a code (b2bua.calls.postcall)."""
+
+    def has_last(self, user: str, now: float) -> bool: ...
+    def attach_last(self, user: str, code: str, address: str, now: float) -> tuple[int, str]: ...
 
 
 class _Admission(Protocol):
@@ -72,6 +82,7 @@ class _Admission(Protocol):
     lockout: Lockout
     lockouts: int
     lockout_refusals: int
+    last_calls: LastCalls | None
 
     def _decide(self, a: "Attempt", ctx: CallContext, now: float) -> Decision: ...
     def _decide_code(self, a: "Attempt", code: str, now: float) -> Decision: ...
@@ -79,6 +90,7 @@ class _Admission(Protocol):
         self, a: "Attempt", digits: str, transport: str, now: float, out: list[Command], *, retry: bool = True,
     ) -> Found: ...
     def _wrong(self, a: "Attempt", d: Decision, now: float, out: list[Command]) -> Found: ...
+    def _last_call_code(self, a: "Attempt", digits: str, now: float, out: list[Command]) -> Found: ...
     def _dial_string_entered(self, a: "Attempt", ev: NumberEntered, now: float, out: list[Command]) -> Found: ...
     def _start_call(self, a: "Attempt", route: Route) -> StartCall: ...
     def _allowed(self, a: "Attempt", d: Decision) -> Found: ...
@@ -94,9 +106,13 @@ class PromptSteps:
             and group is not None
             and group.prompt is not Prompt.OFF
             and d.rule in PROMPTED_RULES
-            and (bool(d.destination) or d.rule in (FAC_RULE, MINIMAL_RULE))
+            and (bool(d.destination) or d.rule in (FAC_RULE, MINIMAL_RULE, POST_CALL_RULE))
             and bool(a.event.request.body)  # an offer the server's media can answer
         )
+
+    def _has_last_call(self: _Admission, a: "Attempt", now: float) -> bool:
+        """The VSC alone: is there a call of this caller's to give a code to?"""
+        return self.last_calls is not None and self.last_calls.has_last(a.caller_user, now)
 
     def _prompt(self: _Admission, a: "Attempt", now: float, out: list[Command]) -> Found:
         assert a.ctx is not None
@@ -108,7 +124,9 @@ class PromptSteps:
         out.append(StartPrompt(
             call=self._start_call(a, held),
             spec=PromptSpec(
-                style=group.prompt, code_length=group.code_length, answer=group.prompt_answer,
+                # a code for the last call is a call of its own, answered: it ends by a BYE
+                style=group.prompt, code_length=group.code_length,
+                answer=group.prompt_answer or a.collect_rule == POST_CALL_RULE,
                 attempts=group.prompt_attempts, number=a.fac_code is not None,
                 minimal=a.collect_rule == MINIMAL_RULE,
             ),
@@ -124,6 +142,8 @@ class PromptSteps:
             a.route = refusal(a.destination or a.shown, 403, "Too many invalid account codes")
             return Found.REFUSED
         digits = ev.digits[:MAX_CODE_ENTRY]
+        if a.collect_rule == POST_CALL_RULE:
+            return self._last_call_code(a, digits, now, out)
         if a.fac_code is not None:  # the FAC form: the code first, on its own
             d = self._decide_code(a, digits, now)
             if d.outcome is Outcome.ALLOW:
@@ -162,6 +182,22 @@ class PromptSteps:
             return self._allowed(a, d)
         log.info("call from %s to %s refused: %s (%s)", a.caller, a.shown, d.reason, d.rule)
         a.route = refusal(d.destination or a.shown, d.status or 403, d.reason)
+        return Found.REFUSED
+
+    def _last_call_code(self: _Admission, a: "Attempt", digits: str, now: float, out: list[Command]) -> Found:
+        """The code keyed after the VSC alone: attached to the caller's last call
+        (checked against that call's destination); a wrong one is asked again."""
+        assert self.last_calls is not None and a.ctx is not None
+        status, reason = self.last_calls.attach_last(a.caller_user, digits, a.event.source.host, now)
+        if status == 200:
+            log.info("call from %s: account code %s attached to the last call", a.caller, mask_code(digits))
+            a.route = Route(kind="none", destination="", status=200, reason=ASSIGNED)
+            return Found.REFUSED  # nothing is placed: the held call ends (thanked, then BYE)
+        locked = self.lockout.check(a.keys, now)
+        if status == 403 and a.attempts < a.ctx.group.prompt_attempts and not locked:
+            out.append(PromptAgain(txn=a.txn, attempt=a.attempts, reason=reason))
+            return Found.CODE_WRONG
+        a.route = refusal("", status, "Too many invalid account codes" if locked else reason)
         return Found.REFUSED
 
     def _with_code(

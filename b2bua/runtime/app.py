@@ -30,7 +30,7 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import msgspec
 
-from b2bua.billing.credit import CreditCheck
+from b2bua.billing.credit import CreditCheck, MoveResult
 from b2bua.calls.admission import (
     Admission,
     CheckCredit,
@@ -51,6 +51,8 @@ from b2bua.calls.admission import (
 from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import CallEvent
 from b2bua.calls.midcall import PACKAGE, MidCallCodes
+from b2bua.calls.midcall_credit import MoveCredit
+from b2bua.calls.postcall import LastCallCodes
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk, refusal
 from b2bua.sip import validate
@@ -137,6 +139,7 @@ class ServerApp:
         codes: CodeStore | None = None,
         today: Callable[[], datetime.date] = datetime.date.today,
         credit_check: Callable[[CreditRequest], Awaitable[CreditCheck]] | None = None,
+        credit_move: Callable[[MoveCredit], Awaitable[MoveResult]] | None = None,
         defer: Callable[[Awaitable[Any], Callable[..., None]], None] | None = None,
         auth_codes: AuthCodeLookup | None = None,
         prompter: "Prompter | None" = None,
@@ -165,6 +168,7 @@ class ServerApp:
         # run by defer(coroutine, on_done); without both, calls on credit
         # accounts are refused (fail closed)
         self.credit_check = credit_check
+        self.credit_move = credit_move  # a mid-call code's credit account: MoveCredit -> MoveResult
         self.defer = defer
         self.draining = False  # stopping: new calls get 503 while the live ones end
         self.prompter: Prompter | None = prompter  # prompting's shell (media); None: callers are not prompted
@@ -217,6 +221,8 @@ class ServerApp:
         self.midcall: MidCallCodes | None = None
         if config.groups:
             self.midcall = self.calls.midcall = MidCallCodes(self.calls, self.admission, today)
+            self.midcall.credit.enabled = credit_move is not None and defer is not None
+            self.admission.last_calls = LastCallCodes(self.midcall)  # the VSC alone: a code for the last call
 
     # counters of the admission machine, for the status file
     @property
@@ -309,10 +315,24 @@ class ServerApp:
 
         self.defer(self.credit_check(cmd.request), done)
 
+    def _move_credit(self, midcall: MidCallCodes) -> None:
+        """Move prepaid calls to the credit account of their new mid-call code; the
+        code's request is answered with the result (fail closed without credit control)."""
+        for cmd in midcall.credit.take():
+            assert self.credit_move is not None and self.defer is not None  # else never asked (CreditMoves.enabled)
+
+            def done(result: object, *, now: float, ref: str = cmd.ref) -> None:
+                assert self.midcall is not None
+                self.midcall.credit_moved(ref, result if isinstance(result, MoveResult) else None, now)
+
+            self.defer(self.credit_move(cmd), done)
+
     def dispatch(self) -> None:
         """Hand the call events of the steps just taken to the sink, in order
         (the sink may end a call: its events follow in the same loop)."""
         calls = self.calls
+        if self.midcall is not None:
+            self._move_credit(self.midcall)
         while calls.events:
             for event in calls.take_events():
                 try:

@@ -18,7 +18,10 @@ the call class the account-code policy decided, else the numbering plan's class 
 the dialed number (account codes off), ``internal`` for calls to an extension.
 Emergency calls are never rated.  A code set during the call (``CodeChanged``,
 b2bua.calls.midcall) splits the record there: each segment is rated under its own
-code's plan (``CdrBuilder.change_code``).
+code's plan (``CdrBuilder.change_code``).  On a prepaid call a code of another
+credit account or plan first moves the credit (``move_credit``: the new account
+must hold the next chunk; then the old reservation is committed for the segment so
+far), and the record's last segment bills what the new account paid for.
 
 Prepaid calls (an account code with a ``credit_account``, calling out through a
 trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``);
@@ -47,13 +50,15 @@ from typing import Any, Callable, Protocol
 
 from b2bua.billing.cdr import CallBilling, Cdr, CdrBuilder, CdrClosed, attach_code
 from b2bua.billing.credit import (
-    CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, ReserveCredit, can_start, perform,
+    CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, MoveResult, ReserveCredit,
+    can_start, perform,
 )
-from b2bua.billing.rating import Rate, RatePlan, choose_plan, rate_for
+from b2bua.billing.rating import Rate, RatePlan, choose_plan, later_segment, rate_for
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
 from b2bua.calls.admission import CreditRequest
+from b2bua.calls.midcall_credit import MoveCredit
 from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted, CodeChanged
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
@@ -309,6 +314,36 @@ class BillingService:
         return await can_start(self.store, request.credit_account, b.rate, b.currency,
                                chunk_s=self.config.credit_chunk)
 
+    async def move_credit(self, move: MoveCredit) -> MoveResult:
+        """A prepaid call's new mid-call code names another credit account or plan: the
+        next chunk is reserved on it at the code's rate before the old reservation is
+        settled (``CreditController.move``); refused, the call stays where it was."""
+        ctl = self.credit.get(move.ref)
+        if ctl is None:
+            return MoveResult(ok=False, reason="the call is not paid from a credit account")
+        b = billing_for(move.request, self.config, self.plans, self.numbering)
+        check = await can_start(self.store, move.request.credit_account,
+                                 later_segment(b.rate) if b.rate is not None else None, b.currency,
+                                 chunk_s=self.config.credit_chunk)
+        if not check.ok:
+            return MoveResult(ok=False, reason=check.reason)
+        assert self.loop is not None and b.rate is not None
+        cmd = ctl.move(self.loop.time(), account=move.request.credit_account, rate=b.rate, currency=b.currency)
+        if cmd is None:
+            return MoveResult(ok=False, reason="credit busy, try again")
+        self.credit_reservations += 1
+        ok = await perform(self.store, cmd)
+        at = self.loop.time()
+        before = ctl.reservation
+        try:
+            self._run(ctl, ctl.move_result(at, ok))
+        finally:
+            self.flush()
+        if ctl.reservation == before:
+            return MoveResult(ok=False, reason="insufficient credit" if not ok else "call ended")
+        log.info("call %s: credit moved to account %s", move.ref, move.request.credit_account)
+        return MoveResult(ok=True, reason="ok", at=at)
+
     def _credit_event(self, event: CallEvent) -> None:
         if isinstance(event, CalleeAnswered):
             info = self._prepaid.pop(event.ref, None)
@@ -327,7 +362,7 @@ class BillingService:
                 if not done.settled:  # a reservation is in flight: its answer decides the charge
                     self._closing[event.ref] = (done, event)
                 elif self.builder is not None and done.charged_s is not None:
-                    self.builder.limit(done.ref, done.charged_s)  # the record bills what is charged
+                    self._limit(done)  # the record bills what is charged
                 self._run(done, commands)
 
     def _close_settled(self, ctl: CreditController, *, force: bool = False) -> None:
@@ -336,8 +371,17 @@ class BillingService:
             return
         _, event = self._closing.pop(ctl.ref)
         if self.builder is not None:
-            self.builder.limit(ctl.ref, ctl.charged_s if ctl.charged_s is not None else ctl.paid_s)
+            self._limit(ctl)
         self._record(event)
+
+    def _limit(self, ctl: CreditController) -> None:
+        """The record bills what the credit was charged: in all, or (a call whose
+        credit moved with its code) in its last segment, the earlier ones as rated."""
+        assert self.builder is not None  # unsettled (a reservation never answered): what was paid
+        if ctl.moves:
+            self.builder.limit(ctl.ref, ctl.segment_s if ctl.segment_s is not None else ctl.paid_s, last_segment=True)
+        else:
+            self.builder.limit(ctl.ref, ctl.charged_s if ctl.charged_s is not None else ctl.paid_s)
 
     def _run(self, ctl: CreditController, commands: list[CreditCommand]) -> None:
         for cmd in commands:

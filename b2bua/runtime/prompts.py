@@ -65,7 +65,7 @@ from b2bua.media.prompt import (
 )
 from b2bua.media.rfc4733 import EventReceiver, KeyPressed
 from b2bua.media.rtp import RtpPacket
-from b2bua.media.sounds import CODE_FAILED, SoundLibrary
+from b2bua.media.sounds import CODE_FAILED, THANK_YOU, SoundLibrary
 from b2bua.media.tones import TonePlan, tone_frames
 from b2bua.transport.rtp import RtpPacer, RtpPortPool, RtpStream, open_stream
 
@@ -607,7 +607,10 @@ class _Prompt:
             self.finish(go.route.status, go.route.reason)
             return
         self.phase = "failing"
-        if self.spec.style is Prompt.ANNOUNCEMENT:
+        if go.route.status == 200:  # not refused: a code attached to the last call (the VSC alone)
+            name = THANK_YOU if self.spec.style is Prompt.ANNOUNCEMENT else "tone:confirmation"
+            frames = self.s.frames(name, self.codec, loop=False)
+        elif self.spec.style is Prompt.ANNOUNCEMENT:
             frames = self.s.frames(CODE_FAILED, self.codec, loop=False)
         else:
             frames = self.s.frames("tone:reorder", self.codec, seconds=FAIL_TONE)

@@ -104,6 +104,7 @@ class Server:
             on_bindings=self._save_bindings,
             codes=self.codes,
             credit_check=self.billing.check_credit,
+            credit_move=self.billing.move_credit,
             defer=self._defer,
             auth_codes=auth_codes,
         )

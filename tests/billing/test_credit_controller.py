@@ -148,3 +148,67 @@ def test_held_always_equals_cost_of_paid_time_and_call_never_outlives_it(
     if c.paid_s:
         assert out and out[0].amount <= c.held  # ended within the paid time: covered
         assert out[0].amount == c.charge == cost(rate, c.charged_s, "EUR") and c.charged_s <= c.paid_s
+
+
+# -- a mid-call code of another credit account ---------------------------------------------
+
+OTHER = Rate(price_per_minute=Decimal("1.20"), increment_s=6, minimum_s=30, setup=Decimal("0.10"))  # 2 ct/s
+
+
+def test_a_move_reserves_on_the_new_account_then_commits_the_old_segment() -> None:
+    c = ctl(chunk_s=60, margin_s=5)
+    c.answered(100.0)
+    c.reserve_result(100.0, True)
+    (res,) = [c.move(112.3, account="beta", rate=OTHER, currency="EUR")]
+    # the rest of the call's first chunk at the new rate of a later segment: no setup, no minimum
+    assert res == ReserveCredit(ref="c1#2", account="beta", amount=Decimal("1.20"), first=True)
+    assert c.move(112.4, account="gamma", rate=OTHER, currency="EUR") is None  # one move at a time
+    assert c.next_deadline() == 160.0  # no renewal of the old account while the move is in flight
+    (commit,) = c.move_result(112.5, True)
+    # 12.5 s talked on the old account: 0.05 setup + 13 s at 1 ct
+    assert commit == CommitCredit(ref="c1", amount=Decimal("0.18"))
+    assert (c.account, c.reservation, c.start, c.paid_until) == ("beta", "c1#2", 112.5, 172.5)
+    assert c.next_deadline() == 167.5 and c.held == Decimal("1.20")
+    (renew,) = c.handle_timer(167.5)
+    assert renew == ReserveCredit(ref="c1#2", account="beta", amount=Decimal("1.20"), first=False)
+    c.reserve_result(167.6, True)
+    (final,) = c.ended(200.0)
+    # 87.5 s on the new account, billed by 6 s steps: 90 s at 2 ct
+    assert final == CommitCredit(ref="c1#2", amount=Decimal("1.80"))
+    assert (c.segment_s, c.charged_s, c.charge) == (90, 13 + 90, Decimal("1.98"))
+
+
+def test_a_refused_move_changes_nothing() -> None:
+    c = ctl(chunk_s=60, margin_s=5)
+    c.answered(0.0)
+    c.reserve_result(0.0, True)
+    assert c.move(10.0, account="broke", rate=OTHER, currency="EUR") is not None
+    assert c.move_result(10.1, False) == []
+    assert (c.account, c.reservation, c.paid_until, c.next_deadline()) == ("acme", "c1", 60.0, 55.0)
+    (commit,) = c.ended(20.0)
+    assert commit == CommitCredit(ref="c1", amount=cost(RATE, 20, "EUR")) and c.charged_s == 20
+
+
+def test_a_move_answered_in_no_time_cuts_at_the_old_paid_end() -> None:
+    c = ctl(chunk_s=60, margin_s=5)
+    c.answered(0.0)
+    c.reserve_result(0.0, True)
+    c.move(50.0, account="beta", rate=OTHER, currency="EUR")
+    assert c.handle_timer(59.9) == []
+    (end,) = c.handle_timer(60.0)
+    assert end == EndCall(ref="c1", at=60.0, reason="credit not confirmed in time")
+    # the answer comes after all: the new reservation is released
+    assert c.move_result(60.5, True) == [CommitCredit(ref="c1#2", amount=Decimal(0))]
+    assert c.account == "acme"
+
+
+def test_no_move_before_the_credit_is_held_nor_after_the_end() -> None:
+    c = ctl()
+    assert c.move(0.0, account="beta", rate=OTHER, currency="EUR") is None  # not answered
+    c.answered(0.0)
+    assert c.move(0.5, account="beta", rate=OTHER, currency="EUR") is None  # first chunk in flight
+    c.reserve_result(1.0, True)
+    c.move(5.0, account="beta", rate=OTHER, currency="EUR")
+    (commit,) = c.ended(6.0)  # hung up while moving: the old account pays all
+    assert commit == CommitCredit(ref="c1", amount=cost(RATE, 6, "EUR"))
+    assert c.move_result(6.1, True) == [CommitCredit(ref="c1#2", amount=Decimal(0))]

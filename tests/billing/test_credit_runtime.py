@@ -152,3 +152,41 @@ async def test_a_commit_still_failing_at_shutdown_is_made_at_the_next_start(back
     cost, billable, balance, state = await record_and_balance(backend, "r")
     assert (state, billable, cost) == ("committed", 36, D("0.36"))
     assert balance == D("5.00") - cost
+
+
+async def test_a_code_of_another_credit_account_moves_the_call(backend: Backend, tmp_path: Path) -> None:
+    """A mid-call code on account ``other``: refused while it cannot hold the next chunk
+    (the call stays on the wallet), then moved once it can; each account pays its own
+    segment and the record's segments add up to what both paid."""
+    from b2bua.calls.commands import CreditRequest
+    from b2bua.calls.events import CodeChanged
+    from b2bua.calls.midcall_credit import MoveCredit
+
+    billing, t0 = await answered(backend, tmp_path, "mv", "1.00")
+    other = AccountInfo(code="50505", valid=True, source="info_package", call_class="long_distance",
+                        credit_account="other")
+    move = MoveCredit(ref="mv", request=CreditRequest(
+        caller="1001", caller_user="1001", group="", dialed="2125551234", destination="2125551234",
+        route="trunk:out", account=other))
+    assert (await billing.move_credit(move)).reason == "unknown credit account"
+    await billing.store.create_account("other", "EUR", D("0.59"))  # a 60 s chunk costs 0.60
+    refused = await billing.move_credit(move)
+    assert (refused.ok, refused.reason) == (False, "insufficient credit")
+    assert billing.credit["mv"].account == "wallet"
+    await billing.store.topup("other", D("1.41"))
+    moved = await billing.move_credit(move)
+    assert moved.ok and moved.at >= t0
+    billing.on_event(CodeChanged(ref="mv", at=moved.at, account=other, set_by="1001"))
+    billing.on_event(CallEnded(ref="mv", at=moved.at + 30, status=200, cause="caller hung up", hangup="caller"))
+    await settle(billing)
+    await billing.stop()
+    store = backend.store()
+    await store.open()
+    try:
+        cdr, wallet, acct = await store.get("mv"), await store.balance("wallet"), await store.balance("other")
+    finally:
+        await store.close()
+    assert cdr is not None and wallet is not None and acct is not None
+    # the wallet: the moments before the move, one 6 s step (0.06); the other account 30 s (0.30)
+    assert (wallet.balance, wallet.reserved, acct.balance, acct.reserved) == (D("0.94"), 0, D("1.70"), 0)
+    assert [c.cost for c in cdr.code_changes] == [D("0.06"), D("0.30")] and cdr.cost == D("0.36")

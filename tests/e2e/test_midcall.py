@@ -148,3 +148,30 @@ def test_a_code_attached_after_the_call_rebills_its_record(office: Rig) -> None:
         variables={"cid": CID, "totag": tag, "code": "55555"},
     ), office.tmp)
     assert again.returncode != 0  # 481: the call no longer takes a code
+
+
+def test_a_second_call_of_the_same_user_takes_its_own_code(office: Rig) -> None:
+    """An ATA's three-way call: while 1001's call with code 12345 is up, its second
+    INVITE carries the FAC form with code 55555 (``*88 code # number``); each record
+    keeps its own code and the first call's code does not change."""
+    far = office.uas("uas.xml", office.carrier_port, calls=2)
+    first = Sipp(sipp_args(
+        "uac.xml", office.target, port=free_port(), service="12345**2125551234", user="1001", password="pw1001",
+        variables={"caller": "1001"}, extra=("-d", "4000"),
+    ), office.tmp, "first")
+    office.procs.append(first)
+    end = time.monotonic() + 15
+    while not re.search(r"call \w+ answered", office.server.output()) and time.monotonic() < end:
+        time.sleep(0.1)
+    # the first call is up: the second is placed now
+    assert office.uac("uac.xml", "*8855555%232125551236", extra=("-d", "500")) == 0, office.last_uac
+    assert first.wait(60) == 0, first.output()
+    assert far.wait(30) == 0, far.output()
+    settle(office)
+    recs = {r["destination"]: r for r in records(office, 2)}
+    one, two = recs["2125551234"], recs["2125551236"]
+    assert (one["accountcode"], one["code_source"], one["code_changes"]) == ("12345", "shortcut", []), one
+    assert (two["accountcode"], two["code_source"], two["code_changes"]) == ("55555", "fac", []), two
+    assert one["caller_user"] == two["caller_user"] == "1001"
+    # the calls overlapped: the second began and ended while the first was up
+    assert one["start"] <= two["start"] and two["end"] < one["end"], (one, two)  # to the second
