@@ -41,6 +41,7 @@ from .api import routes as api_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
 from .metrics import registry_for
+from .report_pages import routes as report_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
@@ -277,6 +278,7 @@ class PortalApp:
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
             *code_routes(portal),
             *call_routes(portal, server),
+            *report_routes(portal),
             *api_routes(portal),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
