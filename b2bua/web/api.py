@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, Sequence
 
 import msgspec
 from starlette.requests import Request
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from .portal import Portal
 
 log = logging.getLogger("b2bua.api")
+# another API module's share of the OpenAPI document: groups -> (paths, schemas)
+OpenApiPart = Callable[[list[str]], tuple[dict[str, Any], dict[str, Any]]]
 MAX_LIMIT = 500
 
 Text = Annotated[str, msgspec.Meta(max_length=1000)]
@@ -144,14 +146,13 @@ def _decode(data: bytes, kind: type[Any]) -> Any:
         raise Problem(400, f"malformed JSON: {err}") from None
 
 
-def routes(portal: Portal) -> list[Route]:
-    db = portal.db
-    groups = sorted(portal.config.groups) or ["default"]
-    document = openapi(groups)
+Handler = Callable[[Request, Admin], Awaitable[Response]]
 
-    def known(group: str) -> None:
-        if group not in groups:
-            raise Problem(422, f"unknown group {group!r} (one of {', '.join(groups)})", "group")
+
+def guarded(portal: Portal, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    """An API endpoint: the client named by its token (401 without one), a
+    :class:`Problem` or a :class:`CodeError` answered as JSON."""
+    db = portal.db
 
     async def client(request: Request) -> Admin:
         header = request.headers.get("authorization", "")
@@ -163,22 +164,34 @@ def routes(portal: Portal) -> list[Route]:
             raise Problem(401, "unknown API token")
         return who
 
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request, await client(request))
+        except Problem as p:
+            return _problem(p)
+        except CodeError as err:
+            return _problem(Problem(422, str(err), err.field))
+
+    return endpoint
+
+
+def routes(portal: Portal, parts: Sequence[OpenApiPart] = ()) -> list[Route]:
+    """The code routes and the OpenAPI document; ``parts`` add their paths and
+    schemas to the document (other API modules)."""
+    db = portal.db
+    groups = sorted(portal.config.groups) or ["default"]
+    document = openapi(groups, parts)
+
+    def known(group: str) -> None:
+        if group not in groups:
+            raise Problem(422, f"unknown group {group!r} (one of {', '.join(groups)})", "group")
+
     def allowed(who: Admin, group: str) -> None:
         if not who.may_manage(group):
             raise Problem(403, f"this token may use the codes of group {who.group} only", "group")
 
-    def api(handler: Any) -> Any:
-        async def endpoint(request: Request) -> Response:
-            try:
-                who = await client(request)
-                response: Response = await handler(request, who)
-                return response
-            except Problem as p:
-                return _problem(p)
-            except CodeError as err:
-                return _problem(Problem(422, str(err), err.field))
-
-        return endpoint
+    def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        return guarded(portal, handler)
 
     async def list_codes(request: Request, who: Admin) -> Response:
         params = request.query_params
@@ -232,7 +245,7 @@ def routes(portal: Portal) -> list[Route]:
     ]
 
 
-def openapi(groups: list[str]) -> bytes:
+def openapi(groups: list[str], parts: Sequence[OpenApiPart] = ()) -> bytes:
     """The OpenAPI 3.1 document (the groups are this server's configured ones)."""
     _, components = msgspec.json.schema_components(
         [NewCode, CodeFields, Code, CodePage, ApiError], ref_template="#/components/schemas/{name}"
@@ -297,5 +310,9 @@ def openapi(groups: list[str]) -> bytes:
         "components": {"schemas": components,
                        "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
     }
+    for part in parts:
+        paths, schemas = part(groups)
+        doc["paths"].update(paths)  # type: ignore[attr-defined]
+        components.update(schemas)
     return msgspec.json.encode(doc)
 

@@ -41,6 +41,8 @@ from .api import routes as api_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
 from .metrics import registry_for
+from .report_api import openapi_part as report_api_part
+from .report_api import routes as report_api_routes
 from .report_pages import routes as report_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
@@ -279,7 +281,8 @@ class PortalApp:
             *code_routes(portal),
             *call_routes(portal, server),
             *report_routes(portal),
-            *api_routes(portal),
+            *api_routes(portal, [report_api_part]),
+            *report_api_routes(portal, server),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
         self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import msgspec
 
 from b2bua.billing.cdr import Cdr
-from b2bua.billing.records import DISPOSITIONS, MAX_PAGE, RecordFilter, daily, folded, search, top
+from b2bua.billing.records import DISPOSITIONS, MAX_PAGE, DayValue, RecordFilter, daily, folded, search, top
 from b2bua.billing.reports import GROUPINGS, ReportRow, date_range, summarize
 from b2bua.billing.store import BillingStoreError
 from b2bua.runtime.admins import Admin
@@ -141,6 +141,7 @@ class Report(msgspec.Struct, kw_only=True):
     start: datetime.date
     end: datetime.date
     rows: list[ReportRow]
+    days: list[DayValue]  # per day and key (not folded)
     charts: list[Chart]
     currency: str  # of the cost chart ("" when the records use several: minutes only)
 
@@ -167,7 +168,7 @@ def build_report(cdrs: list[Cdr], by: str, start: datetime.date, end: datetime.d
         charts.append(ranked("top", f"Top {min(TOP, len(totals))} by cost ({currency})", totals, currency))
     else:
         charts.append(ranked("top", f"Top {TOP} by minutes", [(k, minutes[k]) for k in top(minutes, TOP)], "min"))
-    return Report(by=by, start=start, end=end, rows=rows, charts=charts, currency=currency)
+    return Report(by=by, start=start, end=end, rows=rows, days=values, charts=charts, currency=currency)
 
 
 def report_json(report: Report) -> dict[str, Any]:

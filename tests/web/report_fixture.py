@@ -7,11 +7,14 @@ import asyncio
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterator
 
 from b2bua.billing.cdr import Cdr, CdrClosed, CodeChange
 from b2bua.billing.rating import Rate
 from b2bua.billing.sqlite import SqliteStore
 from b2bua.runtime.billing import SQLITE_FILE
+
+from .client import Office, running_office
 
 D = Decimal
 MAY1 = datetime(2024, 5, 1, tzinfo=timezone.utc).timestamp()
@@ -65,3 +68,10 @@ def write_records(data: Path, records: list[Cdr] = RECORDS) -> None:
             await store.close()
 
     asyncio.run(work())
+
+
+def office_with_records(tmp: Path, config: str) -> Iterator[Office]:
+    """A module fixture's body: the running office with ``RECORDS`` in its billing database."""
+    for office in running_office(tmp, config):
+        write_records(office.data)
+        yield office

@@ -124,7 +124,8 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "GET /api/v1/codes", "POST /api/v1/codes", "GET /api/v1/codes/{group}/{code}",
-        "PUT /api/v1/codes/{group}/{code}",
+        "PUT /api/v1/codes/{group}/{code}", "GET /api/v1/reports/{by}", "GET /api/v1/cdrs", "GET /api/v1/calls",
+        "POST /api/v1/calls/{ref}/code",
     }
     for operation in operations:
 

@@ -13,8 +13,8 @@ from typing import Iterator
 
 import pytest
 
-from .client import ROOT_PW, SALES_PW, Office, running_office
-from .report_fixture import write_records
+from .client import ROOT_PW, SALES_PW, Office
+from .report_fixture import office_with_records
 from .test_api import CONFIG
 
 MAY = "from=2024-05-01&to=2024-05-03"
@@ -22,9 +22,7 @@ MAY = "from=2024-05-01&to=2024-05-03"
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    for o in running_office(tmp_path_factory.mktemp("reports"), CONFIG):
-        write_records(o.data)
-        yield o
+    yield from office_with_records(tmp_path_factory.mktemp("reports"), CONFIG)
 
 
 def bars(html: str, chart: str) -> list[str]:
