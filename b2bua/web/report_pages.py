@@ -33,7 +33,8 @@ if TYPE_CHECKING:
     from .portal import Portal
 
 log = logging.getLogger("b2bua.portal")
-PAGE = 50  # records per page
+PAGE = 50  # records per page unless the form chooses
+PAGE_SIZES = ("5", "10", "25", "50", "100", "200")
 UNAVAILABLE = "The billing database cannot be read just now; try again shortly."
 
 
@@ -87,7 +88,8 @@ def routes(portal: Portal) -> list[Route]:
 
     async def search(request: Request, session: Session) -> Response:
         params = form_values(request)
-        context: dict[str, Any] = {"title": "Call records", "dispositions": DISPOSITIONS, "form": params,
+        context: dict[str, Any] = {"title": "Call records", "dispositions": DISPOSITIONS, "sizes": PAGE_SIZES,
+                                   "form": params,
                                    "found": None}
         try:
             fmt = export_format(params)
@@ -110,10 +112,10 @@ def routes(portal: Portal) -> list[Route]:
             return portal.render(request, "records.html", 503, error=UNAVAILABLE, **context)
         if fmt:
             return download(export_cdrs(page, fmt), fmt, "records")
-        base = urllib.parse.urlencode({k: v for k, v in shown.items() if k not in ("limit", "format")})
+        base = urllib.parse.urlencode({**{k: v for k, v in shown.items() if k != "format"}, "limit": limit})
         return portal.render(
             request, "records.html", records=page, offset=offset, limit=limit, query=base,
-            **{**context, "form": shown, "found": total},
+            **{**context, "form": {**shown, "limit": str(limit)}, "found": total},
         )
 
     async def record(request: Request, session: Session) -> Response:

@@ -4,6 +4,7 @@ store's own API into the server's billing database."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -67,7 +68,9 @@ def write_records(data: Path, records: list[Cdr] = RECORDS) -> None:
         finally:
             await store.close()
 
-    asyncio.run(work())
+    # a thread of its own: under Playwright's sync API this thread's loop counts as running
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, work()).result()
 
 
 def office_with_records(tmp: Path, config: str) -> Iterator[Office]:
