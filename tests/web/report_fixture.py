@@ -14,6 +14,7 @@ from b2bua.billing.cdr import Cdr, CdrClosed, CodeChange
 from b2bua.billing.rating import Rate
 from b2bua.billing.sqlite import SqliteStore
 from b2bua.runtime.billing import SQLITE_FILE
+from dialplan import CodeSource
 
 from .client import Office, running_office
 
@@ -29,7 +30,7 @@ def record(ref: str, *, day: int, group: str, code: str, talk: float | None, cos
     return Cdr(
         ref=ref, seq=3, caller=caller, caller_user=caller, department=dept, group=group, dialed=dialed,
         destination="+" + dialed.lstrip("0"), call_class="international", route="trunk:carrier", account_code=code,
-        code_valid=True, code_source="shortcut", code_changes=changes, start=start, answer=answer,
+        code_valid=True, code_source=CodeSource.SHORTCUT, code_changes=changes, start=start, answer=answer,
         end=(answer + talk) if answer is not None and talk is not None else start + 20, duration=talk or 0.0,
         billable=int(talk or 0), cost=D(cost), currency="EUR", rate=RATE, status=200 if talk else 486,
         cause="", hangup="caller", a_call_id=f"a-{ref}", b_call_id=f"b-{ref}",
@@ -41,9 +42,9 @@ def split_record(ref: str, day: int, group: str) -> Cdr:
     r = record(ref, day=day, group=group, code="777", talk=120.0, cost="1.20")
     assert r.answer is not None
     changes = (
-        CodeChange(at=r.answer, account_code="12345", code_source="shortcut", code_valid=True, rate_plan="p",
+        CodeChange(at=r.answer, account_code="12345", code_source=CodeSource.SHORTCUT, code_valid=True, rate_plan="p",
                    duration=60.0, billable=60, cost=D("0.60")),
-        CodeChange(at=r.answer + 60, account_code="777", code_source="portal", code_valid=True, set_by="root",
+        CodeChange(at=r.answer + 60, account_code="777", code_source=CodeSource.PORTAL, code_valid=True, set_by="root",
                    rate_plan="p", duration=60.0, billable=60, cost=D("0.60")),
     )
     return Cdr(**{**{f: getattr(r, f) for f in r.__struct_fields__}, "code_changes": changes})
