@@ -41,6 +41,7 @@ from .api import routes as api_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
 from .metrics import registry_for
+from .metrics_access import MetricsAccess
 from .report_api import openapi_part as report_api_part
 from .report_api import routes as report_api_routes
 from .report_pages import routes as report_routes
@@ -264,7 +265,14 @@ class PortalApp:
         self.portal = portal
         registry = registry_for(server, portal.metrics)
 
+        access = MetricsAccess(server.config.http.metrics_token, server.config.http.metrics_allow)
+
         async def metrics(request: Request) -> Response:
+            refused = access.refusal(request.headers.get("authorization"),
+                                     request.client.host if request.client else None)
+            if refused is not None:
+                headers = {"www-authenticate": 'Bearer realm="metrics"'} if refused[0] == 401 else None
+                return PlainTextResponse(refused[1] + "\n", status_code=refused[0], headers=headers)
             # on the loop: reads counters only (no I/O but a stat of the journal)
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
