@@ -173,6 +173,7 @@ class CodeSource(enum.StrEnum):
     RFC4733 = "rfc4733"  # *VSC code # keyed during the call, as RTP events (media anchored)
     FLASH = "flash"  # hook flash, then *VSC code #
     POST_CALL = "post_call"  # attached to the caller's call after it ended (Target-Dialog)
+    PORTAL = "portal"  # set on a live call by an administrator (portal or JSON API)
 
     @classmethod
     def of(cls, text: str) -> "CodeSource":
@@ -680,7 +681,7 @@ def check_code_alone(group: GroupPolicy, code: str, codes: CodeLookup, today: da
 
 MIDCALL_SOURCES: Final = frozenset({
     CodeSource.INFO, CodeSource.MIDCALL, CodeSource.INFO_PACKAGE, CodeSource.TARGET_DIALOG,
-    CodeSource.DTMF_INFO, CodeSource.RFC4733, CodeSource.FLASH,
+    CodeSource.DTMF_INFO, CodeSource.RFC4733, CodeSource.FLASH, CodeSource.PORTAL,
 })
 
 

@@ -428,6 +428,15 @@ class CdrBuilder:
             call.limit_s = seconds
             call.limit_last = last_segment
 
+    def running(self, ref: str, now: float) -> Cdr | None:
+        """The record of a call in progress as if it ended at ``now`` (monotonic):
+        talk time and cost so far, each code's segment at its own rate (the live
+        view's running cost); None for a call not in progress.  Changes nothing."""
+        call = self._calls.get(ref)
+        if call is None or call.answered_at is None:
+            return None if call is None else call.cdr
+        return priced(call.cdr, now - call.answered_at, call.limit_s)
+
     def change_code(
         self, ref: str, *, at: float, account_code: str, code_source: CodeSource, code_valid: bool,
         set_by: str = "", rate_plan: str | None = None,

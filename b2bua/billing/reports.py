@@ -106,7 +106,7 @@ def _seconds(value: float) -> int:
     return int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _parts(cdr: Cdr, by: str) -> list[tuple[str, float, Decimal]]:
+def record_parts(cdr: Cdr, by: str) -> list[tuple[str, float, Decimal]]:
     """(group key, talk seconds, cost) of a record: by account code, a record split
     where its code changed (:func:`~b2bua.billing.cdr.segmented`) gives each code its
     segments' duration and cost; otherwise the whole record goes to one key."""
@@ -130,7 +130,7 @@ def summarize(cdrs: Iterable[Cdr], by: str) -> list[ReportRow]:
     default = currencies.pop() if len(currencies) == 1 else ""
     groups: dict[tuple[str, str], list[tuple[Cdr, float, Decimal]]] = {}
     for c in records:
-        for key, talk, price in _parts(c, by):
+        for key, talk, price in record_parts(c, by):
             groups.setdefault((key, c.currency or default), []).append((c, talk, price))
     rows = []
     for (key, currency), members in sorted(groups.items()):

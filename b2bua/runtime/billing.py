@@ -299,6 +299,10 @@ class BillingService:
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot attach a code to the record of %s", event.ref)
 
+    def running(self, ref: str, now: float) -> Cdr | None:
+        """A call in progress billed up to ``now`` (monotonic; the live view)."""
+        return self.builder.running(ref, now) if self.builder is not None else None
+
     def _answer_recorded(self, ref: str) -> None:
         assert self.release_answer is not None and self.loop is not None
         self.release_answer(ref, self.loop.time())

@@ -36,11 +36,12 @@ SETUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 class LiveCall:
     """A call in progress as the log saw it start (the portal's live view)."""
 
-    __slots__ = ("started", "answered_at")
+    __slots__ = ("started", "answered_at", "account")
 
     def __init__(self, started: CallStarted) -> None:
         self.started = started
         self.answered_at: float | None = None
+        self.account = started.account  # the code in force (a prompt or a mid-call change sets it)
 
 
 class CallLog:
@@ -104,6 +105,9 @@ def _started(cl: "CallLog", event: CallStarted) -> None:
 
 def _routed(cl: "CallLog", event: CallRouted) -> None:
     a = event.account
+    live = cl.live.get(event.ref)
+    if live is not None:
+        live.account = a
     code = f"; account code {mask_code(a.code)} ({a.source}, keyed by {a.entry or 'dial string'})" if a.code else ""
     log.info("call %s routed after the prompt -> %s via %s%s", event.ref, event.destination, event.route, code)
 
@@ -146,6 +150,9 @@ def _bridged(cl: "CallLog", event: CallBridged) -> None:
 def _code_changed(cl: "CallLog", event: CodeChanged) -> None:
     cl.counters["codes_changed"] += 1
     a = event.account
+    live = cl.live.get(event.ref)
+    if live is not None and not event.post_call:
+        live.account = a
     state = "valid" if a.valid else "flagged invalid"
     log.info("call %s: account code now %s (%s, %s) set by %r", event.ref, mask_code(a.code), a.source, state,
              event.set_by)

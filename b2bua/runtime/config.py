@@ -324,9 +324,21 @@ class HttpConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     login_lockout: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 900.0
     # largest CSV upload accepted (bytes)
     max_upload_bytes: Annotated[int, msgspec.Meta(ge=1024, le=64 << 20)] = 2 << 20
+    # /metrics: a bearer token scrapers must send (at least 16 characters), and/or
+    # the source addresses or networks allowed to scrape; neither: open to all
+    metrics_token: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    metrics_allow: Annotated[list[str], msgspec.Meta(max_length=100)] = []
 
     def __post_init__(self) -> None:
         parse_http_listen(self.listen)
+        if self.metrics_token and (len(self.metrics_token) < 16 or not self.metrics_token.isascii()
+                                   or not self.metrics_token.isprintable() or " " in self.metrics_token):
+            raise ValueError("metrics_token: at least 16 printable ASCII characters, no spaces")
+        for net in self.metrics_allow:
+            try:
+                ipaddress.ip_network(net, strict=False)
+            except ValueError:
+                raise ValueError(f"metrics_allow: {net!r} is no IP address or network") from None
         if bool(self.certfile) != bool(self.keyfile):
             raise ValueError("TLS needs both certfile and keyfile (or neither)")
 

@@ -44,6 +44,10 @@ from .group_api import document as group_api_document
 from .group_api import routes as group_api_routes
 from .group_pages import routes as group_routes
 from .metrics import registry_for
+from .metrics_access import MetricsAccess
+from .report_api import document as report_api_document
+from .report_api import routes as report_api_routes
+from .report_pages import routes as report_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
@@ -264,7 +268,14 @@ class PortalApp:
         self.portal = portal
         registry = registry_for(server, portal.metrics)
 
+        access = MetricsAccess(server.config.http.metrics_token, server.config.http.metrics_allow)
+
         async def metrics(request: Request) -> Response:
+            refused = access.refusal(request.headers.get("authorization"),
+                                     request.client.host if request.client else None)
+            if refused is not None:
+                headers = {"www-authenticate": 'Bearer realm="metrics"'} if refused[0] == 401 else None
+                return PlainTextResponse(refused[1] + "\n", status_code=refused[0], headers=headers)
             # on the loop: reads counters only (no I/O but a stat of the journal)
             return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -281,8 +292,11 @@ class PortalApp:
             *code_routes(portal),
             *call_routes(portal, server),
             *group_routes(portal),
-            *api_routes(portal, more=[group_api_document(server.config)]),
+            *report_routes(portal),
+            *api_routes(portal, more=[group_api_document(server.config),
+                                      report_api_document(sorted(server.config.groups) or ["default"])]),
             *group_api_routes(portal),
+            *report_api_routes(portal, server),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
         self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)

@@ -103,3 +103,25 @@ def test_exports_carry_the_segments() -> None:
     (whole,) = unchanged.handle(CallEnded(ref="c1", at=50.0, status=200, cause="x", hangup="caller"))
     (only,) = json.loads(export_segments([whole.cdr], "json"))
     assert (only["accountcode"], only["segment"], only["billsec"], only["cost"]) == ("111", 1, 30.0, str(whole.cdr.cost))
+
+
+def test_running_cost_of_a_call_in_progress() -> None:
+    """The live view's running cost: the record billed up to now, each segment at
+    its own rate, without changing the builder's record."""
+    b = builder()
+    b.handle(started())
+    ringing = b.running("c1", 15.0)
+    assert ringing is not None and ringing.cost == 0  # ringing: nothing yet
+    assert b.running("other", 15.0) is None
+    b.handle(CalleeAnswered(ref="c1", at=20.0, b_call_id="b@y"))
+    # 10 s on std: setup 0.10 + the 30 s minimum at 0.60/min = 0.40
+    early = b.running("c1", 30.0)
+    assert early is not None and early.cost == Decimal("0.40")
+    b.change_code("c1", at=65.0, account_code="222", code_source=CodeSource.PORTAL, code_valid=True,
+                  set_by="root", rate_plan="gold")
+    # at 80: 0.58 for 111 (as above), 15 s of 222 -> 60 s at 1.20/min = 1.20
+    now = b.running("c1", 80.0)
+    assert now is not None and now.cost == Decimal("1.78") and now.code_changes[1].set_by == "root"
+    assert b.running("c1", 80.0) == now  # nothing changed by asking
+    (closed,) = b.handle(CallEnded(ref="c1", at=80.0, status=200, cause="caller hung up", hangup="caller"))
+    assert isinstance(closed, CdrClosed) and closed.cdr.cost == now.cost

@@ -4,6 +4,7 @@ downloads a browser here: it is pointed at /usr/bin/chromium."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Iterator
@@ -69,3 +70,17 @@ def shot(page: Page, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(SHOTS) / f"{name}.png"), full_page=True)
+
+
+@contextlib.contextmanager
+def live_calls_page(browser: Browser, url: str) -> Iterator[Page]:
+    """A page of its own, logged in as root, on the live calls."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        login(page, url, "root", ROOT_PW)
+        page.goto(url + "/calls")
+        yield page
+    finally:
+        context.close()

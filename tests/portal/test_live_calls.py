@@ -15,7 +15,7 @@ from tests.e2e.sipp import SIPP, Sipp, sipp_args
 from tests.e2e.test_calls import Rig, settle
 from tests.web.client import ROOT_PW, SALES_PW, Client, add_admin
 
-from .conftest import login, shot
+from .conftest import live_calls_page, shot
 
 
 @pytest.fixture
@@ -30,16 +30,11 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 
 
 def test_a_live_call_shows_up_and_is_ended_from_the_portal(browser: Browser, rig: Rig) -> None:
-    context = browser.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        url = rig.server.http_url
-        port = free_port()
-        rig.register("1002", "pw1002", port)
-        rig.uas("uas.xml", port)
-        login(page, url, "root", ROOT_PW)
-        page.goto(url + "/calls")
+    url = rig.server.http_url
+    port = free_port()
+    rig.register("1002", "pw1002", port)
+    rig.uas("uas.xml", port)
+    with live_calls_page(browser, url) as page:
         expect(page.get_by_text("0 calls in progress")).to_be_visible()
         caller = Sipp(sipp_args("uac_wait_bye.xml", rig.target, port=free_port(), service="1002", user="1001",
                                 password="pw1001", variables={"caller": "1001"}), rig.tmp, "uac")
@@ -58,5 +53,3 @@ def test_a_live_call_shows_up_and_is_ended_from_the_portal(browser: Browser, rig
         assert caller.wait(30) == 0, caller.output()  # the server's BYE reached the caller
         settle(rig)
         assert "ended by administrator root" in rig.server.output()
-    finally:
-        context.close()
