@@ -58,6 +58,7 @@ from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig
+from .rates import RateBook
 
 log = logging.getLogger("b2bua.billing")
 
@@ -151,6 +152,7 @@ class BillingService:
         self.store = store_for(billing, data_dir)
         self.writer = CdrWriter(self.store, self.data_dir / JOURNAL_FILE)
         self.builder: CdrBuilder | None = None
+        self.rates = RateBook(self.store, self.plans, self._set_plans)  # the database's plans, kept current
         self.recovered: int | None = None  # records closed by recovery; None until it ran
         self._recovery: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -182,6 +184,7 @@ class BillingService:
         )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.writer.start()  # never raises for the database: it journals instead
+        await self.rates.start()  # never raises: the configured plans until the database answers
         if self.writer.db_up:
             await self._recover()
         else:
@@ -207,6 +210,12 @@ class BillingService:
                 return
             except Exception:
                 log.exception("crash recovery of call records failed; retrying")
+
+    def _set_plans(self, plans: dict[str, RatePlan]) -> None:
+        """The plans the next call is rated with (a call in progress keeps its rate)."""
+        self.plans = plans
+        if self.builder is not None:
+            self.builder.plans = plans
 
     # -- the call path (synchronous) ----------------------------------------------
     def on_event(self, event: CallEvent) -> None:
@@ -432,6 +441,9 @@ class BillingService:
             "billing_journal_bytes": self.writer.journal_bytes(),
             "credit_commits_pending": len(self._commits),
             "credit_commit_failures": self.commit_failures,
+            "rate_plans": len(self.plans),
+            "rates_version": self.rates.version,
+            "rates_reloads": self.rates.reloads,
         }
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -440,6 +452,7 @@ class BillingService:
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
+        await self.rates.stop()
         self._stopping.set()  # failing commits make one last attempt, then wait for the next start
         if self._tasks:  # reservations and commits in flight
             done, pending = await asyncio.wait(list(self._tasks), timeout=max(timeout, 0.0))
