@@ -19,6 +19,7 @@ configured plans), and seeding is tried again at the next poll.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Callable, Mapping
@@ -55,13 +56,11 @@ class RateBook:
         self._task = asyncio.get_running_loop().create_task(self._follow(poll), name="rate-plans")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _follow(self, poll: float) -> None:
         while True:
