@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 import io
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Mapping, Sequence
+from typing import Collection, Iterable, Mapping, Sequence
 
 import msgspec
 
@@ -125,8 +125,11 @@ def rate_fields(row: RateRow) -> dict[str, str]:
             "increment_s": str(r.increment_s), "description": r.description}
 
 
-def parse_rates_csv(text: str, *, max_rows: int = 1_000_000) -> tuple[list[RateRow], list[str]]:
-    """(rows, errors): every row checked; errors are "line N: field: message"."""
+def parse_rates_csv(
+    text: str, *, plans: Collection[str] | None = None, max_rows: int = 1_000_000
+) -> tuple[list[RateRow], list[str]]:
+    """(rows, errors): every row checked (its plan among ``plans`` when given);
+    errors are "line N: field: message"."""
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]
@@ -153,10 +156,13 @@ def parse_rates_csv(text: str, *, max_rows: int = 1_000_000) -> tuple[list[RateR
                 problem = str(err)
             else:
                 first = seen.setdefault(row.key, line)
-                if first == line:
+                if plans is not None and row.plan not in plans:
+                    problem = f"plan: no rate plan {row.plan!r} (create it first)"
+                elif first == line:
                     rows.append(row)
                     continue
-                problem = f"prefix: the same rate as line {first}"
+                else:
+                    problem = f"prefix: the same rate as line {first}"
         bad += 1
         if len(errors) < MAX_ERRORS:
             errors.append(f"line {line}: {problem}")

@@ -43,7 +43,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from b2bua.billing.cdr import CallBilling, Cdr, CdrBuilder, CdrClosed, attach_code
 from b2bua.billing.credit import (
@@ -57,10 +57,11 @@ from b2bua.calls.admission import CreditRequest
 from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted, CodeChanged
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
-from .config import BillingConfig
+from .config import BillingConfig, Config
 from .rates import RateBook
 
 log = logging.getLogger("b2bua.billing")
+T = TypeVar("T")
 
 SQLITE_FILE = "billing.sqlite3"
 JOURNAL_FILE = "cdr-journal.jsonl"
@@ -81,6 +82,27 @@ def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
 def store_for(billing: BillingConfig, data_dir: str | Path) -> BillingStore:
     """An unopened store for the configured billing database."""
     return open_billing_store(database_url(billing, data_dir))
+
+
+def run_with_billing_store(
+    config: Config, work: Callable[[BillingStore], Awaitable[T]], db: str | None = None, schema: str | None = None
+) -> T:
+    """The command line's way in: run ``work(store)`` against the billing database
+    ``db`` (a SQLite path or a postgresql:// URL, ``schema`` its PostgreSQL schema),
+    else the configured one, in an event loop of its own."""
+
+    async def main() -> T:
+        if db:
+            store = open_billing_store(db, **({"schema": schema} if schema else {}))
+        else:
+            store = store_for(config.billing, config.server.data_dir)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
 
 
 class Billable(Protocol):
