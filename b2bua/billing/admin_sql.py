@@ -129,6 +129,15 @@ def row_to_plan(row: Sequence[Any]) -> PlanInfo:
     return PlanInfo(name=row[0], currency=row[1], rates=int(row[2]))
 
 
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # a credit account created by an administrator
+
+
+def check_account_name(name: str) -> str:
+    if not ACCOUNT_NAME.fullmatch(name):
+        raise ValueError(f"account: {name[:80]!r}: 1 to 64 letters, digits, '.', '_', '@' or '-'")
+    return name
+
+
 def check_note(note: str) -> str:
     note = note.strip()
     if not note:

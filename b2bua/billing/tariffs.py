@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Collection, Iterable, Mapping, Sequence
 
@@ -33,6 +34,7 @@ from .reports import CSV_LINE_END, csv_cell, csv_uncell
 RATE_COLUMNS = ("plan", "prefix", "call_class", "price_per_minute", "setup", "minimum_s", "increment_s", "description")
 REQUIRED = ("plan", "price_per_minute")
 MAX_NAME = 64  # characters of a plan name
+PLAN_NAME = re.compile(r"[A-Za-z0-9._-]{1,%d}" % MAX_NAME)  # also a part of a URL path
 MAX_DESCRIPTION = 200
 MAX_ERRORS = 100  # bad rows reported by an import (the rest counted)
 
@@ -57,12 +59,12 @@ class PlanInfo(msgspec.Struct, frozen=True, kw_only=True):
     rates: int = 0
 
 
-def check_plan_name(name: str) -> str:
+def check_plan_name(name: str, field: str = "name") -> str:
     name = name.strip()
     if not name:
-        raise RatingError("name: a rate plan needs a name")
-    if len(name) > MAX_NAME or not name.isprintable():
-        raise RatingError(f"name: at most {MAX_NAME} printable characters")
+        raise RatingError(f"{field}: a rate plan needs a name")
+    if not PLAN_NAME.fullmatch(name):
+        raise RatingError(f"{field}: {name[:80]!r}: at most {MAX_NAME} letters, digits, '.', '_' or '-'")
     return name
 
 
@@ -92,7 +94,7 @@ def rate_row(fields: Mapping[str, str]) -> RateRow:
     """A row from text fields (a form, a CSV row, an API body); raises RatingError
     whose message starts with the field at fault."""
     get = lambda name: (fields.get(name) or "").strip()  # noqa: E731
-    plan = check_plan_name(get("plan"))
+    plan = check_plan_name(get("plan"), "plan")
     prefix, call_class = get("prefix").lstrip("+"), get("call_class")
     if bool(prefix) == bool(call_class):
         raise RatingError("prefix: give a prefix or a call class, not both" if prefix else
@@ -130,7 +132,16 @@ def parse_rates_csv(
 ) -> tuple[list[RateRow], list[str]]:
     """(rows, errors): every row checked (its plan among ``plans`` when given);
     errors are "line N: field: message"."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _check_rows(reader, plans, max_rows)
+    except csv.Error as err:  # not CSV at all (a stray quote, a NUL)
+        return [], [f"line {reader.line_num + 1}: file: not CSV ({err})"]  # the record being read
+
+
+def _check_rows(
+    reader: csv.DictReader[str], plans: Collection[str] | None, max_rows: int
+) -> tuple[list[RateRow], list[str]]:
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED if c not in header]
     if missing:

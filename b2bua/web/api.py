@@ -17,7 +17,8 @@ from __future__ import annotations
 import datetime
 import logging
 import re
-from typing import TYPE_CHECKING, Annotated, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Awaitable, Callable, Sequence
 
 import msgspec
 from starlette.requests import Request
@@ -131,7 +132,33 @@ def _out(group: str, fields: dict[str, str]) -> Code:
     )
 
 
-_PATH = re.compile(r"at `\$\.([a-z_]+)")
+_PATH = re.compile(r"at `\$\.([a-z_]+)|missing required field `([a-z_]+)`")
+
+
+Handler = Callable[[Request, Admin], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class ApiPart:
+    """More operations for the API: their routes (``endpoint`` wraps each handler in
+    the token check and the JSON errors), the types their document names and their
+    paths in the OpenAPI document."""
+
+    routes: Callable[[Callable[[Handler], Callable[[Request], Awaitable[Response]]]], list[Route]]
+    schemas: Sequence[type] = ()
+    paths: Callable[[], dict[str, Any]] = dict
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def error(why: str) -> dict[str, Any]:
+    return {"description": why, "content": {"application/json": {"schema": ref("ApiError")}}}
+
+
+def ok(why: str, name: str) -> dict[str, Any]:
+    return {"description": why, "content": {"application/json": {"schema": ref(name)}}}
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:
@@ -139,15 +166,15 @@ def _decode(data: bytes, kind: type[Any]) -> Any:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as err:
         m = _PATH.search(str(err))
-        raise Problem(422, str(err), m.group(1) if m else None) from None
+        raise Problem(422, str(err), (m.group(1) or m.group(2)) if m else None) from None
     except msgspec.DecodeError as err:
         raise Problem(400, f"malformed JSON: {err}") from None
 
 
-def routes(portal: Portal) -> list[Route]:
+def routes(portal: Portal, parts: Sequence[ApiPart] = ()) -> list[Route]:
     db = portal.db
     groups = sorted(portal.config.groups) or ["default"]
-    document = openapi(groups)
+    document = openapi(groups, parts)
 
     def known(group: str) -> None:
         if group not in groups:
@@ -229,24 +256,16 @@ def routes(portal: Portal) -> list[Route]:
         Route("/api/v1/codes", api(list_codes), methods=["GET"]),
         Route("/api/v1/codes", api(add_code), methods=["POST"]),
         Route("/api/v1/codes/{group}/{code}", api(one_code), methods=["GET", "PUT"]),
+        *(route for part in parts for route in part.routes(api)),
     ]
 
 
-def openapi(groups: list[str]) -> bytes:
+def openapi(groups: list[str], parts: Sequence[ApiPart] = ()) -> bytes:
     """The OpenAPI 3.1 document (the groups are this server's configured ones)."""
     _, components = msgspec.json.schema_components(
-        [NewCode, CodeFields, Code, CodePage, ApiError], ref_template="#/components/schemas/{name}"
+        [NewCode, CodeFields, Code, CodePage, ApiError, *(t for p in parts for t in p.schemas)],
+        ref_template="#/components/schemas/{name}",
     )
-
-    def ref(name: str) -> dict[str, Any]:
-        return {"$ref": f"#/components/schemas/{name}"}
-
-    def error(why: str) -> dict[str, Any]:
-        return {"description": why, "content": {"application/json": {"schema": ref("ApiError")}}}
-
-    def ok(why: str, name: str) -> dict[str, Any]:
-        return {"description": why, "content": {"application/json": {"schema": ref(name)}}}
-
     common = {"401": error("no or unknown token"), "403": error("another group's codes")}
     components["NewCode"]["properties"]["group"]["enum"] = groups
     path_params = [
@@ -297,5 +316,7 @@ def openapi(groups: list[str]) -> bytes:
         "components": {"schemas": components,
                        "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
     }
+    for part in parts:
+        doc["paths"].update(part.paths())  # type: ignore[attr-defined]
     return msgspec.json.encode(doc)
 

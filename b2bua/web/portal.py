@@ -41,6 +41,7 @@ from .api import routes as api_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
 from .metrics import registry_for
+from .rates_api import part as rates_api
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
@@ -277,7 +278,8 @@ class PortalApp:
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
             *code_routes(portal),
             *call_routes(portal, server),
-            *api_routes(portal),
+            *api_routes(portal, [rates_api(server.billing.store, server.config.http.max_upload_bytes)]
+                        if server.billing is not None else []),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
         self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)

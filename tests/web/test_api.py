@@ -125,6 +125,11 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "GET /api/v1/codes", "POST /api/v1/codes", "GET /api/v1/codes/{group}/{code}",
         "PUT /api/v1/codes/{group}/{code}",
+        "GET /api/v1/rate-plans", "POST /api/v1/rate-plans", "GET /api/v1/rate-plans/{name}",
+        "PUT /api/v1/rate-plans/{name}", "DELETE /api/v1/rate-plans/{name}", "GET /api/v1/rates", "POST /api/v1/rates",
+        "POST /api/v1/rates/import", "GET /api/v1/rates/export", "GET /api/v1/credit-accounts",
+        "POST /api/v1/credit-accounts", "GET /api/v1/credit-accounts/{account}",
+        "POST /api/v1/credit-accounts/{account}/topups",
     }
     for operation in operations:
 
