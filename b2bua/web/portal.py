@@ -42,6 +42,7 @@ from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
 from .metrics import registry_for
 from .rates_api import part as rates_api
+from .rates_pages import routes as rates_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
@@ -278,6 +279,7 @@ class PortalApp:
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
             *code_routes(portal),
             *call_routes(portal, server),
+            *(rates_routes(portal, server.billing.store) if server.billing is not None else []),
             *api_routes(portal, [rates_api(server.billing.store, server.config.http.max_upload_bytes)]
                         if server.billing is not None else []),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
