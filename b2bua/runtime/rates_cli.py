@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 if TYPE_CHECKING:
+    from b2bua.billing.credit import Balance
     from b2bua.billing.store import BillingStore
 
     from .cli import SubParsers
@@ -139,6 +140,7 @@ def cmd_credit(args: argparse.Namespace) -> int:
                 when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t.at))
                 print(f"{when}Z\t{t.amount:+} {t.currency}\tbalance {t.balance_after}\t{t.admin}\t{t.note}")
             return 0
+        bal: Balance | None
         if args.action == "create":
             bal = await store.create_account(args.account, currency, amount or Decimal(0))
         elif args.action == "topup":

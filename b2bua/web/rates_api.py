@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Callable
 
 import msgspec
 from starlette.requests import Request
@@ -25,7 +25,7 @@ from b2bua.billing.admin_sql import MAX_NOTE, TopUp, check_account_name
 from b2bua.billing.credit import Balance
 from b2bua.billing.rating import CALL_CLASSES, RatePlan, RatingError
 from b2bua.billing.store import BillingStore, BillingStoreError
-from b2bua.billing.tariffs import MAX_NAME, RateRow, export_rates_csv, parse_rates_csv, rate_fields, rate_row
+from b2bua.billing.tariffs import MAX_NAME, RateRow, export_rates_csv, parse_rates_csv, rate_row
 from b2bua.runtime.admins import Admin
 
 from .api import ApiError, ApiPart, Handler, Problem, _decode, _json, error, ok, ref
@@ -42,7 +42,7 @@ Money = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,12}(\.[0-9]{1,6})?$")]
 SignedMoney = Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]{1,12}(\.[0-9]{1,6})?$")]
 Seconds = Annotated[int, msgspec.Meta(ge=0, le=999_999)]
 AccountName = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9._@-]{1,64}$")]
-CallClassText = Literal[("",) + CALL_CLASSES]  # type: ignore[valid-type]
+CallClassText = Annotated[str, msgspec.Meta(pattern=f"^({'|'.join(CALL_CLASSES)})?$")]
 Note = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE, pattern=r"\S")]
 
 
@@ -148,7 +148,9 @@ def change_out(t: TopUp) -> Change:
 
 
 def rate_out(row: RateRow) -> RateOut:
-    return RateOut(**rate_fields(row) | {"minimum_s": row.rate.minimum_s, "increment_s": row.rate.increment_s})
+    r = row.rate
+    return RateOut(plan=row.plan, prefix=r.prefix, call_class=row.call_class, price_per_minute=str(r.price_per_minute),
+                   setup=str(r.setup), minimum_s=r.minimum_s, increment_s=r.increment_s, description=r.description)
 
 
 def field_problem(err: Exception, status: int = 422) -> Problem:

@@ -59,7 +59,7 @@ def _done(session: Session, notice: str, to: str) -> Response:
 def routes(portal: Portal, store: BillingStore) -> list[Route]:
     limit = portal.config.http.max_upload_bytes
 
-    def system(handler: Page) -> Page:
+    def system(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         """Only system administrators; a database that does not answer is a page saying so."""
 
         async def run(request: Request, session: Session) -> Response:
