@@ -16,6 +16,8 @@ Schema (same tables and columns on both; created on first start, versioned in
     integer minor units (cents), with ``CHECK (reserved >= 0 AND balance >= reserved)``.
 ``credit_reservations``  ``id`` (the call's ref), ``account``, ``amount`` held,
     ``state`` (held, committed, released), ``charged``, ``created``, ``settled``.
+``rate_plans``, ``rates``, ``rates_version``, ``credit_topups``  rate plans and credit
+    history as administrators manage them (``b2bua.billing.admin_sql``).
 
 Crash recovery (``recover_open_records``) closes the records that a killed process
 left open, billed up to their last interim time and flagged ``recovered``, then
