@@ -27,6 +27,9 @@ from b2bua.billing.store import (
 )
 from b2bua.migrations import Migrations, migrate_postgres
 
+from . import admin_sql
+from .postgres_admin import PostgresAdmin
+
 MIGRATION_LOCK = 0x62696C6C  # "bill": pg_advisory_xact_lock key serialising migrations
 
 # versioned as b2bua.migrations describes
@@ -66,6 +69,8 @@ MIGRATIONS: Migrations = [
     [  # 3: how a prompted account code was keyed (rfc4733, info, inband)
         "ALTER TABLE cdr ADD COLUMN code_entry TEXT NOT NULL DEFAULT ''",
     ],
+    # 4: rate plans, rates and credit top-ups managed by administrators (b2bua.billing.admin_sql)
+    admin_sql.migration("BIGSERIAL PRIMARY KEY", "NUMERIC", "DOUBLE PRECISION"),
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)
@@ -89,7 +94,7 @@ class _Refused(Exception):
     """Rolls back a credit transaction whose condition failed."""
 
 
-class PostgresStore(BillingStore):
+class PostgresStore(PostgresAdmin, BillingStore):
     """Billing store in PostgreSQL (see the module docstring)."""
 
     def __init__(

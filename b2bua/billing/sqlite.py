@@ -26,6 +26,9 @@ from b2bua.billing.store import (
 )
 from b2bua.migrations import Migrations, migrate_sqlite
 
+from . import admin_sql
+from .sqlite_admin import SqliteAdmin
+
 T = TypeVar("T")
 
 # versioned as b2bua.migrations describes
@@ -64,6 +67,8 @@ MIGRATIONS: Migrations = [
     [  # 3: how a prompted account code was keyed (rfc4733, info, inband)
         "ALTER TABLE cdr ADD COLUMN code_entry TEXT NOT NULL DEFAULT ''",
     ],
+    # 4: rate plans, rates and credit top-ups managed by administrators (b2bua.billing.admin_sql)
+    admin_sql.migration("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "REAL"),
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)
@@ -94,7 +99,7 @@ def _sqlite_row(cdr: Cdr) -> list[Any]:
     return row
 
 
-class SqliteStore(BillingStore):
+class SqliteStore(SqliteAdmin, BillingStore):
     """Billing store in a SQLite file (see the module docstring)."""
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:

@@ -16,6 +16,8 @@ Schema (same tables and columns on both; created on first start, versioned in
     integer minor units (cents), with ``CHECK (reserved >= 0 AND balance >= reserved)``.
 ``credit_reservations``  ``id`` (the call's ref), ``account``, ``amount`` held,
     ``state`` (held, committed, released), ``charged``, ``created``, ``settled``.
+``rate_plans``, ``rates``, ``rates_version``, ``credit_topups``  rate plans and credit
+    history as administrators manage them (``b2bua.billing.admin_sql``).
 
 Crash recovery (``recover_open_records``) closes the records that a killed process
 left open, billed up to their last interim time and flagged ``recovered``, then
@@ -27,16 +29,21 @@ record and charge agree; also how a commit that failed until shut-down is made).
 from __future__ import annotations
 
 import abc
+import asyncio
 import uuid
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import msgspec
 
 from b2bua.billing.cdr import Cdr, CdrClosed, CdrInterim, CdrOpened, CdrWrite, CodeChange, recover, within
 from b2bua.billing.credit import Balance, Reservation, Settlement
-from b2bua.billing.rating import Rate, currency_exponent
+from b2bua.billing.rating import Rate, RatePlan, currency_exponent
+from b2bua.billing.tariffs import PlanInfo, RateRow, build_plans
 from dialplan.policy import CodeSource
+
+if TYPE_CHECKING:
+    from b2bua.billing.admin_sql import TopUp
 
 
 class BillingStoreError(Exception):
@@ -253,3 +260,66 @@ class BillingStore(abc.ABC):
     @abc.abstractmethod
     async def reservation(self, reservation_id: str) -> Reservation | None: ...
 
+
+    # -- rate plans and credit, as administrators manage them (b2bua.billing.admin_sql) --
+
+    @abc.abstractmethod
+    async def rates_version(self) -> int:
+        """The counter every change of a plan or a rate increments."""
+
+    @abc.abstractmethod
+    async def rate_plan_infos(self) -> list[PlanInfo]:
+        """Every stored plan (name, currency, how many rates), by name."""
+
+    @abc.abstractmethod
+    async def rate_rows(self) -> list[RateRow]:
+        """Every stored rate (``build_plans`` makes them the server's plans)."""
+
+    async def rate_plans(self) -> dict[str, RatePlan]:
+        """The stored plans, built (in a worker thread: tens of thousands of rates)."""
+        infos, rows = await self.rate_plan_infos(), await self.rate_rows()
+        return await asyncio.to_thread(build_plans, infos, rows)
+
+    @abc.abstractmethod
+    async def seed_rate_plans(self, plans: Sequence[RatePlan], now: float) -> list[str]:
+        """Insert the plans the database lacks (by name), with their rates, in one
+        transaction; a plan already stored is left as it is.  Returns the inserted names."""
+
+    @abc.abstractmethod
+    async def save_rate_plan(self, name: str, currency: str, now: float, *, create: bool) -> None:
+        """Create a plan (``create``; RatingError if it exists) or change its currency
+        (RatingError if it does not exist)."""
+
+    @abc.abstractmethod
+    async def delete_rate_plan(self, name: str) -> bool:
+        """Remove a plan and its rates; False if there was none."""
+
+    @abc.abstractmethod
+    async def import_rates(self, rows: Sequence[RateRow], *, replace: bool = False) -> int:
+        """Upsert ``rows`` in one transaction (``replace``: the plans named first lose
+        their other rates).  RatingError naming the plan if one is not stored."""
+
+    @abc.abstractmethod
+    async def delete_rate(self, plan: str, prefix: str, call_class: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def search_rates(self, plan: str, text: str, *, offset: int, limit: int) -> tuple[int, list[RateRow]]:
+        """(how many match, one page): rates of ``plan`` ('' = all) whose prefix starts
+        with ``text``, whose call class is ``text`` or whose description contains it."""
+
+    @abc.abstractmethod
+    async def export_rates(self, plan: str = "") -> list[RateRow]: ...
+
+    @abc.abstractmethod
+    async def credit_accounts(self, text: str = "", *, offset: int = 0, limit: int = 100) -> tuple[int, list[Balance]]:
+        """(how many match, one page): accounts whose name contains ``text``."""
+
+    @abc.abstractmethod
+    async def adjust_credit(self, account: str, amount: Decimal, *, admin: str, note: str, now: float) -> Balance | None:
+        """Add ``amount`` (negative: a correction) and record who did it and why, in one
+        transaction; None for an unknown account; ValueError when the balance would
+        fall below what is reserved (the CHECK stays) or the note is missing."""
+
+    @abc.abstractmethod
+    async def credit_history(self, account: str, limit: int = 100) -> list[TopUp]:
+        """The latest administrative changes of ``account``, newest first."""

@@ -46,7 +46,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from b2bua.billing.cdr import CallBilling, Cdr, CdrBuilder, CdrClosed, attach_code
 from b2bua.billing.credit import (
@@ -62,9 +62,11 @@ from b2bua.calls.midcall_credit import MoveCredit
 from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted, CodeChanged
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
-from .config import BillingConfig
+from .config import BillingConfig, Config
+from .rates import RateBook
 
 log = logging.getLogger("b2bua.billing")
+T = TypeVar("T")
 
 SQLITE_FILE = "billing.sqlite3"
 JOURNAL_FILE = "cdr-journal.jsonl"
@@ -85,6 +87,27 @@ def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
 def store_for(billing: BillingConfig, data_dir: str | Path) -> BillingStore:
     """An unopened store for the configured billing database."""
     return open_billing_store(database_url(billing, data_dir))
+
+
+def run_with_billing_store(
+    config: Config, work: Callable[[BillingStore], Awaitable[T]], db: str | None = None, schema: str | None = None
+) -> T:
+    """The command line's way in: run ``work(store)`` against the billing database
+    ``db`` (a SQLite path or a postgresql:// URL, ``schema`` its PostgreSQL schema),
+    else the configured one, in an event loop of its own."""
+
+    async def main() -> T:
+        if db:
+            store = open_billing_store(db, **({"schema": schema} if schema else {}))
+        else:
+            store = store_for(config.billing, config.server.data_dir)
+        await store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
 
 
 class Billable(Protocol):
@@ -156,6 +179,7 @@ class BillingService:
         self.store = store_for(billing, data_dir)
         self.writer = CdrWriter(self.store, self.data_dir / JOURNAL_FILE)
         self.builder: CdrBuilder | None = None
+        self.rates = RateBook(self.store, self.plans, self._set_plans)  # the database's plans, kept current
         self.recovered: int | None = None  # records closed by recovery; None until it ran
         self._recovery: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -187,6 +211,7 @@ class BillingService:
         )
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self.writer.start()  # never raises for the database: it journals instead
+        await self.rates.start()  # never raises: the configured plans until the database answers
         if self.writer.db_up:
             await self._recover()
         else:
@@ -212,6 +237,12 @@ class BillingService:
                 return
             except Exception:
                 log.exception("crash recovery of call records failed; retrying")
+
+    def _set_plans(self, plans: dict[str, RatePlan]) -> None:
+        """The plans the next call is rated with (a call in progress keeps its rate)."""
+        self.plans = plans
+        if self.builder is not None:
+            self.builder.plans = plans
 
     # -- the call path (synchronous) ----------------------------------------------
     def on_event(self, event: CallEvent) -> None:
@@ -480,6 +511,9 @@ class BillingService:
             "billing_journal_bytes": self.writer.journal_bytes(),
             "credit_commits_pending": len(self._commits),
             "credit_commit_failures": self.commit_failures,
+            "rate_plans": len(self.plans),
+            "rates_version": self.rates.version,
+            "rates_reloads": self.rates.reloads,
         }
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -488,6 +522,7 @@ class BillingService:
         if self._recovery is not None:
             self._recovery.cancel()
             self._recovery = None
+        await self.rates.stop()
         self._stopping.set()  # failing commits make one last attempt, then wait for the next start
         if self._tasks:  # reservations and commits in flight
             done, pending = await asyncio.wait(list(self._tasks), timeout=max(timeout, 0.0))

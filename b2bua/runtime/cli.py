@@ -1,6 +1,7 @@
 """Command line: ``b2bua serve``, ``b2bua check-config``, account codes
 (``b2bua codes``), groups' and users' code settings (``b2bua groups``, ``b2bua
-users``: :mod:`b2bua.runtime.settings_cli`), billing (``b2bua report``, ``b2bua cdr export``, ``b2bua credit``;
+users``: :mod:`b2bua.runtime.settings_cli`), billing (``b2bua report``, ``b2bua cdr export``;
+``b2bua rates`` and ``b2bua credit`` in :mod:`b2bua.runtime.rates_cli`;
 ``--db URL`` reports on any billing database, without a configuration).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
@@ -21,7 +22,6 @@ from .settings_cli import add_parsers as settings_parsers
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
     from b2bua.billing.cdr import Cdr
-    from b2bua.billing.credit import Balance
     from b2bua.billing.store import BillingStore
 
 EXIT_CONFIG = 2
@@ -375,31 +375,6 @@ def _usage(message: str) -> int:
     return EXIT_CONFIG
 
 
-def _billing_run(
-    config: Config, work: Callable[[BillingStore], Awaitable[T]], db: str | None = None, schema: str | None = None
-) -> T:
-    """Run ``work(store)`` against the billing database: ``db`` (a SQLite path or a
-    postgresql:// URL, ``schema`` its PostgreSQL schema), else the configured one."""
-    import asyncio
-
-    from b2bua.billing.backends import open_billing_store
-
-    from .billing import store_for
-
-    async def main() -> T:
-        if db:
-            store = open_billing_store(db, **({"schema": schema} if schema else {}))
-        else:
-            store = store_for(config.billing, config.server.data_dir)
-        await store.open()
-        try:
-            return await work(store)
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
-
-
 def _date_range(args: argparse.Namespace) -> tuple[float | None, float | None]:
     from b2bua.billing.reports import date_range
 
@@ -415,6 +390,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from b2bua.billing.reports import export_cdrs, export_segments, render_report, summarize
     from b2bua.billing.store import BillingStoreError
 
+    from .billing import run_with_billing_store
+
     config = _load(args.config, None)
     try:
         tz = ZoneInfo(args.tz)
@@ -426,7 +403,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return await store.query(start_from=start, start_to=end)
 
     try:
-        cdrs = _billing_run(config, work, args.db, args.schema)
+        cdrs = run_with_billing_store(config, work, args.db, args.schema)
     except (BillingStoreError, OSError) as err:
         print(f"b2bua: billing database: {err}", file=sys.stderr)
         return 1
@@ -436,48 +413,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         sys.stdout.write(export_segments(cdrs, args.format, tz))
     else:
         sys.stdout.write(export_cdrs(cdrs, args.format, tz))
-    return 0
-
-
-def cmd_credit(args: argparse.Namespace) -> int:
-    from decimal import Decimal, InvalidOperation
-
-    from b2bua.billing.store import BillingStoreError
-
-    config = _load(args.config, None)
-    amount = Decimal(0)
-    if args.amount is not None:
-        try:
-            amount = Decimal(args.amount)
-        except InvalidOperation:
-            return _usage(f"amount {args.amount!r} is not a number")
-        if not amount.is_finite():
-            return _usage(f"amount {args.amount!r} is not a number")
-    elif args.action == "topup":
-        return _usage("credit topup needs an AMOUNT")
-    if args.action == "create" and amount < 0:
-        return _usage("an account cannot start with a negative balance")
-    currency = args.currency or config.billing.currency
-
-    async def work(store: BillingStore) -> Balance | None:
-        if args.action == "create":
-            return await store.create_account(args.account, currency, amount)
-        if args.action == "topup":
-            return await store.topup(args.account, amount)
-        return await store.balance(args.account)
-
-    try:
-        bal = _billing_run(config, work)
-    except (ValueError, TypeError) as err:  # e.g. more decimals than the currency has
-        return _usage(str(err))
-    except (BillingStoreError, OSError) as err:
-        print(f"b2bua: {err}", file=sys.stderr)
-        return 1
-    if bal is None:
-        print(f"b2bua: no credit account {args.account!r}" + (" (or the correction exceeds what is available)"
-              if args.action == "topup" else ""), file=sys.stderr)
-        return 1
-    print(f"{bal.account}: balance {bal.balance} {bal.currency}, reserved {bal.reserved}, available {bal.available}")
     return 0
 
 
@@ -506,22 +441,9 @@ def _billing_parsers(sub: SubParsers) -> None:
     q.add_argument("--by-segment", action="store_true",
                    help="one row per account-code segment (a code changed during the call splits it)")
     q.set_defaults(func=cmd_report)
-    p = sub.add_parser("credit", help="prepaid credit accounts")
-    acts = p.add_subparsers(dest="action", required=True)
-    for name, text in (("create", "create an account [with a starting balance]"),
-                       ("topup", "add AMOUNT (negative: a correction)"), ("balance", "show the balance")):
-        q = acts.add_parser(name, help=text)
-        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
-        q.add_argument("account", metavar="ACCOUNT")
-        if name != "balance":
-            q.add_argument("amount", metavar="AMOUNT", nargs="?" if name == "create" else None)
-        else:
-            q.set_defaults(amount=None)
-        if name == "create":
-            q.add_argument("--currency", help="ISO 4217 code (default: [billing] currency)")
-        else:
-            q.set_defaults(currency=None)
-        q.set_defaults(func=cmd_credit)
+    from .rates_cli import register
+
+    register(sub)  # rates, credit
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -131,7 +131,7 @@ def _out(group: str, fields: dict[str, str]) -> Code:
     )
 
 
-_PATH = re.compile(r"at `\$\.([a-z_]+)")
+_PATH = re.compile(r"at `\$\.([a-z_]+)|missing required field `([a-z_]+)`")
 
 
 def _decode(data: bytes, kind: type[Any]) -> Any:
@@ -139,7 +139,7 @@ def _decode(data: bytes, kind: type[Any]) -> Any:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as err:
         m = _PATH.search(str(err))
-        raise Problem(422, str(err), m.group(1) if m else None) from None
+        raise Problem(422, str(err), (m.group(1) or m.group(2)) if m else None) from None
     except msgspec.DecodeError as err:
         raise Problem(400, f"malformed JSON: {err}") from None
 

@@ -45,6 +45,9 @@ from .group_api import routes as group_api_routes
 from .group_pages import routes as group_routes
 from .metrics import registry_for
 from .metrics_access import MetricsAccess
+from .rates_api import document as rates_api_document
+from .rates_api import routes as rates_api_routes
+from .rates_pages import routes as rates_routes
 from .report_api import document as report_api_document
 from .report_api import routes as report_api_routes
 from .report_pages import routes as report_routes
@@ -282,6 +285,7 @@ class PortalApp:
         async def home(request: Request) -> Response:
             return RedirectResponse("/codes", status_code=303)
 
+        billing = server.billing
         app = Starlette(routes=[
             Route("/", home),
             Route("/healthz", healthz),
@@ -293,10 +297,14 @@ class PortalApp:
             *call_routes(portal, server),
             *group_routes(portal),
             *report_routes(portal),
+            *(rates_routes(portal, billing.store) if billing is not None else []),
             *api_routes(portal, more=[group_api_document(server.config),
-                                      report_api_document(sorted(server.config.groups) or ["default"])]),
+                                      report_api_document(sorted(server.config.groups) or ["default"]),
+                                      *([rates_api_document()] if billing is not None else [])]),
             *group_api_routes(portal),
             *report_api_routes(portal, server),
+            *(rates_api_routes(portal, billing.store, server.config.http.max_upload_bytes)
+              if billing is not None else []),
             Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         ])
         self.app = Guard(app, server.config.http.max_upload_bytes + FORM_OVERHEAD)

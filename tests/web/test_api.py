@@ -136,6 +136,11 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
         "GET /api/v1/users", "GET /api/v1/users/{extension}", "PUT /api/v1/users/{extension}",
         "GET /api/v1/reports/{by}", "GET /api/v1/cdrs", "GET /api/v1/calls",
         "POST /api/v1/calls/{ref}/code",
+        "GET /api/v1/rate-plans", "POST /api/v1/rate-plans", "GET /api/v1/rate-plans/{name}",
+        "PUT /api/v1/rate-plans/{name}", "DELETE /api/v1/rate-plans/{name}", "GET /api/v1/rates", "POST /api/v1/rates",
+        "POST /api/v1/rates/import", "GET /api/v1/rates/export", "GET /api/v1/credit-accounts",
+        "POST /api/v1/credit-accounts", "GET /api/v1/credit-accounts/{account}",
+        "POST /api/v1/credit-accounts/{account}/topups",
     }
     for operation in operations:
 
