@@ -40,6 +40,15 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port")
 
 
+def rtp_range() -> int:
+    """The first port of a range of 100 RTP ports for a server under test: between
+    the ports free_port() draws from (10000-19999) and the ephemeral ports (32768 up),
+    so that neither a SIP port chosen for a test nor a socket the kernel hands out
+    meanwhile sits in it; drawn at random so that servers started one after the other
+    rarely share one."""
+    return 20000 + random.randrange(128) * 100
+
+
 def options(host: str, port: int, *, tag: str | None = None) -> bytes:
     cid = tag or uuid.uuid4().hex
     h = f"[{host}]" if ":" in host else host

@@ -26,7 +26,7 @@ import pytest
 from b2bua.media.rfc4733 import EventSender
 from b2bua.media.rtp import RtpSender
 
-from .server import free_port, wait_codes
+from .server import free_port, rtp_range, wait_codes
 from .sipp import SIPP, Sipp, sipp_args
 from .test_calls import OFFICE, Rig
 from .test_prompting import LONG, cli, messages, prompting_office, records
@@ -184,7 +184,7 @@ def assert_recall_then_confirmation(media: CallerMedia) -> tuple[float, float]:
 
 
 def anchored_office(tmp_path: Path) -> tuple[Rig, int]:
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     rig = Rig(tmp_path, extra=prompting_office(rtp_first) + "anchor = true\n", carrier_port=free_port())
     for code in ("12345", "55555"):
         assert cli(rig, "codes", "add", code, "--name", f"Client {code}").returncode == 0
@@ -288,7 +288,7 @@ def test_a_flash_on_a_call_with_media_end_to_end_reoffers_both_sides(tmp_path: P
     media port; the caller (its media at the test's socket) hears recall dial tone
     and confirmation; the second flash (INFO application/broadsoft) bridges the two
     again (the caller's offer to the callee)."""
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     extra = OFFICE.replace('mode = "classes"', 'mode = "optional"') + f"""
 [media]
 address = "127.0.0.1"

@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 
 from .ear import Ear, Packet, continuous, decode, goertzel, parse, pcap_payloads, runs, seconds
-from .server import free_port, wait_codes
+from .server import free_port, rtp_range, wait_codes
 from .sipp import SCENARIOS, SIPP, Sipp, run, sipp_args
 from .test_calls import Rig
 from .test_prompting import LONG, cli, messages, prompting_office, sdp_address
@@ -24,12 +24,6 @@ from .test_prompting import LONG, cli, messages, prompting_office, sdp_address
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 
 FREQUENCIES = (350, 425, 440, 480, 620, 1000)  # every tone's, and one none uses
-
-
-def rtp_range() -> int:
-    """The first port of an RTP range below the ephemeral ports (32768 up), so
-    that no socket the kernel hands out meanwhile sits in it."""
-    return 12000 + (free_port() % 200) * 100
 
 
 def office(tmp: Path, *, tones: str = "north_american", extra: str = "") -> Rig:

@@ -20,7 +20,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from .server import ROOT, free_port, wait_codes
+from .server import ROOT, free_port, rtp_range, wait_codes
 from .sipp import SIPP, Sipp, run, sipp_args
 from .test_calls import OFFICE, Rig, settle
 
@@ -48,7 +48,7 @@ def cli(rig: Rig, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def office(tmp_path: Path) -> Iterator[Rig]:
-    rtp_first = 30000 + (free_port() % 300) * 100  # a range of its own, as far as can be told
+    rtp_first = rtp_range()
     rig = Rig(tmp_path, extra=prompting_office(rtp_first), carrier_port=free_port())
     proc = cli(rig, "codes", "add", "12345", "--name", "Acme")
     assert proc.returncode == 0, proc.stderr
@@ -197,7 +197,7 @@ def test_an_offer_without_a_codec_the_server_speaks_gets_488_and_a_record(office
 def test_no_free_media_port_gets_503_logged_and_recorded(tmp_path: Path) -> None:
     """One RTP port (rtp_first .. rtp_first + 1): while a caller is prompted, the next
     one cannot be, and is refused 503."""
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     extra = prompting_office(rtp_first).replace(f"rtp_last = {rtp_first + 99}", f"rtp_last = {rtp_first + 1}")
     rig = Rig(tmp_path, extra=extra, carrier_port=free_port())
     try:
@@ -223,7 +223,7 @@ def test_media_kept_through_the_server_is_relayed_both_ways(tmp_path: Path) -> N
     """[media] anchor: no re-offers after the callee answers; the caller's audio
     reaches the callee through the server (the callee, SIPp -rtp_echo, sends it
     back, and that reaches the caller the same way)."""
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     rig = Rig(tmp_path, extra=prompting_office(rtp_first) + "anchor = true\n", carrier_port=free_port())
     try:
         assert cli(rig, "codes", "add", "12345", "--name", "Acme").returncode == 0
@@ -257,7 +257,7 @@ def test_a_code_keyed_as_rfc4733_during_an_anchored_call_splits_the_record(tmp_p
     from b2bua.media.rfc4733 import EventSender
     from b2bua.media.rtp import RtpSender
 
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     rig = Rig(tmp_path, extra=prompting_office(rtp_first) + "anchor = true\n", carrier_port=free_port())
     try:
         for code in ("12345", "55555"):
@@ -335,7 +335,7 @@ def listen(call: Any, seconds: float) -> bytes:
 def answering_office(tmp_path: Path) -> Iterator[Rig]:
     """The office with a group that answers the prompted caller (phones that send
     no DTMF in early media, like pyVoIP) and uses tone-only prompting."""
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     extra = prompting_office(rtp_first).replace(
         'prompt = "announcement"', 'prompt = "announcement"\nprompt_answer = true'
     )
@@ -399,7 +399,7 @@ def test_a_broken_replacement_announcement_stops_the_server_with_its_name(tmp_pa
 @pytest.fixture
 def tone_office(tmp_path: Path) -> Iterator[Rig]:
     """Tone-only prompting (CUCM style), the caller answered by the server."""
-    rtp_first = 30000 + (free_port() % 300) * 100
+    rtp_first = rtp_range()
     extra = prompting_office(rtp_first).replace('prompt = "announcement"', 'prompt = "tone"\nprompt_answer = true')
     rig = Rig(tmp_path, extra=extra, carrier_port=free_port())
     yield rig
