@@ -11,6 +11,8 @@ import pytest
 
 from b2bua.runtime.audit import CLI, AuditLog, export_csv
 from b2bua.runtime.store import open_database
+from tests.billing.test_rates_cli import CONFIG as RATES_CLI_CONFIG
+from tests.test_code_settings import TOML
 
 
 @pytest.fixture
@@ -70,3 +72,28 @@ def test_command_line_changes_are_audited_and_listed(tmp_path: Path) -> None:
     assert _cli(tmp_path, "audit", "--limit", "1").stderr.startswith("... 4 older")
     bad = _cli(tmp_path, "audit", "--action", "nope")
     assert bad.returncode == 2 and "action: one of" in bad.stderr
+
+
+CONFIG = RATES_CLI_CONFIG + TOML  # plan std in the billing database; groups default and sales, users
+
+
+def test_settings_rates_and_credit_commands_are_audited(tmp_path: Path) -> None:
+    config = tmp_path / "b2bua.toml"
+    config.write_text(CONFIG.format(data=tmp_path / "data"))
+    rates = tmp_path / "rates.csv"
+    rates.write_text("plan,prefix,price_per_minute\nstd,33,0.02\n")
+    for args in (("groups", "set", "sales", "--mode", "off"), ("groups", "reset", "sales"),
+                 ("users", "set", "1002", "--mode", "mandatory", "--code", ""), ("users", "reset", "1002"),
+                 ("rates", "add-plan", "intl", "--currency", "USD"), ("rates", "import", str(rates)),
+                 ("rates", "remove-plan", "intl"), ("credit", "create", "acme", "5"),
+                 ("credit", "topup", "acme", "2.5", "--note", "invoice 17")):
+        proc = _cli(tmp_path, *args, "--config", str(config))
+        assert proc.returncode == 0, (args, proc.stderr)
+    out = _cli(tmp_path, "audit", "--csv", "--config", str(config)).stdout
+    assert [line.split(",", 3)[3] for line in out.splitlines()[1:]] == [
+        "credit.change,acme +2.5,", "credit.create,acme,", "plan.remove,intl,", "rates.import,1 rates,",
+        "plan.add,intl,", "user.reset,1002,sales", "user.change,1002,sales", "group.reset,sales,sales",
+        "group.change,sales,sales",
+    ]
+    assert all(line.split(",")[1:3] == ["cli", ""] for line in out.splitlines()[1:])
+    assert "invoice 17" not in out  # the note stays in the credit history
