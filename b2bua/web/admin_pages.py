@@ -183,8 +183,8 @@ def routes(portal: Portal) -> list[Route]:
         tokens = [t for t in await db.run(db.admins.tokens) if own is None or t.group == own]
         created = await db.run(db.admins.created, True)
         choices = groups if own is None else [own]
-        return portal.render(request, "tokens.html", status, title="API tokens", tokens=tokens, created=created, when=_when,
-                             groups=choices, error=error, field=field, token=token,
+        return portal.render(request, "tokens.html", status, title="API tokens", tokens=tokens, created=created,
+                             when=_when, groups=choices, error=error, field=field, token=token,
                              fields=fields or {"name": "", "role": "group", "group": choices[0]})
 
     async def list_tokens(request: Request, session: Session) -> Response:

@@ -1,6 +1,6 @@
 """Administrators from the browser: a system administrator adds a group
 administrator, who logs in, sees only their group and makes an API token of
-it; the audit log shows both changes, to both of them."""
+it; the audit log shows both changes, to both of them; the pages fit a phone."""
 
 from __future__ import annotations
 
@@ -74,3 +74,7 @@ def test_add_a_group_administrator_who_sees_only_their_group(browser: Browser, p
     page.get_by_role("button", name="Show").click()
     shot(page, "audit")
     assert token not in office.server.output() and DORA_PW not in office.server.output()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone's screen: wide tables scroll in their box
+    for path in ("/admins", "/tokens", "/audit", "/account"):
+        page.goto(url + path)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, path
