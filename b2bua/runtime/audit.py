@@ -32,7 +32,7 @@ ACTIONS: Final = (
     "group.change", "group.reset", "user.change", "user.reset",
     "admin.add", "admin.remove", "admin.password", "token.add", "token.remove",
     "call.code", "call.end",
-    "plan.add", "plan.remove", "rate.change", "rate.remove", "rates.import",
+    "plan.add", "plan.change", "plan.remove", "rate.change", "rate.remove", "rates.import",
     "credit.create", "credit.change",
 )
 MAX_TEXT: Final = 200  # characters kept of an actor, address or object

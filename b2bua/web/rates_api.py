@@ -231,6 +231,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
             return Response(status_code=204)
         body: PlanChange = _decode(await request.body(), PlanChange)
         await store.save_rate_plan(name, body.currency, time.time(), create=False)
+        await portal.audit(request, who.name, "plan.change", name)
         return _json(Plan(name=name, currency=body.currency, rates=found.rates))
 
     async def rates(request: Request, who: Admin) -> Response:

@@ -13,6 +13,7 @@ import io
 import re
 import subprocess
 import sys
+import urllib.request
 from typing import Iterator
 
 import pytest
@@ -206,12 +207,18 @@ def test_each_kind_of_change_is_audited(office: Office) -> None:
     api = make_token(office, "billing")
     assert call(office, "POST", "/api/v1/codes", api, {"group": "default", "code": "66601"})[0] == 201
     assert call(office, "PUT", "/api/v1/groups/sales", api, {"mode": "optional"})[0] in (200, 422)
+    assert call(office, "POST", "/api/v1/rate-plans", api, {"name": "apiplan", "currency": "USD"})[0] == 201
+    assert call(office, "PUT", "/api/v1/rate-plans/apiplan", api, {"currency": "EUR"})[0] == 200
+    delete = urllib.request.Request(office.url + "/api/v1/rate-plans/apiplan", method="DELETE",
+                                    headers={"Authorization": f"Bearer {api}"})
+    assert urllib.request.urlopen(delete, timeout=10).status == 204
     for actor, action, obj, group in (
         ("root", "code.add", "***01", "sales"), ("root", "code.disable", "***01", "sales"),
         ("root", "user.change", "1002", "sales"), ("root", "user.reset", "1002", "sales"),
         ("root", "group.reset", "default", "default"), ("root", "credit.create", "acme", ""),
         ("root", "credit.change", "acme +2.50", ""), ("root", "rates.import", "1 rates", ""),
-        ("token:billing", "code.add", "***01", "default"),
+        ("token:billing", "code.add", "***01", "default"), ("token:billing", "plan.add", "apiplan", ""),
+        ("token:billing", "plan.change", "apiplan", ""), ("token:billing", "plan.remove", "apiplan", ""),
     ):
         assert has(office, actor, action, obj, group), (actor, action, obj, [*entries(office)][:5])
     assert all("55501" not in str(e) and "66601" not in str(e) for e in entries(office))  # codes masked
