@@ -109,11 +109,30 @@ class AdminStore:
             raise AdminError(f"administrator {name!r} exists already") from None
         return admin
 
-    def remove(self, name: str) -> None:
+    def remove(self, name: str, *, keep_system: bool = False) -> None:
+        """Remove ``name``; with ``keep_system`` never the last system administrator."""
         with self.db:
+            if keep_system:
+                (others,) = self.db.execute(
+                    "SELECT count(*) FROM admins WHERE role = 'system' AND name != ?", (name,)).fetchone()
+                row = self.db.execute("SELECT role FROM admins WHERE name = ?", (name,)).fetchone()
+                if row is not None and row[0] == "system" and others == 0:
+                    raise AdminError(f"{name} is the last system administrator: add another one first")
             cur = self.db.execute("DELETE FROM admins WHERE name = ?", (name,))
         if cur.rowcount == 0:
             raise AdminError(f"no administrator {name!r}")
+
+    def set_password(self, name: str, password: str) -> None:
+        check_password_rules(password)
+        with self.db:
+            cur = self.db.execute("UPDATE admins SET password = ? WHERE name = ?", (hash_password(password), name))
+        if cur.rowcount == 0:
+            raise AdminError(f"no administrator {name!r}")
+
+    def created(self, tokens: bool = False) -> dict[str, float]:
+        """When each administrator (or API token) was made, by name."""
+        table = "api_tokens" if tokens else "admins"
+        return {r[0]: r[1] for r in self.db.execute(f"SELECT name, created_at FROM {table}")}
 
     def get(self, name: str) -> Admin | None:
         row = self.db.execute("SELECT name, role, grp FROM admins WHERE name = ?", (name,)).fetchone()

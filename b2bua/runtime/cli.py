@@ -1,6 +1,7 @@
 """Command line: ``b2bua serve``, ``b2bua check-config``, account codes
 (``b2bua codes``), groups' and users' code settings (``b2bua groups``, ``b2bua
-users``: :mod:`b2bua.runtime.settings_cli`), billing (``b2bua report``, ``b2bua cdr export``;
+users``: :mod:`b2bua.runtime.settings_cli`), the audit log (``b2bua audit``:
+:mod:`b2bua.runtime.audit_cli`), billing (``b2bua report``, ``b2bua cdr export``;
 ``b2bua rates`` and ``b2bua credit`` in :mod:`b2bua.runtime.rates_cli`;
 ``--db URL`` reports on any billing database, without a configuration).
 
@@ -18,9 +19,12 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
 from .config import DEFAULT, Config, ConfigError, load, with_http_listen, with_listen
+from .audit_cli import add_parser as audit_parser
 from .settings_cli import add_parsers as settings_parsers
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
+    import sqlite3
+
     from b2bua.billing.cdr import Cdr
     from b2bua.billing.store import BillingStore
 
@@ -153,7 +157,16 @@ def _open_store(args: argparse.Namespace, make: Callable[[Any], T]) -> T | None:
         return None
 
 
+def _audit(db: sqlite3.Connection, action: str, obj: str, group: str | None = None) -> None:
+    """An audit-log entry of a command's change (:mod:`b2bua.runtime.audit`)."""
+    from .audit import CLI, AuditLog
+
+    AuditLog(db).record(CLI, action, obj, group=group)
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
+    from dialplan.dialstring import mask_code
+
     from .codes import CodeError, CodeStore, code_from_fields, describe, table
 
     store = _open_store(args, CodeStore)
@@ -172,6 +185,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
             }
             code = code_from_fields(fields)
             store.add(group, code, replace=args.replace)
+            _audit(store.db, "code.change" if args.replace else "code.add", mask_code(code.code), group)
             print(f"added code {code.code} to group {group}")
         elif args.action == "list":
             for line in table(store.list(None if args.all else group)):
@@ -185,6 +199,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
                 print(line)
         elif args.action in ("disable", "enable"):
             store.set_active(group, args.code, args.action == "enable")
+            _audit(store.db, f"code.{args.action}", mask_code(args.code), group)
             print(f"code {args.code} {args.action}d in group {group}")
         elif args.action == "import":
             try:
@@ -193,6 +208,8 @@ def cmd_codes(args: argparse.Namespace) -> int:
                 print(f"b2bua: cannot read {args.file}: {err.strerror}", file=sys.stderr)
                 return 1
             n, errors = store.import_csv(group, text, skip_bad=args.skip_bad)
+            if n:
+                _audit(store.db, "code.import", f"{n} codes", group)
             for e in errors:
                 print(f"{args.file}: {e}", file=sys.stderr)
             if errors and not args.skip_bad:
@@ -261,11 +278,13 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 raise AdminError(f"group {args.group!r} is not defined in the configuration's groups")
             if tokens:
                 token = store.add_token(args.name, group=args.group)
+                _audit(store.db, "token.add", args.name, args.group)
                 print(f"API token {args.name} (shown this once; send it as Authorization: Bearer TOKEN):",
                       file=sys.stderr)
                 print(token)
             else:
                 admin = store.add(args.name, _read_password(args), group=args.group)
+                _audit(store.db, "admin.add", admin.name, admin.group)
                 what = f"administrator of group {admin.group}" if admin.group is not None else "system administrator"
                 print(f"added {what} {admin.name}")
         elif args.action == "list":
@@ -275,6 +294,7 @@ def cmd_admin(args: argparse.Namespace) -> int:
                 print(f"{a.name:<24} {a.role:<8} {a.group or ''}")
         else:
             (store.remove_token if tokens else store.remove)(args.name)
+            _audit(store.db, "token.remove" if tokens else "admin.remove", args.name)
             print(f"removed {'API token' if tokens else 'administrator'} {args.name}")
     except (AdminError, ValueError) as err:
         print(f"b2bua: {err}", file=sys.stderr)
@@ -473,6 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings_parsers(sub)
     _authcodes_parser(sub)
     _admin_parser(sub)
+    audit_parser(sub)
     _billing_parsers(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")

@@ -45,6 +45,13 @@ def _config(args: argparse.Namespace) -> Config:
     return load(args.config) if args.config else DEFAULT
 
 
+def _audit(args: argparse.Namespace, action: str, obj: str) -> None:
+    """An audit-log entry of this command's change, in the server's database."""
+    from .audit import note_cli
+
+    note_cli(_config(args).server.data_dir, action, obj)
+
+
 def _fail(message: str, code: int = 1) -> int:
     print(f"b2bua: {message}", file=sys.stderr)
     return code
@@ -82,11 +89,13 @@ def cmd_rates(args: argparse.Namespace) -> int:
         if args.action == "add-plan":
             RatePlan(name=args.name, currency=args.currency)  # checks the currency
             await store.save_rate_plan(check_plan_name(args.name), args.currency, time.time(), create=True)
+            _audit(args, "plan.add", args.name)
             print(f"rate plan {args.name} added")
             return 0
         if args.action == "remove-plan":
             if not await store.delete_rate_plan(args.name):
                 raise RatingError(f"name: no rate plan {args.name!r}")
+            _audit(args, "plan.remove", args.name)
             print(f"rate plan {args.name} removed with its rates")
             return 0
         with open(args.file, "rb") as f:  # import
@@ -100,6 +109,7 @@ def cmd_rates(args: argparse.Namespace) -> int:
                 print(f"{args.file}: {e}", file=sys.stderr)
             return _fail(f"nothing imported: {len(errors)} bad row(s)")
         n = await store.import_rates(rows, replace=args.replace)
+        _audit(args, "rates.import", f"{n} rates")
         print(f"imported {n} rate(s)")
         return 0
 
@@ -150,6 +160,10 @@ def cmd_credit(args: argparse.Namespace) -> int:
             bal = await store.balance(args.account)
         if bal is None:
             return _fail(f"no credit account {args.account!r}")
+        if args.action == "create":
+            _audit(args, "credit.create", args.account)
+        elif args.action == "topup":
+            _audit(args, "credit.change", f"{args.account} {amount:+}")
         print(f"{bal.account}: balance {bal.balance} {bal.currency}, reserved {bal.reserved}, available {bal.available}")
         return 0
 

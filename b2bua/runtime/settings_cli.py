@@ -57,6 +57,12 @@ def _run(args: argparse.Namespace, action: Callable[[SettingsStore, argparse.Nam
         return 1
 
 
+def _audit(store: SettingsStore, action: str, obj: str, group: str) -> None:
+    from .audit import CLI, AuditLog
+
+    AuditLog(store.db).record(CLI, action, obj, group=group)
+
+
 def _groups(store: SettingsStore, args: argparse.Namespace) -> int:
     from .code_settings import describe_group, group_from_form, group_to_form
 
@@ -77,9 +83,11 @@ def _groups(store: SettingsStore, args: argparse.Namespace) -> int:
             print("b2bua: nothing to set (see b2bua groups set --help)", file=sys.stderr)
             return 1
         store.set_group(args.group, group_from_form(fields | changes), CLI_USER)
+        _audit(store, "group.change", args.group, args.group)
         print(f"group {args.group}: {', '.join(sorted(changes))} set")
     else:
         store.reset_group(args.group)
+        _audit(store, "group.reset", args.group, args.group)
         print(f"group {args.group}: the configuration file's settings again")
     return 0
 
@@ -98,9 +106,11 @@ def _users(store: SettingsStore, args: argparse.Namespace) -> int:
         mode = args.mode if args.mode is not None else (current.mode or "")
         code = args.code if args.code is not None else (current.assigned_code or "")
         store.set_user(args.extension, user_from_fields(mode, code), CLI_USER)
+        _audit(store, "user.change", args.extension, store.user(args.extension).group)
         print(f"user {args.extension}: code settings set")
     else:
         store.reset_user(args.extension)
+        _audit(store, "user.reset", args.extension, store.user(args.extension).group)
         print(f"user {args.extension}: the configuration file's code settings again")
     return 0
 

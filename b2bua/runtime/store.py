@@ -1,5 +1,5 @@
 """The server's own SQLite database (registrations, account codes, authorization
-codes, portal administrators, groups' and users' code settings), created on
+codes, portal administrators, groups' and users' code settings, the audit log), created on
 first start by ``open_database``.
 
 Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
@@ -114,6 +114,20 @@ MIGRATIONS: Migrations = [
             changed_at REAL NOT NULL,
             changed_by TEXT NOT NULL DEFAULT ''
         )""",
+    ],
+    [
+        # who changed what (b2bua.runtime.audit): an administrator, token:NAME or cli;
+        # the group the change belongs to (NULL: none, system administrators only)
+        """CREATE TABLE IF NOT EXISTS audit_log (
+            id INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            object TEXT NOT NULL DEFAULT '',
+            grp TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_log_grp ON audit_log (grp, id)",
     ],
 ]
 

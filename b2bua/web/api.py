@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from b2bua.runtime.admins import Admin
 from b2bua.runtime.codes import COLUMNS, CodeError, code_from_fields, code_to_fields
-from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS
+from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS, mask_code
 from dialplan.numbering import CallClass
 
 if TYPE_CHECKING:
@@ -217,6 +217,7 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
         except CodeError as err:
             raise Problem(409, str(err), "code") from None
         log.info("api: %s added a code to group %s", who.name, body.group)
+        await portal.audit(request, who.name, "code.add", mask_code(body.code), body.group)
         return _json(_out(body.group, code_to_fields(code)), 201)
 
     async def one_code(request: Request, who: Admin) -> Response:
@@ -231,6 +232,7 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
         code = code_from_fields(_text_fields(body, number))
         await db.run(db.codes.add, group, code, replace=True)
         log.info("api: %s changed a code of group %s", who.name, group)
+        await portal.audit(request, who.name, "code.change", mask_code(number), group)
         return _json(_out(group, code_to_fields(code)))
 
     async def serve_openapi(request: Request) -> Response:

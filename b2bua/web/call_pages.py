@@ -78,9 +78,9 @@ def visible_calls(server: Server, admin: Admin) -> list[dict[str, Any]]:
     ]
 
 
-def set_code(server: Server, admin: Admin, ref: str, code: str, address: str) -> None:
+def set_code(server: Server, admin: Admin, ref: str, code: str, address: str) -> str | None:
     """Make ``code`` the account code of live call ``ref`` (see the module
-    docstring); raises :class:`CodeRefused`."""
+    docstring); the call's group; raises :class:`CodeRefused`."""
     if not (MIN_CODE_DIGITS <= len(code) <= MAX_CODE_DIGITS and code.isascii() and code.isdigit()):
         raise CodeRefused(422, f"code: {MIN_CODE_DIGITS} to {MAX_CODE_DIGITS} digits", "code")
     live = server.calllog.live.get(ref)
@@ -98,6 +98,7 @@ def set_code(server: Server, admin: Admin, ref: str, code: str, address: str) ->
     if status != 200:  # the rule that refused it (the call keeps its code)
         raise CodeRefused(409, reason)
     log.info("portal: %s set the account code of call %s", admin.name, ref)
+    return live.started.group
 
 
 def routes(portal: Portal, server: Server) -> list[Route]:
@@ -123,6 +124,7 @@ def routes(portal: Portal, server: Server) -> list[Route]:
         if server.app.calls.end_call(ref, server.loop.time(), cause) and server.driver is not None:
             server.driver.flush()  # the BYEs out now
         log.info("portal: %s ended call %s", session.admin.name, ref)
+        await portal.audit(request, session.admin.name, "call.end", ref, call.started.group)
         session.flash = f"Call {ref} from {call.started.caller} ended."
         return RedirectResponse("/calls", status_code=303)
 
@@ -130,13 +132,14 @@ def routes(portal: Portal, server: Server) -> list[Route]:
         ref = request.path_params["ref"]
         value = request.state.form.get("code")
         try:
-            set_code(server, session.admin, ref, value.strip() if isinstance(value, str) else "",
+            group = set_code(server, session.admin, ref, value.strip() if isinstance(value, str) else "",
                      request.client.host if request.client else "?")
         except CodeRefused as refused:
             if refused.status == 403:
                 return portal.refuse(request, 403, refused.reason)
             session.flash = f"Account code not set: {refused.reason}"
             return RedirectResponse("/calls", status_code=303)
+        await portal.audit(request, session.admin.name, "call.code", ref, group)
         session.flash = f"Call {ref}: account code set."
         return RedirectResponse("/calls", status_code=303)
 

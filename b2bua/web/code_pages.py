@@ -118,6 +118,7 @@ def routes(portal: Portal) -> list[Route]:
                 error = str(err)
             else:
                 log.info("portal: %s added code %s to group %s", session.admin.name, mask_code(code.code), group)
+                await portal.audit(request, session.admin.name, "code.add", mask_code(code.code), group)
                 return _done(session, f"Added code {code.code} to group {group}.")
         return code_form(request, status=400, title="Add an account code", action="/codes/new", group=group,
                          groups=groups, fields=fields, editing=False, error=error)
@@ -141,6 +142,7 @@ def routes(portal: Portal) -> list[Route]:
             return code_form(request, status=400, title=f"Account code {number}", action=action, group=group,
                              groups=[group], fields=fields, editing=True, error=str(err))
         log.info("portal: %s changed code %s of group %s", session.admin.name, mask_code(number), group)
+        await portal.audit(request, session.admin.name, "code.change", mask_code(number), group)
         return _done(session, f"Saved code {number} of group {group}.")
 
     async def set_active(request: Request, session: Session) -> Response:
@@ -154,6 +156,8 @@ def routes(portal: Portal) -> list[Route]:
             return portal.refuse(request, 404, str(err))
         log.info("portal: %s %s code %s of group %s", session.admin.name, "enabled" if active else "disabled",
                  mask_code(number), group)
+        await portal.audit(request, session.admin.name, "code.enable" if active else "code.disable",
+                           mask_code(number), group)
         return _done(session, f"Code {number} of group {group} {'enabled' if active else 'disabled'}.")
 
     async def import_page(request: Request, session: Session) -> Response:
@@ -192,6 +196,7 @@ def routes(portal: Portal) -> list[Route]:
         if errors and not skip_bad:
             return again("Nothing imported: fix the rows below, or tick “skip bad rows”.", errors)
         log.info("portal: %s imported %d codes into group %s", session.admin.name, n, group)
+        await portal.audit(request, session.admin.name, "code.import", f"{n} codes", group)
         notice = f"Imported {n} code{'s' if n != 1 else ''} into group {group}."
         if errors:
             notice += f" Skipped {len(errors)} bad row{'s' if len(errors) != 1 else ''}."

@@ -97,6 +97,7 @@ def routes(portal: Portal) -> list[Route]:
                 body: dict[str, Any] = _decode(await request.body(), dict[str, Any])
                 await db.run(store.set_group, name, group_from_mapping(body), who.name)
                 log.info("api: %s changed the code settings of group %s", who.name, name)
+                await portal.audit(request, who.name, "group.change", name, name)
             row = await db.run(store.group, name)
         except SettingsError as err:
             raise (Problem(404, str(err)) if err.field == "group" else _unprocessable(err)) from None
@@ -124,6 +125,7 @@ def routes(portal: Portal) -> list[Route]:
             except SettingsError as err:
                 raise _unprocessable(err) from None
             log.info("api: %s changed the code settings of user %s", who.name, extension)
+            await portal.audit(request, who.name, "user.change", extension, row.group)
             row = await db.run(store.user, extension)
         return _json(_user(row))
 

@@ -95,6 +95,7 @@ def routes(portal: Portal) -> list[Route]:
         except SettingsError as err:
             return group_form(request, group, fields, status=400, error=str(err), field=err.field or "")
         log.info("portal: %s changed the code settings of group %s", session.admin.name, group)
+        await portal.audit(request, session.admin.name, "group.change", group, group)
         return _done(session, "/groups", f"Saved the code settings of group {group}.")
 
     async def reset_group(request: Request, session: Session) -> Response:
@@ -106,6 +107,7 @@ def routes(portal: Portal) -> list[Route]:
         except SettingsError as err:
             return portal.refuse(request, 404, str(err))
         log.info("portal: %s reset the code settings of group %s", session.admin.name, group)
+        await portal.audit(request, session.admin.name, "group.reset", group, group)
         return _done(session, "/groups", f"Group {group} has the configuration file's settings again.")
 
     async def list_users(request: Request, session: Session) -> Response:
@@ -145,6 +147,7 @@ def routes(portal: Portal) -> list[Route]:
             return portal.render(request, "groups_user_form.html", 400, fields=fields, error=str(err),
                                  field=err.field or "", **context)
         log.info("portal: %s changed the code settings of user %s", session.admin.name, extension)
+        await portal.audit(request, session.admin.name, "user.change", extension, row.group)
         return _done(session, "/users?" + urllib.parse.urlencode({"group": row.group}),
                      f"Saved the code settings of user {extension}.")
 
@@ -155,6 +158,7 @@ def routes(portal: Portal) -> list[Route]:
             return row
         await db.run(store.reset_user, extension)
         log.info("portal: %s reset the code settings of user %s", session.admin.name, extension)
+        await portal.audit(request, session.admin.name, "user.reset", extension, row.group)
         return _done(session, "/users?" + urllib.parse.urlencode({"group": row.group}),
                      f"User {extension} has the configuration file's code settings again.")
 

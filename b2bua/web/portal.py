@@ -33,11 +33,16 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from b2bua.runtime.admins import AdminStore
+from b2bua.runtime.audit import AuditLog
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import Config
 from b2bua.runtime.store import open_database
 
+from .admin_pages import routes as admin_routes
 from .api import routes as api_routes
+from .audit_api import document as audit_api_document
+from .audit_api import routes as audit_api_routes
+from .audit_pages import routes as audit_routes
 from .call_pages import routes as call_routes
 from .code_pages import routes as code_routes
 from .group_api import document as group_api_document
@@ -123,6 +128,7 @@ class PortalDb:
         self.db = db
         self.codes = CodeStore(db)
         self.admins = AdminStore(db)
+        self.audit = AuditLog(db)
         self._lock = asyncio.Lock()
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -164,6 +170,11 @@ class Portal:
     def refuse(self, request: Request, status: int, message: str) -> Response:
         return self.render(request, "error.html", status, title="Not allowed" if status == 403 else "Error",
                            error=message)
+
+    async def audit(self, request: Request, actor: str, action: str, obj: str, group: str | None = None) -> None:
+        """An audit-log entry of a change this request made (:mod:`b2bua.runtime.audit`)."""
+        address = request.client.host if request.client else ""
+        await self.db.run(self.db.audit.record, actor, action, obj, group=group, address=address)
 
     # -- sessions --------------------------------------------------------------
     async def session_of(self, request: Request) -> Session | None:
@@ -298,9 +309,13 @@ class PortalApp:
             *group_routes(portal),
             *report_routes(portal),
             *(rates_routes(portal, billing.store) if billing is not None else []),
+            *admin_routes(portal),
+            *audit_routes(portal),
             *api_routes(portal, more=[group_api_document(server.config),
                                       report_api_document(sorted(server.config.groups) or ["default"]),
-                                      *([rates_api_document()] if billing is not None else [])]),
+                                      *([rates_api_document()] if billing is not None else []),
+                                      audit_api_document()]),
+            *audit_api_routes(portal),
             *group_api_routes(portal),
             *report_api_routes(portal, server),
             *(rates_api_routes(portal, billing.store, server.config.http.max_upload_bytes)

@@ -214,6 +214,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         except RatingError as err:
             raise Problem(409, str(err), "name") from None
         log.info("api: %s added rate plan %s", who.name, body.name)
+        await portal.audit(request, who.name, "plan.add", body.name)
         return _json(Plan(name=body.name, currency=body.currency, rates=0), 201)
 
     async def one_plan(request: Request, who: Admin) -> Response:
@@ -226,9 +227,11 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         if request.method == "DELETE":
             await store.delete_rate_plan(name)
             log.info("api: %s removed rate plan %s", who.name, name)
+            await portal.audit(request, who.name, "plan.remove", name)
             return Response(status_code=204)
         body: PlanChange = _decode(await request.body(), PlanChange)
         await store.save_rate_plan(name, body.currency, time.time(), create=False)
+        await portal.audit(request, who.name, "plan.change", name)
         return _json(Plan(name=name, currency=body.currency, rates=found.rates))
 
     async def rates(request: Request, who: Admin) -> Response:
@@ -243,6 +246,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
             raise Problem(422, f"plan: no rate plan {row.plan!r}", "plan")
         await store.import_rates([row])
         log.info("api: %s set a rate of plan %s", who.name, row.plan)
+        await portal.audit(request, who.name, "rate.change", row.plan)
         return _json(rate_out(row))
 
     async def import_rates(request: Request, who: Admin) -> Response:
@@ -259,6 +263,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
             return _json(ImportRefused(error="nothing imported: bad rows", field="file", errors=errors), 422)
         n = await store.import_rates(rows, replace=request.query_params.get("replace") == "true")
         log.info("api: %s imported %d rates", who.name, n)
+        await portal.audit(request, who.name, "rates.import", f"{n} rates")
         return _json(Imported(imported=n))
 
     async def export(request: Request, who: Admin) -> Response:
@@ -278,6 +283,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         except BillingStoreError as err:
             raise Problem(409, str(err), "account") from None
         log.info("api: %s created credit account %s", who.name, body.account)
+        await portal.audit(request, who.name, "credit.create", body.account)
         return _json(account_out(bal), 201)
 
     async def one_account(request: Request, who: Admin) -> Response:
@@ -295,6 +301,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         if bal is None:
             raise Problem(404, f"no credit account {name!r}")
         log.info("api: %s changed the balance of %s by %s", who.name, name, body.amount)
+        await portal.audit(request, who.name, "credit.change", f"{name} {body.amount}")
         return _json(account_out(bal))
 
     return [

@@ -108,6 +108,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
         except RatingError as err:
             return await rates_page(request, session, status=400, error=str(err))
         log.info("portal: %s added rate plan %s", session.admin.name, name)
+        await portal.audit(request, session.admin.name, "plan.add", name)
         return _done(session, f"Added rate plan {name} ({currency}).", "/rates")
 
     async def set_rate(request: Request, session: Session) -> Response:
@@ -120,6 +121,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
         except RatingError as err:
             return await rates_page(request, session, status=400, error=str(err), fields=fields)
         log.info("portal: %s set a rate of plan %s", session.admin.name, row.plan)
+        await portal.audit(request, session.admin.name, "rate.change", row.plan)
         what = f"prefix {row.rate.prefix}" if row.rate.prefix else f"class {row.call_class}"
         return _done(session, f"Saved the rate of {what} in plan {row.plan}.",
                      "/rates?" + urllib.parse.urlencode({"plan": row.plan}))
@@ -130,6 +132,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
         if not await store.delete_rate(plan, prefix, call_class):
             return portal.refuse(request, 404, "No such rate.")
         log.info("portal: %s removed a rate of plan %s", session.admin.name, plan)
+        await portal.audit(request, session.admin.name, "rate.remove", plan)
         return _done(session, f"Removed the rate of {prefix or call_class} from plan {plan}.",
                      "/rates?" + urllib.parse.urlencode({"plan": plan}))
 
@@ -159,6 +162,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
             return again(400, "file: no rates in it")
         n = await store.import_rates(rows, replace=form.get("replace") == "yes")
         log.info("portal: %s imported %d rates", session.admin.name, n)
+        await portal.audit(request, session.admin.name, "rates.import", f"{n} rates")
         return _done(session, f"Imported {n} rate{'s' if n != 1 else ''}.", "/rates")
 
     async def export(request: Request, session: Session) -> Response:
@@ -206,6 +210,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
             return await accounts_page(request, session, status=400, fields=fields,
                                        error=f"account: {fields['account']!r} exists")
         log.info("portal: %s created credit account %s", session.admin.name, name)
+        await portal.audit(request, session.admin.name, "credit.create", name)
         return _done(session, f"Created credit account {name}.", f"/credit/{urllib.parse.quote(name, safe='')}")
 
     async def account_page(request: Request, session: Session) -> Response:
@@ -225,6 +230,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
             else:
                 if changed is not None:
                     log.info("portal: %s changed the balance of %s by %s", session.admin.name, name, amount)
+                    await portal.audit(request, session.admin.name, "credit.change", f"{name} {amount:+}")
                     return _done(session, f"Balance of {name} changed by {amount:+} {bal.currency}: now "
                                           f"{changed.balance}.", f"/credit/{urllib.parse.quote(name, safe='')}")
         history = await store.credit_history(name)

@@ -143,9 +143,10 @@ def routes(portal: Portal, server: Server) -> list[Route]:
         body: CodeRequest = _decode(await request.body(), CodeRequest)
         ref = request.path_params["ref"]
         try:
-            set_code(server, who, ref, body.code, request.client.host if request.client else "?")
+            group = set_code(server, who, ref, body.code, request.client.host if request.client else "?")
         except CodeRefused as refused:
             raise Problem(refused.status, refused.reason, refused.field) from None
+        await portal.audit(request, who.name, "call.code", ref, group)
         call = next(c for c in visible_calls(server, who) if c["ref"] == ref)
         return _json(msgspec.convert(call, LiveCallOut))
 

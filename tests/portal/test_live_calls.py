@@ -53,3 +53,5 @@ def test_a_live_call_shows_up_and_is_ended_from_the_portal(browser: Browser, rig
         assert caller.wait(30) == 0, caller.output()  # the server's BYE reached the caller
         settle(rig)
         assert "ended by administrator root" in rig.server.output()
+        page.goto(url + "/audit")  # who ended which call, in the audit log
+        expect(page.get_by_role("row").filter(has_text="call.end")).to_contain_text(f"root127.0.0.1call.end{ref}")

@@ -69,6 +69,9 @@ def test_set_a_live_calls_code_from_the_portal(browser: Browser, office: Rig) ->
         assert phone.wait(30) == 0, phone.output()
         settle(office)
 
+        page.goto(url + "/audit")  # the code set and the call ended, in the audit log
+        for action in ("call.code", "call.end"):
+            expect(page.get_by_role("row").filter(has_text=action)).to_contain_text(f"root127.0.0.1{action}{ref}")
         page.goto(url + "/records?code=12345")
         for _ in range(40):  # the record is written through the queue
             if page.locator("#records tbody a").count():

@@ -41,6 +41,21 @@ def test_roles_and_checks(store: AdminStore) -> None:
         store.remove("sales-admin")
 
 
+def test_the_last_system_administrator_is_kept(store: AdminStore) -> None:
+    store.add("root", "a long password")
+    store.add("sales-admin", "another long one", group="sales")
+    with pytest.raises(AdminError, match="last system administrator"):
+        store.remove("root", keep_system=True)
+    store.remove("sales-admin", keep_system=True)  # a group administrator may go
+    store.add("deputy", "a third long one")
+    store.remove("root", keep_system=True)
+    assert [a.name for a in store.list()] == ["deputy"]
+    store.set_password("deputy", "a changed password")
+    assert store.check("deputy", "a changed password") is not None and store.check("deputy", "a third long one") is None
+    with pytest.raises(AdminError, match="at least 10"):
+        store.set_password("deputy", "short")
+
+
 @pytest.mark.parametrize("name, password, group, message", [
     ("root", "short", None, "at least 10"),
     ("bad name", "a long password", None, "a name is"),

@@ -140,7 +140,7 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
         "PUT /api/v1/rate-plans/{name}", "DELETE /api/v1/rate-plans/{name}", "GET /api/v1/rates", "POST /api/v1/rates",
         "POST /api/v1/rates/import", "GET /api/v1/rates/export", "GET /api/v1/credit-accounts",
         "POST /api/v1/credit-accounts", "GET /api/v1/credit-accounts/{account}",
-        "POST /api/v1/credit-accounts/{account}/topups",
+        "POST /api/v1/credit-accounts/{account}/topups", "GET /api/v1/audit",
     }
     for operation in operations:
 

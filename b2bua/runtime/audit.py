@@ -1,0 +1,114 @@
+"""The audit log: who changed what, when and from where, in the ``audit_log``
+table of the server's database (a migration of :mod:`b2bua.runtime.store`).
+
+An entry names its actor (an administrator's name, ``token:NAME`` for an API
+token, or ``cli`` for the command line), the source address (empty for the
+command line), an action from :data:`ACTIONS` and the object it was done to
+(a code masked as in the logs, a group, a user, an administrator, a call...).
+Entries never hold a password, a token or another secret: callers pass names
+only.  An entry may belong to a business group (its group administrators see
+it); one without a group is seen by system administrators only.
+
+Synchronous: the portal calls it in a worker thread, the command line directly.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import time
+from pathlib import Path
+from typing import Final
+
+import msgspec
+
+from b2bua.billing.reports import CSV_LINE_END, csv_cell
+
+CLI: Final = "cli"  # the actor of a change made on the command line
+MAX_PAGE: Final = 500
+ACTIONS: Final = (
+    "code.add", "code.change", "code.enable", "code.disable", "code.import",
+    "group.change", "group.reset", "user.change", "user.reset",
+    "admin.add", "admin.remove", "admin.password", "token.add", "token.remove",
+    "call.code", "call.end",
+    "plan.add", "plan.change", "plan.remove", "rate.change", "rate.remove", "rates.import",
+    "credit.create", "credit.change",
+)
+MAX_TEXT: Final = 200  # characters kept of an actor, address or object
+
+
+class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
+    id: int
+    at: float  # seconds since the epoch
+    actor: str
+    address: str
+    action: str
+    object: str
+    group: str | None = None
+
+
+class AuditLog:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def record(self, actor: str, action: str, obj: str, *, group: str | None = None, address: str = "",
+               now: float | None = None) -> None:
+        if action not in ACTIONS:
+            raise ValueError(f"unknown audit action {action!r}")
+        with self.db:
+            self.db.execute(
+                "INSERT INTO audit_log (at, actor, address, action, object, grp) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time() if now is None else now, actor[:MAX_TEXT], address[:MAX_TEXT], action,
+                 obj[:MAX_TEXT], group),
+            )
+
+    def search(self, group: str | None = None, *, actor: str = "", action: str = "", offset: int = 0,
+               limit: int = 50) -> tuple[int, list[AuditEntry]]:
+        """Entries newest first (``group``: that group's only; ``actor``,
+        ``action``: exact matches when given), and how many match in all."""
+        where, args = [], []
+        for column, value in (("grp", group), ("actor", actor), ("action", action)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        (total,) = self.db.execute(f"SELECT count(*) FROM audit_log{clause}", args).fetchone()
+        rows = self.db.execute(
+            f"SELECT id, at, actor, address, action, object, grp FROM audit_log{clause}"
+            " ORDER BY id DESC LIMIT ? OFFSET ?", [*args, min(limit, MAX_PAGE), offset])
+        return int(total), [AuditEntry(id=r[0], at=r[1], actor=r[2], address=r[3], action=r[4], object=r[5],
+                                       group=r[6]) for r in rows]
+
+    def actors(self, group: str | None = None) -> list[str]:
+        """Every actor with an entry (of ``group`` when given), for a filter's choices."""
+        if group:
+            rows = self.db.execute("SELECT DISTINCT actor FROM audit_log WHERE grp = ? ORDER BY actor", (group,))
+        else:
+            rows = self.db.execute("SELECT DISTINCT actor FROM audit_log ORDER BY actor")
+        return [r[0] for r in rows]
+
+
+def when(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+
+
+def export_csv(entries: list[AuditEntry]) -> str:
+    """Entries as CSV, every cell guarded against spreadsheet formulas."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator=CSV_LINE_END)
+    w.writerow(["time_utc", "actor", "address", "action", "object", "group"])
+    for e in entries:
+        w.writerow([csv_cell(v) for v in (when(e.at), e.actor, e.address, e.action, e.object, e.group or "")])
+    return out.getvalue()
+
+
+def note_cli(data_dir: str | Path, action: str, obj: str, group: str | None = None) -> None:
+    """Record a command-line change (its own connection to the server's database)."""
+    from .store import open_database
+
+    db = open_database(data_dir)
+    try:
+        AuditLog(db).record(CLI, action, obj, group=group)
+    finally:
+        db.close()
