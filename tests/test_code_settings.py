@@ -105,7 +105,7 @@ async def test_the_running_copy_follows_another_process(store: SettingsStore, tm
     config = store.config
     codes = CodeStore(open_database(tmp_path))
     live = LiveSettings(config)
-    seen = []
+    seen: list[object] = []
     live.on_change.append(seen.append)
     codes.followers.append(live)
     await codes.start(poll=3600)  # only explicit refreshes here

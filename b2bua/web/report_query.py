@@ -47,14 +47,21 @@ class FieldError(ValueError):
         self.field = field
 
 
+FIRST_DAY = datetime.date(1970, 1, 1)  # the dates a report or search may name: no date
+LAST_DAY = datetime.date(9000, 12, 31)  # arithmetic near datetime's limits (year 1, 9999)
+
+
 def _day(params: Mapping[str, str], field: str, default: datetime.date) -> datetime.date:
     text = params.get(field, "").strip()
     if not text:
         return default
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(text)
     except ValueError:
         raise FieldError(field, f"{field}: a date as YYYY-MM-DD, not {text[:20]!r}") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise FieldError(field, f"{field}: a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def period(params: Mapping[str, str], today: datetime.date) -> tuple[datetime.date, datetime.date]:

@@ -120,7 +120,8 @@ def running_office(tmp: Path, config: str) -> Iterator[Office]:
     """A module fixture's body: the office, then its clean stop (no trace, no password in the log)."""
     office = Office(tmp, config)
     yield office
-    assert office.server.stop() == 0
+    status = office.server.stop()
     out = office.server.output()
+    assert status == 0, (status, out[-4000:])
     assert "Traceback" not in out, out
     assert ROOT_PW not in out and SALES_PW not in out

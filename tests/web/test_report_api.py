@@ -48,6 +48,7 @@ def test_cdr_search_pages(office: Office, token: str) -> None:
     (f"/api/v1/reports/colour?{MAY}", "by"), ("/api/v1/reports/trunk?from=May", "from"),
     (f"/api/v1/cdrs?{MAY}&limit=201", "limit"), (f"/api/v1/cdrs?{MAY}&code=1x", "code"),
     (f"/api/v1/cdrs?{MAY}&disposition=gone", "disposition"),
+    ("/api/v1/reports/trunk?to=0001-01-03", "to"), ("/api/v1/cdrs?from=9999-12-31", "from"),
 ])
 def test_errors_name_the_field(office: Office, token: str, path: str, field: str) -> None:
     status, error = call(office, "GET", path, token)
