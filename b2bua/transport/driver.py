@@ -25,6 +25,14 @@ BACKLOG_ON = 0.10  # shed new calls once UDP receive queues are this full ...
 BACKLOG_OFF = 0.02  # ... and take them again below this
 
 
+def smoothed_lag(lag: float, late: float, on: float) -> float:
+    """The event loop's smoothed lateness after one more sample.  A sample counts
+    for at most twice the shedding threshold ``on``: one stall, however long (a
+    slow disk, a stolen CPU, a collection), cannot alone reach ``on``; two late
+    samples in a row, the start of real saturation, can."""
+    return 0.7 * lag + 0.3 * min(max(0.0, late), 2 * on)
+
+
 class Sender(Protocol):
     def send(self, data: bytes, dest: Address) -> None: ...
 
@@ -78,7 +86,7 @@ class Driver:
 
     def _lag_probe(self) -> None:
         now = self.loop.time()
-        self.lag = 0.7 * self.lag + 0.3 * max(0.0, now - self._lag_due)
+        self.lag = smoothed_lag(self.lag, now - self._lag_due, self._lag_on)
         ep = self.endpoint
         # Under UDP load the queue builds in the kernel's receive buffer, not
         # as timer lateness: uvloop keeps running timers between datagrams.

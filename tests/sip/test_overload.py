@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from b2bua.sip.endpoint import RequestReceived
 from b2bua.sip.message import parse_message
+from b2bua.transport.driver import smoothed_lag
 
 from .test_endpoint import PHONE, make_endpoint, request_bytes, take
 
@@ -46,3 +47,26 @@ def test_calls_in_progress_and_other_requests_still_pass() -> None:
     ep.overloaded = False
     ep.receive(request_bytes("INVITE", branch="z9hG4bK-new", call_id="c2"), PHONE, 0.3)
     assert [type(e) for e in take(ep)[1]] == [RequestReceived]
+
+
+def test_one_stall_alone_does_not_shed_but_sustained_lateness_does() -> None:
+    """The lag probe's smoothing: a single late timer (a 2 s stall) stays under
+    the threshold; late samples in a row, as in real saturation, cross it; and
+    an on-time loop brings the value back under the threshold a third of it."""
+    on = 0.15
+    lag = smoothed_lag(0.0, 2.0, on)
+    assert lag < on
+    lag = smoothed_lag(lag, 0.0, on)
+    assert lag < on
+    samples = 0
+    lag = 0.0
+    while lag <= on:
+        lag = smoothed_lag(lag, 0.4, on)
+        samples += 1
+    assert samples == 2
+    calm = 0
+    while lag >= on / 3:
+        lag = smoothed_lag(lag, 0.001, on)
+        calm += 1
+    assert 1 < calm < 10
+    assert smoothed_lag(0.0, -0.01, on) == 0.0  # a timer run early is not negative lateness
