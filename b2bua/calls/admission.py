@@ -272,7 +272,7 @@ class Admission(PromptSteps):
             out.append(user)
             return Found.ANSWERED
         a.caller, a.caller_user, a.display = user.extension, user.auth_name, user.display_name
-        a.department, a.group = user.department, user.group
+        a.department, a.group = user.department, self.policy.user_groups.get(user.extension, user.group)
         self._hide_code(a)
         a.user_policy = self.user_policy(user)
         a.keys = list(lockout_keys(extension=user.extension, address=a.event.source.host, authenticated=True))
@@ -313,7 +313,8 @@ class Admission(PromptSteps):
         """Is this an emergency or service call (read under the claimed user's
         group): then a password lockout does not refuse it."""
         claimed = claimed_account(self.callers, a.event.request)
-        group = self.policy.groups.get(claimed.group) if claimed is not None else None
+        group = (self.policy.groups.get(self.policy.user_groups.get(claimed.extension, claimed.group))
+                 if claimed is not None else None)
         return is_exempt(CallContext(caller="", group=group or GroupPolicy(), dialed=a.dialed), self.policy.plan)
 
     def _trunk(self, a: Attempt, now: float, out: list[Command]) -> Found:

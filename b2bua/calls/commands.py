@@ -37,6 +37,8 @@ class Policy(msgspec.Struct, frozen=True, kw_only=True):
     groups: Mapping[str, GroupPolicy] = {}  # empty: account codes not used
     # extension -> code settings instead of the Extension's own (the database's copy)
     users: Mapping[str, UserPolicy] = {}
+    # extension -> business group instead of the Extension's own (a user moved in the database)
+    user_groups: Mapping[str, str] = {}
     plan: NumberingPlan
     codes: CodeDirectory | None = None  # None: no database (code checks fail closed)
     auth_codes: AuthCodeLookup | None = None  # authorization codes; None: a dialed one is refused 503

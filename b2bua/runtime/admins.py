@@ -32,6 +32,7 @@ from typing import Final, Literal
 import msgspec
 
 from .authcodes import SALT_BYTES, hash_code
+from .store import transaction
 
 ADMIN_SCRYPT_N: Final = 1 << 15  # ~70 ms per login on a 2020s core, 32 MiB
 NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -100,7 +101,7 @@ class AdminStore:
         check_password_rules(password)
         admin = Admin(name=name, role="group" if group is not None else "system", group=group)
         try:
-            with self.db:
+            with transaction(self.db):
                 self.db.execute(
                     "INSERT INTO admins (name, password, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
                     (name, hash_password(password), admin.role, group, time.time()),
@@ -111,7 +112,7 @@ class AdminStore:
 
     def remove(self, name: str, *, keep_system: bool = False) -> None:
         """Remove ``name``; with ``keep_system`` never the last system administrator."""
-        with self.db:
+        with transaction(self.db):
             if keep_system:
                 (others,) = self.db.execute(
                     "SELECT count(*) FROM admins WHERE role = 'system' AND name != ?", (name,)).fetchone()
@@ -124,7 +125,7 @@ class AdminStore:
 
     def set_password(self, name: str, password: str) -> None:
         check_password_rules(password)
-        with self.db:
+        with transaction(self.db):
             cur = self.db.execute("UPDATE admins SET password = ? WHERE name = ?", (hash_password(password), name))
         if cur.rowcount == 0:
             raise AdminError(f"no administrator {name!r}")
@@ -161,7 +162,7 @@ class AdminStore:
             raise AdminError("the group of a group token cannot be empty")
         token = os.urandom(TOKEN_BYTES).hex()
         try:
-            with self.db:
+            with transaction(self.db):
                 self.db.execute(
                     "INSERT INTO api_tokens (name, digest, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
                     (name, _token_digest(token), "group" if group is not None else "system", group, time.time()),
@@ -171,7 +172,7 @@ class AdminStore:
         return token
 
     def remove_token(self, name: str) -> None:
-        with self.db:
+        with transaction(self.db):
             cur = self.db.execute("DELETE FROM api_tokens WHERE name = ?", (name,))
         if cur.rowcount == 0:
             raise AdminError(f"no API token {name!r}")

@@ -9,6 +9,14 @@ Entries never hold a password, a token or another secret: callers pass names
 only.  An entry may belong to a business group (its group administrators see
 it); one without a group is seen by system administrators only.
 
+A change to the server's own database and its entry are one transaction
+(:meth:`AuditLog.atomic`): both are kept or neither.  A change elsewhere (rates
+and credit in the billing database, a live call) stands when its entry cannot be
+written; the caller logs that and says so (:data:`NOT_AUDITED`).
+
+Entries older than ``server.audit_retention_days`` are deleted
+(:meth:`AuditLog.prune`, at start and daily, off the event loop; 0 keeps them).
+
 Synchronous: the portal calls it in a worker thread, the command line directly.
 """
 
@@ -19,23 +27,39 @@ import io
 import sqlite3
 import time
 from pathlib import Path
-from typing import Final
+from typing import Callable, Final, TypeVar
 
 import msgspec
 
 from b2bua.billing.reports import CSV_LINE_END, csv_cell
 
+from .store import transaction
+
+T = TypeVar("T")
+
 CLI: Final = "cli"  # the actor of a change made on the command line
 MAX_PAGE: Final = 500
 ACTIONS: Final = (
     "code.add", "code.change", "code.enable", "code.disable", "code.import",
-    "group.change", "group.reset", "user.change", "user.reset",
+    "group.add", "group.remove", "group.change", "group.reset", "user.change", "user.reset",
     "admin.add", "admin.remove", "admin.password", "token.add", "token.remove",
     "call.code", "call.end",
     "plan.add", "plan.change", "plan.remove", "rate.change", "rate.remove", "rates.import",
     "credit.create", "credit.change",
 )
 MAX_TEXT: Final = 200  # characters kept of an actor, address or object
+DAY: Final = 86400.0
+NOT_AUDITED: Final = "The change was saved, but it could not be written to the audit log."
+
+
+class Entry(msgspec.Struct, kw_only=True, frozen=True):
+    """An entry to write: who did what to which object, from where."""
+
+    actor: str
+    action: str
+    object: str
+    group: str | None = None
+    address: str = ""
 
 
 class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
@@ -56,12 +80,31 @@ class AuditLog:
                now: float | None = None) -> None:
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
-        with self.db:
+        with transaction(self.db):
             self.db.execute(
                 "INSERT INTO audit_log (at, actor, address, action, object, grp) VALUES (?, ?, ?, ?, ?, ?)",
                 (time.time() if now is None else now, actor[:MAX_TEXT], address[:MAX_TEXT], action,
                  obj[:MAX_TEXT], group),
             )
+
+    def atomic(self, change: Callable[[], T], entry: Entry | Callable[[T], Entry | None]) -> T:
+        """``change()`` (on this connection) and ``entry`` (or the entry made of its
+        result; None: nothing changed) in one transaction: an entry that cannot be
+        written undoes the change, and the error is raised."""
+        with transaction(self.db):
+            result = change()
+            made = entry if isinstance(entry, Entry) else entry(result)
+            if made is not None:
+                self.record(made.actor, made.action, made.object, group=made.group, address=made.address)
+        return result
+
+    def prune(self, days: int, now: float | None = None) -> int:
+        """Delete the entries older than ``days`` days (0: none); how many went."""
+        if days <= 0:
+            return 0
+        cutoff = (time.time() if now is None else now) - days * DAY
+        with transaction(self.db):
+            return self.db.execute("DELETE FROM audit_log WHERE at < ?", (cutoff,)).rowcount
 
     def search(self, group: str | None = None, *, actor: str = "", action: str = "", offset: int = 0,
                limit: int = 50) -> tuple[int, list[AuditEntry]]:
@@ -101,6 +144,17 @@ def export_csv(entries: list[AuditEntry]) -> str:
     for e in entries:
         w.writerow([csv_cell(v) for v in (when(e.at), e.actor, e.address, e.action, e.object, e.group or "")])
     return out.getvalue()
+
+
+def prune_audit(data_dir: str | Path, days: int) -> int:
+    """Delete entries older than ``days`` days (own connection to the server's database)."""
+    from .store import open_database
+
+    db = open_database(data_dir)
+    try:
+        return AuditLog(db).prune(days)
+    finally:
+        db.close()
 
 
 def note_cli(data_dir: str | Path, action: str, obj: str, group: str | None = None) -> None:

@@ -26,6 +26,8 @@ from dialplan.authcodes import AuthCode, is_auth_code
 from dialplan.codes import parse_prefix_list
 from dialplan.numbering import CallClass
 
+from .store import transaction
+
 log = logging.getLogger("b2bua.codes")
 
 SALT_BYTES: Final = 16
@@ -119,7 +121,7 @@ class AuthCodeStore:
         if row is not None:
             return bytes.fromhex(row[0])
         salt = os.urandom(SALT_BYTES)
-        with self.db:
+        with transaction(self.db):
             self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (SALT_KEY, salt.hex()))
         return self.salt()
 
@@ -134,7 +136,7 @@ class AuthCodeStore:
         names = ",".join(sorted(c.value for c in parse_classes(classes)))
         digest = hash_code(code, self.salt())
         try:
-            with self.db:
+            with transaction(self.db):
                 cur = self.db.execute(
                     "INSERT INTO auth_codes (digest, description, level, classes, active) VALUES (?, ?, ?, ?, 1)",
                     (digest, description.strip(), level, names),
@@ -145,7 +147,7 @@ class AuthCodeStore:
         return cur.lastrowid
 
     def set_active(self, id_: int, active: bool) -> None:
-        with self.db:
+        with transaction(self.db):
             cur = self.db.execute("UPDATE auth_codes SET active = ? WHERE id = ?", (int(active), id_))
         if cur.rowcount == 0:
             raise AuthCodeError(f"no authorization code with id {id_}")

@@ -274,8 +274,14 @@ def cmd_admin(args: argparse.Namespace) -> int:
     tokens = args.command == "api-token"
     try:
         if args.action == "add":
-            if args.group is not None and config.groups and args.group not in config.groups:
-                raise AdminError(f"group {args.group!r} is not defined in the configuration's groups")
+            if args.group is not None and config.groups:
+                from .code_settings import SettingsStore
+
+                groups = SettingsStore(store.db, config)
+                groups.seed()
+                if args.group not in groups.names():
+                    raise AdminError(f"group {args.group!r} is not defined in the configuration's groups "
+                                     f"nor made in the database ({', '.join(groups.names())})")
             if tokens:
                 token = store.add_token(args.name, group=args.group)
                 _audit(store.db, "token.add", args.name, args.group)

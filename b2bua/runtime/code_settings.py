@@ -6,13 +6,15 @@ A group's settings (:class:`dialplan.policy.GroupPolicy`: mode, required
 classes and prefixes, fixed or variable length, FAC, validation, prompting,
 mid-call VSC, ...) are one row of ``group_settings`` (the struct as JSON); a
 user's code settings (a mode instead of the group's, an assigned code) one row
-of ``user_code_settings``.  Users' SIP credentials, their group and the list of
-groups stay in the TOML file.
+of ``user_code_settings``.  Users' SIP credentials stay in the TOML file.
 
 The TOML seeds the tables: :meth:`SettingsStore.seed` (at every start of the
 server and of the command line) inserts each configured group and user that
 has no row yet; a row, once there, wins over the file.  ``reset`` writes the
-file's values over a row again.
+file's values over a row again.  The groups are the rows of ``group_settings``:
+more may be made in the database, and a configured one deleted there
+(``deleted_groups``) is not seeded again (:mod:`b2bua.runtime.groups`).  A
+user's group is the file's unless ``user_groups`` moves them to another.
 
 The running server reads the settings from an in-memory copy,
 :class:`LiveSettings`, a follower of the account codes' reloads
@@ -60,11 +62,17 @@ class SettingsError(Exception):
         self.field = field
 
 
+class GroupConflict(SettingsError):
+    """The group exists already, or something still belongs to it (HTTP 409)."""
+
+
 class CodeSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """One consistent copy: group name -> settings, extension -> code settings."""
+    """One consistent copy: group name -> settings, extension -> code settings,
+    extension -> group (the users moved from their configured group)."""
 
     groups: Mapping[str, GroupPolicy]
     users: Mapping[str, UserPolicy]
+    user_groups: Mapping[str, str]
 
 
 # -- validation: one path for the portal, the API and the command line -----------------
@@ -188,9 +196,11 @@ class SettingsStore:
         now = time.time()
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            deleted = self.deleted()
             g = self.db.executemany(
                 "INSERT OR IGNORE INTO group_settings VALUES (?, ?, ?, ?)",
-                [(name, msgspec.json.encode(p).decode(), now, SEEDED_BY) for name, p in self.config.groups.items()],
+                [(name, msgspec.json.encode(p).decode(), now, SEEDED_BY) for name, p in self.config.groups.items()
+                 if name not in deleted],
             ).rowcount
             u = self.db.executemany(
                 "INSERT OR IGNORE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
@@ -204,31 +214,38 @@ class SettingsStore:
         return max(g, 0), max(u, 0)
 
     # groups
+    def deleted(self) -> set[str]:
+        """The groups deleted in the database (never seeded again)."""
+        return {r[0] for r in self.db.execute("SELECT grp FROM deleted_groups")}
+
+    def names(self) -> list[str]:
+        """Every group, sorted."""
+        return [r[0] for r in self.db.execute("SELECT grp FROM group_settings ORDER BY grp")]
+
     def groups(self, only: str | None = None) -> list[GroupRow]:
-        """The configured groups (``only``: that one) with their stored settings."""
-        rows = {r[0]: r for r in self.db.execute("SELECT grp, settings, changed_at, changed_by FROM group_settings")}
-        out = []
-        for name in sorted(self.config.groups):
-            if only is not None and name != only or name not in rows:
-                continue
-            _, text, at, by = rows[name]
-            out.append(GroupRow(group=name, settings=_decode_group(text), changed_at=at, changed_by=by))
-        return out
+        """The groups (``only``: that one) with their stored settings."""
+        if only is None:
+            rows = self.db.execute("SELECT grp, settings, changed_at, changed_by FROM group_settings ORDER BY grp")
+        else:
+            rows = self.db.execute("SELECT grp, settings, changed_at, changed_by FROM group_settings WHERE grp = ?",
+                                   (only,))
+        return [GroupRow(group=name, settings=_decode_group(text), changed_at=at, changed_by=by)
+                for name, text, at, by in rows]
 
     def group(self, name: str) -> GroupRow:
-        self._known_group(name)
         found = self.groups(only=name)
-        if not found:  # configured after this database was seeded: the file's settings
+        if not found and name in self.config.groups and name not in self.deleted():
+            # configured after this database was seeded: the file's settings
             self.db.execute("INSERT OR IGNORE INTO group_settings VALUES (?, ?, ?, ?)",
                             (name, msgspec.json.encode(self.config.groups[name]).decode(), time.time(), SEEDED_BY))
             found = self.groups(only=name)
+        if not found:
+            known = ", ".join(self.names()) or "none"
+            raise SettingsError(f"unknown group {name!r} (the groups: {known})", "group")
         return found[0]
 
     def _known_group(self, name: str) -> None:
-        if name not in self.config.groups:
-            known = ", ".join(sorted(self.config.groups)) or "none"
-            raise SettingsError(f"unknown group {name!r} (groups are named in the configuration file: {known})",
-                                "group")
+        self.group(name)
 
     def set_group(self, name: str, settings: GroupPolicy, by: str) -> None:
         self._known_group(name)
@@ -238,22 +255,32 @@ class SettingsStore:
     def reset_group(self, name: str) -> GroupPolicy:
         """The configuration file's settings for ``name`` again."""
         self._known_group(name)
+        if name not in self.config.groups:
+            raise GroupConflict(f"group {name!r} was made in the database: the configuration file has no "
+                                "settings for it", "group")
         settings = self.config.groups[name]
         self.set_group(name, settings, SEEDED_BY)
         return settings
 
     # users
+    def moved(self) -> dict[str, str]:
+        """extension -> group, for the users the database moved from their configured group."""
+        return {ext: grp for ext, grp in self.db.execute("SELECT extension, grp FROM user_groups")
+                if ext in self.users_by_ext}
+
     def users(self, group: str | None = None) -> list[UserRow]:
-        """The configured users (of ``group``) with their stored code settings."""
+        """The configured users (of ``group``) with their group and stored code settings."""
         rows = {r[0]: r for r in self.db.execute(
             "SELECT extension, mode, assigned_code, changed_at, changed_by FROM user_code_settings")}
+        moved = self.moved()
         out = []
-        for u in sorted(self.config.users, key=lambda x: (x.group, x.extension)):
-            if group is not None and u.group != group:
+        for u in sorted(self.config.users, key=lambda x: (moved.get(x.extension, x.group), x.extension)):
+            in_group = moved.get(u.extension, u.group)
+            if group is not None and in_group != group:
                 continue
             row = rows.get(u.extension)
             settings = _decode_user(row[1], row[2]) if row is not None else _user_seed(u)
-            out.append(UserRow(extension=u.extension, display_name=u.display_name, group=u.group,
+            out.append(UserRow(extension=u.extension, display_name=u.display_name, group=in_group,
                                settings=settings, changed_at=row[3] if row else None,
                                changed_by=row[4] if row else ""))
         return out
@@ -264,22 +291,49 @@ class SettingsStore:
                                 "extension")
         return next(r for r in self.users() if r.extension == extension)
 
-    def set_user(self, extension: str, settings: UserPolicy, by: str) -> None:
-        """Store a user's code settings; an assigned code must exist in the user's group."""
+    def set_user(self, extension: str, settings: UserPolicy, by: str, group: str | None = None) -> None:
+        """Store a user's code settings (``group``: move them to that group, one of
+        the database's); an assigned code must exist in the user's group."""
         row = self.user(extension)
+        group = group or row.group
+        if group != row.group:
+            try:
+                self.group(group)
+            except SettingsError as err:
+                raise SettingsError(f"group: {err}", "group") from None
         code = settings.assigned_code
         if code is not None and self.db.execute(
-            "SELECT 1 FROM account_codes WHERE grp = ? AND code = ?", (row.group, code)
+            "SELECT 1 FROM account_codes WHERE grp = ? AND code = ?", (group, code)
         ).fetchone() is None:
-            raise SettingsError(f"assigned_code: no code {code} in group {row.group!r}", "assigned_code")
+            raise SettingsError(f"assigned_code: no code {code} in group {group!r}", "assigned_code")
+        now = time.time()
         self.db.execute("INSERT OR REPLACE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                        (extension, settings.mode, code, time.time(), by))
+                        (extension, settings.mode, code, now, by))
+        self._place(extension, group, now, by)
+
+    def _place(self, extension: str, group: str, now: float, by: str) -> None:
+        if group == self.users_by_ext[extension].group:
+            self.db.execute("DELETE FROM user_groups WHERE extension = ?", (extension,))
+        else:
+            self.db.execute("INSERT INTO user_groups (extension, grp, changed_at, changed_by) VALUES (?, ?, ?, ?)"
+                            " ON CONFLICT (extension) DO UPDATE SET grp = excluded.grp,"
+                            " changed_at = excluded.changed_at, changed_by = excluded.changed_by",
+                            (extension, group, now, by))
 
     def reset_user(self, extension: str) -> UserPolicy:
+        """The configuration file's code settings and group for the user again."""
         self.user(extension)
-        settings = _user_seed(self.users_by_ext[extension])
+        user = self.users_by_ext[extension]
+        try:
+            self.group(user.group)
+        except SettingsError:
+            raise GroupConflict(f"group {user.group!r} of the configuration file was deleted: move the user to "
+                                "another group instead", "group") from None
+        settings = _user_seed(user)
+        now = time.time()
         self.db.execute("INSERT OR REPLACE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                        (extension, settings.mode, settings.assigned_code, time.time(), SEEDED_BY))
+                        (extension, settings.mode, settings.assigned_code, now, SEEDED_BY))
+        self._place(extension, user.group, now, SEEDED_BY)
         return settings
 
 
@@ -307,22 +361,25 @@ class LiveSettings:
         self.current = CodeSettings(
             groups=MappingProxyType(dict(config.groups)),
             users=MappingProxyType({u.extension: _user_seed(u) for u in config.users}),
+            user_groups=MappingProxyType({}),
         )
         self.on_change: list[Callable[[CodeSettings], None]] = []
         self.reloads = 0
 
     def read(self, db: sqlite3.Connection, /) -> CodeSettings:
-        """In the reloads' worker thread: the stored settings of the configured
-        groups and users (a row that does not decode: the previous copy's)."""
+        """In the reloads' worker thread: the stored groups and the settings and
+        groups of the configured users (a row that does not decode: the previous
+        copy's; a deleted group is gone)."""
         old = self.current
-        groups = dict(old.groups)
-        for name, text in db.execute("SELECT grp, settings FROM group_settings"):
-            if name not in self.config.groups:
-                continue
+        groups = {}
+        # no configured group: account codes are off, whatever the database holds
+        for name, text in db.execute("SELECT grp, settings FROM group_settings") if self.config.groups else ():
             try:
                 groups[name] = _decode_group(text)
             except SettingsError as err:
                 log.error("group %r: %s; its previous settings stay in use", name, err)
+                if name in old.groups:
+                    groups[name] = old.groups[name]
         users = dict(old.users)
         configured = {u.extension for u in self.config.users}
         for ext, mode, code in db.execute("SELECT extension, mode, assigned_code FROM user_code_settings"):
@@ -332,7 +389,9 @@ class LiveSettings:
                 users[ext] = _decode_user(mode, code)
             except SettingsError as err:
                 log.error("user %r: %s; their previous code settings stay in use", ext, err)
-        return CodeSettings(groups=MappingProxyType(groups), users=MappingProxyType(users))
+        moved = {ext: grp for ext, grp in db.execute("SELECT extension, grp FROM user_groups") if ext in configured}
+        return CodeSettings(groups=MappingProxyType(groups), users=MappingProxyType(users),
+                            user_groups=MappingProxyType(moved))
 
     def apply(self, settings: CodeSettings, /) -> None:
         if settings == self.current:

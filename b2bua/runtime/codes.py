@@ -43,9 +43,10 @@ from typing import Any, Iterable, Iterator, Protocol, Sequence
 import msgspec
 
 from b2bua.billing.reports import CSV_LINE_END, csv_cell, csv_uncell
-
 from dialplan.codes import AccountCode, parse_prefix_list
 from dialplan.numbering import CallClass
+
+from .store import transaction
 
 log = logging.getLogger("b2bua.codes")
 
@@ -361,14 +362,9 @@ class CodeStore:
         codes, errors = parse_csv(text)
         if errors and not skip_bad:
             return 0, errors
-        self.db.execute("BEGIN")
-        try:
+        with transaction(self.db):
             for code in codes:
                 self.add(group, code, replace=True)
-        except Exception:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
         return len(codes), errors
 
     def export_csv(self, group: str | None = None) -> str:

@@ -59,6 +59,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     # seconds live calls get at SIGTERM/SIGINT to be ended (BYE, 503/CANCEL), their
     # records closed and their credit settled before the server exits
     shutdown_timeout: Annotated[float, msgspec.Meta(ge=0, le=300)] = 5.0
+    # days the audit log keeps an entry (0: forever); older ones are deleted daily
+    audit_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 400
 
     def __post_init__(self) -> None:
         if not self.listen:

@@ -35,6 +35,7 @@ from b2bua.web.http import WebServer
 from b2bua.web.portal import build_app
 
 from .app import SHUTDOWN_CAUSE, ServerApp
+from .audit import DAY, prune_audit
 from .authcodes import AuthCodeStore
 from .billing import BillingService
 from .config import Config
@@ -45,7 +46,7 @@ from .ids import RandomIds
 from .flash import FlashMediaService
 from .prompts import PromptService
 from . import lockstate
-from .store import BindingWriter, load_secret, open_database, restore_bindings
+from .store import BindingWriter, StoreError, load_secret, open_database, restore_bindings
 
 log = logging.getLogger("b2bua")
 
@@ -154,6 +155,7 @@ class Server:
             app.midcall.flash = FlashCodes(app.midcall, flash_media)
             self.calllog.subscribers.append(flash_media.on_event)
         self._status_timer = loop.call_later(0.0, self._write_status)
+        self._audit_timer = loop.call_later(0.0, self._prune_audit)
         # Objects made during start-up live for the whole run: keep them out
         # of the cyclic collector's generations (latency spikes under load).
         gc.collect()
@@ -190,7 +192,8 @@ class Server:
         """The groups' and users' code settings as stored now, for the next call:
         a new admission policy (a call admitted already keeps its own)."""
         adm = self.app.admission
-        adm.policy = msgspec.structs.replace(adm.policy, groups=settings.groups, users=settings.users)
+        adm.policy = msgspec.structs.replace(adm.policy, groups=settings.groups, users=settings.users,
+                                          user_groups=settings.user_groups)
 
     def _defer(self, coro: Awaitable[Any], on_done: Callable[..., None]) -> None:
         """Run ``coro`` as a task, then ``on_done(result, now=...)`` (the exception
@@ -271,6 +274,27 @@ class Server:
         flash = self.app.midcall.flash if self.app.midcall is not None else None
         return {f"flash_{k}": v for k, v in flash.counters.items()} if flash is not None else {}
 
+    def _prune_audit(self) -> None:
+        """Audit entries past ``server.audit_retention_days`` deleted at start and
+        daily, in a worker thread on a connection of its own."""
+        days, data_dir = self.config.server.audit_retention_days, self.config.server.data_dir
+        if days <= 0:
+            return
+
+        async def prune() -> None:
+            try:
+                n = await asyncio.to_thread(prune_audit, data_dir, days)
+            except (OSError, sqlite3.Error, StoreError) as err:
+                log.error("audit log: entries older than %d days cannot be deleted: %s", days, err)
+            else:
+                if n:
+                    log.info("audit log: %d entries older than %d days deleted", n, days)
+
+        task = self.loop.create_task(prune(), name="audit-retention")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._audit_timer = self.loop.call_later(DAY, self._prune_audit)
+
     def _write_status(self, running: bool = True) -> None:
         """status.json in the data directory, rewritten every STATUS_INTERVAL while
         running and once more at a clean stop (``running`` false, ``stopped`` set),
@@ -288,7 +312,7 @@ class Server:
             self._status_timer = self.loop.call_later(STATUS_INTERVAL, self._write_status)
 
     def close(self) -> None:
-        for name in ("_status_timer", "_gc_timer", "_lock_timer"):
+        for name in ("_status_timer", "_gc_timer", "_lock_timer", "_audit_timer"):
             timer = getattr(self, name, None)
             if timer is not None:
                 timer.cancel()

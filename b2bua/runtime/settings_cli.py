@@ -1,10 +1,13 @@
 """Command line of the groups' and users' account-code settings
 (:mod:`b2bua.runtime.code_settings`), effective on the next call:
 
-``b2bua groups list|show NAME|set NAME --field value ...|reset NAME`` and
-``b2bua users list [--group G]|set EXT [--mode M] [--code C]|reset EXT``.
-``set`` changes only the settings named; ``reset`` writes the configuration
-file's values over the database's.
+``b2bua groups list|show NAME|set NAME --field value ...|reset NAME|add NAME
+[--field value ...]|remove NAME`` and ``b2bua users list [--group G]|set EXT
+[--group G] [--mode M] [--code C]|reset EXT``.  ``set`` changes only the
+settings named; ``reset`` writes the configuration file's values over the
+database's; ``remove`` is refused while anything belongs to the group
+(:mod:`b2bua.runtime.groups`).  Each change and its audit-log entry are one
+transaction.
 """
 
 from __future__ import annotations
@@ -57,18 +60,32 @@ def _run(args: argparse.Namespace, action: Callable[[SettingsStore, argparse.Nam
         return 1
 
 
-def _audit(store: SettingsStore, action: str, obj: str, group: str) -> None:
-    from .audit import CLI, AuditLog
+def _audited(store: SettingsStore, action: str, obj: str, group: str, change: Callable[..., Any], *args: Any) -> Any:
+    """``change(*args)`` and its audit-log entry, in one transaction."""
+    from .audit import CLI, AuditLog, Entry
 
-    AuditLog(store.db).record(CLI, action, obj, group=group)
+    return AuditLog(store.db).atomic(lambda: change(*args), Entry(actor=CLI, action=action, object=obj, group=group))
 
 
 def _groups(store: SettingsStore, args: argparse.Namespace) -> int:
+    from . import groups
     from .code_settings import describe_group, group_from_form, group_to_form
+    from dialplan.policy import GroupPolicy
 
     if args.action == "list":
         for row in store.groups():
             print(f"{row.group:<12} {describe_group(row.settings)}")
+        return 0
+    if args.action == "add":
+        fields = group_to_form(GroupPolicy())
+        changes = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+        _audited(store, "group.add", args.group, args.group, groups.create, store, args.group,
+                 group_from_form(fields | changes), CLI_USER)
+        print(f"group {args.group}: made")
+        return 0
+    if args.action == "remove":
+        _audited(store, "group.remove", args.group, args.group, groups.delete, store, args.group, CLI_USER)
+        print(f"group {args.group}: deleted")
         return 0
     row = store.group(args.group)
     if args.action == "show":
@@ -82,12 +99,11 @@ def _groups(store: SettingsStore, args: argparse.Namespace) -> int:
         if not changes:
             print("b2bua: nothing to set (see b2bua groups set --help)", file=sys.stderr)
             return 1
-        store.set_group(args.group, group_from_form(fields | changes), CLI_USER)
-        _audit(store, "group.change", args.group, args.group)
+        _audited(store, "group.change", args.group, args.group, store.set_group, args.group,
+                 group_from_form(fields | changes), CLI_USER)
         print(f"group {args.group}: {', '.join(sorted(changes))} set")
     else:
-        store.reset_group(args.group)
-        _audit(store, "group.reset", args.group, args.group)
+        _audited(store, "group.reset", args.group, args.group, store.reset_group, args.group)
         print(f"group {args.group}: the configuration file's settings again")
     return 0
 
@@ -102,15 +118,16 @@ def _users(store: SettingsStore, args: argparse.Namespace) -> int:
             print(f"{u.extension:<10} {u.group:<12} {mode:<10} {u.settings.assigned_code or '':<15} "
                   f"{_when(u.changed_at, u.changed_by)}")
     elif args.action == "set":
-        current = store.user(args.extension).settings
-        mode = args.mode if args.mode is not None else (current.mode or "")
-        code = args.code if args.code is not None else (current.assigned_code or "")
-        store.set_user(args.extension, user_from_fields(mode, code), CLI_USER)
-        _audit(store, "user.change", args.extension, store.user(args.extension).group)
-        print(f"user {args.extension}: code settings set")
+        row = store.user(args.extension)
+        mode = args.mode if args.mode is not None else (row.settings.mode or "")
+        code = args.code if args.code is not None else (row.settings.assigned_code or "")
+        group = args.group or row.group
+        _audited(store, "user.change", args.extension, group, store.set_user, args.extension,
+                 user_from_fields(mode, code), CLI_USER, group)
+        print(f"user {args.extension}: code settings set" + (f", moved to group {group}" if group != row.group else ""))
     else:
-        store.reset_user(args.extension)
-        _audit(store, "user.reset", args.extension, store.user(args.extension).group)
+        group = store.users_by_ext[args.extension].group if args.extension in store.users_by_ext else ""
+        _audited(store, "user.reset", args.extension, group, store.reset_user, args.extension)
         print(f"user {args.extension}: the configuration file's code settings again")
     return 0
 
@@ -151,11 +168,13 @@ def add_parsers(sub: SubParsers) -> None:
     acts = p.add_subparsers(dest="action", required=True)
     config(acts.add_parser("list", help="list the groups and their settings"))
     for name, text in (("show", "show a group's settings"), ("set", "change a group's settings"),
-                       ("reset", "the configuration file's settings again")):
+                       ("reset", "the configuration file's settings again"),
+                       ("add", "make a group (settings not named: their defaults)"),
+                       ("remove", "delete a group nothing belongs to any more")):
         q = acts.add_parser(name, help=text)
         q.add_argument("group", metavar="GROUP")
         config(q)
-        if name == "set":
+        if name in ("set", "add"):
             for option, why in GROUP_OPTIONS.items():
                 q.add_argument("--" + option.replace("_", "-"), dest=option, metavar="VALUE", help=why)
     p.set_defaults(func=cmd_groups)
@@ -165,8 +184,9 @@ def add_parsers(sub: SubParsers) -> None:
     q = acts.add_parser("list", help="list users and their code settings")
     q.add_argument("--group", metavar="GROUP", help="only this group's users")
     config(q)
-    q = acts.add_parser("set", help="change a user's code mode or assigned code")
+    q = acts.add_parser("set", help="change a user's group, code mode or assigned code")
     q.add_argument("extension", metavar="EXTENSION")
+    q.add_argument("--group", metavar="GROUP", help="move the user to this group (one of `b2bua groups list`)")
     q.add_argument("--mode", metavar="MODE", help="a mode instead of the group's (empty: the group's)")
     q.add_argument("--code", metavar="CODE", help="the code every call of the user carries (empty: none)")
     config(q)

@@ -10,12 +10,13 @@ number in ``schema_version``, is taken over at that version.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from b2bua.calls.registrar import Binding, LocationService
 from b2bua.migrations import Migrations, migrate_sqlite, version_table
@@ -129,7 +130,40 @@ MIGRATIONS: Migrations = [
         )""",
         "CREATE INDEX IF NOT EXISTS audit_log_grp ON audit_log (grp, id)",
     ],
+    [
+        # business groups made and deleted in the database (b2bua.runtime.groups): a
+        # configured group deleted here is not seeded again; a user moved to another
+        # group than the configuration file's
+        """CREATE TABLE IF NOT EXISTS deleted_groups (
+            grp TEXT PRIMARY KEY,
+            deleted_at REAL NOT NULL,
+            deleted_by TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE IF NOT EXISTS user_groups (
+            extension TEXT PRIMARY KEY,
+            grp TEXT NOT NULL,
+            changed_at REAL NOT NULL,
+            changed_by TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
+    ],
 ]
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """A transaction, or a part of the caller's when one is open already (an
+    administrative change joins the transaction of its audit-log entry)."""
+    if db.in_transaction:
+        yield
+        return
+    db.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 class StoreError(Exception):

@@ -24,7 +24,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from b2bua.runtime.admins import NAME_RE, AdminError, check_password_rules
-from b2bua.runtime.audit import when
+from b2bua.runtime.audit import Entry, when
 
 from .group_pages import _done
 from .report_query import FieldError
@@ -64,7 +64,6 @@ def _name(form: Any) -> str:
 
 def routes(portal: Portal) -> list[Route]:
     db = portal.db
-    groups = sorted(portal.config.groups) or ["default"]
 
     def system_only(request: Request, session: Session) -> Response | None:
         if session.admin.role != "system":
@@ -72,18 +71,20 @@ def routes(portal: Portal) -> list[Route]:
             return portal.refuse(request, 403, "Only a system administrator manages administrators.")
         return None
 
-    async def named(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """``fn`` in the database's thread, its AdminError (a name taken) the name field's."""
+    async def named(entry: Entry, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn`` and its audit-log ``entry`` in one transaction, its AdminError (a
+        name taken) the name field's."""
         try:
-            return await db.run(fn, *args, **kwargs)
+            return await portal.audited(entry, fn, *args, **kwargs)
         except AdminError as err:
             raise FieldError("name", f"name: {err}") from None
 
-    def group_of(form: Any) -> str | None:
+    async def group_of(form: Any) -> str | None:
         """The group of a new administrator or token (None: system)."""
         if _text(form, "role") == "system":
             return None
         group = _text(form, "group")
+        groups = await portal.group_names()
         if group not in groups:
             raise FieldError("group", f"group: one of {', '.join(groups)}")
         return group
@@ -95,6 +96,7 @@ def routes(portal: Portal) -> list[Route]:
             return refused
         admins = await db.run(db.admins.list)
         created = await db.run(db.admins.created)
+        groups = await portal.group_names()
         return portal.render(request, "admins.html", status, title="Administrators", admins=admins,
                              created=created, when=_when, groups=groups, error=error, field=field,
                              fields=fields or {"name": "", "role": "group", "group": groups[0]})
@@ -109,12 +111,12 @@ def routes(portal: Portal) -> list[Route]:
         form = request.state.form
         fields = {"name": _text(form, "name").strip(), "role": _text(form, "role"), "group": _text(form, "group")}
         try:
-            name, group, password = _name(form), group_of(form), _passwords(form)
-            await named(db.admins.add, name, password, group=group)
+            name, group, password = _name(form), await group_of(form), _passwords(form)
+            await named(portal.entry(request, session.admin.name, "admin.add", name, group), db.admins.add, name,
+                        password, group=group)
         except FieldError as err:
             return await admins_page(request, session, status=400, error=str(err), field=err.field, fields=fields)
         log.info("portal: %s added administrator %s", session.admin.name, name)
-        await portal.audit(request, session.admin.name, "admin.add", name, group)
         return _done(session, "/admins", f"Added administrator {name}.")
 
     async def remove_admin(request: Request, session: Session) -> Response:
@@ -125,13 +127,13 @@ def routes(portal: Portal) -> list[Route]:
         if name == session.admin.name:
             return await admins_page(request, session, status=400, error="name: you cannot remove yourself")
         target = await db.run(db.admins.get, name)
+        entry = portal.entry(request, session.admin.name, "admin.remove", name, target.group if target else None)
         try:
-            await db.run(db.admins.remove, name, keep_system=True)
+            await portal.audited(entry, db.admins.remove, name, keep_system=True)
         except AdminError as err:
             return await admins_page(request, session, status=400, error=f"name: {err}")
         portal.sessions.end_admin(name)
         log.info("portal: %s removed administrator %s", session.admin.name, name)
-        await portal.audit(request, session.admin.name, "admin.remove", name, target.group if target else None)
         return _done(session, "/admins", f"Removed administrator {name}.")
 
     async def password_form(request: Request, session: Session, name: str, action: str, *, own: bool,
@@ -151,12 +153,12 @@ def routes(portal: Portal) -> list[Route]:
         if request.method == "GET":
             return await password_form(request, session, name, action, own=False)
         try:
-            await db.run(db.admins.set_password, name, _passwords(request.state.form))
+            await portal.audited(portal.entry(request, session.admin.name, "admin.password", name, target.group),
+                                 db.admins.set_password, name, _passwords(request.state.form))
         except FieldError as err:
             return await password_form(request, session, name, action, own=False, status=400, error=str(err),
                                        field=err.field)
         log.info("portal: %s set the password of administrator %s", session.admin.name, name)
-        await portal.audit(request, session.admin.name, "admin.password", name, target.group)
         return _done(session, "/admins", f"Set the password of {name}.")
 
     async def account(request: Request, session: Session) -> Response:
@@ -167,12 +169,12 @@ def routes(portal: Portal) -> list[Route]:
         try:
             if await db.run(db.admins.check, me, _text(form, "current")) is None:
                 raise FieldError("current", "current: this is not your current password")
-            await db.run(db.admins.set_password, me, _passwords(form))
+            await portal.audited(portal.entry(request, me, "admin.password", me, session.admin.group),
+                                 db.admins.set_password, me, _passwords(form))
         except FieldError as err:
             return await password_form(request, session, me, "/account", own=True, status=400, error=str(err),
                                        field=err.field)
         log.info("portal: %s changed their password", me)
-        await portal.audit(request, me, "admin.password", me, session.admin.group)
         session.flash = "Your password is changed."
         return RedirectResponse("/account", status_code=303)
 
@@ -182,7 +184,7 @@ def routes(portal: Portal) -> list[Route]:
         own = session.admin.group if session.admin.role == "group" else None
         tokens = [t for t in await db.run(db.admins.tokens) if own is None or t.group == own]
         created = await db.run(db.admins.created, True)
-        choices = groups if own is None else [own]
+        choices = await portal.group_names() if own is None else [own]
         return portal.render(request, "tokens.html", status, title="API tokens", tokens=tokens, created=created,
                              when=_when, groups=choices, error=error, field=field, token=token,
                              fields=fields or {"name": "", "role": "group", "group": choices[0]})
@@ -194,14 +196,14 @@ def routes(portal: Portal) -> list[Route]:
         form = request.state.form
         fields = {"name": _text(form, "name").strip(), "role": _text(form, "role"), "group": _text(form, "group")}
         try:
-            name, group = _name(form), group_of(form)
+            name, group = _name(form), await group_of(form)
             if not session.admin.may_manage(group or ""):
                 return portal.refuse(request, 403, f"You may make tokens of group {session.admin.group} only.")
-            token = await named(db.admins.add_token, name, group=group)
+            token = await named(portal.entry(request, session.admin.name, "token.add", name, group),
+                                db.admins.add_token, name, group=group)
         except FieldError as err:
             return await tokens_page(request, session, status=400, error=str(err), field=err.field, fields=fields)
         log.info("portal: %s made API token %s", session.admin.name, name)
-        await portal.audit(request, session.admin.name, "token.add", name, group)
         return await tokens_page(request, session, token=token, fields={**fields, "name": name})
 
     async def remove_token(request: Request, session: Session) -> Response:
@@ -211,9 +213,9 @@ def routes(portal: Portal) -> list[Route]:
             return portal.refuse(request, 404, f"No API token {name}.")
         if not session.admin.may_manage(found.group or ""):
             return portal.refuse(request, 403, f"You may revoke tokens of group {session.admin.group} only.")
-        await db.run(db.admins.remove_token, name)
+        await portal.audited(portal.entry(request, session.admin.name, "token.remove", name, found.group),
+                             db.admins.remove_token, name)
         log.info("portal: %s revoked API token %s", session.admin.name, name)
-        await portal.audit(request, session.admin.name, "token.remove", name, found.group)
         return _done(session, "/tokens", f"Revoked API token {name}.")
 
     page = portal.page

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from b2bua.runtime.admins import Admin
+from b2bua.runtime.audit import NOT_AUDITED
 from b2bua.runtime.codes import COLUMNS, CodeError, code_from_fields, code_to_fields
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS, mask_code
 from dialplan.numbering import CallClass
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("b2bua.api")
 MAX_LIMIT = 500
+AUDIT_HEADER = "X-Audit-Failed"  # on an answer whose change stands without its audit-log entry
 
 Text = Annotated[str, msgspec.Meta(max_length=1000)]
 # digits only, as dialplan.codes.AccountCode checks them
@@ -165,7 +167,10 @@ def endpoint(portal: Portal, handler: Handler) -> Callable[[Request], Awaitable[
 
     async def run(request: Request) -> Response:
         try:
-            return await handler(request, await client(portal, request))
+            response = await handler(request, await client(portal, request))
+            if getattr(request.state, "unaudited", False):
+                response.headers[AUDIT_HEADER] = NOT_AUDITED
+            return response
         except Problem as p:
             return _problem(p)
         except CodeError as err:
@@ -178,10 +183,10 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
     """The codes' API, and the OpenAPI document of it and of ``more`` (other
     modules' paths and schemas)."""
     db = portal.db
-    groups = sorted(portal.config.groups) or ["default"]
-    document = openapi(groups, more)
+    document = openapi(portal.groups_at_start, more)
 
-    def known(group: str) -> None:
+    async def known(group: str) -> None:
+        groups = await portal.group_names()
         if group not in groups:
             raise Problem(422, f"unknown group {group!r} (one of {', '.join(groups)})", "group")
 
@@ -210,14 +215,14 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
     async def add_code(request: Request, who: Admin) -> Response:
         body: NewCode = _decode(await request.body(), NewCode)
         allowed(who, body.group)
-        known(body.group)
+        await known(body.group)
         code = code_from_fields(_text_fields(body, body.code))
         try:
-            await db.run(db.codes.add, body.group, code)
+            await portal.audited(portal.entry(request, who.name, "code.add", mask_code(body.code), body.group),
+                                 db.codes.add, body.group, code)
         except CodeError as err:
             raise Problem(409, str(err), "code") from None
         log.info("api: %s added a code to group %s", who.name, body.group)
-        await portal.audit(request, who.name, "code.add", mask_code(body.code), body.group)
         return _json(_out(body.group, code_to_fields(code)), 201)
 
     async def one_code(request: Request, who: Admin) -> Response:
@@ -230,9 +235,9 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
             return _json(_out(group, code_to_fields(current)))
         body: CodeFields = _decode(await request.body(), CodeFields)
         code = code_from_fields(_text_fields(body, number))
-        await db.run(db.codes.add, group, code, replace=True)
+        await portal.audited(portal.entry(request, who.name, "code.change", mask_code(number), group),
+                             db.codes.add, group, code, replace=True)
         log.info("api: %s changed a code of group %s", who.name, group)
-        await portal.audit(request, who.name, "code.change", mask_code(number), group)
         return _json(_out(group, code_to_fields(code)))
 
     async def serve_openapi(request: Request) -> Response:

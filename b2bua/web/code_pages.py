@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from b2bua.runtime.audit import Entry
 from b2bua.runtime.codes import COLUMNS, CodeError, code_from_fields, code_to_fields, restrictions
 from dialplan.dialstring import mask_code
 
@@ -58,8 +59,7 @@ def routes(portal: Portal) -> list[Route]:
         if session.admin.role == "group":
             assert session.admin.group is not None
             return [session.admin.group]
-        configured = set(portal.config.groups) or {"default"}
-        return sorted(configured | set(await db.run(db.codes.groups)))
+        return sorted(set(await portal.group_names()) | set(await db.run(db.codes.groups)))
 
     def forbidden(request: Request, session: Session, group: str) -> Response:
         log.warning("portal: %s refused access to group %r", session.admin.name, group)
@@ -113,12 +113,12 @@ def routes(portal: Portal) -> list[Route]:
         else:
             try:
                 code = code_from_fields(dict(fields))
-                await db.run(db.codes.add, group, code)
+                entry = portal.entry(request, session.admin.name, "code.add", mask_code(code.code), group)
+                await portal.audited(entry, db.codes.add, group, code)
             except CodeError as err:
                 error = str(err)
             else:
                 log.info("portal: %s added code %s to group %s", session.admin.name, mask_code(code.code), group)
-                await portal.audit(request, session.admin.name, "code.add", mask_code(code.code), group)
                 return _done(session, f"Added code {code.code} to group {group}.")
         return code_form(request, status=400, title="Add an account code", action="/codes/new", group=group,
                          groups=groups, fields=fields, editing=False, error=error)
@@ -137,12 +137,12 @@ def routes(portal: Portal) -> list[Route]:
         fields = fields_of(request.state.form) | {"code": number}
         try:
             changed = code_from_fields(dict(fields))
-            await db.run(db.codes.add, group, changed, replace=True)
+            entry = portal.entry(request, session.admin.name, "code.change", mask_code(number), group)
+            await portal.audited(entry, db.codes.add, group, changed, replace=True)
         except CodeError as err:
             return code_form(request, status=400, title=f"Account code {number}", action=action, group=group,
                              groups=[group], fields=fields, editing=True, error=str(err))
         log.info("portal: %s changed code %s of group %s", session.admin.name, mask_code(number), group)
-        await portal.audit(request, session.admin.name, "code.change", mask_code(number), group)
         return _done(session, f"Saved code {number} of group {group}.")
 
     async def set_active(request: Request, session: Session) -> Response:
@@ -150,14 +150,14 @@ def routes(portal: Portal) -> list[Route]:
         if not session.admin.may_manage(group):
             return forbidden(request, session, group)
         active = request.state.form.get("active") == "yes"
+        entry = portal.entry(request, session.admin.name, "code.enable" if active else "code.disable",
+                             mask_code(number), group)
         try:
-            await db.run(db.codes.set_active, group, number, active)
+            await portal.audited(entry, db.codes.set_active, group, number, active)
         except CodeError as err:
             return portal.refuse(request, 404, str(err))
         log.info("portal: %s %s code %s of group %s", session.admin.name, "enabled" if active else "disabled",
                  mask_code(number), group)
-        await portal.audit(request, session.admin.name, "code.enable" if active else "code.disable",
-                           mask_code(number), group)
         return _done(session, f"Code {number} of group {group} {'enabled' if active else 'disabled'}.")
 
     async def import_page(request: Request, session: Session) -> Response:
@@ -189,14 +189,19 @@ def routes(portal: Portal) -> list[Route]:
         except UnicodeDecodeError as err:
             return again(f"file: not UTF-8 text (byte {err.start})")
         skip_bad = form.get("skip_bad") == "yes"
+        def entry(result: tuple[int, list[str]]) -> Entry | None:
+            n, errors = result
+            if errors and not skip_bad:
+                return None  # nothing imported
+            return portal.entry(request, session.admin.name, "code.import", f"{n} codes", group)
+
         try:
-            n, errors = await db.run(db.codes.import_csv, group, text, skip_bad=skip_bad)
+            n, errors = await portal.audited(entry, db.codes.import_csv, group, text, skip_bad=skip_bad)
         except CodeError as err:
             return again(str(err))
         if errors and not skip_bad:
             return again("Nothing imported: fix the rows below, or tick “skip bad rows”.", errors)
         log.info("portal: %s imported %d codes into group %s", session.admin.name, n, group)
-        await portal.audit(request, session.admin.name, "code.import", f"{n} codes", group)
         notice = f"Imported {n} code{'s' if n != 1 else ''} into group {group}."
         if errors:
             notice += f" Skipped {len(errors)} bad row{'s' if len(errors) != 1 else ''}."

@@ -2,12 +2,16 @@
 as the portal's pages and ``b2bua groups`` / ``b2bua users``, on the same tables
 (:mod:`b2bua.runtime.code_settings`), effective on the next call.
 
-``GET /api/v1/groups``, ``GET|PUT /api/v1/groups/{group}`` (the body: every
-setting of the group, as ``[groups.NAME]`` in the TOML; one left out takes its
-default), ``GET /api/v1/users[?group=G]``, ``GET|PUT /api/v1/users/{extension}``
-(``mode``: null for the group's; ``assigned_code``: null for none, else a code
-of the user's group).  Tokens and errors as :mod:`b2bua.web.api`: a group's
-token sees and changes only its group (403); a bad value is 422 naming the field.
+``GET|POST /api/v1/groups`` (POST makes one: ``{"group": NAME, "settings":
+{...}}``, system tokens only), ``GET|PUT|DELETE /api/v1/groups/{group}`` (the
+body: every setting of the group, as ``[groups.NAME]`` in the TOML; one left out
+takes its default; DELETE, system tokens only, is 409 naming what still belongs
+to the group), ``GET /api/v1/users[?group=G]``, ``GET|PUT
+/api/v1/users/{extension}`` (``mode``: null for the group's; ``assigned_code``:
+null for none, else a code of the user's group; ``group``: move the user, system
+tokens only).  Tokens and errors as :mod:`b2bua.web.api`: a group's token sees
+and changes only its group (403); a bad value is 422 naming the field.  Each
+change and its audit-log entry are one transaction.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from b2bua.runtime import groups as group_rules
 from b2bua.runtime.admins import Admin
 from b2bua.runtime.code_settings import (
-    GroupRow, SettingsError, SettingsStore, UserRow, group_from_mapping, user_from_fields,
+    GroupConflict, GroupRow, SettingsError, UserRow, group_from_mapping, user_from_fields,
 )
 from b2bua.runtime.config import Config
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS
@@ -46,17 +51,28 @@ class GroupList(msgspec.Struct, kw_only=True):
     items: list[Group]
 
 
+class NewGroup(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A group to make: its name and settings (one left out: its default)."""
+
+    group: str
+    settings: dict[str, Any] = {}
+
+
 class UserSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """A user's code settings: a mode instead of the group's (null: the group's), an assigned code."""
+    """A user's code settings: a mode instead of the group's (null: the group's), an
+    assigned code, and the group (null: the user's group now)."""
 
     mode: Mode | None = None
     assigned_code: str | None = None
+    group: str | None = None
 
 
-class User(UserSettings, kw_only=True):
+class User(msgspec.Struct, kw_only=True):
     extension: str
     display_name: str
     group: str
+    mode: Mode | None
+    assigned_code: str | None
     changed_by: str
 
 
@@ -74,18 +90,34 @@ def _user(row: UserRow) -> User:
 
 
 def _unprocessable(err: SettingsError) -> Problem:
-    return Problem(422, str(err), err.field)
+    return Problem(409 if isinstance(err, GroupConflict) else 422, str(err), err.field)
 
 
 def routes(portal: Portal) -> list[Route]:
     db = portal.db
-    store = SettingsStore(db.db, portal.config)
+    store = portal.settings
 
     def allowed(who: Admin, group: str) -> None:
         if not who.may_manage(group):
             raise Problem(403, f"this token may use the settings of group {who.group} only", "group")
 
+    def system_only(who: Admin) -> None:
+        if who.role != "system":
+            raise Problem(403, "groups are made, deleted and users moved by system administrators", "group")
+
     async def list_groups(request: Request, who: Admin) -> Response:
+        if request.method == "POST":
+            system_only(who)
+            new: NewGroup = _decode(await request.body(), NewGroup)
+            entry = portal.entry(request, who.name, "group.add", new.group, new.group)
+            try:
+                await portal.audited(entry, group_rules.create, store, new.group, group_from_mapping(new.settings),
+                                     who.name)
+                row = await db.run(store.group, new.group)
+            except SettingsError as err:
+                raise _unprocessable(err) from None
+            log.info("api: %s made group %s", who.name, new.group)
+            return _json(_group(row), 201)
         rows = await db.run(store.groups, who.group)
         return _json(GroupList(items=[_group(r) for r in rows]))
 
@@ -93,12 +125,20 @@ def routes(portal: Portal) -> list[Route]:
         name = request.path_params["group"]
         allowed(who, name)
         try:
+            if request.method == "DELETE":
+                system_only(who)
+                await portal.audited(portal.entry(request, who.name, "group.remove", name, name), group_rules.delete,
+                                     store, name, who.name)
+                log.info("api: %s deleted group %s", who.name, name)
+                return Response(status_code=204)
             if request.method == "PUT":
                 body: dict[str, Any] = _decode(await request.body(), dict[str, Any])
-                await db.run(store.set_group, name, group_from_mapping(body), who.name)
+                await portal.audited(portal.entry(request, who.name, "group.change", name, name), store.set_group,
+                                     name, group_from_mapping(body), who.name)
                 log.info("api: %s changed the code settings of group %s", who.name, name)
-                await portal.audit(request, who.name, "group.change", name, name)
             row = await db.run(store.group, name)
+        except GroupConflict as err:
+            raise _unprocessable(err) from None
         except SettingsError as err:
             raise (Problem(404, str(err)) if err.field == "group" else _unprocessable(err)) from None
         return _json(_group(row))
@@ -119,13 +159,16 @@ def routes(portal: Portal) -> list[Route]:
         allowed(who, row.group)
         if request.method == "PUT":
             body: UserSettings = _decode(await request.body(), UserSettings)
+            group = body.group or row.group
+            if group != row.group:
+                system_only(who)
             try:
                 settings = user_from_fields(body.mode, body.assigned_code)
-                await db.run(store.set_user, extension, settings, who.name)
+                await portal.audited(portal.entry(request, who.name, "user.change", extension, group), store.set_user,
+                                     extension, settings, who.name, group)
             except SettingsError as err:
                 raise _unprocessable(err) from None
             log.info("api: %s changed the code settings of user %s", who.name, extension)
-            await portal.audit(request, who.name, "user.change", extension, row.group)
             row = await db.run(store.user, extension)
         return _json(_user(row))
 
@@ -133,21 +176,26 @@ def routes(portal: Portal) -> list[Route]:
         return endpoint(portal, handler)
 
     return [
-        Route("/api/v1/groups", api(list_groups), methods=["GET"]),
-        Route("/api/v1/groups/{group}", api(one_group), methods=["GET", "PUT"]),
+        Route("/api/v1/groups", api(list_groups), methods=["GET", "POST"]),
+        Route("/api/v1/groups/{group}", api(one_group), methods=["GET", "PUT", "DELETE"]),
         Route("/api/v1/users", api(list_users), methods=["GET"]),
         Route("/api/v1/users/{extension}", api(one_user), methods=["GET", "PUT"]),
     ]
 
 
-def document(config: Config) -> Document:
-    """These operations' part of the OpenAPI document (paths, component schemas)."""
+def document(config: Config, groups: list[str]) -> Document:
+    """These operations' part of the OpenAPI document (paths, component schemas);
+    ``groups``: the groups' names offered as choices."""
     _, schemas = msgspec.json.schema_components(
-        [Group, GroupList, GroupPolicy, UserSettings, User, UserList], ref_template="#/components/schemas/{name}"
+        [Group, GroupList, GroupPolicy, NewGroup, UserSettings, User, UserList],
+        ref_template="#/components/schemas/{name}",
     )
     code = {"type": "string", "pattern": f"^[0-9]{{{MIN_CODE_DIGITS},{MAX_CODE_DIGITS}}}$"}
+    name = {"type": "string", "pattern": f"^{group_rules.NAME.pattern}$"}
     schemas["UserSettings"]["properties"]["assigned_code"] = {"anyOf": [code, {"type": "null"}], "default": None}
-    groups = sorted(config.groups) or ["default"]
+    schemas["UserSettings"]["properties"]["group"] = {"anyOf": [name, {"type": "null"}], "default": None}
+    schemas["NewGroup"]["properties"]["group"] = name
+    schemas["NewGroup"]["properties"]["settings"] = schema_ref("GroupPolicy")
     extensions = sorted(u.extension for u in config.users) or ["0000"]
     common = {"401": error_reply("no or unknown token"), "403": error_reply("another group's settings")}
 
@@ -166,16 +214,28 @@ def document(config: Config) -> Document:
                                   **common}},
         }
 
+    one_group = item("group", groups, "Group", "GroupPolicy",
+                     "Replace a group's account-code settings (a setting left out: its default)")
+    one_group["delete"] = {"summary": "Delete a group (system tokens only)",
+                           "responses": {"204": {"description": "deleted"}, "404": error_reply("no such group"),
+                                         "409": error_reply("users, codes, administrators... still belong to it"),
+                                         **common}}
     paths = {
-        "/api/v1/groups": {"get": {"summary": "Business groups' account-code settings",
-                                   "responses": {"200": ok_reply("the groups", "GroupList"), **common}}},
-        "/api/v1/groups/{group}": item("group", groups, "Group", "GroupPolicy",
-                                       "Replace a group's account-code settings (a setting left out: its default)"),
+        "/api/v1/groups": {
+            "get": {"summary": "Business groups' account-code settings",
+                    "responses": {"200": ok_reply("the groups", "GroupList"), **common}},
+            "post": {"summary": "Make a group (system tokens only)",
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": schema_ref("NewGroup")}}},
+                     "responses": {"201": ok_reply("made", "Group"), "400": error_reply("malformed JSON"),
+                                   "409": error_reply("the group exists"),
+                                   "422": error_reply("a bad name or setting"), **common}}},
+        "/api/v1/groups/{group}": one_group,
         "/api/v1/users": {"get": {
             "summary": "Users' account-code settings",
             "parameters": [{"name": "group", "in": "query", "schema": {"type": "string", "enum": groups}}],
             "responses": {"200": ok_reply("the users", "UserList"), **common}}},
         "/api/v1/users/{extension}": item("user", extensions, "User", "UserSettings",
-                                          "Change a user's code mode and assigned code"),
+                                          "Change a user's group (system tokens only), code mode and assigned code"),
     }
     return paths, schemas

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 import urllib.parse
 from pathlib import Path
@@ -33,7 +34,8 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from b2bua.runtime.admins import AdminStore
-from b2bua.runtime.audit import AuditLog
+from b2bua.runtime.audit import NOT_AUDITED, AuditLog, Entry
+from b2bua.runtime.code_settings import SettingsStore
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import Config
 from b2bua.runtime.store import open_database
@@ -59,8 +61,6 @@ from .report_pages import routes as report_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
-    import sqlite3
-
     from b2bua.runtime.server import Server
 
 log = logging.getLogger("b2bua.portal")
@@ -150,6 +150,10 @@ class Portal:
         self.config = config
         http = config.http
         self.db = PortalDb(open_database(config.server.data_dir))
+        self.settings = SettingsStore(self.db.db, config)
+        self.settings.seed()  # as at every start: the file's groups and users the database lacks
+        # the groups when the server started (the OpenAPI document's choices)
+        self.groups_at_start = (self.settings.names() if config.groups else []) or ["default"]
         self.sessions = Sessions(http.session_idle, http.session_max)
         self.guard = LoginGuard(http.login_max_failures, http.login_address_max_failures, http.login_window,
                                 http.login_lockout)
@@ -171,10 +175,36 @@ class Portal:
         return self.render(request, "error.html", status, title="Not allowed" if status == 403 else "Error",
                            error=message)
 
-    async def audit(self, request: Request, actor: str, action: str, obj: str, group: str | None = None) -> None:
-        """An audit-log entry of a change this request made (:mod:`b2bua.runtime.audit`)."""
-        address = request.client.host if request.client else ""
-        await self.db.run(self.db.audit.record, actor, action, obj, group=group, address=address)
+    @staticmethod
+    def entry(request: Request, actor: str, action: str, obj: str, group: str | None = None) -> Entry:
+        return Entry(actor=actor, action=action, object=obj, group=group,
+                     address=request.client.host if request.client else "")
+
+    async def audit(self, request: Request, actor: str, action: str, obj: str, group: str | None = None) -> bool:
+        """An audit-log entry of a change this request made elsewhere (the billing
+        database, a live call), which stands whatever happens here: an entry that
+        cannot be written is logged, and the answer says so (``NOT_AUDITED``)."""
+        entry = self.entry(request, actor, action, obj, group)
+        try:
+            await self.db.run(self.db.audit.record, entry.actor, entry.action, entry.object, group=entry.group,
+                              address=entry.address)
+        except (sqlite3.Error, OSError) as err:
+            log.error("audit log: the entry of %s's %s of %r cannot be written (%s): the change stands",
+                      actor, action, obj, err)
+            request.state.unaudited = True
+            return False
+        return True
+
+    async def audited(self, entry: Entry | Callable[[T], Entry | None], change: Callable[..., T], *args: Any,
+                      **kwargs: Any) -> T:
+        """``change(*args, **kwargs)`` on the portal's connection and its audit-log
+        ``entry``, in one transaction: both are kept, or neither (the error is raised)."""
+        return await self.db.run(self.db.audit.atomic, lambda: change(*args, **kwargs), entry)
+
+    async def group_names(self) -> list[str]:
+        """The business groups now ("default" when the configuration names none)."""
+        names = await self.db.run(self.settings.names) if self.config.groups else []
+        return names or ["default"]
 
     # -- sessions --------------------------------------------------------------
     async def session_of(self, request: Request) -> Session | None:
@@ -206,7 +236,10 @@ class Portal:
                                 session.admin.name)
                     return self.refuse(request, 403, CSRF_REFUSED)
                 request.state.form = form
-            return await handler(request, session)
+            response = await handler(request, session)
+            if getattr(request.state, "unaudited", False):
+                session.flash = f"{session.flash} {NOT_AUDITED}".strip()
+            return response
 
         return endpoint
 
@@ -311,8 +344,8 @@ class PortalApp:
             *(rates_routes(portal, billing.store) if billing is not None else []),
             *admin_routes(portal),
             *audit_routes(portal),
-            *api_routes(portal, more=[group_api_document(server.config),
-                                      report_api_document(sorted(server.config.groups) or ["default"]),
+            *api_routes(portal, more=[group_api_document(server.config, portal.groups_at_start),
+                                      report_api_document(portal.groups_at_start),
                                       *([rates_api_document()] if billing is not None else []),
                                       audit_api_document()]),
             *audit_api_routes(portal),

@@ -132,7 +132,8 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
     assert {f"{op.method.upper()} {op.path}" for op in operations} == {
         "GET /api/v1/codes", "POST /api/v1/codes", "GET /api/v1/codes/{group}/{code}",
         "PUT /api/v1/codes/{group}/{code}",
-        "GET /api/v1/groups", "GET /api/v1/groups/{group}", "PUT /api/v1/groups/{group}",
+        "GET /api/v1/groups", "POST /api/v1/groups", "GET /api/v1/groups/{group}", "PUT /api/v1/groups/{group}",
+        "DELETE /api/v1/groups/{group}",
         "GET /api/v1/users", "GET /api/v1/users/{extension}", "PUT /api/v1/users/{extension}",
         "GET /api/v1/reports/{by}", "GET /api/v1/cdrs", "GET /api/v1/calls",
         "POST /api/v1/calls/{ref}/code",
