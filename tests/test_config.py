@@ -164,8 +164,6 @@ def test_billing_section_decodes_rate_plans_exactly() -> None:
 @pytest.mark.parametrize(
     "text, path, words",
     [
-        ("[billing]\ndefault_rate_plan = 'nope'\n", "$.billing", "nope"),
-        ("[billing]\ngroup_rate_plans = { lobby = 'nope' }\n", "$.billing", "nope"),
         ("[billing]\ninterim_interval = 0\n", "$.billing.interim_interval", ""),
         ("[billing]\ncurrency = 'euro'\n", "$.billing.currency", ""),
         ("[billing]\nrate_plan = 'x'\n", "$.billing", "rate_plan"),

@@ -260,11 +260,8 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             if plan.name in names:
                 raise ValueError(f"rate plan {plan.name!r} is defined twice")
             names.add(plan.name)
-        if self.default_rate_plan and self.default_rate_plan not in names:
-            raise ValueError(f"default_rate_plan {self.default_rate_plan!r} is not defined in rate_plans")
-        for group, name in self.group_rate_plans.items():
-            if name not in names:
-                raise ValueError(f"group_rate_plans: group {group!r} names unknown rate plan {name!r}")
+        # default_rate_plan and group_rate_plans may name a plan of the billing database
+        # alone: checked at start against the plans read from it (b2bua.runtime.plan_rules)
 
     @property
     def plans(self) -> dict[str, RatePlan]:

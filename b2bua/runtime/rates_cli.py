@@ -46,10 +46,30 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _audit(args: argparse.Namespace, action: str, obj: str) -> None:
-    """An audit-log entry of this command's change, in the server's database."""
-    from .audit import note_cli
+    """An audit-log entry of this command's change, in the server's database; the
+    change (in the billing database) stands when it cannot be written."""
+    import sqlite3
 
-    note_cli(_config(args).server.data_dir, action, obj)
+    from .audit import NOT_AUDITED, note_cli
+    from .store import StoreError
+
+    try:
+        note_cli(_config(args).server.data_dir, action, obj)
+    except (StoreError, sqlite3.Error, OSError) as err:
+        print(f"b2bua: {NOT_AUDITED} ({err})", file=sys.stderr)
+
+
+def _check_unused(args: argparse.Namespace, name: str) -> None:
+    """Refuse (RatingError) to delete a plan an account code or the configuration names."""
+    from .plan_rules import check_unused
+    from .store import open_database
+
+    config = _config(args)
+    db = open_database(config.server.data_dir)
+    try:
+        check_unused(db, config, name)
+    finally:
+        db.close()
 
 
 def _fail(message: str, code: int = 1) -> int:
@@ -92,7 +112,20 @@ def cmd_rates(args: argparse.Namespace) -> int:
             _audit(args, "plan.add", args.name)
             print(f"rate plan {args.name} added")
             return 0
+        if args.action == "set-currency":
+            from .plan_rules import REINTERPRETED, check_currency_change
+
+            plan = {p.name: p for p in await store.rate_plan_infos()}.get(args.name)
+            if plan is None:
+                raise RatingError(f"name: no rate plan {args.name!r}")
+            RatePlan(name=args.name, currency=args.currency)  # checks the currency
+            check_currency_change(plan.currency, args.currency, plan.rates, args.yes)
+            await store.save_rate_plan(args.name, args.currency, time.time(), create=False)
+            _audit(args, "plan.change", f"{args.name} {args.currency}")
+            print(f"rate plan {args.name}: {args.currency} from the next call on. {REINTERPRETED}")
+            return 0
         if args.action == "remove-plan":
+            _check_unused(args, args.name)
             if not await store.delete_rate_plan(args.name):
                 raise RatingError(f"name: no rate plan {args.name!r}")
             _audit(args, "plan.remove", args.name)
@@ -193,8 +226,13 @@ def register(sub: SubParsers) -> None:
     q = acts.add_parser("add-plan", help="add an empty rate plan")
     q.add_argument("name", metavar="NAME")
     q.add_argument("--currency", default="EUR", help="ISO 4217 code (default EUR)")
-    q = acts.add_parser("remove-plan", help="remove a rate plan and its rates")
+    q = acts.add_parser("remove-plan", help="remove a rate plan and its rates (refused while a code or the "
+                        "configuration names it)")
     q.add_argument("name", metavar="NAME")
+    q = acts.add_parser("set-currency", help="change a plan's currency (its prices are kept as numbers)")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("currency", metavar="CURRENCY", help="ISO 4217 code")
+    q.add_argument("--yes", action="store_true", help="confirm: the plan's prices are read in the new currency")
     for q in acts.choices.values():
         _common(q)
     p.set_defaults(func=cmd_rates)

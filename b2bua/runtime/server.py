@@ -43,6 +43,7 @@ from .calllog import CallLog
 from .code_settings import CodeSettings, LiveSettings, SettingsStore
 from .codes import CodeStore
 from .ids import RandomIds
+from .plan_rules import missing_plans
 from .flash import FlashMediaService
 from .prompts import PromptService
 from . import lockstate
@@ -91,6 +92,7 @@ class Server:
         # billing first: a call must not start before its records can be queued
         self.billing = BillingService(cfg.billing, cfg.server.data_dir, cfg.numbering)
         await self.billing.start()
+        await self._check_plans()
         self.calllog.subscribers.append(self.billing.on_event)
         local: dict[str, Address] = {}
         app = ServerApp(
@@ -273,6 +275,22 @@ class Server:
     def _flash_status(self) -> dict[str, int]:
         flash = self.app.midcall.flash if self.app.midcall is not None else None
         return {f"flash_{k}": v for k, v in flash.counters.items()} if flash is not None else {}
+
+    async def _check_plans(self) -> None:
+        """The plans default_rate_plan and group_rate_plans name exist (in the file or
+        the billing database), else the server does not start."""
+        assert self.billing is not None
+        missing = missing_plans(self.config.billing, self.billing.plans)
+        if not missing:
+            return
+        known = ", ".join(sorted(self.billing.plans)) or "none"
+        if self.billing.rates.version is None:  # the database did not answer: it may hold them
+            log.error("%s: not among the configured plans, and the billing database cannot be read to check",
+                      "; ".join(missing))
+            return
+        await self.billing.stop()
+        raise StoreError(f"{'; '.join(missing)}: no such plan in the configuration file or the billing database "
+                         f"(plans: {known})")
 
     def _prune_audit(self) -> None:
         """Audit entries past ``server.audit_retention_days`` deleted at start and

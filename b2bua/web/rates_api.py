@@ -27,6 +27,7 @@ from b2bua.billing.rating import CALL_CLASSES, RatePlan, RatingError
 from b2bua.billing.store import BillingStore, BillingStoreError
 from b2bua.billing.tariffs import MAX_NAME, RateRow, export_rates_csv, parse_rates_csv, rate_row
 from b2bua.runtime.admins import Admin
+from b2bua.runtime.plan_rules import check_currency_change, check_unused
 
 from .api import ApiError, Document, Handler, Problem, _decode, _json, endpoint
 from .api import error_reply as error
@@ -57,7 +58,11 @@ class NewPlan(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class PlanChange(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new currency; the plan's prices are kept as numbers (``confirm``: yes, read
+    them in the new currency; needed when the plan holds rates)."""
+
     currency: Currency
+    confirm: bool = False
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -190,6 +195,7 @@ def document() -> Document:
 
 def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
     """The rate and credit operations on ``store`` (the server's billing database)."""
+    db = portal.db
 
     def guarded(handler: Handler) -> Any:
         async def run(request: Request, who: Admin) -> Response:
@@ -225,11 +231,19 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         if request.method == "GET":
             return _json(Plan(name=found.name, currency=found.currency, rates=found.rates))
         if request.method == "DELETE":
+            try:
+                await db.run(check_unused, db.db, portal.config, name)
+            except RatingError as err:
+                raise Problem(409, str(err), "name") from None
             await store.delete_rate_plan(name)
             log.info("api: %s removed rate plan %s", who.name, name)
             await portal.audit(request, who.name, "plan.remove", name)
             return Response(status_code=204)
         body: PlanChange = _decode(await request.body(), PlanChange)
+        try:
+            check_currency_change(found.currency, body.currency, found.rates, body.confirm)
+        except RatingError as err:
+            raise Problem(409, str(err), "confirm") from None
         await store.save_rate_plan(name, body.currency, time.time(), create=False)
         await portal.audit(request, who.name, "plan.change", name)
         return _json(Plan(name=name, currency=body.currency, rates=found.rates))
@@ -348,10 +362,13 @@ def openapi_paths() -> dict[str, Any]:
             "parameters": [name_p],
             "get": {"summary": "One rate plan", "responses": {"200": ok("the plan", "Plan"),
                                                               "404": error("no such plan"), **common}},
-            "put": {"summary": "Change a plan's currency", "requestBody": body("PlanChange"),
-                    "responses": {"200": ok("changed", "Plan"), "404": error("no such plan"), **bad, **common}},
-            "delete": {"summary": "Remove a plan and its rates",
-                       "responses": {"204": {"description": "removed"}, "404": error("no such plan"), **common}},
+            "put": {"summary": "Change a plan's currency (its prices are not converted)",
+                    "requestBody": body("PlanChange"),
+                    "responses": {"200": ok("changed", "Plan"), "404": error("no such plan"),
+                                  "409": error("the plan holds rates: confirm is needed"), **bad, **common}},
+            "delete": {"summary": "Remove a plan and its rates (refused while a code or the configuration names it)",
+                       "responses": {"204": {"description": "removed"}, "404": error("no such plan"),
+                                     "409": error("in use: the error names by whom"), **common}},
         },
         "/api/v1/rates": {
             "get": {"summary": "Rates (search by prefix, call class or description; paging)",

@@ -29,6 +29,7 @@ from b2bua.billing.store import BillingStore, BillingStoreError
 from b2bua.billing.tariffs import (
     RATE_COLUMNS, check_plan_name, export_rates_csv, parse_rates_csv, rate_fields, rate_row,
 )
+from b2bua.runtime.plan_rules import REINTERPRETED, check_currency_change, check_unused
 
 from .sessions import Session
 
@@ -110,6 +111,42 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
         log.info("portal: %s added rate plan %s", session.admin.name, name)
         await portal.audit(request, session.admin.name, "plan.add", name)
         return _done(session, f"Added rate plan {name} ({currency}).", "/rates")
+
+    async def plan_page(request: Request, session: Session) -> Response:
+        """A plan: change its currency (confirmed), delete it (refused while in use)."""
+        name = request.path_params["name"]
+        plan = {p.name: p for p in await store.rate_plan_infos()}.get(name)
+        if plan is None:
+            return portal.refuse(request, 404, f"No rate plan {name}.")
+        action = request.path_params.get("action", "")
+        if request.method == "POST" and action not in ("delete", "currency"):
+            return portal.refuse(request, 404, "No such page.")
+        form = request.state.form if request.method == "POST" else {}
+        currency = _text(form, "currency", 10).upper() if action == "currency" else plan.currency
+        try:
+            if action == "delete":
+                await portal.db.run(check_unused, portal.db.db, portal.config, name)
+                await store.delete_rate_plan(name)
+                log.info("portal: %s removed rate plan %s", session.admin.name, name)
+                await portal.audit(request, session.admin.name, "plan.remove", name)
+                return _done(session, f"Deleted rate plan {name}.", "/rates")
+            if action == "currency":
+                RatePlan(name=name, currency=currency)
+                check_currency_change(plan.currency, currency, plan.rates, form.get("confirm") == "yes")
+                await store.save_rate_plan(name, currency, time.time(), create=False)
+                log.info("portal: %s changed the currency of rate plan %s to %s", session.admin.name, name, currency)
+                await portal.audit(request, session.admin.name, "plan.change", f"{name} {currency}")
+                return _done(session, f"Rate plan {name} is in {currency} from the next call on.", "/rates")
+        except RatingError as err:
+            text = str(err)
+            field = text.split(":", 1)[0] if text.startswith(("confirm:", "name:")) else "currency"
+            if field == "currency" and not text.startswith("currency"):
+                text = f"currency: {text}"
+            return portal.render(request, "rates_plan.html", 409 if field != "currency" else 400,
+                                 title=f"Rate plan {name}", plan=plan, currency=currency, error=text, field=field,
+                                 reinterpreted=REINTERPRETED)
+        return portal.render(request, "rates_plan.html", title=f"Rate plan {name}", plan=plan, currency=currency,
+                             field="", reinterpreted=REINTERPRETED)
 
     async def set_rate(request: Request, session: Session) -> Response:
         fields = {c: _text(request.state.form, c, 200) for c in RATE_COLUMNS}
@@ -241,6 +278,8 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
     return [
         Route("/rates", page(list_rates), methods=["GET"]),
         Route("/rates/plans", page(add_plan), methods=["POST"]),
+        Route("/rates/plans/{name}", page(plan_page), methods=["GET"]),
+        Route("/rates/plans/{name}/{action:str}", page(plan_page), methods=["POST"]),
         Route("/rates/set", page(set_rate), methods=["POST"]),
         Route("/rates/delete", page(delete_rate), methods=["POST"]),
         Route("/rates/import", page(import_page), methods=["GET", "POST"]),

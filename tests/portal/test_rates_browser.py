@@ -80,3 +80,30 @@ def test_pages_fit_a_phone(browser: Browser, office: Office) -> None:
             assert width <= 390, (path, width)  # wide tables scroll inside their own box
     finally:
         context.close()
+
+
+def test_a_plan_in_use_is_kept_a_spare_one_deleted_and_a_currency_change_confirmed(page: Page, office: Office) -> None:
+    login(page, office.url, "root", ROOT_PW)
+    page.get_by_role("link", name="Rates", exact=True).click()
+    page.get_by_role("link", name="office", exact=True).click()
+    expect(page.get_by_text("Records already written keep the currency")).to_be_visible()
+    page.get_by_role("button", name="Delete plan office").click()
+    expect(page.get_by_role("alert")).to_contain_text("in use by billing.default_rate_plan")
+    page.get_by_label("New currency").fill("USD")
+    page.get_by_role("button", name="Change the currency").click()  # not confirmed: refused
+    expect(page.get_by_role("alert")).to_contain_text("Confirm the change")
+    page.get_by_label("New currency").fill("USD")
+    page.get_by_label("Yes: keep the").check()
+    page.get_by_role("button", name="Change the currency").click()
+    expect(page.get_by_role("status")).to_have_text("Rate plan office is in USD from the next call on.")
+    expect(page.get_by_role("row", name="office USD")).to_be_visible()
+    page.get_by_role("link", name="office", exact=True).click()
+    page.get_by_label("New currency").fill("EUR")
+    page.get_by_label("Yes: keep the").check()
+    page.get_by_role("button", name="Change the currency").click()
+    page.get_by_label("New plan name").fill("spare")
+    page.get_by_role("button", name="Add plan").click()
+    page.get_by_role("link", name="spare", exact=True).click()
+    page.get_by_role("button", name="Delete plan spare").click()
+    expect(page.get_by_role("status")).to_have_text("Deleted rate plan spare.")
+    expect(page.get_by_role("link", name="spare", exact=True)).to_have_count(0)

@@ -105,3 +105,28 @@ def test_credit_accounts_and_topups(office: Office, token: str) -> None:
         ("10.50", "15.50", "token:finance", "invoice <17>")]
     status, page = call(office, "GET", "/api/v1/credit-accounts?q=acm", token)
     assert status == 200 and page["total"] == 1 and page["items"][0]["available"] == "15.50"
+
+
+def test_a_plan_in_use_is_not_deleted_and_a_currency_change_is_confirmed(office: Office, token: str) -> None:
+    status, err = call(office, "DELETE", "/api/v1/rate-plans/office", token)  # default_rate_plan, and the TOML's
+    assert status == 409 and err["field"] == "name"
+    assert "billing.default_rate_plan" in err["error"] and "[[billing.rate_plans]]" in err["error"]
+    assert call(office, "POST", "/api/v1/rate-plans", token, {"name": "coded", "currency": "EUR"})[0] == 201
+    status, _ = call(office, "POST", "/api/v1/codes", token, {"group": "sales", "code": "86420", "rate_plan": "coded"})
+    assert status == 201
+    status, err = call(office, "DELETE", "/api/v1/rate-plans/coded", token)
+    assert status == 409 and "1 account code(s) (sales/86420)" in err["error"]
+    call(office, "PUT", "/api/v1/codes/sales/86420", token, {"rate_plan": None})
+    req = urllib.request.Request(office.url + "/api/v1/rate-plans/coded", method="DELETE",
+                                 headers={"Authorization": f"Bearer {token}"})
+    assert urllib.request.urlopen(req, timeout=10).status == 204
+    assert call(office, "GET", "/api/v1/rate-plans/coded", token)[0] == 404
+    # a currency change: the prices stay as numbers, so a plan with rates needs confirm
+    status, err = call(office, "PUT", "/api/v1/rate-plans/office", token, {"currency": "USD"})
+    assert status == 409 and err["field"] == "confirm" and "not converted" in err["error"]
+    assert call(office, "GET", "/api/v1/rate-plans/office", token)[1]["currency"] == "EUR"
+    status, plan = call(office, "PUT", "/api/v1/rate-plans/office", token, {"currency": "USD", "confirm": True})
+    assert status == 200 and plan["currency"] == "USD"
+    status, rates = call(office, "GET", "/api/v1/rates?plan=office&q=1", token)
+    assert any(r["prefix"] == "1" and r["price_per_minute"] == "0.02" for r in rates["items"])  # kept as it was
+    assert call(office, "PUT", "/api/v1/rate-plans/office", token, {"currency": "EUR", "confirm": True})[0] == 200
