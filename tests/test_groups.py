@@ -134,3 +134,29 @@ def test_a_change_and_its_audit_entry_are_one_transaction(store: SettingsStore, 
     with pytest.raises(sqlite3.DatabaseError):
         audit.atomic(lambda: admins.add("carol", "a-long-password"), Entry(actor="root", action="admin.add", object="carol"))
     assert admins.get("carol") is None
+
+
+def test_the_command_line_makes_moves_and_deletes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from b2bua.runtime.cli import main
+
+    cfg = tmp_path / "b2bua.toml"
+    cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n' + TOML)
+
+    def run(*args: str) -> tuple[int, str]:
+        code = main([*args, "--config", str(cfg)])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    assert run("groups", "add", "lab", "--code-length", "4", "--mode", "mandatory") == (0, "group lab: made\n")
+    assert "lab          mandatory; 4 digits" in run("groups", "list")[1]
+    code, text = run("groups", "add", "lab")
+    assert code == 1 and "exists already" in text
+    assert run("users", "set", "1001", "--group", "lab")[1] == "user 1001: code settings set, moved to group lab\n"
+    code, text = run("groups", "remove", "lab")
+    assert code == 1 and "1 user(s) (1001)" in text
+    assert run("users", "reset", "1001")[0] == 0  # the file's group again
+    assert run("groups", "remove", "lab") == (0, "group lab: deleted\n")
+    assert run("admin", "add", "x", "--group", "lab", "--password-stdin")[0] != 0  # no such group any more
+    code, text = run("audit")
+    for action in ("group.add", "user.change", "user.reset", "group.remove"):
+        assert action in text

@@ -38,7 +38,7 @@ def test_who_uses_a_plan(tmp_path: Path) -> None:
     assert users[0] == "billing.group_rate_plans of group(s) default"
     assert users[1] == "7 account code(s) (default/10000, default/10001, default/10002, default/10003, " \
                        "default/10004 and 2 more)"
-    assert "[[billing.rate_plans]]" in plan_users(db, config, "seeded")[0]
+    assert plan_users(db, config, "seeded") == []  # the file seeds it again at the next start
     assert plan_users(db, config, "other") == []
     check_unused(db, config, "other")
     with pytest.raises(RatingError, match="name: rate plan 'base' is in use by billing.default_rate_plan"):

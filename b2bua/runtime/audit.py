@@ -51,6 +51,12 @@ MAX_TEXT: Final = 200  # characters kept of an actor, address or object
 DAY: Final = 86400.0
 NOT_AUDITED: Final = "The change was saved, but it could not be written to the audit log."
 
+NOT_SAVED: Final = "Not saved: the change or its audit-log entry cannot be written to the database. Try again later."
+
+
+class NotSaved(Exception):
+    """A change to the server's database was undone with its audit-log entry (:data:`NOT_SAVED`)."""
+
 
 class Entry(msgspec.Struct, kw_only=True, frozen=True):
     """An entry to write: who did what to which object, from where."""

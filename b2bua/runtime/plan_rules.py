@@ -3,9 +3,9 @@ API and ``b2bua rates`` share them.
 
 * A plan is deleted only when nothing names it (:func:`plan_users`): no account
   code (``rate_plan`` of the server's database), no ``billing.group_rate_plans``
-  mapping, not ``billing.default_rate_plan``, and not ``[[billing.rate_plans]]``
-  of the configuration file (which would seed it again at the next start).  The
-  refusal names who uses it.
+  mapping, not ``billing.default_rate_plan``.  The refusal names who uses it.  A
+  plan of ``[[billing.rate_plans]]`` may be deleted: the next start seeds the
+  file's version again (the way back to it).
 * A plan's currency may change: the records already written keep the currency
   they were rated in; the plan's prices are kept as numbers and read in the new
   currency from the next call on (nothing is converted), so the change needs a
@@ -38,8 +38,6 @@ def plan_users(db: sqlite3.Connection, config: Config, name: str) -> list[str]:
     groups = sorted(g for g, p in billing.group_rate_plans.items() if p == name)
     if groups:
         found.append(f"billing.group_rate_plans of group(s) {', '.join(groups)}")
-    if name in billing.plans:
-        found.append("[[billing.rate_plans]] of the configuration file (it would come back at the next start)")
     codes = [f"{g}/{c}" for g, c in db.execute(
         "SELECT grp, code FROM account_codes WHERE rate_plan = ? ORDER BY grp, code", (name,))]
     if codes:

@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from b2bua.runtime.admins import Admin
-from b2bua.runtime.audit import NOT_AUDITED
+from b2bua.runtime.audit import NOT_AUDITED, NotSaved
 from b2bua.runtime.codes import COLUMNS, CodeError, code_from_fields, code_to_fields
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS, mask_code
 from dialplan.numbering import CallClass
@@ -175,6 +175,8 @@ def endpoint(portal: Portal, handler: Handler) -> Callable[[Request], Awaitable[
             return _problem(p)
         except CodeError as err:
             return _problem(Problem(422, str(err), err.field))
+        except NotSaved as err:
+            return _problem(Problem(503, str(err)))
 
     return run
 

@@ -47,6 +47,7 @@ def routes(portal: Portal) -> list[Route]:
         return portal.render(request, "audit.html", title="Audit log", entries=entries, total=total, page=number,
                              pages=max(1, math.ceil(total / PAGE_SIZE)), query=query, actor=actor, action=action,
                              actors=actors, actions=ACTIONS, when=when,
+                             retention=portal.config.server.audit_retention_days,
                              export=urllib.parse.urlencode({"actor": actor, "action": action}))
 
     async def export(request: Request, session: Session) -> Response:

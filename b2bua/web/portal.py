@@ -34,7 +34,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from b2bua.runtime.admins import AdminStore
-from b2bua.runtime.audit import NOT_AUDITED, AuditLog, Entry
+from b2bua.runtime.audit import NOT_AUDITED, NOT_SAVED, AuditLog, Entry, NotSaved
 from b2bua.runtime.code_settings import SettingsStore
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import Config
@@ -198,8 +198,14 @@ class Portal:
     async def audited(self, entry: Entry | Callable[[T], Entry | None], change: Callable[..., T], *args: Any,
                       **kwargs: Any) -> T:
         """``change(*args, **kwargs)`` on the portal's connection and its audit-log
-        ``entry``, in one transaction: both are kept, or neither (the error is raised)."""
-        return await self.db.run(self.db.audit.atomic, lambda: change(*args, **kwargs), entry)
+        ``entry``, in one transaction: both are kept, or neither (a database error is
+        :class:`NotSaved`, answered 503; the change's own refusals are raised as they are)."""
+        try:
+            return await self.db.run(self.db.audit.atomic, lambda: change(*args, **kwargs), entry)
+        except sqlite3.Error as err:
+            what = f"{entry.actor}'s {entry.action} of {entry.object!r}" if isinstance(entry, Entry) else "a change"
+            log.error("audit log: %s not saved: the database refused the change or its entry (%s)", what, err)
+            raise NotSaved(NOT_SAVED) from None
 
     async def group_names(self) -> list[str]:
         """The business groups now ("default" when the configuration names none)."""
@@ -236,7 +242,10 @@ class Portal:
                                 session.admin.name)
                     return self.refuse(request, 403, CSRF_REFUSED)
                 request.state.form = form
-            response = await handler(request, session)
+            try:
+                response = await handler(request, session)
+            except NotSaved as err:
+                return self.refuse(request, 503, str(err))
             if getattr(request.state, "unaudited", False):
                 session.flash = f"{session.flash} {NOT_AUDITED}".strip()
             return response

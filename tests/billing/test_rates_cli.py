@@ -63,3 +63,18 @@ def test_credit_topup_needs_a_note_and_is_recorded(config: str, capsys: pytest.C
     assert code == 0 and out.count("\n") == 1 and "\t+2.50 EUR\tbalance 7.50\tcli\tinvoice 1" in out
     assert run(capsys, "credit", "list", "--config", config)[1] == (
         "acme\tEUR\tbalance 7.50\treserved 0.00\tavailable 7.50\n")
+
+
+def test_plan_removal_refused_while_named_and_currency_change_confirmed(
+        config: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "rates", "add-plan", "spare", "--currency", "USD", "--config", config)[0] == 0
+    assert run(capsys, "codes", "add", "12345", "--rate-plan", "spare", "--config", config)[0] == 0
+    code, _, err = run(capsys, "rates", "remove-plan", "spare", "--config", config)
+    assert code == 2 and "1 account code(s) (default/12345)" in err
+    code, _, err = run(capsys, "rates", "set-currency", "std", "GBP", "--config", config)
+    assert code == 2 and "confirm: changing EUR to GBP keeps the 1 rate(s)' prices" in err
+    code, out, _ = run(capsys, "rates", "set-currency", "std", "GBP", "--yes", "--config", config)
+    assert code == 0 and "rate plan std: GBP from the next call on" in out
+    assert run(capsys, "rates", "list", "--config", config)[1].splitlines()[1] == "std\tGBP\t1 rate(s)"
+    code, out, _ = run(capsys, "audit", "--config", config)
+    assert "plan.change" in out and "std GBP" in out

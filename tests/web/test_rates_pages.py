@@ -45,7 +45,8 @@ def test_forms_need_their_csrf_token(office: Office) -> None:
 def test_plans_rates_and_import(office: Office) -> None:
     root = office.client("root", ROOT_PW)
     page = root.get("/rates")
-    assert page.status == 200 and "<td>office</td><td>EUR</td><td>1</td>" in page.body  # seeded
+    seeded = '<a href="/rates/plans/office">office</a></td><td>EUR</td><td>1</td>'
+    assert page.status == 200 and seeded in page.body
     r = root.post("/rates/plans", {"csrf": page.csrf, "name": "<b>", "currency": "EUR"})
     assert r.status == 400 and "name: &#39;&lt;b&gt;&#39;" in r.body and "<b>" not in r.body.split("<main>")[1]
     r = root.post("/rates/plans", {"csrf": page.csrf, "name": "intl", "currency": "eu"})
