@@ -45,8 +45,29 @@ def rtp_range() -> int:
     the ports free_port() draws from (10000-19999) and the ephemeral ports (32768 up),
     so that neither a SIP port chosen for a test nor a socket the kernel hands out
     meanwhile sits in it; drawn at random so that servers started one after the other
-    rarely share one."""
-    return 20000 + random.randrange(128) * 100
+    rarely share one; a range some port of which is taken now (another server under
+    test on this machine) is passed over."""
+    for _ in range(20):
+        first = 20000 + random.randrange(128) * 100
+        if _udp_range_free(first, first + 100):
+            return first
+    return first
+
+
+def _udp_range_free(first: int, last: int) -> bool:
+    taken: list[socket.socket] = []
+    try:
+        for port in range(first, last, 2):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            taken.append(s)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+    finally:
+        for s in taken:
+            s.close()
 
 
 def options(host: str, port: int, *, tag: str | None = None) -> bytes:
