@@ -44,6 +44,8 @@ from dialplan.policy import CodeSource
 
 if TYPE_CHECKING:
     from b2bua.billing.admin_sql import TopUp
+    from b2bua.billing.records import RecordFilter, RecordQuery
+    from b2bua.billing.reports import PartSum
 
 
 class BillingStoreError(Exception):
@@ -183,6 +185,20 @@ class BillingStore(abc.ABC):
         self, *, start_from: float | None = None, start_to: float | None = None, include_open: bool = False
     ) -> list[Cdr]:
         """Records whose start is in ``[start_from, start_to)`` (epoch seconds), by start."""
+
+    @abc.abstractmethod
+    async def search_records(self, query: RecordQuery) -> list[Cdr]:
+        """One page of closed records, newest first (``b2bua.billing.record_sql``)."""
+
+    @abc.abstractmethod
+    async def count_records(self, query: RecordQuery, cap: int) -> int:
+        """How many closed records the query's filter and range select, ``cap`` at most."""
+
+    @abc.abstractmethod
+    async def record_sums(self, by: str, f: RecordFilter, start_from: float | None, start_to: float | None,
+                          offsets: tuple[Sequence[float], Sequence[int]]) -> list[PartSum]:
+        """The report's sums per local day, key and currency (``record_sql.sums``;
+        ``offsets``: ``records.utc_offsets`` of the report's time zone)."""
 
     @abc.abstractmethod
     async def open_records(self, node: str | None = None) -> list[Cdr]:
