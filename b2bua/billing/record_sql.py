@@ -140,14 +140,21 @@ def search(q: RecordQuery, dialect: Dialect) -> tuple[str, list[Any]]:
     """The page's rows (``COLUMN_NAMES``), in the order to read them: newest first,
     except with ``before``, oldest first (the caller reverses them)."""
     a = _Args(dialect)
-    where = _where(a, q.filter, q.start_from, q.start_to)
-    cursor, order = q.after, "DESC"
+    cursor, order, start_from, start_to = q.after, "DESC", q.start_from, q.start_to
     if q.before is not None:
         cursor, order = q.before, "ASC"
+    # the cursor's start replaces the range's bound on its side when it is inside the
+    # range: one bound per side, which SQLite's index range then uses (not the wider one)
+    if cursor is not None and order == "DESC" and (start_to is None or cursor.start < start_to):
+        start_to = None
+    if cursor is not None and order == "ASC" and (start_from is None or cursor.start >= start_from):
+        start_from = None
+    where = _where(a, q.filter, start_from, start_to)
     if cursor is not None:
         start, ref = a(cursor.start, True), a(cursor.ref)
         op = "<" if order == "DESC" else ">"
-        where.append(f"(c.start_time {op} {start} OR (c.start_time = {start} AND c.ref {op} {ref}))")
+        # the row value bounds PostgreSQL's index range, the start's own bound SQLite's
+        where.append(f"c.start_time {op}= {start} AND (c.start_time, c.ref) {op} ({start}, {ref})")
     sql = (f"SELECT {_COLS} FROM cdr c WHERE {' AND '.join(where)}"
            f" ORDER BY c.start_time {order}, c.ref {order} LIMIT {a(q.limit)}"
            + (f" OFFSET {a(q.offset)}" if q.offset and q.before is None else ""))

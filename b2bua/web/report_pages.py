@@ -51,9 +51,14 @@ def download(body: str, fmt: str, name: str) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
-async def _export_text(first: list[Cdr], rest: AsyncGenerator[list[Cdr], None], fmt: str, zone: Any) -> AsyncIterator[str]:
+async def _export_text(first: list[Cdr], rest: AsyncGenerator[list[Cdr], None], fmt: str,
+                       zone: Any) -> AsyncIterator[str]:
     """The export's text, the first chunk already read (so that an unreadable
     database is a 503, not a cut download); a later failure ends it short."""
+    if not first:
+        await rest.aclose()
+        yield export_end(fmt, first=True)
+        return
     yield export_piece(first, fmt, zone, first=True)
     try:
         async for chunk in rest:

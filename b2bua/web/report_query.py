@@ -204,7 +204,8 @@ class Records:
             before=Cursor(records[0].start, records[0].ref, first) if records and more_newer else None,
         )
 
-    async def export(self, start: datetime.date, end: datetime.date, f: RecordFilter) -> AsyncGenerator[list[Cdr], None]:
+    async def export(self, start: datetime.date, end: datetime.date,
+                     f: RecordFilter) -> AsyncGenerator[list[Cdr], None]:
         """The records ``f`` selects, newest first, a chunk at a time (``MAX_EXPORT`` at most)."""
         start_from, start_to = self.range(start, end)
         store = self._store()

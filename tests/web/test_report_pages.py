@@ -109,3 +109,12 @@ def test_bad_report_parameters_are_named(office: Office, query: str, field: str)
 def test_bad_search_parameters_are_named(office: Office, query: str, field: str) -> None:
     r = office.client("root", ROOT_PW).get(f"/records?{MAY}&{query}")
     assert r.status == 422 and f"{field}:" in r.body, r.body[-1500:]
+
+
+def test_record_exports_stream_whole_documents(office: Office) -> None:
+    c = office.client("root", ROOT_PW)
+    assert [r["uniqueid"] for r in json.loads(c.get(f"/records?{MAY}&format=json").body)] == [
+        "r6", "r5", "r4", "r3", "r2", "r1"]
+    assert json.loads(c.get(f"/records?{MAY}&format=json&code=99999").body) == []
+    rows = list(csv.reader(io.StringIO(c.get(f"/records?{MAY}&format=csv&code=99999").body)))
+    assert len(rows) == 1 and rows[0][0] == "uniqueid" and rows[0][-1] == "utc_offset"
