@@ -19,6 +19,10 @@ Schema (same tables and columns on both; created on first start, versioned in
 ``rate_plans``, ``rates``, ``rates_version``, ``credit_topups``  rate plans and credit
     history as administrators manage them (``b2bua.billing.admin_sql``).
 
+Indexes of ``cdr`` for the record search (``b2bua.billing.record_sql``, newest first by
+``(start_time, ref)``): ``cdr_start_ref``, ``cdr_group_start`` (``business_group``
+first) and ``cdr_caller_start`` (``caller`` first); ``cdr_open`` for open records.
+
 Crash recovery (``recover_open_records``) closes the records that a killed process
 left open, billed up to their last interim time and flagged ``recovered``, then
 settles held credit reservations whose call record is closed (``settle_closed``: at

@@ -78,6 +78,11 @@ def test_record_search_pages_and_filters(office: Office) -> None:
     assert nxt is not None
     second = c.get(nxt.group(1).replace("&amp;", "&"))
     assert re.findall(r'href="/records/(r\d)"', second.body) == ["r2", "r1"] and 'rel="next"' not in second.body
+    assert 'id="found">6 records, 5 to 6' in second.body
+    prev = re.search(r'rel="prev" href="([^"]+)"', second.body)
+    assert prev is not None and 'rel="prev"' not in first.body
+    back = c.get(prev.group(1).replace("&amp;", "&"))
+    assert re.findall(r'href="/records/(r\d)"', back.body) == ["r6", "r5", "r4", "r3"] and 'rel="prev"' not in back.body
     by_code = c.get(f"/records?{MAY}&code=12345")  # a segment's code counts
     assert re.findall(r'href="/records/(r\d)"', by_code.body) == ["r5", "r3", "r1"]
     busy = c.get(f"/records?{MAY}&disposition=busy&extension=1001")
