@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -251,8 +252,16 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # the caller's 2xx is relayed only once the answer is on disk (group commit,
     # a few ms of setup time), so a crash cannot lose an answered call's record
     durable_answer: bool = True
+    # the office's time zone (an IANA name): what a day is in reports, charts, the
+    # record search's dates, exports' times and ``b2bua report``
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"timezone: {self.timezone[:64]!r} is not an IANA time zone name"
+                             " (like 'Europe/Paris' or 'UTC')") from None
         names: set[str] = set()
         for plan in self.rate_plans:
             if plan.name in names:
@@ -263,6 +272,10 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         for group, name in self.group_rate_plans.items():
             if name not in names:
                 raise ValueError(f"group_rate_plans: group {group!r} names unknown rate plan {name!r}")
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def plans(self) -> dict[str, RatePlan]:
