@@ -30,7 +30,7 @@ from b2bua.billing.reports import GROUPINGS, export_record
 from b2bua.runtime.admins import Admin
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS
 
-from .api import ApiError, Document, Problem, _decode, _json, endpoint, error_reply, ok_reply, schema_ref
+from .api import ApiError, Document, Problem, decode_body, endpoint, error_reply, json_reply, ok_reply, schema_ref
 from .call_pages import CodeRefused, set_code, visible_calls
 from .report_query import BillingStoreError, FieldError, Records, build_report, paging, period, record_filter
 
@@ -115,7 +115,7 @@ def routes(portal: Portal, server: Server) -> list[Route]:
         except BillingStoreError:
             raise Problem(503, "the billing database cannot be read just now") from None
         r = await asyncio.to_thread(build_report, cdrs, by, start, end)
-        return _json(ReportOut(
+        return json_reply(ReportOut(
             by=by, start=start.isoformat(), end=end.isoformat(),
             rows=[ReportRowOut(key=x.key, calls=x.calls, answered=x.answered, total_duration_s=x.total_duration_s,
                                average_duration_s=str(x.average_duration_s), total_cost=str(x.total_cost),
@@ -134,13 +134,13 @@ def routes(portal: Portal, server: Server) -> list[Route]:
             raise Problem(422, str(err), err.field) from None
         except BillingStoreError:
             raise Problem(503, "the billing database cannot be read just now") from None
-        return _json(CdrPage(total=total, offset=offset, limit=limit, items=[export_record(c) for c in page]))
+        return json_reply(CdrPage(total=total, offset=offset, limit=limit, items=[export_record(c) for c in page]))
 
     async def calls(request: Request, who: Admin) -> Response:
-        return _json(LiveCalls(calls=[msgspec.convert(c, LiveCallOut) for c in visible_calls(server, who)]))
+        return json_reply(LiveCalls(calls=[msgspec.convert(c, LiveCallOut) for c in visible_calls(server, who)]))
 
     async def code(request: Request, who: Admin) -> Response:
-        body: CodeRequest = _decode(await request.body(), CodeRequest)
+        body: CodeRequest = decode_body(await request.body(), CodeRequest)
         ref = request.path_params["ref"]
         try:
             group = set_code(server, who, ref, body.code, request.client.host if request.client else "?")
@@ -148,7 +148,7 @@ def routes(portal: Portal, server: Server) -> list[Route]:
             raise Problem(refused.status, refused.reason, refused.field) from None
         await portal.audit(request, who.name, "call.code", ref, group)
         call = next(c for c in visible_calls(server, who) if c["ref"] == ref)
-        return _json(msgspec.convert(call, LiveCallOut))
+        return json_reply(msgspec.convert(call, LiveCallOut))
 
     return [
         Route("/api/v1/reports/{by}", endpoint(portal, report), methods=["GET"]),
