@@ -14,10 +14,9 @@ The glue between the pure billing core (``b2bua.billing``) and the server:
 
 What a call is billed with: ``billing_for`` (:mod:`b2bua.runtime.rates`).  A code
 set during the call (``CodeChanged``, b2bua.calls.midcall) splits the record there:
-each segment is rated under its own code's plan (``CdrBuilder.change_code``).  On a prepaid call a code of another
-credit account or plan first moves the credit (``move_credit``: the new account
-must hold the next chunk; then the old reservation is committed for the segment so
-far), and the record's last segment bills what the new account paid for.
+each segment is rated under its own code's plan (``CdrBuilder.change_code``).  On a
+prepaid call a code of another credit account or plan first moves the credit
+(``move_credit``), and the record's last segment bills what the new account paid for.
 
 Prepaid calls (an account code with a ``credit_account``, calling out through a
 trunk) are checked before they ring and reserve credit in chunks while they talk:
