@@ -13,6 +13,7 @@ from b2bua.runtime.audit import CLI, AuditLog, export_csv
 from b2bua.runtime.store import open_database
 from tests.billing.test_rates_cli import CONFIG as RATES_CLI_CONFIG
 from tests.test_code_settings import TOML
+from tests.configs import write_config
 
 
 @pytest.fixture
@@ -78,8 +79,7 @@ CONFIG = RATES_CLI_CONFIG + TOML  # plan std in the billing database; groups def
 
 
 def test_settings_rates_and_credit_commands_are_audited(tmp_path: Path) -> None:
-    config = tmp_path / "b2bua.toml"
-    config.write_text(CONFIG.format(data=tmp_path / "data"))
+    config = write_config(tmp_path, CONFIG)
     rates = tmp_path / "rates.csv"
     rates.write_text("plan,prefix,price_per_minute\nstd,33,0.02\n")
     for args in (("groups", "set", "sales", "--mode", "off"), ("groups", "reset", "sales"),

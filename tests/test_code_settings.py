@@ -17,6 +17,7 @@ from b2bua.runtime.config import loads
 from b2bua.runtime.store import open_database
 from dialplan.codes import AccountCode
 from dialplan.policy import Mode
+from tests.configs import SERVER, USERS, write_config
 
 TOML = """
 [groups.default]
@@ -26,14 +27,7 @@ code_length = 5
 fac = "*88"
 [groups.sales]
 mode = "optional"
-[[users]]
-extension = "1001"
-password = "pw"
-[[users]]
-extension = "1002"
-password = "pw"
-group = "sales"
-display_name = "Bob <b>Sales</b>"
+""" + USERS + """display_name = "Bob <b>Sales</b>"
 account_code = "4321"
 """
 
@@ -129,8 +123,7 @@ async def test_the_running_copy_follows_another_process(store: SettingsStore, tm
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from b2bua.runtime.cli import main
 
-    cfg = tmp_path / "b2bua.toml"
-    cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n' + TOML)
+    cfg = write_config(tmp_path, SERVER + TOML)
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([*args, "--config", str(cfg)])

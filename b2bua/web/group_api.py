@@ -28,7 +28,7 @@ from b2bua.runtime.config import Config
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS
 from dialplan.policy import GroupPolicy, Mode
 
-from .api import Document, Problem, _decode, _json, endpoint, error_reply, ok_reply, schema_ref
+from .api import Document, Problem, decode_body, endpoint, error_reply, json_reply, ok_reply, schema_ref
 
 if TYPE_CHECKING:
     from .portal import Portal
@@ -87,28 +87,28 @@ def routes(portal: Portal) -> list[Route]:
 
     async def list_groups(request: Request, who: Admin) -> Response:
         rows = await db.run(store.groups, who.group)
-        return _json(GroupList(items=[_group(r) for r in rows]))
+        return json_reply(GroupList(items=[_group(r) for r in rows]))
 
     async def one_group(request: Request, who: Admin) -> Response:
         name = request.path_params["group"]
         allowed(who, name)
         try:
             if request.method == "PUT":
-                body: dict[str, Any] = _decode(await request.body(), dict[str, Any])
+                body: dict[str, Any] = decode_body(await request.body(), dict[str, Any])
                 await db.run(store.set_group, name, group_from_mapping(body), who.name)
                 log.info("api: %s changed the code settings of group %s", who.name, name)
                 await portal.audit(request, who.name, "group.change", name, name)
             row = await db.run(store.group, name)
         except SettingsError as err:
             raise (Problem(404, str(err)) if err.field == "group" else _unprocessable(err)) from None
-        return _json(_group(row))
+        return json_reply(_group(row))
 
     async def list_users(request: Request, who: Admin) -> Response:
         group = request.query_params.get("group") or who.group
         if group is not None:
             allowed(who, group)
         rows = await db.run(store.users, group)
-        return _json(UserList(items=[_user(r) for r in rows]))
+        return json_reply(UserList(items=[_user(r) for r in rows]))
 
     async def one_user(request: Request, who: Admin) -> Response:
         extension = request.path_params["extension"]
@@ -118,7 +118,7 @@ def routes(portal: Portal) -> list[Route]:
             raise Problem(404, str(err)) from None
         allowed(who, row.group)
         if request.method == "PUT":
-            body: UserSettings = _decode(await request.body(), UserSettings)
+            body: UserSettings = decode_body(await request.body(), UserSettings)
             try:
                 settings = user_from_fields(body.mode, body.assigned_code)
                 await db.run(store.set_user, extension, settings, who.name)
@@ -127,7 +127,7 @@ def routes(portal: Portal) -> list[Route]:
             log.info("api: %s changed the code settings of user %s", who.name, extension)
             await portal.audit(request, who.name, "user.change", extension, row.group)
             row = await db.run(store.user, extension)
-        return _json(_user(row))
+        return json_reply(_user(row))
 
     def api(handler: Any) -> Any:
         return endpoint(portal, handler)

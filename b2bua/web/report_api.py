@@ -32,7 +32,7 @@ from b2bua.billing.reports import GROUPINGS, export_record
 from b2bua.runtime.admins import Admin
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS
 
-from .api import ApiError, Document, Problem, _decode, _json, endpoint, error_reply, ok_reply, schema_ref
+from .api import ApiError, Document, Problem, decode_body, endpoint, error_reply, json_reply, ok_reply, schema_ref
 from .call_pages import CodeRefused, set_code, visible_calls
 from .report_query import BillingStoreError, FieldError, Records, paging, period, record_filter
 
@@ -115,7 +115,7 @@ def routes(portal: Portal, server: Server) -> list[Route]:
             raise Problem(422, str(err), err.field) from None
         except BillingStoreError:
             raise Problem(503, "the billing database cannot be read just now") from None
-        return _json(ReportOut(
+        return json_reply(ReportOut(
             by=by, start=start.isoformat(), end=end.isoformat(),
             rows=[ReportRowOut(key=x.key, calls=x.calls, answered=x.answered, total_duration_s=x.total_duration_s,
                                average_duration_s=str(x.average_duration_s), total_cost=str(x.total_cost),
@@ -134,17 +134,17 @@ def routes(portal: Portal, server: Server) -> list[Route]:
             raise Problem(422, str(err), err.field) from None
         except BillingStoreError:
             raise Problem(503, "the billing database cannot be read just now") from None
-        return _json(CdrPage(
+        return json_reply(CdrPage(
             total=page.total, total_exact=page.exact, offset=offset, limit=limit,
             next=encode(page.after) if page.after else None, previous=encode(page.before) if page.before else None,
             items=[export_record(c, records.zone) for c in page.records],
         ))
 
     async def calls(request: Request, who: Admin) -> Response:
-        return _json(LiveCalls(calls=[msgspec.convert(c, LiveCallOut) for c in visible_calls(server, who)]))
+        return json_reply(LiveCalls(calls=[msgspec.convert(c, LiveCallOut) for c in visible_calls(server, who)]))
 
     async def code(request: Request, who: Admin) -> Response:
-        body: CodeRequest = _decode(await request.body(), CodeRequest)
+        body: CodeRequest = decode_body(await request.body(), CodeRequest)
         ref = request.path_params["ref"]
         try:
             group = set_code(server, who, ref, body.code, request.client.host if request.client else "?")
@@ -152,7 +152,7 @@ def routes(portal: Portal, server: Server) -> list[Route]:
             raise Problem(refused.status, refused.reason, refused.field) from None
         await portal.audit(request, who.name, "call.code", ref, group)
         call = next(c for c in visible_calls(server, who) if c["ref"] == ref)
-        return _json(msgspec.convert(call, LiveCallOut))
+        return json_reply(msgspec.convert(call, LiveCallOut))
 
     return [
         Route("/api/v1/reports/{by}", endpoint(portal, report), methods=["GET"]),

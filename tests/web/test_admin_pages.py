@@ -14,24 +14,20 @@ import re
 import subprocess
 import sys
 import urllib.request
-from typing import Iterator
 
 import pytest
 
+from tests.configs import SERVER
 from tests.test_code_settings import TOML
 
-from .client import ROOT_PW, SALES_PW, Client, Office, running_office
-from .test_api import call, make_token
-from .test_rates_api import CONFIG as RATES_CONFIG
+from .client import ROOT_PW, SALES_PW, Client, Office, call, make_token, office_fixture
+from .test_rates_api import BILLING
 
 # the rates office's server and billing, with the groups and users of the settings tests
-CONFIG = RATES_CONFIG.replace('[groups.default]\nmode = "optional"\n[groups.sales]\nmode = "optional"\n', "") + TOML
+CONFIG = SERVER + BILLING + TOML
 NEW_PW = "a new password 1"
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("admins"), CONFIG)
+office = office_fixture("admins", CONFIG)
 
 
 def entries(office: Office, *args: str) -> list[dict[str, str]]:

@@ -5,20 +5,14 @@ import refused whole with its lines, output escaped, top-up history by name."""
 from __future__ import annotations
 
 import html
-from typing import Iterator
 
-import pytest
-
-from .client import ROOT_PW, SALES_PW, Office, running_office
+from .client import ROOT_PW, SALES_PW, Office, office_fixture
 from .test_rates_api import CONFIG as RATES_CONFIG
 
 # the API's office, with small uploads
 CONFIG = RATES_CONFIG.replace("[groups.default]", "[http]\nmax_upload_bytes = 4096\n[groups.default]")
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("rates-pages"), CONFIG)
+office = office_fixture("rates-pages", CONFIG)
 
 
 def test_group_administrators_are_refused(office: Office) -> None:

@@ -7,11 +7,11 @@ from typing import Iterator
 
 import pytest
 
-from .client import Office
+from .client import Office, call, make_token, token_fixture
 from .report_fixture import office_with_records
-from .test_api import CONFIG, call, make_token, token
+from .test_api import CONFIG
 
-__all__ = ["token"]  # the fixture, on this module's office
+token = token_fixture("billing-system")
 
 MAY = "from=2024-05-01&to=2024-05-03"
 
