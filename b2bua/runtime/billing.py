@@ -63,6 +63,7 @@ from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent
 from dialplan import CallClass, CodeSource, NumberingPlan, classify
 
 from .config import BillingConfig, Config
+from .admin_db import safe_url
 from .rates import RateBook
 
 log = logging.getLogger("b2bua.billing")
@@ -216,7 +217,7 @@ class BillingService:
             await self._recover()
         else:
             log.error("billing database %s unavailable: call records go to the journal until it is back",
-                      _safe(self.store.url))
+                      safe_url(self.store.url))
             self._recovery = loop.create_task(self._recover_later(), name="cdr-recovery")
 
     async def _recover(self) -> None:
@@ -543,12 +544,3 @@ def _credit_deadline(ctl: CreditController) -> float | None:
     if d is not None and ctl.paid_s == 0 and ctl.state is CreditState.RESERVING and ctl.answered_at is not None:
         return max(d, ctl.answered_at + FIRST_RESERVE_GRACE)
     return d
-
-
-def _safe(url: str) -> str:
-    """A database URL without its password, for logs."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
-    return url

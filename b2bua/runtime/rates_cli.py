@@ -49,7 +49,7 @@ def _audit(args: argparse.Namespace, action: str, obj: str) -> None:
     """An audit-log entry of this command's change, in the server's database."""
     from .audit import note_cli
 
-    note_cli(_config(args).server.data_dir, action, obj)
+    note_cli(_config(args).server, action, obj)
 
 
 def _fail(message: str, code: int = 1) -> int:
