@@ -1,5 +1,5 @@
-"""Administrators of the portal, in the ``admins`` table of the server's
-database (a migration of :mod:`b2bua.runtime.store`).
+"""Administrators of the portal, in the ``admins`` table of the administrative
+database (:mod:`b2bua.runtime.admin_db`: SQLite, or PostgreSQL shared by several servers).
 
 Two roles: ``system`` (everything) and ``group``, a business-group administrator
 bound to one group, who sees and changes only that group's data.  Passwords are

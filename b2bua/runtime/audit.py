@@ -1,5 +1,5 @@
 """The audit log: who changed what, when and from where, in the ``audit_log``
-table of the server's database (a migration of :mod:`b2bua.runtime.store`).
+table of the administrative database (:mod:`b2bua.runtime.admin_db`).
 
 An entry names its actor (an administrator's name, ``token:NAME`` for an API
 token, or ``cli`` for the command line), the source address (empty for the

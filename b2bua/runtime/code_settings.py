@@ -1,4 +1,4 @@
-"""Business groups' and users' account-code settings in the server's database.
+"""Business groups' and users' account-code settings in the administrative database.
 
 Theory of operation
 -------------------

@@ -91,7 +91,7 @@ class CodesUnavailable(LookupError):
 
 
 class Follower(Protocol):
-    """Data of the server's database kept in memory along with the account codes."""
+    """Administrative data kept in memory along with the account codes."""
 
     def read(self, db: AdminDb, /) -> Any:
         """In the worker thread, on the reader's connection: the data as stored now."""
