@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -66,15 +66,24 @@ class AdminBackend:
 
     name: str
     server: ServerConfig
+    opened: list[AdminDb] = field(default_factory=list)
 
     def open(self) -> AdminDb:
-        return open_admin_db(self.server)
+        db = open_admin_db(self.server)
+        self.opened.append(db)
+        return db
+
+    def close(self) -> None:
+        for db in self.opened:
+            db.close()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def admin_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AdminBackend]:
     if request.param == "sqlite":
-        yield AdminBackend("sqlite", ServerConfig(data_dir=str(tmp_path)))
-        return
-    url = request.getfixturevalue("fresh_schema")
-    yield AdminBackend("postgresql", ServerConfig(data_dir=str(tmp_path), database=url))
+        backend = AdminBackend("sqlite", ServerConfig(data_dir=str(tmp_path)))
+    else:
+        url = request.getfixturevalue("fresh_schema")
+        backend = AdminBackend("postgresql", ServerConfig(data_dir=str(tmp_path), database=url))
+    yield backend
+    backend.close()

@@ -95,6 +95,7 @@ def test_processes_starting_at_once_migrate_once(fresh_schema: str, tmp_path: Pa
     assert errors == []
     db = open_admin_db(server)
     rows = db.execute("SELECT version FROM admin_migrations ORDER BY version").fetchall()
+    db.close()
     assert [r[0] for r in rows] == list(range(1, len(PG_MIGRATIONS) + 1))
 
 
