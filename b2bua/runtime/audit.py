@@ -1,5 +1,5 @@
 """The audit log: who changed what, when and from where, in the ``audit_log``
-table of the server's database (a migration of :mod:`b2bua.runtime.store`).
+table of the administrative database (:mod:`b2bua.runtime.admin_db`).
 
 An entry names its actor (an administrator's name, ``token:NAME`` for an API
 token, or ``cli`` for the command line), the source address (empty for the
@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import time
-from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import msgspec
 
 from b2bua.billing.reports import CSV_LINE_END, csv_cell
+
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
+    from .config import ServerConfig
 
 CLI: Final = "cli"  # the actor of a change made on the command line
 MAX_PAGE: Final = 500
@@ -49,19 +51,18 @@ class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class AuditLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: AdminDb) -> None:
         self.db = db
 
     def record(self, actor: str, action: str, obj: str, *, group: str | None = None, address: str = "",
                now: float | None = None) -> None:
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
-        with self.db:
-            self.db.execute(
-                "INSERT INTO audit_log (at, actor, address, action, object, grp) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time() if now is None else now, actor[:MAX_TEXT], address[:MAX_TEXT], action,
-                 obj[:MAX_TEXT], group),
-            )
+        self.db.execute(
+            "INSERT INTO audit_log (at, actor, address, action, object, grp) VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time() if now is None else now, actor[:MAX_TEXT], address[:MAX_TEXT], action,
+             obj[:MAX_TEXT], group),
+        )
 
     def search(self, group: str | None = None, *, actor: str = "", action: str = "", offset: int = 0,
                limit: int = 50) -> tuple[int, list[AuditEntry]]:
@@ -103,11 +104,11 @@ def export_csv(entries: list[AuditEntry]) -> str:
     return out.getvalue()
 
 
-def note_cli(data_dir: str | Path, action: str, obj: str, group: str | None = None) -> None:
-    """Record a command-line change (its own connection to the server's database)."""
-    from .store import open_database
+def note_cli(server: ServerConfig, action: str, obj: str, group: str | None = None) -> None:
+    """Record a command-line change (its own connection to the administrative database)."""
+    from .admin_db import open_admin_db
 
-    db = open_database(data_dir)
+    db = open_admin_db(server)
     try:
         AuditLog(db).record(CLI, action, obj, group=group)
     finally:

@@ -41,6 +41,7 @@ from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallRouted,
 from dialplan import CodeSource, NumberingPlan
 
 from .config import BillingConfig, Config
+from .admin_db import safe_url
 from .prepaid import CreditControl
 from .rates import RateBook, billing_for
 
@@ -127,7 +128,7 @@ class BillingService(CreditControl):
             await self._recover()
         else:
             log.error("billing database %s unavailable: call records go to the journal until it is back",
-                      _safe(self.store.url))
+                      safe_url(self.store.url))
             self._recovery = loop.create_task(self._recover_later(), name="cdr-recovery")
 
     async def _recover(self) -> None:
@@ -291,11 +292,3 @@ class BillingService(CreditControl):
         except Exception:
             log.exception("closing the billing database failed")
 
-
-def _safe(url: str) -> str:
-    """A database URL without its password, for logs."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
-    return url

@@ -25,7 +25,7 @@ from .report_cli import register as report_parsers
 from .settings_cli import add_parsers as settings_parsers
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
-    import sqlite3
+    from .admin_db import AdminDb
 
 EXIT_CONFIG = 2
 T = TypeVar("T")
@@ -145,18 +145,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace, make: Callable[[Any], T]) -> T | None:
-    """``make(the server's database)`` for a command, or None (said why)."""
-    from .store import StoreError, open_database
+    """``make(the administrative database)`` for a command, or None (said why)."""
+    from .admin_db import open_admin_db
+    from .store import StoreError
 
     config = _load(args.config, None)
     try:
-        return make(open_database(config.server.data_dir))
+        return make(open_admin_db(config.server))
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return None
 
 
-def _audit(db: sqlite3.Connection, action: str, obj: str, group: str | None = None) -> None:
+def _audit(db: AdminDb, action: str, obj: str, group: str | None = None) -> None:
     """An audit-log entry of a command's change (:mod:`b2bua.runtime.audit`)."""
     from .audit import CLI, AuditLog
 
@@ -425,12 +426,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sqlite3
+
+    import psycopg
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except ConfigError as err:
         print(f"b2bua: configuration error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    except (sqlite3.Error, psycopg.Error) as err:  # the database went away during the command
+        print(f"b2bua: administrative database ([server] database): {' '.join(str(err).split())}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

@@ -1,4 +1,4 @@
-"""Business groups' and users' account-code settings in the server's database.
+"""Business groups' and users' account-code settings in the administrative database.
 
 Theory of operation
 -------------------
@@ -31,17 +31,20 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import msgspec
 
 from dialplan.codes import parse_prefix_list
 from dialplan.policy import GroupPolicy, Mode, UserPolicy
 
+from .admin_schema import upsert
 from .config import Config, UserConfig
+
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
 
 log = logging.getLogger("b2bua.codes")
 
@@ -50,6 +53,13 @@ SEEDED_BY = "configuration file"  # changed_by of rows the TOML seeded or reset
 _PATH = re.compile(r"at `\$\.([a-z_]+)")
 _LISTS = ("required_classes", "required_prefixes", "auth_classes")
 _NUMBERS = ("code_length", "prompt_attempts", "auth_level", "post_call_window")
+_GROUP_COLUMNS = ("grp", "settings", "changed_at", "changed_by")
+_USER_COLUMNS = ("extension", "mode", "assigned_code", "changed_at", "changed_by")
+SEED_GROUP = f"INSERT INTO group_settings ({', '.join(_GROUP_COLUMNS)}) VALUES (?, ?, ?, ?) ON CONFLICT (grp) DO NOTHING"
+SEED_USER = (f"INSERT INTO user_code_settings ({', '.join(_USER_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
+             " ON CONFLICT (extension) DO NOTHING")
+SET_GROUP = upsert("group_settings", _GROUP_COLUMNS, ("grp",))
+SET_USER = upsert("user_code_settings", _USER_COLUMNS, ("extension",))
 
 
 class SettingsError(Exception):
@@ -170,6 +180,10 @@ class GroupRow(msgspec.Struct, frozen=True, kw_only=True):
     changed_by: str
 
 
+def _mode(p: UserPolicy) -> str | None:
+    return None if p.mode is None else p.mode.value  # the text: a driver may store an enum's name
+
+
 def _user_seed(u: UserConfig) -> UserPolicy:
     return UserPolicy(mode=u.account_code_mode, assigned_code=u.account_code)
 
@@ -178,7 +192,7 @@ class SettingsStore:
     """``group_settings`` and ``user_code_settings`` for the command line and the
     portal (the running server reads them through :class:`LiveSettings`)."""
 
-    def __init__(self, db: sqlite3.Connection, config: Config) -> None:
+    def __init__(self, db: AdminDb, config: Config) -> None:
         self.db = db
         self.config = config
         self.users_by_ext = {u.extension: u for u in config.users}
@@ -186,22 +200,20 @@ class SettingsStore:
     def seed(self) -> tuple[int, int]:
         """Insert the configured groups and users that have no row; (groups, users) added."""
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            g = self.db.executemany(
-                "INSERT OR IGNORE INTO group_settings VALUES (?, ?, ?, ?)",
-                [(name, msgspec.json.encode(p).decode(), now, SEEDED_BY) for name, p in self.config.groups.items()],
-            ).rowcount
-            u = self.db.executemany(
-                "INSERT OR IGNORE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                [(x.extension, p.mode, p.assigned_code, now, SEEDED_BY)
-                 for x in self.config.users for p in [_user_seed(x)]],
-            ).rowcount
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-        return max(g, 0), max(u, 0)
+        groups = [(name, msgspec.json.encode(p).decode(), now, SEEDED_BY) for name, p in self.config.groups.items()]
+        users = [(x.extension, _mode(p), p.assigned_code, now, SEEDED_BY)
+                 for x in self.config.users for p in [_user_seed(x)]]
+        if not self._missing(groups, users):
+            return 0, 0  # nothing to add: no write (nodes starting at once do not wait on each other)
+        with self.db.transaction():
+            g = self.db.executemany(SEED_GROUP, groups) if groups else 0
+            u = self.db.executemany(SEED_USER, users) if users else 0
+        return g, u
+
+    def _missing(self, groups: list[tuple[Any, ...]], users: list[tuple[Any, ...]]) -> bool:
+        have_groups = {r[0] for r in self.db.execute("SELECT grp FROM group_settings")}
+        have_users = {r[0] for r in self.db.execute("SELECT extension FROM user_code_settings")}
+        return any(g[0] not in have_groups for g in groups) or any(u[0] not in have_users for u in users)
 
     # groups
     def groups(self, only: str | None = None) -> list[GroupRow]:
@@ -219,8 +231,8 @@ class SettingsStore:
         self._known_group(name)
         found = self.groups(only=name)
         if not found:  # configured after this database was seeded: the file's settings
-            self.db.execute("INSERT OR IGNORE INTO group_settings VALUES (?, ?, ?, ?)",
-                            (name, msgspec.json.encode(self.config.groups[name]).decode(), time.time(), SEEDED_BY))
+            settings = msgspec.json.encode(self.config.groups[name]).decode()
+            self.db.execute(SEED_GROUP, (name, settings, time.time(), SEEDED_BY))
             found = self.groups(only=name)
         return found[0]
 
@@ -232,8 +244,7 @@ class SettingsStore:
 
     def set_group(self, name: str, settings: GroupPolicy, by: str) -> None:
         self._known_group(name)
-        self.db.execute("INSERT OR REPLACE INTO group_settings VALUES (?, ?, ?, ?)",
-                        (name, msgspec.json.encode(settings).decode(), time.time(), by))
+        self.db.execute(SET_GROUP, (name, msgspec.json.encode(settings).decode(), time.time(), by))
 
     def reset_group(self, name: str) -> GroupPolicy:
         """The configuration file's settings for ``name`` again."""
@@ -272,14 +283,12 @@ class SettingsStore:
             "SELECT 1 FROM account_codes WHERE grp = ? AND code = ?", (row.group, code)
         ).fetchone() is None:
             raise SettingsError(f"assigned_code: no code {code} in group {row.group!r}", "assigned_code")
-        self.db.execute("INSERT OR REPLACE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                        (extension, settings.mode, code, time.time(), by))
+        self.db.execute(SET_USER, (extension, _mode(settings), code, time.time(), by))
 
     def reset_user(self, extension: str) -> UserPolicy:
         self.user(extension)
         settings = _user_seed(self.users_by_ext[extension])
-        self.db.execute("INSERT OR REPLACE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                        (extension, settings.mode, settings.assigned_code, time.time(), SEEDED_BY))
+        self.db.execute(SET_USER, (extension, _mode(settings), settings.assigned_code, time.time(), SEEDED_BY))
         return settings
 
 
@@ -311,7 +320,7 @@ class LiveSettings:
         self.on_change: list[Callable[[CodeSettings], None]] = []
         self.reloads = 0
 
-    def read(self, db: sqlite3.Connection, /) -> CodeSettings:
+    def read(self, db: AdminDb, /) -> CodeSettings:
         """In the reloads' worker thread: the stored settings of the configured
         groups and users (a row that does not decode: the previous copy's)."""
         old = self.current

@@ -55,6 +55,9 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     listen: list[str] = msgspec.field(default_factory=lambda: ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"])
     data_dir: str = "b2bua-data"
+    # administrative data (account codes, settings, administrators, audit log):
+    # "" = the SQLite file in data_dir; postgresql://... = shared by every node there
+    database: str = ""
     user_agent: str = "b2bua"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # seconds live calls get at SIGTERM/SIGINT to be ended (BYE, 503/CANCEL), their
@@ -64,6 +67,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         if not self.listen:
             raise ValueError("at least one listen address is needed")
+        if self.database and not self.database.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database: a postgresql:// URL, or empty for the SQLite file in data_dir")
         for item in self.listen:
             parse_listen(item)
 

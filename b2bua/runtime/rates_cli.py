@@ -46,10 +46,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _audit(args: argparse.Namespace, action: str, obj: str) -> None:
-    """An audit-log entry of this command's change, in the server's database."""
+    """An audit-log entry of this command's change, in the administrative database."""
     from .audit import note_cli
 
-    note_cli(_config(args).server.data_dir, action, obj)
+    note_cli(_config(args).server, action, obj)
 
 
 def _fail(message: str, code: int = 1) -> int:

@@ -45,6 +45,7 @@ from .ids import RandomIds
 from .flash import FlashMediaService
 from .prompts import PromptService
 from . import lockstate
+from .admin_db import AdminDb, open_admin_db
 from .store import BindingWriter, load_secret, open_database, restore_bindings
 
 log = logging.getLogger("b2bua")
@@ -57,7 +58,8 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.ids = RandomIds()
-        self.store: sqlite3.Connection | None = None
+        self.store: sqlite3.Connection | None = None  # registrations
+        self.admin_db: AdminDb | None = None  # codes, settings, ... ([server] database)
         self.codes: CodeStore | None = None
         self.settings: LiveSettings | None = None
         self.bindings: BindingWriter | None = None
@@ -76,9 +78,10 @@ class Server:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.store = open_database(cfg.server.data_dir)
-        SettingsStore(self.store, cfg).seed()  # the file's groups and users the database lacks
-        self.codes = CodeStore(self.store)
-        auth_codes = AuthCodeStore(self.store).table()
+        self.admin_db = admin_db = await asyncio.to_thread(open_admin_db, cfg.server)
+        await asyncio.to_thread(SettingsStore(admin_db, cfg).seed)  # the file's groups and users the database lacks
+        self.codes = CodeStore(admin_db)
+        auth_codes = await asyncio.to_thread(AuthCodeStore(admin_db).table)
         self.settings = LiveSettings(cfg)
         self.codes.followers += [auth_codes, self.settings]
         await self.codes.start()  # in memory before the first call; kept current off the loop
@@ -347,6 +350,9 @@ class Server:
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self.admin_db is not None:
+            self.admin_db.close()
+            self.admin_db = None
         if self.billing is not None:
             await self.billing.stop(timeout)
         if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop

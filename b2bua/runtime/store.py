@@ -1,6 +1,8 @@
 """The server's own SQLite database (registrations, account codes, authorization
 codes, portal administrators, groups' and users' code settings, the audit log), created on
-first start by ``open_database``.
+first start by ``open_database``.  With ``[server] database`` set to a PostgreSQL URL the
+administrative tables live there instead (:mod:`b2bua.runtime.admin_db`); registrations
+stay here.
 
 Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
 steps in ``schema_migrations``); a database from before that style, which kept one
@@ -19,6 +21,8 @@ from typing import Any
 
 from b2bua.calls.registrar import Binding, LocationService
 from b2bua.migrations import Migrations, migrate_sqlite, version_table
+
+from .admin_schema import sqlite_version_step
 from b2bua.sip.endpoint import Address
 
 log = logging.getLogger("b2bua.store")
@@ -129,6 +133,8 @@ MIGRATIONS: Migrations = [
         )""",
         "CREATE INDEX IF NOT EXISTS audit_log_grp ON audit_log (grp, id)",
     ],
+    # the version of the data the running server keeps in memory (b2bua.runtime.admin_schema)
+    sqlite_version_step(),
 ]
 
 

@@ -36,7 +36,7 @@ from b2bua.runtime.admins import AdminStore
 from b2bua.runtime.audit import AuditLog
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import Config
-from b2bua.runtime.store import open_database
+from b2bua.runtime.admin_db import open_admin_db
 
 from .admin_pages import routes as admin_routes
 from .api import routes as api_routes
@@ -59,8 +59,7 @@ from .report_pages import routes as report_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
-    import sqlite3
-
+    from b2bua.runtime.admin_db import AdminDb
     from b2bua.runtime.server import Server
 
 log = logging.getLogger("b2bua.portal")
@@ -121,10 +120,10 @@ class Guard:
 
 
 class PortalDb:
-    """The portal's own connection to the server's database, used in a worker
-    thread, one call at a time."""
+    """The portal's own connection to the administrative database, used in a
+    worker thread, one call at a time."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: AdminDb) -> None:
         self.db = db
         self.codes = CodeStore(db)
         self.admins = AdminStore(db)
@@ -149,7 +148,7 @@ class Portal:
     def __init__(self, config: Config) -> None:
         self.config = config
         http = config.http
-        self.db = PortalDb(open_database(config.server.data_dir))
+        self.db = PortalDb(open_admin_db(config.server))
         self.sessions = Sessions(http.session_idle, http.session_max)
         self.guard = LoginGuard(http.login_max_failures, http.login_address_max_failures, http.login_window,
                                 http.login_lockout)

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-t
 CARRIER_IP = "127.0.0.3"  # SIPp bound here is the carrier calling in
 
 
-def config(data: Path, carrier_port: int, no_answer: float = 30.0, extra: str = "") -> str:
+def config(data: Path, carrier_port: int, no_answer: float = 30.0, extra: str = "", server: str = "") -> str:
     return f"""
 [server]
 data_dir = "{data}"
+{server}
 log_level = "info"
 [sip]
 t1 = 0.1
@@ -77,12 +78,13 @@ prompt = "off"   # these tests dial their codes; a missing one is refused (promp
 
 
 class Rig:
-    def __init__(self, tmp: Path, no_answer: float = 30.0, extra: str = "", carrier_port: int | None = None) -> None:
+    def __init__(self, tmp: Path, no_answer: float = 30.0, extra: str = "", carrier_port: int | None = None,
+                 server: str = "") -> None:
         self.tmp = tmp
         self.data = tmp / "data"
         self.carrier_port = carrier_port or free_port()
         extra = extra.replace("CARRIER_PORT", str(self.carrier_port))
-        self.server = ServerProcess(tmp, config=config(self.data, self.carrier_port, no_answer, extra))
+        self.server = ServerProcess(tmp, config=config(self.data, self.carrier_port, no_answer, extra, server))
         self.target = self.server.addr
         self.procs: list[Sipp] = []
 
