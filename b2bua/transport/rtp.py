@@ -42,11 +42,12 @@ sends again (the pacer counts frames: ``frames``), as if it had been ticked.
 A frame source is ``source(sender) -> bytes | None``: it builds the datagram
 with the stream's :class:`~b2bua.media.rtp.RtpSender` (``audio`` for a frame
 of audio, :meth:`b2bua.media.rfc4733.EventSender.next_packet` for an event)
-or returns None for a frame of silence, which sends nothing (or, when the stream has an ``idle`` payload, that payload: a prompt's
-caller then gets a packet every 20 ms, silence between sounds, and its media
-clock never jumps: frames a late tick skips do not move it on either, the
-sound goes on from where it was, a little late, rather than leave a gap that
-a phone placing audio by timestamp fills with noise);
+or returns None for a frame of silence, which sends nothing (or, when the
+stream has an ``idle`` payload, that payload: a prompt's caller then gets a
+packet every 20 ms, silence between sounds, and its media clock never jumps:
+frames a late tick skips do not move it on either, the sound goes on from
+where it was, a little late, rather than leave a gap that a phone placing
+audio by timestamp fills with noise);
 :meth:`RtpStream.play` takes an iterable of audio payloads instead (each
 stamped by ``audio``, no source called per frame).  The pacer records
 each tick's lateness (``lateness``, seconds), which the bench reports as
@@ -58,18 +59,15 @@ Public API
 ----------
 ``RtpPortPool(first=20000, last=20999)``: ``acquire() -> int``,
 ``release(port)``, ``in_use``, ``capacity``.
-``RtpPacer(loop, *, interval=0.02, max_burst=2, keep=100_000)``:
-``ticks``, ``frames``, ``skipped``, ``sending`` (streams ticked now),
-``lateness`` and ``spread`` (deques of the last
-``keep`` ticks' lateness and duration, seconds),
-``close()``.
-``await open_stream(pool, pacer, *, host="127.0.0.1", remote=None,
-payload_type=0, on_packet=None, rtcp_interval=None, rtcp_mux=True,
-sender=None) -> RtpStream``.
+``RtpPacer(loop, *, interval=0.02, max_burst=2, keep=100_000)``: ``ticks``,
+``frames``, ``skipped``, ``sending`` (streams ticked now), ``lateness`` and
+``spread`` (deques of the last ``keep`` ticks' lateness and duration, seconds), ``close()``.
+``await open_stream(pool, pacer, *, host="127.0.0.1", remote=None, payload_type=0,
+on_packet=None, rtcp_interval=None, rtcp_mux=True, sender=None) -> RtpStream``.
 ``RtpStream``: ``port``, ``remote``, ``latched``, ``sender``, ``receiver``, ``datagram``,
-``play(payloads, on_done=None)``, ``set_source(source, on_done=None)``,
-``stop()``, ``close()``, ``playing``, ``idle`` (a payload sent every frame
-while nothing plays, e.g. G.711 silence; None: nothing is sent); counters ``received``, ``sent``,
+``play(payloads, on_done=None)``, ``set_source(source, on_done=None)``, ``stop()``,
+``close()``, ``playing``, ``idle`` (a payload sent every frame while nothing plays,
+e.g. G.711 silence; None: nothing is sent); counters ``received``, ``sent``,
 ``malformed``, ``unexpected``, ``rtcp_received``.
 """
 
@@ -359,8 +357,8 @@ class RtpStream:
         if self.rtcp_interval is not None and now >= self._next_report:
             self._next_report = now + self.rtcp_interval
             self._send_report(now)
-        if not self.busy:
-            self.pacer.update(self)  # nothing more to send: left out of the ticks until there is
+        if self._payloads is None and self._source is None and self._idle is None and self.rtcp_interval is None:
+            self.pacer.update(self)  # nothing more to send (not busy): left out of the ticks until there is
 
     def _finished(self) -> None:
         """The source ran out: on_done() (which may play something else)."""
