@@ -26,6 +26,8 @@ data_dir = "{data}"
 log_level = "info"
 [sip]
 t1 = 0.1
+t4 = 1.0  # loopback: Timers I and K need not absorb retransmissions 5 s long
+timer_d = 1.0  # nor Timer D the callee's final responses 32 s long
 invite_challenge = 401
 no_answer_timeout = {no_answer}
 [[users]]
