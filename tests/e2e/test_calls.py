@@ -176,7 +176,7 @@ def test_caller_cancels_while_ringing(rig: Rig) -> None:
 
 
 def test_no_answer_timeout(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, no_answer=2.0)
+    rig = Rig(tmp_path, no_answer=1.0)
     try:
         port = free_port()
         rig.register("1002", "pw1002", port)
