@@ -30,6 +30,7 @@ def test_defaults_listen_on_loopback_udp_and_tcp() -> None:
         ("[sip]\nt1 = 'fast'\n", "$.sip.t1"),
         ("[sip]\nt1 = -1\n", "$.sip.t1"),
         ("[sip]\nt1 = 5.0\nt2 = 1.0\n", "$.sip"),
+        ("[sip]\ntimer_d = 0\n", "$.sip.timer_d"),
         ("[server]\nlisten = ['udp:127.0.0.1']\n", "$.server"),
         ("[server]\nlisten = ['sctp:127.0.0.1:5060']\n", "$.server"),
         ("[server]\nlog_level = 'loud'\n", "$.server.log_level"),

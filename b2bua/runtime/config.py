@@ -110,6 +110,9 @@ class SipConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     t1: Seconds = 0.5  # RFC 3261 §17.1.1.1
     t2: Seconds = 4.0
     t4: Seconds = 5.0
+    # seconds a failed INVITE's transaction absorbs the callee's retransmitted final
+    # response on UDP (Timer D); unset: 32 or 64*T1, whichever is longer (RFC 3261)
+    timer_d: Seconds | None = None
     max_tcp_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65_535
 

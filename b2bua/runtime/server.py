@@ -87,7 +87,7 @@ class Server:
         await self.codes.start()  # in memory before the first call; kept current off the loop
         self.started = time.time()
         sip = cfg.sip
-        endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, user_agent=cfg.server.user_agent)
+        endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, timer_d=sip.timer_d, user_agent=cfg.server.user_agent)
         self.endpoint = endpoint
         self.calllog = CallLog()
         # billing first: a call must not start before its records can be queued

@@ -143,14 +143,21 @@ class ServerProcess:
         return (self.host, self.port)
 
     def _wait_ready(self) -> None:
+        """Until the server answers an OPTIONS: one is sent every 50 ms, and an
+        answer to any of them (a socket of its own gets no other) will do."""
         client = UdpClient(self.addr)
         try:
             end = time.monotonic() + 20
             while time.monotonic() < end:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited: {self.output()}")
-                if client.request(options(self.host, self.port), timeout=0.3) is not None:
-                    return
+                client.sock.sendto(options(self.host, self.port), self.addr)
+                client.sock.settimeout(0.05)
+                try:
+                    if client.sock.recv(65535).startswith(b"SIP/2.0 "):
+                        return
+                except (socket.timeout, ConnectionRefusedError):
+                    time.sleep(0.01)  # refused: not listening yet
             raise RuntimeError(f"server did not answer: {self.output()}")
         finally:
             client.close()

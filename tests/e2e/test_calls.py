@@ -27,6 +27,8 @@ data_dir = "{data}"
 log_level = "info"
 [sip]
 t1 = 0.1
+t4 = 1.0  # loopback: Timers I and K need not absorb retransmissions 5 s long
+timer_d = 1.0  # nor Timer D the callee's final responses 32 s long
 invite_challenge = 401
 no_answer_timeout = {no_answer}
 [[users]]
@@ -176,7 +178,7 @@ def test_caller_cancels_while_ringing(rig: Rig) -> None:
 
 
 def test_no_answer_timeout(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, no_answer=2.0)
+    rig = Rig(tmp_path, no_answer=1.0)
     try:
         port = free_port()
         rig.register("1002", "pw1002", port)

@@ -95,7 +95,7 @@ def test_api_conforms_to_its_openapi_document(office: Office, token: str) -> Non
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         def conforms(case: Any) -> None:
             # schema-valid data may still be refused 422 for rules across fields
             # (min_digits above max_digits, active_from after active_until)
