@@ -133,8 +133,13 @@ def make_credit_account(page: Page) -> None:
 def add_codes(page: Page, tmp: Path) -> None:
     nav(page, "Add a code")
     expect(page.get_by_label("Group")).to_have_value("default")  # the one group configured
+    # the form offers the plan and the account made above; a typo is named, not saved
+    expect(page.locator("#rate_plan-names option")).to_have_attribute("value", "office")
+    expect(page.locator("#credit_account-names option")).to_have_attribute("value", "acme")
     submit(page, {"Code (digits)": "12345", "Name (client, matter, project)": "Acme prepaid",
-                  "Rate plan": "office", "Credit account": "acme"}, "Add")  # prepaid: acme pays
+                  "Rate plan": "ofice", "Credit account": "acme"}, "Add")  # prepaid: acme pays
+    expect(page.get_by_role("alert")).to_have_text("rate_plan: no rate plan 'ofice' (add it under Rates first)")
+    submit(page, {"Rate plan": "office"}, "Add")
     expect(page.get_by_role("status")).to_have_text("Added code 12345 to group default.")
     clients = tmp / "clients.csv"
     clients.write_text(CODES)
@@ -300,7 +305,13 @@ def balance_went_down(page: Page) -> None:
     page.get_by_role("link", name="acme").click()
     expect(page.locator("#balance")).to_have_text("16.90 EUR")
     expect(page.locator("#history tbody tr").first).to_contain_text("root")
+    charge = page.locator("#charges tbody tr")
+    expect(charge).to_have_count(1)  # which call spent it
+    expect(charge.locator("td").nth(2)).to_have_text("-0.60")
     shot(page, "credit-history")
+    charge.get_by_role("link").click()
+    expect(page.locator("dl.record")).to_contain_text("12345 (shortcut)")
+    expect(page.locator("dl.record")).to_contain_text("0.60 EUR")
 
 
 def audit_log_tells_who_did_what(page: Page) -> None:
