@@ -47,7 +47,7 @@ from b2bua.billing.tariffs import PlanInfo, RateRow, build_plans
 from dialplan.policy import CodeSource
 
 if TYPE_CHECKING:
-    from b2bua.billing.admin_sql import TopUp
+    from b2bua.billing.admin_sql import Charge, TopUp
     from b2bua.billing.records import RecordFilter, RecordQuery
     from b2bua.billing.reports import PartSum
 
@@ -343,3 +343,7 @@ class BillingStore(abc.ABC):
     @abc.abstractmethod
     async def credit_history(self, account: str, limit: int = 100) -> list[TopUp]:
         """The latest administrative changes of ``account``, newest first."""
+
+    @abc.abstractmethod
+    async def credit_charges(self, account: str, limit: int = 100) -> list[Charge]:
+        """The latest calls charged to ``account`` (committed reservations), newest first."""

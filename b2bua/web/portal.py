@@ -303,7 +303,7 @@ class PortalApp:
             Route("/login", portal.login_page, methods=["GET"]),
             Route("/login", portal.login, methods=["POST"]),
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
-            *code_routes(portal),
+            *code_routes(portal, billing.store if billing is not None else None),
             *call_routes(portal, server),
             *group_routes(portal),
             *report_routes(portal),
