@@ -4,7 +4,8 @@
 ``i + 1`` in one transaction, and the step is recorded as a row ``(version,
 applied_at)`` in the database's version table: ``billing_migrations`` in the billing
 database (SQLite or PostgreSQL), ``schema_migrations`` in the server's own SQLite
-database (registrations, account codes).  A schema change is a new list appended at
+database (registrations, account codes), ``admin_migrations`` in a PostgreSQL database
+of the administrative data (``b2bua.runtime.admin_db``).  A schema change is a new list appended at
 the end; a released step is never edited.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from typing import Any, Sequence
+from typing import Any, ContextManager, Protocol, Sequence
 
 Migrations = Sequence[Sequence[str]]
 
@@ -52,4 +53,26 @@ async def migrate_postgres(con: Any, migrations: Migrations, table: str) -> int:
         for statement in migrations[target]:
             await con.execute(statement)
         await con.execute(f"INSERT INTO {table} VALUES ($1, $2)", target + 1, time.time())
+    return len(migrations)
+
+
+class Blocking(Protocol):
+    """A synchronous connection with ``?`` parameters (``b2bua.runtime.admin_db``)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Any: ...
+
+    def transaction(self) -> ContextManager[None]: ...
+
+
+def migrate_postgres_blocking(db: Blocking, migrations: Migrations, table: str, lock: int) -> int:
+    """The same through a synchronous connection, in one transaction that holds the
+    advisory lock ``lock`` (processes starting at once migrate one after the other)."""
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(?)", (lock,))
+        db.execute(version_table(table, "DOUBLE PRECISION"))
+        version = int(db.execute(f"SELECT coalesce(max(version), 0) FROM {table}").fetchone()[0])
+        for target in range(version, len(migrations)):
+            for statement in migrations[target]:
+                db.execute(statement)
+            db.execute(f"INSERT INTO {table} VALUES (?, ?)", (target + 1, time.time()))
     return len(migrations)

@@ -2,7 +2,7 @@
 needing an account code without one, hear the server's prompt, key the code by
 INFO, and are connected to a SIPp callee (the server then bridges the media).
 
-Run:  .venv/bin/python bench/prompted.py [--rates 10,20,40] [--seconds 10]
+Run:  .venv/bin/python bench/prompted.py [--rates 10,20,40] [--seconds 10] [--code DIR] [--profile FILE]
 
 Everything runs on loopback and is stopped at the end.  Per step: SIPp's
 successful and failed calls, the rate achieved, the server's CPU (utime+stime
@@ -11,12 +11,19 @@ prompts ran at once at most (each one an RTP stream paced every 20 ms, playing
 the announcement, then ringback) and how late the 20 ms pacing ran (99th
 percentile over the last 1,000 ticks, ms).  Each call lasts about 3 s in the prompt
 (183, five INFO digits 150 ms apart, "thank you") plus 1 s of talk.
+
+``--code DIR`` runs the server (and the code list's command) from another
+checkout (PYTHONPATH=DIR; without it, this checkout), so that two commits can be
+measured in one run; the first line printed names the package that runs.
+``--profile FILE`` runs the server under cProfile, writes its statistics to
+FILE and prints the functions with the most own time, per call and in all.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pstats
 import os
 import re
 import shutil
@@ -88,17 +95,27 @@ def main() -> int:
     ap.add_argument("--rates", default="10,20,40,80")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--keep", action="store_true")
+    ap.add_argument("--code", type=Path, default=ROOT, help="the checkout whose b2bua package the server runs")
+    ap.add_argument("--profile", type=Path, help="run the server under cProfile, its statistics to this file")
+    ap.add_argument("--top", type=int, default=30)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="b2bua-prompted-"))
     carrier, port = free_port(), free_port()
     cfg = work / "b2bua.toml"
     cfg.write_text(CONFIG.format(data=work / "data", carrier=carrier))
+    env = {**os.environ, "PYTHONPATH": str(args.code.resolve())}
+    package = subprocess.run([PY, "-c", "import b2bua; print(b2bua.__file__)"], cwd=work, env=env,
+                             check=True, capture_output=True, text=True).stdout.strip()
+    print(f"server: {Path(package).parent}")
     subprocess.run([PY, "-m", "b2bua.runtime.cli", "codes", "add", "12345", "--config", str(cfg)],
-                   check=True, cwd=ROOT, capture_output=True)
+                   check=True, cwd=work, env=env, capture_output=True)
+    profiler = ["-m", "cProfile", "-o", str(args.profile.resolve())] if args.profile else []
     server = subprocess.Popen(
-        [PY, "-m", "b2bua.runtime.cli", "serve", "--listen", f"udp:127.0.0.1:{port}", "--config", str(cfg)],
-        cwd=work, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT,
+        [PY, *profiler, "-m", "b2bua.runtime.cli", "serve", "--listen", f"udp:127.0.0.1:{port}",
+         "--config", str(cfg)],
+        cwd=work, env=env, stdout=open(work / "server.log", "wb"), stderr=subprocess.STDOUT,
     )
+    completed = 0
     procs: list[subprocess.Popen[bytes]] = [server]
     try:
         time.sleep(2.0)
@@ -129,6 +146,7 @@ def main() -> int:
             failed = _count(stats, "Failed call")
             status = json.loads((work / "data" / "status.json").read_text())
             peak, late = status.get("prompts_peak", "?"), status.get("rtp_tick_late_p99_ms", "?")
+            completed += ok
             print(f"{rate:6.0f} {calls:6d} {ok:6d} {failed:6d} {ok / wall:8.1f}/s {cpu / wall * 100:5.0f}% {peak!s:>8} "
                   f"{late!s:>9}")
             if failed:
@@ -145,7 +163,21 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
         else:
             print("working files:", work)
+    if args.profile:
+        _print_profile(args.profile, completed, args.top)
     return 0
+
+
+def _print_profile(path: Path, calls: int, top: int) -> None:
+    """The server's functions with the most own time: microseconds per completed call, share of all."""
+    stats = pstats.Stats(str(path))
+    total = sum(tt for _, _, tt, _, _ in stats.stats.values())  # type: ignore[attr-defined]
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]  # type: ignore[attr-defined]
+    print(f"\nprofile: {total:.1f} s of own time in all, {calls} calls completed")
+    print(f"{'us/call':>8} {'share':>6} {'ncalls':>9}  function")
+    for (file, line, name), (_, ncalls, tt, _, _) in rows:
+        where = f"{Path(file).parent.name}/{Path(file).name}:{line}" if line else file
+        print(f"{tt / max(calls, 1) * 1e6:8.0f} {tt / total * 100:5.1f}% {ncalls:9d}  {name} ({where})")
 
 
 def _count(text: str, name: str) -> int:

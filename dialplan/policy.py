@@ -334,23 +334,11 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
         return self.rule in ("invalid_code", "invalid_auth_code")
 
 
-def _allow(dest: Classified, rule: str, reason: str) -> Decision:
+def _codeless(outcome: Outcome, dest: Classified | None, status: int | None, reason: str, rule: str) -> Decision:
+    """A decision that takes no code: allowed without one, refused before one, or a
+    prompt for one (no destination: a number is still to be keyed)."""
     return Decision(
-        outcome=Outcome.ALLOW,
-        destination=dest.number,
-        call_class=dest.call_class,
-        code=None,
-        code_source=CodeSource.NONE,
-        code_valid=None,
-        status=None,
-        reason=reason,
-        rule=rule,
-    )
-
-
-def _refuse(dest: Classified | None, status: int, reason: str, rule: str) -> Decision:
-    return Decision(
-        outcome=Outcome.REFUSE,
+        outcome=outcome,
         destination=dest.number if dest is not None else "",
         call_class=dest.call_class if dest is not None else CallClass.INVALID,
         code=None,
@@ -360,6 +348,18 @@ def _refuse(dest: Classified | None, status: int, reason: str, rule: str) -> Dec
         reason=reason,
         rule=rule,
     )
+
+
+def _allow(dest: Classified, rule: str, reason: str) -> Decision:
+    return _codeless(Outcome.ALLOW, dest, None, reason, rule)
+
+
+def _refuse(dest: Classified | None, status: int, reason: str, rule: str) -> Decision:
+    return _codeless(Outcome.REFUSE, dest, status, reason, rule)
+
+
+def _collect(dest: Classified | None, status: int, reason: str, rule: str) -> Decision:
+    return _codeless(Outcome.COLLECT, dest, status, reason, rule)
 
 
 def _from_fault(dest: Classified | None, fault: Fault) -> Decision:
@@ -471,21 +471,15 @@ def _evaluate(
 
     # the minimal-prompt access number alone: the dial string is keyed after a beep
     if group.minimal_access and mode is not Mode.OFF and percent_decode(ctx.dialed) == group.minimal_access:
-        return Decision(
-            outcome=Outcome.COLLECT, destination="", call_class=CallClass.INVALID, code=None,
-            code_source=CodeSource.NONE, code_valid=None, status=ADDRESS_INCOMPLETE,
-            reason=f"Account code and number expected after {group.minimal_access}", rule="minimal_prompt",
-        )
+        return _collect(None, ADDRESS_INCOMPLETE, f"Account code and number expected after {group.minimal_access}",
+                        "minimal_prompt")
 
     # the mid-call VSC alone, as a call of its own: a code for the caller's last call
     # (post-call assignment; the server prompts, attaches it, and hangs up)
     vsc = group.midcall_vsc
     if vsc and group.post_call_window > 0 and mode is not Mode.OFF and percent_decode(ctx.dialed) in (vsc, vsc + "#"):
-        return Decision(
-            outcome=Outcome.COLLECT, destination="", call_class=CallClass.INVALID, code=None,
-            code_source=CodeSource.NONE, code_valid=None, status=ADDRESS_INCOMPLETE,
-            reason=f"Account code for the last call expected after {vsc}", rule="post_call_prompt",
-        )
+        return _collect(None, ADDRESS_INCOMPLETE, f"Account code for the last call expected after {vsc}",
+                        "post_call_prompt")
 
     # 3. the dial string and the number
     if parsed.fault is not None:
@@ -493,17 +487,7 @@ def _evaluate(
     if dest is None:  # a bare feature access code: prompt for code (and number)
         if mode is Mode.OFF:
             return _refuse(None, ADDRESS_INCOMPLETE, "No number dialed", "empty_number")
-        return Decision(
-            outcome=Outcome.COLLECT,
-            destination="",
-            call_class=CallClass.INVALID,
-            code=None,
-            code_source=CodeSource.NONE,
-            code_valid=None,
-            status=ADDRESS_INCOMPLETE,
-            reason=f"Account code and number expected after {group.fac}",
-            rule="fac_prompt",
-        )
+        return _collect(None, ADDRESS_INCOMPLETE, f"Account code and number expected after {group.fac}", "fac_prompt")
     if dest.call_class is CallClass.INVALID:
         if dest.incomplete:
             return _refuse(dest, ADDRESS_INCOMPLETE, "Address incomplete", "incomplete_number")
@@ -526,11 +510,8 @@ def _authorize(
         needed = next((c for c in classes if c in group.auth_classes), None)
         if needed is None:
             return None
-        return Decision(
-            outcome=Outcome.COLLECT, destination=dest.number, call_class=dest.call_class, code=None,
-            code_source=CodeSource.NONE, code_valid=None, status=FORBIDDEN,
-            reason=f"Authorization code required for {CLASS_NAMES[needed]} calls", rule="auth_code_required",
-        )
+        return _collect(dest, FORBIDDEN, f"Authorization code required for {CLASS_NAMES[needed]} calls",
+                        "auth_code_required")
     if auth_codes is None:
         return _refuse(dest, SERVICE_UNAVAILABLE, "Authorization code check unavailable", "auth_lookup_failed")
     try:
@@ -568,17 +549,7 @@ def _account_code(
     if code is None:
         needed = requirement(mode, group, dest, parsed.form, plan)
         if needed is not None:
-            return Decision(
-                outcome=Outcome.COLLECT,
-                destination=dest.number,
-                call_class=dest.call_class,
-                code=None,
-                code_source=CodeSource.NONE,
-                code_valid=None,
-                status=FORBIDDEN,
-                reason=needed,
-                rule="code_required",
-            )
+            return _collect(dest, FORBIDDEN, needed, "code_required")
         return _allow(dest, "code_not_required", "No account code required")
     return _check_code(group, plan, dest, code, source, codes, today)
 

@@ -1,4 +1,4 @@
-"""The audit log (b2bua.runtime.audit) on a real SQLite database, and the
+"""The audit log (b2bua.runtime.audit) on real SQLite and PostgreSQL databases, and the
 command line's entries and ``b2bua audit``."""
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from b2bua.runtime.audit import CLI, AuditLog, export_csv
-from b2bua.runtime.store import open_database
+from tests.conftest import AdminBackend
 from tests.billing.test_rates_cli import CONFIG as RATES_CLI_CONFIG
 from tests.test_code_settings import TOML
+from tests.configs import write_config
 
 
 @pytest.fixture
-def log(tmp_path: Path) -> AuditLog:
-    return AuditLog(open_database(tmp_path))
+def log(admin_backend: AdminBackend) -> AuditLog:
+    return AuditLog(admin_backend.open())
 
 
 def test_search_filters_pages_and_scopes_by_group(log: AuditLog) -> None:
@@ -78,8 +79,7 @@ CONFIG = RATES_CLI_CONFIG + TOML  # plan std in the billing database; groups def
 
 
 def test_settings_rates_and_credit_commands_are_audited(tmp_path: Path) -> None:
-    config = tmp_path / "b2bua.toml"
-    config.write_text(CONFIG.format(data=tmp_path / "data"))
+    config = write_config(tmp_path, CONFIG)
     rates = tmp_path / "rates.csv"
     rates.write_text("plan,prefix,price_per_minute\nstd,33,0.02\n")
     for args in (("groups", "set", "sales", "--mode", "off"), ("groups", "reset", "sales"),

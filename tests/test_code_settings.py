@@ -14,9 +14,10 @@ from b2bua.runtime.code_settings import (
 )
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import loads
-from b2bua.runtime.store import open_database
+from tests.conftest import AdminBackend
 from dialplan.codes import AccountCode
 from dialplan.policy import Mode
+from tests.configs import SERVER, USERS, write_config
 
 TOML = """
 [groups.default]
@@ -26,31 +27,24 @@ code_length = 5
 fac = "*88"
 [groups.sales]
 mode = "optional"
-[[users]]
-extension = "1001"
-password = "pw"
-[[users]]
-extension = "1002"
-password = "pw"
-group = "sales"
-display_name = "Bob <b>Sales</b>"
+""" + USERS + """display_name = "Bob <b>Sales</b>"
 account_code = "4321"
 """
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> SettingsStore:
-    s = SettingsStore(open_database(tmp_path), loads(TOML))
+def store(admin_backend: AdminBackend) -> SettingsStore:
+    s = SettingsStore(admin_backend.open(), loads(TOML))
     assert s.seed() == (2, 2)
     return s
 
 
-def test_seeded_from_the_file_then_the_database_wins(store: SettingsStore, tmp_path: Path) -> None:
+def test_seeded_from_the_file_then_the_database_wins(store: SettingsStore, admin_backend: AdminBackend) -> None:
     row = store.group("default")
     assert row is not None and row.settings.code_length == 5 and row.changed_by == SEEDED_BY
     store.set_group("default", msgspec.structs.replace(row.settings, code_length=4), "root")
     changed = loads(TOML.replace("code_length = 5", "code_length = 7"))
-    again = SettingsStore(open_database(tmp_path), changed)
+    again = SettingsStore(admin_backend.open(), changed)
     assert again.seed() == (0, 0)  # present already: not overwritten
     kept = again.group("default")
     assert kept is not None and kept.settings.code_length == 4 and kept.changed_by == "root"
@@ -101,9 +95,9 @@ def test_users_code_settings(store: SettingsStore) -> None:
     assert store.reset_user("1001").mode is None
 
 
-async def test_the_running_copy_follows_another_process(store: SettingsStore, tmp_path: Path) -> None:
+async def test_the_running_copy_follows_another_process(store: SettingsStore, admin_backend: AdminBackend) -> None:
     config = store.config
-    codes = CodeStore(open_database(tmp_path))
+    codes = CodeStore(admin_backend.open())
     live = LiveSettings(config)
     seen: list[object] = []
     live.on_change.append(seen.append)
@@ -112,7 +106,7 @@ async def test_the_running_copy_follows_another_process(store: SettingsStore, tm
     try:
         first = live.current
         assert first.groups["default"].code_length == 5
-        cli = SettingsStore(open_database(tmp_path), config)  # another connection, as `b2bua groups set`
+        cli = SettingsStore(admin_backend.open(), config)  # another connection, as `b2bua groups set`
         row = cli.group("default")
         assert row is not None
         cli.set_group("default", msgspec.structs.replace(row.settings, code_length=4), "cli")
@@ -129,8 +123,7 @@ async def test_the_running_copy_follows_another_process(store: SettingsStore, tm
 def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from b2bua.runtime.cli import main
 
-    cfg = tmp_path / "b2bua.toml"
-    cfg.write_text(f'[server]\ndata_dir = "{tmp_path / "data"}"\n' + TOML)
+    cfg = write_config(tmp_path, SERVER + TOML)
 
     def run(*args: str) -> tuple[int, str, str]:
         code = main([*args, "--config", str(cfg)])

@@ -30,6 +30,7 @@ def test_defaults_listen_on_loopback_udp_and_tcp() -> None:
         ("[sip]\nt1 = 'fast'\n", "$.sip.t1"),
         ("[sip]\nt1 = -1\n", "$.sip.t1"),
         ("[sip]\nt1 = 5.0\nt2 = 1.0\n", "$.sip"),
+        ("[sip]\ntimer_d = 0\n", "$.sip.timer_d"),
         ("[server]\nlisten = ['udp:127.0.0.1']\n", "$.server"),
         ("[server]\nlisten = ['sctp:127.0.0.1:5060']\n", "$.server"),
         ("[server]\nlog_level = 'loud'\n", "$.server.log_level"),
@@ -172,12 +173,20 @@ def test_billing_section_decodes_rate_plans_exactly() -> None:
         ("[[billing.rate_plans]]\nname = 'a'\nrates = [{ prefix = '1', price_per_minute = -1 }]\n",
          "$.billing.rate_plans[0].rates[0]", "negative"),
         ("[[billing.rate_plans]]\nname = 'a'\n[[billing.rate_plans]]\nname = 'a'\n", "$.billing", "twice"),
+        ("[billing]\ntimezone = 'Europe/Pariss'\n", "$.billing", "timezone: 'Europe/Pariss' is not an IANA"),
+        ("[billing]\ntimezone = '../../etc/passwd'\n", "$.billing", "timezone:"),
+        ("[billing]\ntimezone = ''\n", "$.billing", "timezone:"),
     ],
 )
 def test_billing_errors_name_their_path(text: str, path: str, words: str) -> None:
     with pytest.raises(ConfigError) as err:
         loads(text, "x.toml")
     assert f"`{path}`" in str(err.value) and words in str(err.value)
+
+
+def test_billing_timezone_is_utc_unless_named() -> None:
+    assert DEFAULT.billing.zone.key == "UTC"
+    assert loads("[billing]\ntimezone = 'Europe/Paris'\n").billing.zone.key == "Europe/Paris"
 
 
 def test_group_rate_plan_for_an_unknown_group_is_an_error() -> None:

@@ -11,12 +11,15 @@ from typing import Any
 import pytest
 
 from b2bua.calls.registrar import Binding, LocationService
+from b2bua.runtime.admin_db import open_admin_db
 from b2bua.runtime.authcodes import AuthCodeStore
 from b2bua.runtime.codes import CodeError, CodesUnavailable, CodeStore, code_from_fields
 from b2bua.runtime.store import (
     DB_NAME, MIGRATION_TABLE, MIGRATIONS, BindingWriter, open_database, restore_bindings,
 )
+from b2bua.runtime.config import ServerConfig
 from b2bua.sip.endpoint import Address
+from tests.conftest import AdminBackend
 
 
 def versions(db: sqlite3.Connection) -> list[int]:
@@ -58,23 +61,18 @@ class NoIO:
         raise AssertionError(f"database used on the call path: {name}")
 
 
-def another_process(tmp_path: Path) -> CodeStore:
-    """What ``b2bua codes ...`` does: its own connection to the same file."""
-    return CodeStore(open_database(tmp_path))
-
-
-async def test_codes_are_looked_up_in_memory_and_follow_other_processes(tmp_path: Path) -> None:
-    cli = another_process(tmp_path)
+async def test_codes_are_looked_up_in_memory_and_follow_other_processes(admin_backend: AdminBackend) -> None:
+    cli = CodeStore(admin_backend.open())  # what `b2bua codes ...` does: a connection of its own
     cli.add("default", code_from_fields({"code": "12345", "name": "Acme"}))
-    store = CodeStore(open_database(tmp_path))
+    store = CodeStore(admin_backend.open())
     await store.start(poll=3600)  # only explicit refreshes in this test
     try:
         lookup = store.for_group("default")
-        db, store.db, reader, store._reader = store.db, NoIO(), store._reader, NoIO()  # type: ignore[assignment]
+        db, store.db = store.db, NoIO()  # type: ignore[assignment]
         found = lookup.get("12345")
         assert found is not None and found.active and found.name == "Acme"
         assert lookup.get("99999") is None and store.for_group("lobby").get("12345") is None
-        store.db, store._reader = db, reader
+        store.db = db
         assert not await store.refresh()  # nothing changed: nothing reloaded
         cli.set_active("default", "12345", False)
         assert await store.refresh()
@@ -84,9 +82,9 @@ async def test_codes_are_looked_up_in_memory_and_follow_other_processes(tmp_path
         await store.stop()
 
 
-async def test_the_poller_picks_up_a_change_without_a_call(tmp_path: Path) -> None:
-    cli = another_process(tmp_path)
-    store = CodeStore(open_database(tmp_path))
+async def test_the_poller_picks_up_a_change_without_a_call(admin_backend: AdminBackend) -> None:
+    cli = CodeStore(admin_backend.open())
+    store = CodeStore(admin_backend.open())
     await store.start(poll=0.02)
     try:
         assert store.for_group("default").get("24680") is None
@@ -100,26 +98,40 @@ async def test_the_poller_picks_up_a_change_without_a_call(tmp_path: Path) -> No
         await store.stop()
 
 
-async def test_an_unreadable_code_table_fails_closed_until_it_is_back(tmp_path: Path) -> None:
-    cli = another_process(tmp_path)
+async def test_a_database_that_cannot_be_read_keeps_the_copy_in_use(
+    admin_backend: AdminBackend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before the first load nothing is guessed (lookups fail: the policy refuses);
+    afterwards a database that cannot be read (down, restarting) leaves the last
+    copy in use, is logged once, and the next poll that can read it reloads."""
+    cli = CodeStore(admin_backend.open())
     cli.add("default", code_from_fields({"code": "12345"}))
-    store = CodeStore(open_database(tmp_path))
-    with pytest.raises(CodesUnavailable):  # not loaded yet: nothing is guessed
+    store = CodeStore(admin_backend.open())
+    with pytest.raises(CodesUnavailable):  # not loaded yet
         store.for_group("default").get("12345")
     await store.start(poll=3600)
     try:
         assert store.for_group("default").get("12345") is not None
-        cli.db.execute("ALTER TABLE account_codes RENAME TO gone")
-        await store.refresh()
-        with pytest.raises(CodesUnavailable):
-            store.for_group("default").get("12345")
-        with pytest.raises(CodesUnavailable):
-            store.for_group("default").get("99999")  # unknown is not "no such code" either
-        cli.db.execute("ALTER TABLE gone RENAME TO account_codes")
+        cli.db.execute("ALTER TABLE admin_version RENAME TO gone")
+        assert not await store.refresh()
+        assert not await store.refresh()
+        assert store.for_group("default").get("12345") is not None  # the copy read last
+        assert store.for_group("default").get("99999") is None
+        errors = [r for r in caplog.records if r.name == "b2bua.codes" and r.levelname == "ERROR"]
+        assert len(errors) == 1 and "stays in use" in errors[0].getMessage()
+        cli.db.execute("ALTER TABLE gone RENAME TO admin_version")
+        cli.add("default", code_from_fields({"code": "55555"}))
         assert await store.refresh()
-        assert store.for_group("default").get("12345") is not None
+        assert store.for_group("default").get("55555") is not None
+        if admin_backend.name == "postgresql":  # the connection itself lost: made again
+            cli.db.execute("SELECT pg_terminate_backend(?)", (store.db._con.info.backend_pid,))  # type: ignore[attr-defined]
+            cli.set_active("default", "55555", False)
+            assert not await store.refresh()
+            assert store.for_group("default").get("55555").active  # type: ignore[union-attr]
+            assert await store.refresh()
+            assert not store.for_group("default").get("55555").active  # type: ignore[union-attr]
         # a row the command line would never write: that code fails closed, the others work
-        cli.db.execute("INSERT INTO account_codes (grp, code, min_digits) VALUES ('default', '777', 'x')")
+        cli.db.execute("INSERT INTO account_codes (grp, code, allowed_classes) VALUES ('default', '777', 'bogus')")
         await store.refresh()
         with pytest.raises(CodeError):
             store.for_group("default").get("777")
@@ -167,26 +179,26 @@ async def test_bindings_are_written_off_the_loop_once_per_burst(tmp_path: Path) 
     assert [b.contact_uri for b in again.lookup("1002", loop.time())] == ["sip:1002@127.0.0.1:5072"]
 
 
-def test_codes_csv_export_is_spreadsheet_safe_and_imports_back(tmp_path: Path) -> None:
+def test_codes_csv_export_is_spreadsheet_safe_and_imports_back(admin_backend: AdminBackend, tmp_path: Path) -> None:
     """``b2bua codes export``: text cells a spreadsheet would run as a formula get a
     leading ' (OWASP); the import takes that quote off again, so a round trip is exact."""
-    store = CodeStore(open_database(tmp_path))
+    store = CodeStore(admin_backend.open())
     fields = {"code": "4711", "name": "=HYPERLINK(\"http://x\")", "department": "@SUM(A1)",
               "allowed_prefixes": "44,33", "active": "yes"}
     store.add("office", code_from_fields(fields))
     text = store.export_csv("office")
     row = text.splitlines()[1]
     assert "'=HYPERLINK" in row and "'@SUM(A1)" in row and "44,33" in row
-    again = CodeStore(open_database(tmp_path / "other"))
+    again = CodeStore(open_admin_db(ServerConfig(data_dir=str(tmp_path / "other"))))
     assert again.import_csv("office", text) == (1, [])
     assert again.list("office") == store.list("office")
 
 
-async def test_authorization_codes_follow_other_processes(tmp_path: Path) -> None:
+async def test_authorization_codes_follow_other_processes(admin_backend: AdminBackend) -> None:
     """``b2bua authcodes add|disable`` in another process applies to the next call."""
-    cli = AuthCodeStore(open_database(tmp_path))
+    cli = AuthCodeStore(admin_backend.open())
     cli.add("24681357", "Night manager", level=5)
-    store = CodeStore(open_database(tmp_path))
+    store = CodeStore(admin_backend.open())
     table = AuthCodeStore(store.db).table()
     store.followers.append(table)
     await store.start(poll=3600)  # only explicit refreshes in this test

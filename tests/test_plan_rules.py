@@ -4,8 +4,6 @@ checked against those the database holds; and the audit log's retention."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from b2bua.billing.rating import RatingError
@@ -13,8 +11,8 @@ from b2bua.runtime.audit import DAY, AuditLog
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import loads
 from b2bua.runtime.plan_rules import check_currency_change, check_unused, missing_plans, plan_users
-from b2bua.runtime.store import open_database
 from dialplan.codes import AccountCode
+from tests.conftest import AdminBackend
 
 TOML = """
 [groups.default]
@@ -28,8 +26,8 @@ currency = "EUR"
 """
 
 
-def test_who_uses_a_plan(tmp_path: Path) -> None:
-    db, config = open_database(tmp_path), loads(TOML)  # names plans the file does not define: accepted
+def test_who_uses_a_plan(admin_backend: AdminBackend) -> None:
+    db, config = admin_backend.open(), loads(TOML)  # names plans the file does not define: accepted
     codes = CodeStore(db)
     for n in range(7):
         codes.add("default", AccountCode(code=f"1000{n}", rate_plan="db-only"))
@@ -62,8 +60,8 @@ def test_the_configured_names_are_checked_against_the_database() -> None:
     ]
 
 
-def test_audit_entries_past_the_retention_are_deleted(tmp_path: Path) -> None:
-    log = AuditLog(open_database(tmp_path))
+def test_audit_entries_past_the_retention_are_deleted(admin_backend: AdminBackend) -> None:
+    log = AuditLog(admin_backend.open())
     now = 1_800_000_000.0
     for age in (500, 401, 399, 1):
         log.record("root", "group.change", f"{age} days", now=now - age * DAY)

@@ -3,8 +3,9 @@
 Pure (no clock, no I/O): ``rating`` (tariffs, ``rate_for``, ``cost``), ``cdr`` (``Cdr``
 and ``CdrBuilder``: call events in, write operations out), ``credit.CreditController``,
 ``reports``.  Shell: ``store`` (the ``BillingStore`` interface), ``sqlite`` and
-``postgres`` (the backends), ``backends`` (``open_billing_store``), ``writer``
-(``CdrWriter``: batched, journaled).
+``postgres`` (the backends), ``record_sql`` (record search and report sums in SQL,
+shared by both), ``backends`` (``open_billing_store``), ``writer`` (``CdrWriter``:
+batched, journaled).
 
 Wiring into the runtime
 -----------------------

@@ -16,6 +16,10 @@ Tables (billing migration step 4):
     ``account``, ``amount`` and ``balance_after`` in minor units, ``admin`` (the
     administrator's name, an API token's administrator, or ``cli``), ``at``
     (epoch seconds), ``note``.
+
+What calls spent is read from ``credit_reservations`` (see b2bua.billing.store):
+a committed reservation is one call's charge (its id the call's ref, or
+``REF#N`` for the part of a call whose code moved it to another account).
 """
 
 from __future__ import annotations
@@ -44,6 +48,16 @@ class TopUp(msgspec.Struct, frozen=True, kw_only=True):
     admin: str
     at: float
     note: str
+
+
+class Charge(msgspec.Struct, frozen=True, kw_only=True):
+    """What one call (or the part of it after its code moved the credit) cost an account."""
+
+    account: str
+    currency: str
+    call: str  # the call's ref: its record is /records/REF
+    amount: Decimal
+    at: float  # when it was settled
 
 
 def migration(serial: str, money: str, real: str) -> list[str]:
@@ -105,6 +119,10 @@ RECORD_TOPUP = ("INSERT INTO credit_topups (account, amount, balance_after, admi
 TOPUPS = ("SELECT t.account, a.currency, t.amount, t.balance_after, t.admin, t.at, t.note FROM credit_topups t"
           " JOIN credit_accounts a ON a.account = t.account WHERE t.account = $1 ORDER BY t.id DESC LIMIT $2")
 
+CHARGES = ("SELECT r.account, a.currency, r.id, r.charged, r.settled FROM credit_reservations r"
+           " JOIN credit_accounts a ON a.account = r.account WHERE r.account = $1 AND r.state = 'committed'"
+           " ORDER BY r.settled DESC LIMIT $2")
+
 
 def like_pattern(text: str) -> str:
     """A LIKE pattern matching ``text`` anywhere, its wildcards escaped (ESCAPE '!')."""
@@ -156,6 +174,12 @@ def row_to_topup(row: Sequence[Any]) -> TopUp:
     account, cur, amount, after, admin, at, note = row
     return TopUp(account=account, currency=cur, amount=from_minor(amount, cur), balance_after=from_minor(after, cur),
                  admin=admin, at=float(at), note=note)
+
+
+def row_to_charge(row: Sequence[Any]) -> Charge:
+    account, cur, rid, charged, settled = row
+    return Charge(account=account, currency=cur, call=str(rid).split("#", 1)[0], amount=from_minor(charged, cur),
+                  at=float(settled))
 
 
 def minor_amount(amount: Decimal, currency: str) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Callable, Sequence, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -27,9 +27,10 @@ from b2bua.billing.store import (
 )
 from b2bua.migrations import Migrations, migrate_postgres
 
-from . import admin_sql
+from . import admin_sql, record_sql
 from .postgres_admin import PostgresAdmin
 
+T = TypeVar("T")
 MIGRATION_LOCK = 0x62696C6C  # "bill": pg_advisory_xact_lock key serialising migrations
 
 # versioned as b2bua.migrations describes
@@ -71,6 +72,7 @@ MIGRATIONS: Migrations = [
     ],
     # 4: rate plans, rates and credit top-ups managed by administrators (b2bua.billing.admin_sql)
     admin_sql.migration("BIGSERIAL PRIMARY KEY", "NUMERIC", "DOUBLE PRECISION"),
+    record_sql.MIGRATION,  # 5: indexes of the record search
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)
@@ -94,8 +96,10 @@ class _Refused(Exception):
     """Rolls back a credit transaction whose condition failed."""
 
 
-class PostgresStore(PostgresAdmin, BillingStore):
+class PostgresStore(record_sql.RecordQueries, PostgresAdmin, BillingStore):
     """Billing store in PostgreSQL (see the module docstring)."""
+
+    dialect = record_sql.POSTGRES
 
     def __init__(
         self, url: str, *, schema: str | None = None, pool_size: int = 10,
@@ -167,6 +171,11 @@ class PostgresStore(PostgresAdmin, BillingStore):
         async with self._tx() as con:
             rows = await con.fetch(f"SELECT {_COLS} FROM cdr WHERE {where} ORDER BY start_time, ref", *args)
         return [row_to_cdr(tuple(r)) for r in rows]
+
+    async def _fetch(self, sql: str, args: Sequence[Any], convert: Callable[[Sequence[Any]], T]) -> list[T]:
+        async with self._tx() as con:
+            rows = await con.fetch(sql, *args)
+        return [convert(tuple(r)) for r in rows]
 
     async def get(self, ref: str) -> Cdr | None:
         found = await self._select("ref = $1", ref)

@@ -132,6 +132,11 @@ class PostgresAdmin(_Base):
             rows = await con.fetch(q.TOPUPS, account, limit)
         return [q.row_to_topup(tuple(r)) for r in rows]
 
+    async def credit_charges(self, account: str, limit: int = 100) -> list[q.Charge]:
+        async with self._tx() as con:
+            rows = await con.fetch(q.CHARGES, account, limit)
+        return [q.row_to_charge(tuple(r)) for r in rows]
+
 
 class _Unchanged(Exception):
     """Rolls back a seeding transaction that inserted nothing (the version stays)."""

@@ -1,6 +1,7 @@
 """Record search and report series for the portal and the JSON API.  Pure:
-records in, selections and sums out (the store reads the records of a date
-range; ``b2bua.web.report_pages`` and ``b2bua.web.report_api`` serve them).
+records in, selections and sums out.  The databases do the same in SQL
+(``b2bua.billing.record_sql``: ``BillingStore.search_records`` and
+``record_sums``); the functions here are its reference and its tests' oracle.
 
 ``RecordFilter`` selects closed records: business groups (None: all; a group
 administrator's one group), account code (any segment's code counts, so a call
@@ -8,7 +9,15 @@ whose code changed is found under each of its codes), extension (the caller),
 number (part of the number dialed or of the destination) and disposition
 (Asterisk's, as ``b2bua.billing.reports.disposition`` gives it).  ``search``
 pages the selection newest first (``offset``/``limit``, the page size bounded
-by ``MAX_PAGE``).
+by ``MAX_PAGE``).  ``RecordQuery`` is what the stores page with instead: a
+filter, a start range and a keyset ``Cursor`` (the start and ref of the record
+a page continues after, or goes back before; ``encode``/``decode`` make it the
+opaque text the pages and the API pass back).
+
+``utc_offsets`` gives the SQL aggregate a time zone's offsets from UTC over a
+range (one per stretch between its daylight-saving changes), so that a database
+without time zones finds each record's local day: ``floor((start + offset) /
+86400)`` days after 1970-01-01 is the local date of ``start``.
 
 ``daily`` gives the report's values per day and group key (the day of each
 record's start in ``tz``): minutes of talk and cost, a call split by code
@@ -19,7 +28,10 @@ readable.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import base64
+import binascii
+import math
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
@@ -27,7 +39,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from b2bua.billing.cdr import Cdr
-from b2bua.billing.reports import GROUPINGS, disposition, record_parts
+from b2bua.billing.reports import EPOCH_DAY, PartSum, disposition, part_sums
 
 DISPOSITIONS = ("ANSWERED", "NO ANSWER", "BUSY", "FAILED")
 MAX_PAGE = 200  # records per page at most
@@ -77,16 +89,20 @@ class DayValue(msgspec.Struct, frozen=True, kw_only=True):
 
 def daily(cdrs: Iterable[Cdr], by: str, tz: ZoneInfo | timezone = timezone.utc) -> list[DayValue]:
     """Talk minutes and cost per (day, key), by day then key."""
-    GROUPINGS[by]  # KeyError for an unknown grouping
-    sums: dict[tuple[str, str], tuple[float, Decimal]] = {}
-    for c in cdrs:
-        day = datetime.fromtimestamp(c.start, tz).date().isoformat()
-        for key, talk, price in record_parts(c, by):
-            seconds, money = sums.get((day, key), (0.0, Decimal(0)))
-            sums[(day, key)] = (seconds + (talk if c.answer is not None else 0.0), money + price)
+    return day_values(part_sums(cdrs, by, tz))
+
+
+def day_values(parts: Iterable[PartSum]) -> list[DayValue]:
+    """Per (day, key): the talk (the parts' milliseconds summed) in minutes to a tenth,
+    and the cost, every currency together."""
+    sums: dict[tuple[int, str], tuple[int, Decimal]] = {}
+    for p in parts:
+        ms, money = sums.get((p.day, p.key), (0, Decimal(0)))
+        sums[(p.day, p.key)] = (ms + p.talk_ms, money + p.cost)
     return [
-        DayValue(day=day, key=key, minutes=(Decimal(round(s * 1000)) / 60000).quantize(Decimal("0.1")), cost=money)
-        for (day, key), (s, money) in sorted(sums.items())
+        DayValue(day=(EPOCH_DAY + timedelta(days=day)).isoformat(), key=key,
+                 minutes=(Decimal(ms) / 60000).quantize(Decimal("0.1")), cost=money)
+        for (day, key), (ms, money) in sorted(sums.items())
     ]
 
 
@@ -106,3 +122,69 @@ def folded(values: Sequence[DayValue], keep: Sequence[str]) -> list[DayValue]:
             cost=(cur.cost if cur else Decimal(0)) + v.cost,
         )
     return sorted(out.values(), key=lambda v: (v.day, v.key))
+
+
+class Cursor(msgspec.Struct, frozen=True):
+    """Where a page of records starts or ends: a record's start and ref (the keyset
+    order, newest first), and its rank (1 = the newest match; shown only)."""
+
+    start: float
+    ref: str
+    rank: int
+
+
+class RecordQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of closed records: those ``filter`` selects whose start is in
+    ``[start_from, start_to)``, newest first, ``limit`` of them after the cursor
+    ``after`` (older; ``offset`` more skipped) or before ``before`` (newer; the
+    page nearest to it)."""
+
+    filter: RecordFilter = RecordFilter()
+    start_from: float | None = None
+    start_to: float | None = None
+    after: Cursor | None = None
+    before: Cursor | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def encode(cursor: Cursor) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(cursor)).decode().rstrip("=")
+
+
+def decode(text: str) -> Cursor:
+    """The cursor ``encode`` gave; ValueError for anything else."""
+    if len(text) > 400:
+        raise ValueError("not a cursor this server gave")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        cursor = msgspec.json.decode(raw, type=Cursor)
+    except (binascii.Error, ValueError, msgspec.ValidationError) as err:
+        raise ValueError("not a cursor this server gave") from err
+    if not math.isfinite(cursor.start) or not 0 < cursor.rank <= 10**12 or len(cursor.ref) > 200:
+        raise ValueError("not a cursor this server gave")
+    return cursor
+
+
+def utc_offsets(zone: ZoneInfo | timezone, start: float, end: float) -> tuple[list[float], list[int]]:
+    """``(changes, offsets)``: ``zone``'s offset from UTC in seconds is ``offsets[i]``
+    before ``changes[i]`` and ``offsets[-1]`` from the last change on, for every time
+    in ``[start, end)`` (a change found to the second between two midnights)."""
+
+    def offset(t: float) -> int:
+        return int((datetime.fromtimestamp(t, zone).utcoffset() or timedelta(0)).total_seconds())
+
+    changes: list[float] = []
+    offsets = [offset(start)]
+    t = math.floor(start)
+    while t < end:
+        nxt = min(t + 86400, math.ceil(end))
+        if offset(nxt) != offsets[-1]:
+            lo, hi = t, nxt  # offset(lo) is the current one, offset(hi) the next
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if offset(mid) == offsets[-1] else (lo, mid)
+            changes.append(float(hi))
+            offsets.append(offset(hi))
+        t = nxt
+    return changes, offsets

@@ -18,7 +18,8 @@ accountcode    the account code in force at the end of the call
 src            caller extension (or the trunk's caller number)
 dst            the number as dialed
 clid           ``"caller_user" <src>``
-start          attempt start, ``YYYY-MM-DD HH:MM:SS`` in ``tz`` (UTC by default)
+start          attempt start, ``YYYY-MM-DD HH:MM:SS`` in ``tz`` (UTC by default;
+               ``utc_offset`` says which)
 answer         answer time, empty when not answered
 end            end time
 duration       seconds from start to end (integer, rounded)
@@ -38,7 +39,9 @@ segments, each with ``set_by``, ``rate_plan``, ``billsec``, ``billable`` and
 ``hangup``, ``a_call_id``, ``b_call_id``, ``recovered``, ``authorized_by`` (the
 description of the authorization code that allowed the call, never its digits) and
 ``authorization_level`` (empty without one), ``code_entry`` (how a prompted code was
-keyed: ``rfc4733``, ``info`` or ``inband``).  Asterisk's ``dcontext``,
+keyed: ``rfc4733``, ``info`` or ``inband``), ``utc_offset`` (the offset from UTC of
+the local time at the start, ``+02:00``: the times are local times of ``tz``; a call
+across a daylight-saving change has its answer and end in the offset then in force).  Asterisk's ``dcontext``,
 ``channel``, ``dstchannel``, ``lastapp``, ``lastdata`` and ``userfield`` have no
 counterpart here and are left out rather than filled with look-alikes.
 
@@ -84,7 +87,7 @@ EXPORT_FIELDS = (
     "disposition", "amaflags", "caller_user", "department", "business_group", "destination", "call_class",
     "route", "trunk", "code_valid", "code_source", "code_changes", "billable", "cost", "currency",
     "rate_plan", "status", "cause", "hangup", "a_call_id", "b_call_id", "recovered", "authorized_by",
-    "authorization_level", "code_entry",
+    "authorization_level", "code_entry", "utc_offset",
 )
 
 
@@ -119,31 +122,67 @@ def record_parts(cdr: Cdr, by: str) -> list[tuple[str, float, Decimal]]:
     return [(GROUPINGS[by](cdr), cdr.duration, cdr.cost)]
 
 
-def summarize(cdrs: Iterable[Cdr], by: str) -> list[ReportRow]:
-    """Totals per group and currency.  Unrated calls (no currency) count with the
-    group's only currency when the records use just one.  By account code, a call
-    whose code changed counts once under each of its codes, with the talk time and
-    cost of that code's segments."""
+class PartSum(msgspec.Struct, frozen=True, kw_only=True):
+    """The sums of the record parts (:func:`record_parts`) that share a day, a key and
+    a currency: what both the Python path (:func:`part_sums`) and the databases'
+    aggregate (``b2bua.billing.record_sql``) give, so that :func:`totals` and
+    ``b2bua.billing.records.day_values`` make the same figures from either."""
+
+    day: int  # days from 1970-01-01 to the local day (in the report's time zone) of the start
+    key: str
+    currency: str
+    calls: int
+    answered: int
+    talk_ms: int  # the answered parts' talk, each rounded to the millisecond
+    cost: Decimal
+
+
+EPOCH_DAY = date(1970, 1, 1)
+
+
+def part_sums(cdrs: Iterable[Cdr], by: str, tz: ZoneInfo | timezone = timezone.utc) -> list[PartSum]:
+    """Records summed per (local day, group key, currency), by day, key and currency."""
     GROUPINGS[by]  # KeyError for an unknown grouping
-    records = list(cdrs)
-    currencies = {c.currency for c in records if c.currency}
-    default = currencies.pop() if len(currencies) == 1 else ""
-    groups: dict[tuple[str, str], list[tuple[Cdr, float, Decimal]]] = {}
-    for c in records:
+    acc: dict[tuple[int, str, str], list[Any]] = {}
+    for c in cdrs:
+        day = (datetime.fromtimestamp(c.start, tz).date() - EPOCH_DAY).days
         for key, talk, price in record_parts(c, by):
-            groups.setdefault((key, c.currency or default), []).append((c, talk, price))
+            s = acc.setdefault((day, key, c.currency), [0, 0, 0, Decimal(0)])
+            s[0] += 1
+            if c.answer is not None:
+                s[1] += 1
+                s[2] += round(talk * 1000)
+            s[3] += price
+    return [PartSum(day=d, key=k, currency=cur, calls=n, answered=a, talk_ms=ms, cost=money)
+            for (d, k, cur), (n, a, ms, money) in sorted(acc.items())]
+
+
+def totals(parts: Iterable[PartSum]) -> list[ReportRow]:
+    """Report rows from part sums: totals per group and currency.  Unrated calls (no
+    currency) count with the only currency of the records when they use just one."""
+    parts = list(parts)
+    currencies = {p.currency for p in parts if p.currency}
+    default = currencies.pop() if len(currencies) == 1 else ""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for p in parts:
+        g = groups.setdefault((p.key, p.currency or default), [0, 0, 0, Decimal(0)])
+        g[0], g[1], g[2], g[3] = g[0] + p.calls, g[1] + p.answered, g[2] + p.talk_ms, g[3] + p.cost
     rows = []
-    for (key, currency), members in sorted(groups.items()):
-        answered = [(c, talk) for c, talk, _ in members if c.answer is not None]
-        total_ms = sum(round(talk * 1000) for _, talk in answered)
-        avg = (Decimal(total_ms) / 1000 / len(answered)) if answered else Decimal(0)
+    for (key, currency), (calls, answered, total_ms, cost) in sorted(groups.items()):
+        avg = (Decimal(total_ms) / 1000 / answered) if answered else Decimal(0)
         rows.append(ReportRow(
-            key=key, calls=len(members), answered=len(answered),
-            total_duration_s=_seconds(total_ms / 1000),
-            average_duration_s=avg.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP),
-            total_cost=sum((price for _, _, price in members), Decimal(0)), currency=currency,
+            key=key, calls=calls, answered=answered, total_duration_s=_seconds(total_ms / 1000),
+            average_duration_s=avg.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP), total_cost=cost,
+            currency=currency,
         ))
     return rows
+
+
+def summarize(cdrs: Iterable[Cdr], by: str) -> list[ReportRow]:
+    """Totals per group and currency (:func:`totals`).  By account code, a call
+    whose code changed counts once under each of its codes, with the talk time and
+    cost of that code's segments."""
+    return totals(part_sums(cdrs, by))
 
 
 def _hms(seconds: int | Decimal) -> str:
@@ -180,10 +219,11 @@ def csv_uncell(text: str) -> str:
     return text
 
 
-def _csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def _csv(header: Sequence[str] | None, rows: Iterable[Sequence[Any]]) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator=CSV_LINE_END)
-    w.writerow(header)
+    if header is not None:
+        w.writerow(header)
     w.writerows([csv_cell(v) for v in row] for row in rows)
     return out.getvalue()
 
@@ -221,6 +261,12 @@ def _when(t: float | None, tz: ZoneInfo | timezone) -> str:
     return "" if t is None else datetime.fromtimestamp(t, tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def utc_offset(t: float, tz: ZoneInfo | timezone) -> str:
+    """The offset from UTC of ``tz``'s local time at ``t``: ``+02:00``."""
+    minutes = int((datetime.fromtimestamp(t, tz).utcoffset() or timedelta(0)).total_seconds()) // 60
+    return f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 def export_record(cdr: Cdr, tz: ZoneInfo | timezone = timezone.utc) -> dict[str, Any]:
     """One record under the export field names (see the module docstring)."""
     end = cdr.end if cdr.end is not None else cdr.start
@@ -243,22 +289,38 @@ def export_record(cdr: Cdr, tz: ZoneInfo | timezone = timezone.utc) -> dict[str,
         "status": cdr.status, "cause": cdr.cause, "hangup": cdr.hangup, "a_call_id": cdr.a_call_id,
         "b_call_id": cdr.b_call_id, "recovered": cdr.recovered, "authorized_by": cdr.authorized_by,
         "authorization_level": cdr.authorization_level, "code_entry": cdr.code_entry,
+        "utc_offset": utc_offset(cdr.start, tz),
     }
 
 
 def export_cdrs(cdrs: Iterable[Cdr], fmt: str, tz: ZoneInfo | timezone = timezone.utc) -> str:
     """Records as csv or json, fields in ``EXPORT_FIELDS`` order."""
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}; csv or json")
+    records = list(cdrs)
+    return export_piece(records, fmt, tz, first=True) + export_end(fmt, first=not records)
+
+
+def export_piece(cdrs: Iterable[Cdr], fmt: str, tz: ZoneInfo | timezone, *, first: bool) -> str:
+    """The text of ``export_cdrs`` a chunk of records at a time (an export that
+    streams): ``first`` for the first chunk that holds records (csv: the header
+    row comes first), then :func:`export_end`."""
     records = [export_record(c, tz) for c in cdrs]
     if fmt == "json":
-        return json.dumps(records, indent=2) + "\n"
-    if fmt != "csv":
-        raise ValueError(f"unknown export format {fmt!r}; csv or json")
+        return ("[\n" if first else ",\n") + json.dumps(records, indent=2)[2:-2] if records else ""
     for r in records:
         r["code_changes"] = ";".join(
             f"{ch['at']} {ch['accountcode']} {ch['code_source']} {int(ch['code_valid'])}" for ch in r["code_changes"]
         )
         r["code_valid"], r["recovered"] = int(r["code_valid"]), int(r["recovered"])
-    return _csv(EXPORT_FIELDS, ([r[f] for f in EXPORT_FIELDS] for r in records))
+    return _csv(EXPORT_FIELDS if first else None, ([r[f] for f in EXPORT_FIELDS] for r in records))
+
+
+def export_end(fmt: str, *, first: bool) -> str:
+    """What closes an export (``first``: no records were written)."""
+    if fmt == "json":
+        return "[]\n" if first else "\n]\n"
+    return _csv(EXPORT_FIELDS, []) if first else ""
 
 
 SEGMENT_FIELDS = (

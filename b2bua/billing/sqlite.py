@@ -26,7 +26,7 @@ from b2bua.billing.store import (
 )
 from b2bua.migrations import Migrations, migrate_sqlite
 
-from . import admin_sql
+from . import admin_sql, record_sql
 from .sqlite_admin import SqliteAdmin
 
 T = TypeVar("T")
@@ -69,6 +69,7 @@ MIGRATIONS: Migrations = [
     ],
     # 4: rate plans, rates and credit top-ups managed by administrators (b2bua.billing.admin_sql)
     admin_sql.migration("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "REAL"),
+    record_sql.MIGRATION,  # 5: indexes of the record search
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)
@@ -99,8 +100,10 @@ def _sqlite_row(cdr: Cdr) -> list[Any]:
     return row
 
 
-class SqliteStore(SqliteAdmin, BillingStore):
+class SqliteStore(record_sql.RecordQueries, SqliteAdmin, BillingStore):
     """Billing store in a SQLite file (see the module docstring)."""
+
+    dialect = record_sql.SQLITE
 
     def __init__(self, url: str, *, busy_timeout_ms: int = 5000) -> None:
         self.url = url
@@ -153,6 +156,7 @@ class SqliteStore(SqliteAdmin, BillingStore):
             db.execute("PRAGMA journal_mode = WAL")
             db.execute("PRAGMA synchronous = FULL")
             migrate_sqlite(db, MIGRATIONS, "billing_migrations")
+            db.create_aggregate("decsum", 1, record_sql.DecimalSum)  # type: ignore[arg-type]  # text result
             self._db = db
         except sqlite3.Error as err:
             self._db = None
@@ -192,6 +196,15 @@ class SqliteStore(SqliteAdmin, BillingStore):
             return [row_to_cdr(r) for r in self._conn().execute(sql, args)]
         except sqlite3.Error as err:
             raise BillingStoreError(f"billing database {self.path}: {err}") from err
+
+    async def _fetch(self, sql: str, args: Sequence[Any], convert: Callable[[Sequence[Any]], T]) -> list[T]:
+        def fetch() -> list[T]:
+            try:
+                return [convert(r) for r in self._conn().execute(sql, args)]
+            except sqlite3.Error as err:
+                raise BillingStoreError(f"billing database {self.path}: {err}") from err
+
+        return await self._run(fetch)
 
     async def get(self, ref: str) -> Cdr | None:
         found = await self._run(self._select, "ref = ?", (ref,))

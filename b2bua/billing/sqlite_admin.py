@@ -154,3 +154,6 @@ class SqliteAdmin(_Base):
 
     async def credit_history(self, account: str, limit: int = 100) -> list[q.TopUp]:
         return await self._read(lambda db: [q.row_to_topup(r) for r in db.execute(sql(q.TOPUPS), (account, limit))])
+
+    async def credit_charges(self, account: str, limit: int = 100) -> list[q.Charge]:
+        return await self._read(lambda db: [q.row_to_charge(r) for r in db.execute(sql(q.CHARGES), (account, limit))])

@@ -19,6 +19,10 @@ Schema (same tables and columns on both; created on first start, versioned in
 ``rate_plans``, ``rates``, ``rates_version``, ``credit_topups``  rate plans and credit
     history as administrators manage them (``b2bua.billing.admin_sql``).
 
+Indexes of ``cdr`` for the record search (``b2bua.billing.record_sql``, newest first by
+``(start_time, ref)``): ``cdr_start_ref``, ``cdr_group_start`` (``business_group``
+first) and ``cdr_caller_start`` (``caller`` first); ``cdr_open`` for open records.
+
 Crash recovery (``recover_open_records``) closes the records that a killed process
 left open, billed up to their last interim time and flagged ``recovered``, then
 settles held credit reservations whose call record is closed (``settle_closed``: at
@@ -43,7 +47,9 @@ from b2bua.billing.tariffs import PlanInfo, RateRow, build_plans
 from dialplan.policy import CodeSource
 
 if TYPE_CHECKING:
-    from b2bua.billing.admin_sql import TopUp
+    from b2bua.billing.admin_sql import Charge, TopUp
+    from b2bua.billing.records import RecordFilter, RecordQuery
+    from b2bua.billing.reports import PartSum
 
 
 class BillingStoreError(Exception):
@@ -185,6 +191,20 @@ class BillingStore(abc.ABC):
         """Records whose start is in ``[start_from, start_to)`` (epoch seconds), by start."""
 
     @abc.abstractmethod
+    async def search_records(self, query: RecordQuery) -> list[Cdr]:
+        """One page of closed records, newest first (``b2bua.billing.record_sql``)."""
+
+    @abc.abstractmethod
+    async def count_records(self, query: RecordQuery, cap: int) -> int:
+        """How many closed records the query's filter and range select, ``cap`` at most."""
+
+    @abc.abstractmethod
+    async def record_sums(self, by: str, f: RecordFilter, start_from: float | None, start_to: float | None,
+                          offsets: tuple[Sequence[float], Sequence[int]]) -> list[PartSum]:
+        """The report's sums per local day, key and currency (``record_sql.sums``;
+        ``offsets``: ``records.utc_offsets`` of the report's time zone)."""
+
+    @abc.abstractmethod
     async def open_records(self, node: str | None = None) -> list[Cdr]:
         """Records not closed yet (of one node, or all)."""
 
@@ -323,3 +343,7 @@ class BillingStore(abc.ABC):
     @abc.abstractmethod
     async def credit_history(self, account: str, limit: int = 100) -> list[TopUp]:
         """The latest administrative changes of ``account``, newest first."""
+
+    @abc.abstractmethod
+    async def credit_charges(self, account: str, limit: int = 100) -> list[Charge]:
+        """The latest calls charged to ``account`` (committed reservations), newest first."""

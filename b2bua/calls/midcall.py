@@ -9,8 +9,8 @@ calls in one of four ways; each is answered here and never relayed (the far
 end sees no INFO, no re-INVITE, and the media is untouched):
 
 * **Info-Package** (RFC 6086): an INFO in the caller's dialog with
-  ``Info-Package: account-code`` (:data:`PACKAGE`) and a body of type
-  ``application/x-account-code`` (:data:`BODY_TYPE`): ``code=12345`` or the
+  ``Info-Package: account-code`` and a body of type
+  ``application/x-account-code`` (:mod:`b2bua.calls.midcall_parse`): ``code=12345`` or the
   digits alone.  The server lists the package in ``Recv-Info`` on its 2xx to
   the caller (``Settings.recv_info``).  The callee was never told of it: the
   package in an INFO from the callee's side gets 469 Bad Info Package
@@ -27,13 +27,9 @@ end sees no INFO, no re-INVITE, and the media is untouched):
   known (or not up), 403 "Not your call" (logged) for another user's call.
 * **INFO digits** (``application/dtmf-relay`` ``Signal=``, or
   ``application/dtmf``) from the caller forming ``VSC CODE #``
-  (``GroupPolicy.midcall_vsc``, default ``*89``): while the digits so far
-  could still be such a feature code each INFO is answered 200 and held
-  back; the closing ``#`` is answered with the verdict.  Digits that turn
-  out not to be one (another digit where the VSC or the code expects
-  something else, or :data:`DIGIT_TIMEOUT` without a digit) go to the callee
-  as new INFOs of the server's, in their order, and the INFO that broke the
-  pattern is relayed as usual.
+  (``GroupPolicy.midcall_vsc``, default ``*89``), held back from the callee
+  while they could be such a feature code (:mod:`b2bua.calls.midcall_digits`;
+  so are such keys seen in the media).
 
 Every code is checked as one dialed with the call
 (:func:`dialplan.policy.check_midcall_code`: format, validation, the code's
@@ -77,7 +73,7 @@ from b2bua.billing.credit import MoveResult
 from b2bua.sip.endpoint import RequestReceived
 from b2bua.sip.message import header
 from dialplan import CodeSource, UserPolicy, lockout_keys
-from dialplan.dialstring import MAX_CODE_DIGITS, mask_code
+from dialplan.dialstring import mask_code
 from dialplan.policy import check_midcall_code
 
 from .admission import LOCKED_REASON, NO_DATABASE, Admission, Command
@@ -86,6 +82,8 @@ from .call import Call, CallState
 from .events import AccountInfo, CallStarted, CodeChanged
 from .leg import Leg, LegState
 from .midcall_credit import CreditMoves, Reply
+from .midcall_digits import HeldDigits, VscDigits
+from .midcall_parse import BODY_TYPE, DTMF_TYPES, PACKAGE, accept_headers, info_package, parse_code, parse_target_dialog
 
 if TYPE_CHECKING:
     from .flash import FlashCodes
@@ -93,10 +91,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("b2bua.midcall")
 
-PACKAGE = "account-code"  # our Info-Package name (RFC 6086 §10)
-BODY_TYPE = "application/x-account-code"  # "code=12345" or "12345"
-DTMF_TYPES = ("application/dtmf-relay", "application/dtmf")
-DIGIT_TIMEOUT = 5.0  # seconds: held digits of an unfinished feature code go on to the callee
 NOT_YOUR_CALL = "Not your call"
 MAX_RECENT = 10_000  # ended calls remembered for a code attached afterwards (bounded)
 
@@ -108,68 +102,17 @@ class _Ended:
 
     def __init__(self, ref: str, started: CallStarted, account: AccountInfo, at: float, window: float) -> None:
         self.ref, self.started, self.account, self.at, self.window = ref, started, account, at, window
-_SIGNALS = {"10": "*", "11": "#"}  # some phones send the event number of * and #
 
 
-class _State:
-    """A call's mid-call code state (``Call.midcall``)."""
+class _State(HeldDigits):
+    """A call's mid-call code state (``Call.midcall``): the code in force now, and
+    the keys of a possible feature code so far."""
 
-    __slots__ = ("account", "digits", "held", "timer")
+    __slots__ = ("account",)
 
     def __init__(self, account: AccountInfo) -> None:
-        self.account = account  # the code in force now
-        self.digits = ""  # INFO digits held so far (a possible feature code)
-        self.held: list[tuple[bytes, str]] = []  # their INFOs' bodies and types, in order
-        self.timer: object | None = None
-
-
-def parse_code(body: bytes) -> str | None:
-    """The code of an ``application/x-account-code`` body: ``code=DIGITS`` or
-    ``DIGITS`` (surrounding white space ignored); None when there is none."""
-    try:
-        text = body.decode("ascii").strip()
-    except UnicodeDecodeError:
-        return None
-    if text.lower().startswith("code="):
-        text = text[5:].strip()
-    if not text or len(text) > 2 * MAX_CODE_DIGITS or not (text.isascii() and text.isdigit()):
-        return None
-    return text
-
-
-def parse_digit(body: bytes, content_type: str) -> str | None:
-    """The digit of a DTMF INFO: ``Signal=`` of application/dtmf-relay, or the
-    body of application/dtmf; None for anything else (a flash, garbage)."""
-    try:
-        text = body.decode("ascii")
-    except UnicodeDecodeError:
-        return None
-    value = text.strip()
-    if content_type == "application/dtmf-relay":
-        value = ""
-        for line in text.splitlines():
-            name, _, v = line.partition("=")
-            if name.strip().lower() == "signal":
-                value = v.strip()
-    value = _SIGNALS.get(value, value)
-    return value if len(value) == 1 and value in "0123456789*#" else None
-
-
-def parse_target_dialog(value: str) -> tuple[str, str, str] | None:
-    """``Target-Dialog`` (RFC 4538 §7): (Call-ID, local-tag, remote-tag)."""
-    parts = [p.strip() for p in value.split(";")]
-    params: dict[str, str] = {}
-    for p in parts[1:]:
-        name, _, v = p.partition("=")
-        params[name.strip().lower()] = v.strip()
-    call_id, local, remote = parts[0], params.get("local-tag", ""), params.get("remote-tag", "")
-    if not call_id or not local or not remote:
-        return None
-    return call_id, local, remote
-
-
-def _package(event: RequestReceived) -> str:
-    return (event.request.get("info-package") or "").split(";", 1)[0].strip().lower()
+        super().__init__()
+        self.account = account
 
 
 class MidCallCodes:
@@ -185,6 +128,7 @@ class MidCallCodes:
         self.recent: dict[tuple[str, str, str], _Ended] = {}
         self.flash: FlashCodes | None = None  # flash + VSC (b2bua.calls.flash), set by the runtime
         self.credit = CreditMoves()  # prepaid calls moving to another credit account
+        self.digits = VscDigits(self)  # the VSC and a code keyed as digits
 
     # -- in the dialog ----------------------------------------------------------------
     def on_request(self, leg: Leg, event: RequestReceived, now: float) -> bool:
@@ -194,7 +138,7 @@ class MidCallCodes:
         if self.flash is not None and self.flash.on_info(leg, event, now):  # a flash, or keys after one
             return True
         ctype = req.content_type or ""
-        package = _package(event)
+        package = info_package(event)
         call = leg.call
         if package == PACKAGE or (not package and ctype == BODY_TYPE):
             if package and not leg.uas:  # never indicated to the callee (RFC 6086 §5.2.3)
@@ -207,13 +151,13 @@ class MidCallCodes:
                 self.manager.reply(event, 403, now, reason="Call not connected")
                 return True
             source = CodeSource.INFO_PACKAGE if package else CodeSource.INFO
-            status, reason = self._from_body(call, event, source, self._owner(call), now)
+            status, reason = self._from_body(call, event, source, self.owner(call), now)
             if status:  # else answered once the credit has moved
-                self._reply(event)(status, reason, now)
+                self.reply_to(event)(status, reason, now)
             return True
         if package or ctype not in DTMF_TYPES or not leg.uas or call.state is not CallState.CONNECTED:
             return False
-        return self._digit(call, event, now)
+        return self.digits.on_info(call, self._state(call), event, now)
 
     # -- out of the dialog ---------------------------------------------------------------
     @staticmethod
@@ -303,10 +247,10 @@ class MidCallCodes:
             for key in ((call_id, remote, local), (call_id, local, remote)):
                 after = self._post_call(event, key, user.auth_name, now)
                 if after is not None:
-                    return [SendResponse(event=event, status=after[0], reason=after[1], headers=tuple(_accept(after[0])))]
+                    return [SendResponse(event=event, status=after[0], reason=after[1], headers=tuple(accept_headers(after[0])))]
             return [SendResponse(event=event, status=481, reason="Call Does Not Exist")]
         call = leg.call
-        if self._owner(call) != user.auth_name:
+        if self.owner(call) != user.auth_name:
             src = f"{event.source.transport}:{event.source.host}:{event.source.port}"
             log.warning("user %r from %s named call %s of another user: refused", user.auth_name, src, call.ref)
             self.refused += 1
@@ -314,11 +258,12 @@ class MidCallCodes:
         status, reason = self._from_body(call, event, CodeSource.TARGET_DIALOG, user.auth_name, now)
         if not status:  # answered once the credit has moved
             return []
-        return [SendResponse(event=event, status=status, reason=reason, headers=tuple(_accept(status)))]
+        return [SendResponse(event=event, status=status, reason=reason, headers=tuple(accept_headers(status)))]
 
     # -- the code ------------------------------------------------------------------------
     @staticmethod
-    def _owner(call: Call) -> str:
+    def owner(call: Call) -> str:
+        """The user who placed ``call`` (whose codes it takes)."""
         started = call.started
         return started.caller_user if isinstance(started, CallStarted) else ""
 
@@ -330,11 +275,12 @@ class MidCallCodes:
         code = parse_code(event.request.body)
         if code is None:
             return 400, "No account code in the body"
-        return self.apply(call, code, source, set_by, event.source.host, now, reply=self._reply(event))
+        return self.apply(call, code, source, set_by, event.source.host, now, reply=self.reply_to(event))
 
-    def _reply(self, event: RequestReceived) -> Reply:
+    def reply_to(self, event: RequestReceived) -> Reply:
+        """The answer to ``event`` once its code is decided (a prepaid call's credit moved)."""
         def reply(status: int, reason: str, now: float) -> None:
-            self.manager.reply(event, status, now, reason=reason, extra=_accept(status))
+            self.manager.reply(event, status, now, reason=reason, extra=accept_headers(status))
         return reply
 
     def apply(
@@ -449,88 +395,4 @@ class MidCallCodes:
         call = self.manager.index.calls.get(ref)
         if call is None or call.state is not CallState.CONNECTED:
             return False, None
-        vsc = self._vsc(call)
-        state = self._state(call)
-        digits = state.digits + key
-        if not vsc or not (vsc.startswith(digits) or digits.startswith(vsc)):
-            held = bool(state.digits)
-            state.digits = ""
-            return held, None
-        if len(digits) > len(vsc) + MAX_CODE_DIGITS + 1:
-            state.digits = ""
-            return True, None
-        if digits.startswith(vsc) and key == "#" and len(digits) > len(vsc) + 1:
-            state.digits = ""
-            status, _ = self.apply(call, digits[len(vsc):-1], CodeSource.RFC4733, self._owner(call), address, now)
-            return True, status
-        state.digits = digits
-        return True, None
-
-    # -- INFO digits ----------------------------------------------------------------------
-    def _vsc(self, call: Call) -> str:
-        started = call.started
-        group = self.admission.policy.groups.get(started.group) if isinstance(started, CallStarted) else None
-        return group.midcall_vsc if group is not None else ""
-
-    def _digit(self, call: Call, event: RequestReceived, now: float) -> bool:
-        vsc = self._vsc(call)
-        req = event.request
-        digit = parse_digit(req.body, req.content_type or "")
-        state = self._state(call)
-        if not vsc or (digit is None and not state.digits):
-            return False
-        if digit is None or not state.digits and digit != vsc[0]:
-            self._flush(call, now)
-            return False
-        sofar = state.digits + digit
-        code = sofar[len(vsc):]
-        if vsc.startswith(sofar) or (sofar.startswith(vsc) and code.isdigit() and len(code) <= MAX_CODE_DIGITS):
-            state.digits = sofar
-            state.held.append((req.body, req.content_type or ""))
-            self._restart_timer(call, state, now)
-            self.manager.reply(event, 200, now)
-            return True
-        if sofar.startswith(vsc) and digit == "#" and code[:-1].isdigit():
-            self._clear(state)
-            status, reason = self.apply(call, code[:-1], CodeSource.DTMF_INFO, self._owner(call), event.source.host,
-                                        now, reply=self._reply(event))
-            if status:
-                self.manager.reply(event, status, now, reason=reason)
-            return True
-        self._flush(call, now)  # not a feature code: what was held goes on, this one is relayed
-        return False
-
-    def _restart_timer(self, call: Call, state: _State, now: float) -> None:
-        old = state.timer
-        if old is not None:
-            old.cancel()  # type: ignore[attr-defined]
-        timer = self.manager.timers.schedule(now + DIGIT_TIMEOUT, self._timeout, call)
-        state.timer = timer
-        call.timers.append(timer)
-
-    def _timeout(self, now: float, call: Call) -> None:
-        if call.state is CallState.CONNECTED:
-            self._flush(call, now)
-
-    @staticmethod
-    def _clear(state: _State) -> None:
-        if state.timer is not None:
-            state.timer.cancel()  # type: ignore[attr-defined]
-        state.timer = None
-        state.digits = ""
-        state.held = []
-
-    def _flush(self, call: Call, now: float) -> None:
-        """The held digits go to the callee, in order, as INFOs of the server's."""
-        state = self._state(call)
-        held = state.held
-        self._clear(state)
-        b = call.b
-        if b is None or b.dialog is None or b.state is LegState.TERMINATED:
-            return
-        for body, ctype in held:
-            b.send_request(b.dialog.request("INFO", body=body, extra=[header("Content-Type", ctype)]), now)
-
-
-def _accept(status: int) -> list[tuple[str, str, str]]:
-    return [header("Accept", BODY_TYPE)] if status == 415 else []
+        return self.digits.key(call, self._state(call), key, address, now)

@@ -1,5 +1,5 @@
-"""Administrators of the portal, in the ``admins`` table of the server's
-database (a migration of :mod:`b2bua.runtime.store`).
+"""Administrators of the portal, in the ``admins`` table of the administrative
+database (:mod:`b2bua.runtime.admin_db`: SQLite, or PostgreSQL shared by several servers).
 
 Two roles: ``system`` (everything) and ``group``, a business-group administrator
 bound to one group, who sees and changes only that group's data.  Passwords are
@@ -25,14 +25,15 @@ import hashlib
 import hmac
 import os
 import re
-import sqlite3
 import time
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import msgspec
 
 from .authcodes import SALT_BYTES, hash_code
-from .store import transaction
+
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
 
 ADMIN_SCRYPT_N: Final = 1 << 15  # ~70 ms per login on a 2020s core, 32 MiB
 NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -90,7 +91,7 @@ def check_password_rules(password: str) -> None:
 
 
 class AdminStore:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: AdminDb) -> None:
         self.db = db
 
     def add(self, name: str, password: str, *, group: str | None = None) -> Admin:
@@ -101,18 +102,17 @@ class AdminStore:
         check_password_rules(password)
         admin = Admin(name=name, role="group" if group is not None else "system", group=group)
         try:
-            with transaction(self.db):
-                self.db.execute(
-                    "INSERT INTO admins (name, password, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, hash_password(password), admin.role, group, time.time()),
-                )
-        except sqlite3.IntegrityError:
+            self.db.execute(
+                "INSERT INTO admins (name, password, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, hash_password(password), admin.role, group, time.time()),
+            )
+        except self.db.IntegrityError:
             raise AdminError(f"administrator {name!r} exists already") from None
         return admin
 
     def remove(self, name: str, *, keep_system: bool = False) -> None:
         """Remove ``name``; with ``keep_system`` never the last system administrator."""
-        with transaction(self.db):
+        with self.db.transaction():
             if keep_system:
                 (others,) = self.db.execute(
                     "SELECT count(*) FROM admins WHERE role = 'system' AND name != ?", (name,)).fetchone()
@@ -125,8 +125,7 @@ class AdminStore:
 
     def set_password(self, name: str, password: str) -> None:
         check_password_rules(password)
-        with transaction(self.db):
-            cur = self.db.execute("UPDATE admins SET password = ? WHERE name = ?", (hash_password(password), name))
+        cur = self.db.execute("UPDATE admins SET password = ? WHERE name = ?", (hash_password(password), name))
         if cur.rowcount == 0:
             raise AdminError(f"no administrator {name!r}")
 
@@ -162,18 +161,16 @@ class AdminStore:
             raise AdminError("the group of a group token cannot be empty")
         token = os.urandom(TOKEN_BYTES).hex()
         try:
-            with transaction(self.db):
-                self.db.execute(
-                    "INSERT INTO api_tokens (name, digest, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (name, _token_digest(token), "group" if group is not None else "system", group, time.time()),
-                )
-        except sqlite3.IntegrityError:
+            self.db.execute(
+                "INSERT INTO api_tokens (name, digest, role, grp, created_at) VALUES (?, ?, ?, ?, ?)",
+                (name, _token_digest(token), "group" if group is not None else "system", group, time.time()),
+            )
+        except self.db.IntegrityError:
             raise AdminError(f"API token {name!r} exists already") from None
         return token
 
     def remove_token(self, name: str) -> None:
-        with transaction(self.db):
-            cur = self.db.execute("DELETE FROM api_tokens WHERE name = ?", (name,))
+        cur = self.db.execute("DELETE FROM api_tokens WHERE name = ?", (name,))
         if cur.rowcount == 0:
             raise AdminError(f"no API token {name!r}")
 

@@ -50,8 +50,9 @@ from b2bua.calls.admission import (
 )
 from b2bua.calls.manager import ALLOW, CallManager, Settings
 from b2bua.calls.events import CallEvent
-from b2bua.calls.midcall import PACKAGE, MidCallCodes
+from b2bua.calls.midcall import MidCallCodes
 from b2bua.calls.midcall_credit import MoveCredit
+from b2bua.calls.midcall_parse import PACKAGE
 from b2bua.calls.postcall import LastCallCodes
 from b2bua.calls.registrar import LocationService, Registrar
 from b2bua.calls.routing import Extension, RoutePrefix, Router, Trunk, refusal

@@ -1,5 +1,5 @@
 """The audit log: who changed what, when and from where, in the ``audit_log``
-table of the server's database (a migration of :mod:`b2bua.runtime.store`).
+table of the administrative database (:mod:`b2bua.runtime.admin_db`).
 
 An entry names its actor (an administrator's name, ``token:NAME`` for an API
 token, or ``cli`` for the command line), the source address (empty for the
@@ -9,7 +9,7 @@ Entries never hold a password, a token or another secret: callers pass names
 only.  An entry may belong to a business group (its group administrators see
 it); one without a group is seen by system administrators only.
 
-A change to the server's own database and its entry are one transaction
+A change to the administrative database and its entry are one transaction
 (:meth:`AuditLog.atomic`): both are kept or neither.  A change elsewhere (rates
 and credit in the billing database, a live call) stands when its entry cannot be
 written; the caller logs that and says so (:data:`NOT_AUDITED`).
@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 import time
-from pathlib import Path
-from typing import Callable, Final, TypeVar
+from typing import TYPE_CHECKING, Callable, Final, TypeVar
 
 import msgspec
 
 from b2bua.billing.reports import CSV_LINE_END, csv_cell
 
-from .store import transaction
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
+    from .config import ServerConfig
 
 T = TypeVar("T")
 
@@ -79,25 +79,24 @@ class AuditEntry(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class AuditLog:
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: AdminDb) -> None:
         self.db = db
 
     def record(self, actor: str, action: str, obj: str, *, group: str | None = None, address: str = "",
                now: float | None = None) -> None:
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}")
-        with transaction(self.db):
-            self.db.execute(
-                "INSERT INTO audit_log (at, actor, address, action, object, grp) VALUES (?, ?, ?, ?, ?, ?)",
-                (time.time() if now is None else now, actor[:MAX_TEXT], address[:MAX_TEXT], action,
-                 obj[:MAX_TEXT], group),
-            )
+        self.db.execute(
+            "INSERT INTO audit_log (at, actor, address, action, object, grp) VALUES (?, ?, ?, ?, ?, ?)",
+            (time.time() if now is None else now, actor[:MAX_TEXT], address[:MAX_TEXT], action,
+             obj[:MAX_TEXT], group),
+        )
 
     def atomic(self, change: Callable[[], T], entry: Entry | Callable[[T], Entry | None]) -> T:
         """``change()`` (on this connection) and ``entry`` (or the entry made of its
         result; None: nothing changed) in one transaction: an entry that cannot be
         written undoes the change, and the error is raised."""
-        with transaction(self.db):
+        with self.db.transaction():
             result = change()
             made = entry if isinstance(entry, Entry) else entry(result)
             if made is not None:
@@ -109,8 +108,7 @@ class AuditLog:
         if days <= 0:
             return 0
         cutoff = (time.time() if now is None else now) - days * DAY
-        with transaction(self.db):
-            return self.db.execute("DELETE FROM audit_log WHERE at < ?", (cutoff,)).rowcount
+        return int(self.db.execute("DELETE FROM audit_log WHERE at < ?", (cutoff,)).rowcount)
 
     def search(self, group: str | None = None, *, actor: str = "", action: str = "", offset: int = 0,
                limit: int = 50) -> tuple[int, list[AuditEntry]]:
@@ -152,22 +150,22 @@ def export_csv(entries: list[AuditEntry]) -> str:
     return out.getvalue()
 
 
-def prune_audit(data_dir: str | Path, days: int) -> int:
-    """Delete entries older than ``days`` days (own connection to the server's database)."""
-    from .store import open_database
+def prune_audit(server: ServerConfig, days: int) -> int:
+    """Delete entries older than ``days`` days (own connection to the administrative database)."""
+    from .admin_db import open_admin_db
 
-    db = open_database(data_dir)
+    db = open_admin_db(server)
     try:
         return AuditLog(db).prune(days)
     finally:
         db.close()
 
 
-def note_cli(data_dir: str | Path, action: str, obj: str, group: str | None = None) -> None:
-    """Record a command-line change (its own connection to the server's database)."""
-    from .store import open_database
+def note_cli(server: ServerConfig, action: str, obj: str, group: str | None = None) -> None:
+    """Record a command-line change (its own connection to the administrative database)."""
+    from .admin_db import open_admin_db
 
-    db = open_database(data_dir)
+    db = open_admin_db(server)
     try:
         AuditLog(db).record(CLI, action, obj, group=group)
     finally:

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 def cmd_audit(args: argparse.Namespace) -> int:
     from .audit import ACTIONS, MAX_PAGE, AuditLog, export_csv, when
     from .config import DEFAULT, load
-    from .store import StoreError, open_database
+    from .admin_db import open_admin_db
+    from .store import StoreError
 
     if args.action and args.action not in ACTIONS:
         print(f"b2bua: action: one of {', '.join(ACTIONS)}", file=sys.stderr)
@@ -24,7 +25,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 2
     config = load(args.config) if args.config else DEFAULT
     try:
-        db = open_database(config.server.data_dir)
+        db = open_admin_db(config.server)
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return 1

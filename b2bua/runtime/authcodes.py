@@ -19,14 +19,14 @@ import hashlib
 import hmac
 import logging
 import os
-import sqlite3
-from typing import Final, Iterable
+from typing import TYPE_CHECKING, Final, Iterable
 
 from dialplan.authcodes import AuthCode, is_auth_code
 from dialplan.codes import parse_prefix_list
 from dialplan.numbering import CallClass
 
-from .store import transaction
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
 
 log = logging.getLogger("b2bua.codes")
 
@@ -70,7 +70,7 @@ class AuthCodeTable:
         return len(self._by_digest)
 
     # a follower of the account codes' reloads (b2bua.runtime.codes.CodeStore.followers)
-    def read(self, db: sqlite3.Connection, /) -> list[AuthCode] | None:
+    def read(self, db: AdminDb, /) -> list[AuthCode] | None:
         try:
             return read_codes(db)
         except AuthCodeError as err:  # a row the command line would not have written
@@ -105,15 +105,15 @@ def _row(row: tuple[int, str, str, int, str, int]) -> AuthCode:
                     classes=parse_classes(classes), active=bool(active))
 
 
-def read_codes(db: sqlite3.Connection) -> list[AuthCode]:
+def read_codes(db: AdminDb) -> list[AuthCode]:
     rows = db.execute("SELECT id, digest, description, level, classes, active FROM auth_codes ORDER BY id")
     return [_row(r) for r in rows]
 
 
 class AuthCodeStore:
-    """The auth_codes table of the server's database (runtime.store.open_database)."""
+    """The auth_codes table of the administrative database (runtime.admin_db)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: AdminDb) -> None:
         self.db = db
 
     def salt(self) -> bytes:
@@ -121,8 +121,8 @@ class AuthCodeStore:
         if row is not None:
             return bytes.fromhex(row[0])
         salt = os.urandom(SALT_BYTES)
-        with transaction(self.db):
-            self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (SALT_KEY, salt.hex()))
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                        (SALT_KEY, salt.hex()))  # two processes at once: the first one's salt
         return self.salt()
 
     def add(self, code: str, description: str, *, level: int = 0, classes: str = "") -> int:
@@ -136,19 +136,17 @@ class AuthCodeStore:
         names = ",".join(sorted(c.value for c in parse_classes(classes)))
         digest = hash_code(code, self.salt())
         try:
-            with transaction(self.db):
-                cur = self.db.execute(
-                    "INSERT INTO auth_codes (digest, description, level, classes, active) VALUES (?, ?, ?, ?, 1)",
-                    (digest, description.strip(), level, names),
-                )
-        except sqlite3.IntegrityError:
+            (id_,) = self.db.execute(
+                "INSERT INTO auth_codes (digest, description, level, classes, active) VALUES (?, ?, ?, ?, 1)"
+                " RETURNING id",
+                (digest, description.strip(), level, names),
+            ).fetchone()
+        except self.db.IntegrityError:
             raise AuthCodeError("that authorization code exists already") from None
-        assert cur.lastrowid is not None
-        return cur.lastrowid
+        return int(id_)
 
     def set_active(self, id_: int, active: bool) -> None:
-        with transaction(self.db):
-            cur = self.db.execute("UPDATE auth_codes SET active = ? WHERE id = ?", (int(active), id_))
+        cur = self.db.execute("UPDATE auth_codes SET active = ? WHERE id = ?", (int(active), id_))
         if cur.rowcount == 0:
             raise AuthCodeError(f"no authorization code with id {id_}")
 

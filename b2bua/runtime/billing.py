@@ -12,32 +12,16 @@ The glue between the pure billing core (``b2bua.billing``) and the server:
 * the builder's interim updates run on the driver's single timer (``Timed``);
 * at shut-down the writer is flushed and the store closed.
 
-What a call is billed with (``billing_for``): the rate plan of its account code,
-else its business group's (``[billing] group_rate_plans``), else the default plan;
-the call class the account-code policy decided, else the numbering plan's class of
-the dialed number (account codes off), ``internal`` for calls to an extension.
-Emergency calls are never rated.  A code set during the call (``CodeChanged``,
-b2bua.calls.midcall) splits the record there: each segment is rated under its own
-code's plan (``CdrBuilder.change_code``).  On a prepaid call a code of another
-credit account or plan first moves the credit (``move_credit``: the new account
-must hold the next chunk; then the old reservation is committed for the segment so
-far), and the record's last segment bills what the new account paid for.
+What a call is billed with: ``billing_for`` (:mod:`b2bua.runtime.rates`).  A code
+set during the call (``CodeChanged``, b2bua.calls.midcall) splits the record there:
+each segment is rated under its own code's plan (``CdrBuilder.change_code``).  On a
+prepaid call a code of another credit account or plan first moves the credit
+(``move_credit``), and the record's last segment bills what the new account paid for.
 
 Prepaid calls (an account code with a ``credit_account``, calling out through a
-trunk): before ringing the application awaits ``check_credit`` (``credit.can_start``);
-from ``CalleeAnswered`` (the callee's answer; the server answering the caller itself
-starts nothing) a ``CreditController`` per call reserves credit in chunks of
-``credit_chunk`` seconds, its deadlines run on the same timer, reservations and commits
-run as tasks against the store and a call whose next chunk is refused is ended with
-``end_call`` (BYE on both legs, hangup "server").  ``CallEnded`` commits the cost of
-the talk time, at most the seconds paid for; the rest of the reservation returns to
-the account.  The call's record bills those same seconds (``CdrBuilder.limit``; with
-a reservation in flight the record closes when it answers), so record and charge
-agree.  A failed commit is retried with a doubling delay (``_commit``); one still
-failing at shut-down is made at the next start from the closed record.  Internal calls (to an extension) of a code with a
-credit account are neither checked nor charged (``charged_to_credit``): a prepaid code
-never stops its user from calling a colleague; their record carries the plan's
-``internal`` rate, if it has one, for reports only.
+trunk) are checked before they ring and reserve credit in chunks while they talk:
+``CreditControl`` (:mod:`b2bua.runtime.prepaid`), the base of ``BillingService``.
+The record of such a call bills the seconds its credit paid for.
 """
 
 from __future__ import annotations
@@ -46,24 +30,20 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+from typing import Any, Awaitable, Callable, TypeVar
 
 from b2bua.billing.cdr import CallBilling, Cdr, CdrBuilder, CdrClosed, attach_code
-from b2bua.billing.credit import (
-    CommitCredit, CreditCheck, CreditCommand, CreditController, CreditState, EndCall, MoveResult, ReserveCredit,
-    can_start, perform,
-)
-from b2bua.billing.rating import Rate, RatePlan, choose_plan, later_segment, rate_for
+from b2bua.billing.rating import RatePlan
 from b2bua.billing.backends import open_billing_store
 from b2bua.billing.store import BillingStore
 from b2bua.billing.writer import CdrWriter
-from b2bua.calls.admission import CreditRequest
-from b2bua.calls.midcall_credit import MoveCredit
-from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted, CodeChanged
-from dialplan import CallClass, CodeSource, NumberingPlan, classify
+from b2bua.calls.events import CalleeAnswered, CallEnded, CallEvent, CallRouted, CallStarted, CodeChanged
+from dialplan import CodeSource, NumberingPlan
 
 from .config import BillingConfig, Config
-from .rates import RateBook
+from .admin_db import safe_url
+from .prepaid import CreditControl
+from .rates import RateBook, billing_for
 
 log = logging.getLogger("b2bua.billing")
 T = TypeVar("T")
@@ -71,12 +51,6 @@ T = TypeVar("T")
 SQLITE_FILE = "billing.sqlite3"
 JOURNAL_FILE = "cdr-journal.jsonl"
 RECOVERY_RETRY = 5.0  # seconds between recovery attempts while the database is down
-# a prepaid call's first reservation runs after the answer; the controller's
-# deadline for it is the answer itself (nothing paid yet), so the runtime waits
-# this long for the database before cutting the call ("credit not confirmed in time")
-FIRST_RESERVE_GRACE = 2.0
-COMMIT_RETRY_FIRST = 1.0  # seconds before a failed credit commit is tried again; doubles
-COMMIT_RETRY_MAX = 60.0  # up to this
 
 
 def database_url(billing: BillingConfig, data_dir: str | Path) -> str:
@@ -110,68 +84,18 @@ def run_with_billing_store(
     return asyncio.run(main())
 
 
-class Billable(Protocol):
-    """What billing reads of a call: a started call (``CallStarted``) or one
-    about to start (``CreditRequest``, for its credit check)."""
-
-    @property
-    def account(self) -> AccountInfo: ...
-    @property
-    def route(self) -> str: ...
-    @property
-    def dialed(self) -> str: ...
-    @property
-    def destination(self) -> str: ...
-    @property
-    def group(self) -> str: ...
-
-
-def billing_for(
-    call: Billable, billing: BillingConfig, plans: dict[str, RatePlan], numbering: NumberingPlan
-) -> CallBilling:
-    """A call's billing attributes (see the module docstring)."""
-    acc = call.account
-    call_class = acc.call_class
-    if call.route == "extension":
-        call_class = CallClass.INTERNAL.value
-    elif not call_class:
-        found = classify(call.dialed, numbering).call_class
-        call_class = "" if found is CallClass.INVALID else found.value
-    plan = choose_plan(plans, code_plan=acc.rate_plan, group=call.group,
-                       group_plans=billing.group_rate_plans, default_plan=billing.default_rate_plan)
-    rate = None
-    if plan is not None and call_class != CallClass.EMERGENCY.value:
-        rate = rate_for(plan, call.destination, call_class)
-    return CallBilling(
-        account_code=acc.code,
-        code_valid=bool(acc.valid),
-        code_source=CodeSource.of(acc.source),
-        call_class=call_class,
-        rate_plan=plan.name if plan is not None else "",
-        currency=plan.currency if plan is not None else billing.currency,
-        rate=rate,
-        authorized_by=acc.authorization,
-        authorization_level=acc.authorization_level,
-        code_entry=acc.entry,
-    )
-
-
-def charged_to_credit(event: Billable) -> bool:
-    """Is this call paid from its code's credit account?  Not when it goes nowhere,
-    nor when it is internal (to an extension): those are never checked nor charged."""
-    return bool(event.account.credit_account) and event.route not in ("none", "extension")
-
-
 MAX_CLOSED = 10_000  # closed records kept for a code attached after the call (calls.midcall bounds the window)
 
 # the events that write a record or move credit (CdrBuilder.handle, _credit_event)
 _BILLED = (CallStarted, CallRouted, CalleeAnswered, CallEnded, CodeChanged)
 
 
-class BillingService:
-    """Per-server billing: owns the store, the writer and the CDR builder."""
+class BillingService(CreditControl):
+    """Per-server billing: owns the store, the writer and the CDR builder; the
+    credit of prepaid calls is its base's (``CreditControl``)."""
 
     def __init__(self, billing: BillingConfig, data_dir: str | Path, numbering: NumberingPlan) -> None:
+        super().__init__()
         self.config = billing
         self.plans = billing.plans
         self.numbering = numbering
@@ -183,23 +107,11 @@ class BillingService:
         self.recovered: int | None = None  # records closed by recovery; None until it ran
         self._recovery: asyncio.Task[None] | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        # credit control: set by the server (end a call from here; flush the driver)
-        self.end_call: Callable[[str, float, str], object] | None = None
         # durable answers: the call manager's release_answer (set by the server when
         # [billing] durable_answer holds callers' 2xx until their answer is on disk)
         self.release_answer: Callable[[str, float], object] | None = None
-        self.flush: Callable[[], None] = lambda: None
-        self._prepaid: dict[str, tuple[str, Rate, str]] = {}  # started, not answered: account, rate, currency
-        self.credit: dict[str, CreditController] = {}  # answered prepaid calls
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._commits: set[asyncio.Task[None]] = set()  # commits not through yet
-        self._closing: dict[str, tuple[CreditController, CallEnded]] = {}  # ended, charge not known yet
-        self._stopping = asyncio.Event()
-        self.commit_retry = (COMMIT_RETRY_FIRST, COMMIT_RETRY_MAX)  # seconds: first delay, longest
-        self.commit_failures = 0
-        self.credit_cuts = 0
+        self.flush: Callable[[], None] = lambda: None  # the driver's, set by the server
         self._closed: dict[str, Cdr] = {}  # recently closed records, for a code attached after the call
-        self.credit_reservations = 0  # reservations asked of the credit store
 
     async def start(self) -> None:
         loop = self.loop = asyncio.get_running_loop()
@@ -216,7 +128,7 @@ class BillingService:
             await self._recover()
         else:
             log.error("billing database %s unavailable: call records go to the journal until it is back",
-                      _safe(self.store.url))
+                      safe_url(self.store.url))
             self._recovery = loop.create_task(self._recover_later(), name="cdr-recovery")
 
     async def _recover(self) -> None:
@@ -259,8 +171,7 @@ class BillingService:
                 assert self.loop is not None
                 builder.wall_offset = time.time() - self.loop.time()  # follow wall clock steps
                 billing = billing_for(event, self.config, self.plans, self.numbering)
-                if charged_to_credit(event) and billing.rate is not None:
-                    self._prepaid[event.ref] = (event.account.credit_account, billing.rate, billing.currency)
+                self._prepay(event, billing)
         except Exception:  # a billing bug must not break call handling
             log.exception("billing: cannot rate %s", type(event).__name__)
         try:
@@ -339,161 +250,16 @@ class BillingService:
         self.release_answer(ref, self.loop.time())
         self.flush()
 
-    # -- credit control ---------------------------------------------------------------
-    async def check_credit(self, request: CreditRequest) -> CreditCheck:
-        """May this prepaid call ring?  Its first chunk, at the rate it will be billed
-        with, must fit in what its credit account has available."""
-        if not charged_to_credit(request):
-            return CreditCheck(ok=True, reason="not charged to a credit account")
-        b = billing_for(request, self.config, self.plans, self.numbering)
-        return await can_start(self.store, request.credit_account, b.rate, b.currency,
-                               chunk_s=self.config.credit_chunk)
-
-    async def move_credit(self, move: MoveCredit) -> MoveResult:
-        """A prepaid call's new mid-call code names another credit account or plan: the
-        next chunk is reserved on it at the code's rate before the old reservation is
-        settled (``CreditController.move``); refused, the call stays where it was."""
-        ctl = self.credit.get(move.ref)
-        if ctl is None:
-            return MoveResult(ok=False, reason="the call is not paid from a credit account")
-        b = billing_for(move.request, self.config, self.plans, self.numbering)
-        check = await can_start(self.store, move.request.credit_account,
-                                 later_segment(b.rate) if b.rate is not None else None, b.currency,
-                                 chunk_s=self.config.credit_chunk)
-        if not check.ok:
-            return MoveResult(ok=False, reason=check.reason)
-        assert self.loop is not None and b.rate is not None
-        cmd = ctl.move(self.loop.time(), account=move.request.credit_account, rate=b.rate, currency=b.currency)
-        if cmd is None:
-            return MoveResult(ok=False, reason="credit busy, try again")
-        self.credit_reservations += 1
-        ok = await perform(self.store, cmd)
-        at = self.loop.time()
-        before = ctl.reservation
-        try:
-            self._run(ctl, ctl.move_result(at, ok))
-        finally:
-            self.flush()
-        if ctl.reservation == before:
-            return MoveResult(ok=False, reason="insufficient credit" if not ok else "call ended")
-        log.info("call %s: credit moved to account %s", move.ref, move.request.credit_account)
-        return MoveResult(ok=True, reason="ok", at=at)
-
-    def _credit_event(self, event: CallEvent) -> None:
-        if isinstance(event, CalleeAnswered):
-            info = self._prepaid.pop(event.ref, None)
-            if info is None:
-                return
-            account, rate, currency = info
-            ctl = CreditController(ref=event.ref, account=account, rate=rate, currency=currency,
-                                   chunk_s=self.config.credit_chunk)
-            self.credit[event.ref] = ctl
-            self._run(ctl, ctl.answered(event.at))
-        elif isinstance(event, CallEnded):
-            self._prepaid.pop(event.ref, None)
-            done = self.credit.pop(event.ref, None)
-            if done is not None:
-                commands = done.ended(event.at)
-                if not done.settled:  # a reservation is in flight: its answer decides the charge
-                    self._closing[event.ref] = (done, event)
-                elif self.builder is not None and done.charged_s is not None:
-                    self._limit(done)  # the record bills what is charged
-                self._run(done, commands)
-
-    def _close_settled(self, ctl: CreditController, *, force: bool = False) -> None:
-        """Close the record of an ended prepaid call once its charge is known."""
-        if ctl.ref not in self._closing or not (ctl.settled or force):
-            return
-        _, event = self._closing.pop(ctl.ref)
-        if self.builder is not None:
-            self._limit(ctl)
-        self._record(event)
-
-    def _limit(self, ctl: CreditController) -> None:
-        """The record bills what the credit was charged: in all, or (a call whose
-        credit moved with its code) in its last segment, the earlier ones as rated."""
-        assert self.builder is not None  # unsettled (a reservation never answered): what was paid
-        if ctl.moves:
-            self.builder.limit(ctl.ref, ctl.segment_s if ctl.segment_s is not None else ctl.paid_s, last_segment=True)
-        else:
-            self.builder.limit(ctl.ref, ctl.charged_s if ctl.charged_s is not None else ctl.paid_s)
-
-    def _run(self, ctl: CreditController, commands: list[CreditCommand]) -> None:
-        for cmd in commands:
-            if isinstance(cmd, EndCall):
-                self.credit_cuts += 1
-                log.info("call %s: %s, ending it", cmd.ref, cmd.reason)
-                if self.end_call is not None:
-                    assert self.loop is not None
-                    self.end_call(cmd.ref, max(self.loop.time(), cmd.at), f"credit: {cmd.reason}")
-            elif isinstance(cmd, CommitCredit):
-                self._spawn(self._commit(cmd), self._commits)
-            else:
-                self.credit_reservations += 1
-                self._spawn(self._reserve(ctl, cmd))
-
-    async def _reserve(self, ctl: CreditController, cmd: ReserveCredit) -> None:
-        ok = await perform(self.store, cmd)
-        assert self.loop is not None
-        try:
-            commands = ctl.reserve_result(self.loop.time(), ok)
-            self._close_settled(ctl)
-            self._run(ctl, commands)
-        finally:
-            self.flush()  # new deadlines, BYEs to send
-
-    async def _commit(self, cmd: CommitCredit) -> None:
-        """Commit until the store takes it, retrying with a doubling delay.
-
-        Idempotent by the call's ref: a commit that went through although its answer
-        was lost finds nothing held the next time and is done.  Durable: the call's
-        closed record (database or CDR journal) bills exactly ``cmd.amount``, and a
-        reservation still held at a restart is committed by the start-up recovery at
-        its closed record's cost (``BillingStore.recover_open_records``).
-        """
-        delay, longest = self.commit_retry
-        while not await perform(self.store, cmd):
-            self.commit_failures += 1
-            if self._stopping.is_set():
-                log.error("credit commit of call %s (%s) left for the next start", cmd.ref, cmd.amount)
-                return
-            log.warning("credit commit of call %s failed; retrying in %.1f s", cmd.ref, delay)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            delay = min(delay * 2, longest)
-
-    def _spawn(self, coro: Any, also: set[asyncio.Task[None]] | None = None) -> None:
-        assert self.loop is not None
-        task = self.loop.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        if also is not None:
-            also.add(task)
-            task.add_done_callback(also.discard)
-
     # Timed (driver.timed): interim updates of answered calls
     def next_deadline(self) -> float | None:
-        deadline = self.builder.next_deadline() if self.builder is not None else None
-        for ctl in self.credit.values():
-            d = _credit_deadline(ctl)
-            if d is not None and (deadline is None or d < deadline):
-                deadline = d
-        return deadline
+        return self._credit_deadline(self.builder.next_deadline() if self.builder is not None else None)
 
     def handle_timer(self, now: float) -> None:
         if self.builder is not None:
             writes = self.builder.handle_timer(now)
             if writes:
                 self.writer.submit(writes)
-        for ctl in list(self.credit.values()):
-            d = _credit_deadline(ctl)
-            if d is not None and d <= now:
-                try:
-                    self._run(ctl, ctl.handle_timer(now))
-                except Exception:
-                    log.exception("credit control of call %s failed", ctl.ref)
+        self._credit_timer(now)
 
     def status(self) -> dict[str, Any]:
         c = self.writer.counters
@@ -505,12 +271,8 @@ class BillingService:
             "billing_journaled": c["journaled"],
             "billing_replayed": c["replayed"],
             "billing_quarantined": c["quarantined"],
-            "credit_calls": len(self.credit),
-            "credit_cuts": self.credit_cuts,
-            "credit_reservations": self.credit_reservations,
             "billing_journal_bytes": self.writer.journal_bytes(),
-            "credit_commits_pending": len(self._commits),
-            "credit_commit_failures": self.commit_failures,
+            **self._credit_status(),
             "rate_plans": len(self.plans),
             "rates_version": self.rates.version,
             "rates_reloads": self.rates.reloads,
@@ -523,32 +285,10 @@ class BillingService:
             self._recovery.cancel()
             self._recovery = None
         await self.rates.stop()
-        self._stopping.set()  # failing commits make one last attempt, then wait for the next start
-        if self._tasks:  # reservations and commits in flight
-            done, pending = await asyncio.wait(list(self._tasks), timeout=max(timeout, 0.0))
-            if pending:
-                log.error("%d credit operations unfinished at shutdown (their reservations stay held)", len(pending))
-        for ctl, _ in list(self._closing.values()):  # a reservation that never answered: bill what was paid
-            self._close_settled(ctl, force=True)
+        await self._settle_credit(timeout)
         await self.writer.stop()
         try:
             await self.store.close()
         except Exception:
             log.exception("closing the billing database failed")
 
-
-def _credit_deadline(ctl: CreditController) -> float | None:
-    """The controller's deadline, but the first reservation gets FIRST_RESERVE_GRACE."""
-    d = ctl.next_deadline()
-    if d is not None and ctl.paid_s == 0 and ctl.state is CreditState.RESERVING and ctl.answered_at is not None:
-        return max(d, ctl.answered_at + FIRST_RESERVE_GRACE)
-    return d
-
-
-def _safe(url: str) -> str:
-    """A database URL without its password, for logs."""
-    if "://" in url and "@" in url:
-        scheme, rest = url.split("://", 1)
-        cred, host = rest.rsplit("@", 1)
-        return f"{scheme}://{cred.split(':', 1)[0]}@{host}"
-    return url

@@ -1,11 +1,15 @@
-"""The callee's side of a prompted call's media (:mod:`b2bua.runtime.prompts`).
+"""The callee's side of a prompted call (:mod:`b2bua.runtime.prompts`): the
+call placed once the code is accepted, its media until the two ends are
+connected, and the media kept through the server (``[media] anchor``).
 
 Theory of operation
 -------------------
-When a prompted call is placed, the callee is offered an RTP stream of the
-server's own (:class:`CalleeSide`, one more port of the range), not the
-caller's: so the callee's packets are never mistaken for the caller's (two
-phones on one host, a caller that has not sent yet) and need no demultiplexing.
+When a prompted call is placed (:meth:`CalleeSide.place`), the callee is
+offered an RTP stream of the server's own (one more port of the range), not
+the caller's: so the callee's packets are never mistaken for the caller's
+(two phones on one host, a caller that has not sent yet) and need no
+demultiplexing.  That stream sends nothing of its own (it only relays), so the
+pacer leaves it out of its ticks (:mod:`b2bua.transport.rtp`).
 
 * While the callee rings, the caller hears the server's ringback.  A callee
   that answers with media of its own in a provisional (183 with SDP:
@@ -13,57 +17,131 @@ phones on one host, a caller that has not sent yet) and need no demultiplexing.
   heard instead: ringback stops and each of the callee's packets goes to the
   caller on the caller's stream as it came (:meth:`RtpStream.relay`); a
   later 180 without SDP changes nothing.
-* After the callee answers, its packets keep reaching the caller that way:
-  with ``[media] anchor`` for the whole call (and the caller's go to the
-  callee: :meth:`forward`); without, until the re-offers connect the two
-  ends (RFC 3725 flow I, ``CallBridged``), which closes both streams.
+* After the callee answers (the caller gets its 200 with the early media's
+  SDP), its packets keep reaching the caller that way: with ``[media]
+  anchor`` for the whole call (and the caller's go to the callee:
+  :meth:`from_caller`, which holds back the keys of a mid-call feature code
+  and of a flash, and listens for a flash's code in the audio while the
+  callee is held); without, until the re-offers connect the two ends
+  (``CallManager.bridge``, RFC 3725 flow I, then ``CallBridged``), which
+  closes both streams.
 
 A callee's packet while neither applies (it rings without SDP) is dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from b2bua.calls import sdp
+from b2bua.media import g711
+from b2bua.media.errors import PortRangeExhausted
+from b2bua.media.rfc4733 import KeyPressed
 from b2bua.media.rtp import RtpPacket
-from b2bua.transport.rtp import RtpPacer, RtpPortPool, RtpStream, open_stream
+from b2bua.transport.rtp import RtpStream, open_stream
+
+if TYPE_CHECKING:
+    from .prompts import _Prompt
 
 log = logging.getLogger("b2bua.prompts")
 
+BRIDGE_RETRY = 0.05  # seconds between attempts to bridge while the caller's ACK is awaited
+BRIDGE_TRIES = 100
+
 
 class CalleeSide:
-    """The server's stream towards one prompted call's callee, and the relay."""
+    """One prompted call's callee: its stream, the relay, the bridge or the anchor."""
 
-    def __init__(self, ref: str, caller: Callable[[], RtpStream | None], counters: dict[str, int]) -> None:
-        self.ref = ref
-        self.caller = caller  # the caller's stream (None once closed)
-        self.counters = counters
+    def __init__(self, prompt: "_Prompt") -> None:
+        self.p = prompt
+        self.s = prompt.s
+        self.ref = prompt.ref
         self.stream: RtpStream | None = None
+        self.ringback = False  # the caller hears the server's ringback
         self.early = False  # the callee sent SDP in a provisional: its media is heard
         self.answered = False
         self.held = False  # a tone of the server's own plays to the caller meanwhile
         self.paused = False  # a flash holds the callee (b2bua.runtime.flash): nothing passes either way
+        self.held_keys: dict[int, bool] = {}  # anchored: RFC 4733 events (by timestamp) kept from the callee
 
-    async def open(self, pool: RtpPortPool, pacer: RtpPacer, *, host: str, payload_type: int,
-                   rtcp_interval: float | None) -> RtpStream:
-        """Bind the stream the callee is offered (PortRangeExhausted when none is free)."""
-        self.stream = await open_stream(pool, pacer, host=host, on_packet=self.packet, payload_type=payload_type,
-                                        rtcp_interval=rtcp_interval, rtcp_mux=False)
-        return self.stream
+    # -- placing the call ------------------------------------------------------------------
+    def place(self, now: float) -> None:
+        """The code is accepted: the call goes out with the server's own offer
+        (the callee's stream is opened first), and the caller hears ringback."""
+        p = self.p
+        go = p.go
+        if go is None or p.stream is None:
+            return
+        p.phase = "placing"
+        if self.stream is None:  # the callee gets a stream of its own first
+            asyncio.get_running_loop().create_task(self._open())
+            return
+        own = sdp.offer(address=self.s.media_host, port=self.stream.port, session_id=next(self.s._session_ids),
+                        codecs=[sdp.PCMA if p.codec == g711.PCMA else sdp.PCMU, sdp.TELEPHONE_EVENT])
+        placed = self.s.app.calls.place(
+            self.ref, now, route=go.route, sd=own, display=go.display, account=go.account, dialed=go.dialed or "",
+            group=go.group,
+        )
+        if placed:
+            self.s.counters["prompted_calls_placed"] += 1
+            self.ringing()  # the caller hears ringback from the server until the callee answers
+        self.s.flush()
 
-    def early_media(self, body: bytes) -> bool:
-        """The callee's provisional with SDP: its media replaces the server's
-        ringback; True the first time (the caller's stream stops playing)."""
+    async def _open(self) -> None:
+        """Bind the stream the callee is offered, then place the call."""
+        p = self.p
+        try:
+            self.stream = await open_stream(self.s.pool, self.s.pacer, host=self.s.media_host, on_packet=self.packet,
+                                            payload_type=p.codec, rtcp_interval=self.s.rtcp_interval, rtcp_mux=False)
+        except PortRangeExhausted:
+            self.s.counters["no_port"] += 1
+            log.error("call %s: no free RTP port for the callee's media: refused 503", self.ref)
+            p.finish(503, "No media port available")
+            return
+        if p.phase != "placing":  # the caller left meanwhile
+            p.close()
+            return
+        self.place(asyncio.get_running_loop().time())
+
+    def ringing(self) -> None:
+        p = self.p
+        if p.phase == "placing" and p.stream is not None and not self.ringback and not self.early:
+            self.ringback = True
+            p.stream.play(self.s.frames("tone:ringback", p.codec))
+
+    def early_media(self, body: bytes) -> None:
+        """The callee's provisional with SDP: its media replaces the server's ringback."""
+        if self.p.phase != "placing":
+            return
         self.remote(body)
         first, self.early = not self.early, True
-        return first
+        if first:
+            self._caller_hears_callee()
 
-    def connected(self, body: bytes | None) -> None:
-        """The callee answered (``body``: its SDP)."""
+    def connected(self, at: float) -> None:
+        """The callee answered: its media reaches the caller; then the bridge, or the anchor."""
+        p = self.p
+        if p.phase != "placing":
+            return
+        self._caller_hears_callee()
+        call = self.s.app.calls.index.calls.get(self.ref)
+        answer = call.b.final if call is not None and call.b is not None else None
         self.answered = True
-        self.remote(body)
+        self.remote(answer.body if answer is not None else None)
+        if self.s.anchor:  # relay both ways from now on
+            p.phase = "anchored"
+            self.s.counters["anchored"] += 1
+            return
+        p.phase = "connected"
+        self._bridge(BRIDGE_TRIES)
+
+    def _caller_hears_callee(self) -> None:
+        stream = self.p.stream
+        if stream is not None:
+            stream.stop()
+            stream.idle = None  # the callee's packets only, from now on
 
     def remote(self, body: bytes | None) -> None:
         """Where the callee asks to receive (used until its first packet latches it)."""
@@ -77,19 +155,77 @@ class CalleeSide:
         if address is not None:
             self.stream.remote = address
 
+    def _bridge(self, tries: int) -> None:
+        """Connect the two ends once the caller has ACKed its 200 (RFC 3725 flow I)."""
+        p = self.p
+        if p.phase != "connected":
+            return
+        if self.s.app.calls.bridge(self.ref, p.loop.time()):
+            self.s.flush()
+            return
+        if tries > 0:
+            p.loop.call_later(BRIDGE_RETRY, self._bridge, tries - 1)
+        else:
+            log.warning("call %s: media not bridged; it stays through the server's stream", self.ref)
+
+    # -- the relay -------------------------------------------------------------------------
     def packet(self, packet: RtpPacket, now: float) -> None:
         """A packet from the callee: to the caller as it came, once heard."""
-        caller = self.caller()
-        if self.held or self.paused or caller is None or not (self.early or self.answered):
+        caller, stream = self.p.stream, self.stream
+        if self.held or self.paused or caller is None or stream is None or not (self.early or self.answered):
             return
-        caller.relay(packet.to_bytes())
-        self.counters["relayed_to_caller"] += 1
+        caller.relay(stream.datagram)
+        self.s.counters["relayed_to_caller"] += 1
 
-    def forward(self, data: bytes) -> None:
-        """A packet of the caller's to the callee (anchored media)."""
-        if self.stream is not None:
-            self.stream.relay(data)
-            self.counters["relayed_to_callee"] += 1
+    def from_caller(self, packet: RtpPacket, now: float) -> None:
+        """Anchored media: the caller's packet goes to the callee as it came,
+        but for the keys of a mid-call feature code or a flash, and but while a
+        flash holds the callee (its code may then be keyed in the audio)."""
+        p = self.p
+        if p.te_pt is not None and packet.payload_type == p.te_pt and self._feature_key(packet, now):
+            return
+        if self.paused:
+            midcall = self.s.app.midcall
+            for key in p.inband(packet, now):
+                if midcall is not None:
+                    midcall.key(self.ref, key, p.address, now, source="inband")
+            self.s.flush()
+            return
+        if self.stream is not None and p.stream is not None:
+            self.stream.relay(p.stream.datagram)
+            self.s.counters["relayed_to_callee"] += 1
+
+    def _feature_key(self, packet: RtpPacket, now: float) -> bool:
+        """The caller's RFC 4733 keys checked for ``*VSC code #``
+        (b2bua.calls.midcall); True when this packet's key is held back."""
+        midcall = self.s.app.midcall
+        if midcall is None:
+            return False
+        events = self.p.events
+        events.receive(packet, now)
+        for ev in events.events:
+            if isinstance(ev, KeyPressed):
+                held, status = midcall.key(self.ref, ev.key, self.p.address, now)
+                if len(self.held_keys) > 1000:
+                    self.held_keys.clear()
+                self.held_keys[packet.timestamp] = held
+                if status is not None:
+                    self.confirm(status == 200)
+        events.events.clear()
+        self.s.flush()
+        return self.held_keys.get(packet.timestamp, False)
+
+    def confirm(self, accepted: bool) -> None:
+        """The caller alone hears the verdict: confirmation tone, or reorder."""
+        stream = self.p.stream
+        if stream is None:
+            return
+        name = "tone:confirmation" if accepted else "tone:reorder"
+        self.held = True
+        stream.play(self.s.frames(name, self.p.codec, seconds=1.0), on_done=self._confirmed)
+
+    def _confirmed(self) -> None:
+        self.held = False
 
     def close(self) -> None:
         if self.stream is not None:

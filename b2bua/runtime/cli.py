@@ -1,9 +1,10 @@
 """Command line: ``b2bua serve``, ``b2bua check-config``, account codes
 (``b2bua codes``), groups' and users' code settings (``b2bua groups``, ``b2bua
 users``: :mod:`b2bua.runtime.settings_cli`), the audit log (``b2bua audit``:
-:mod:`b2bua.runtime.audit_cli`), billing (``b2bua report``, ``b2bua cdr export``;
-``b2bua rates`` and ``b2bua credit`` in :mod:`b2bua.runtime.rates_cli`;
-``--db URL`` reports on any billing database, without a configuration).
+:mod:`b2bua.runtime.audit_cli`), billing (``b2bua report``, ``b2bua cdr export``
+in :mod:`b2bua.runtime.report_cli`; ``b2bua rates`` and ``b2bua credit`` in
+:mod:`b2bua.runtime.rates_cli`; ``--db URL`` reports on any billing database,
+without a configuration).
 
 Exit status 2 means the configuration (or a command-line value) is unusable;
 the message names what is wrong.  ``b2bua status`` exits 3 when the server is
@@ -20,13 +21,11 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeAlias, TypeVar
 
 from .config import DEFAULT, Config, ConfigError, load, with_http_listen, with_listen
 from .audit_cli import add_parser as audit_parser
+from .report_cli import register as report_parsers
 from .settings_cli import add_parsers as settings_parsers
 
 if TYPE_CHECKING:  # the billing modules load only for the billing commands
-    import sqlite3
-
-    from b2bua.billing.cdr import Cdr
-    from b2bua.billing.store import BillingStore
+    from .admin_db import AdminDb
 
 EXIT_CONFIG = 2
 T = TypeVar("T")
@@ -146,18 +145,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace, make: Callable[[Any], T]) -> T | None:
-    """``make(the server's database)`` for a command, or None (said why)."""
-    from .store import StoreError, open_database
+    """``make(the administrative database)`` for a command, or None (said why)."""
+    from .admin_db import open_admin_db
+    from .store import StoreError
 
     config = _load(args.config, None)
     try:
-        return make(open_database(config.server.data_dir))
+        return make(open_admin_db(config.server))
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)
         return None
 
 
-def _audit(db: sqlite3.Connection, action: str, obj: str, group: str | None = None) -> None:
+def _audit(db: AdminDb, action: str, obj: str, group: str | None = None) -> None:
     """An audit-log entry of a command's change (:mod:`b2bua.runtime.audit`)."""
     from .audit import CLI, AuditLog
 
@@ -396,82 +396,6 @@ def _codes_parser(sub: SubParsers) -> None:
     p.set_defaults(func=cmd_codes)
 
 
-def _usage(message: str) -> int:
-    print(f"b2bua: {message}", file=sys.stderr)
-    return EXIT_CONFIG
-
-
-def _date_range(args: argparse.Namespace) -> tuple[float | None, float | None]:
-    from b2bua.billing.reports import date_range
-
-    start, end = date_range(args.from_day, args.to_day, args.tz)
-    if start is not None and end is not None and end <= start:
-        raise ValueError(f"--from {args.from_day} is after --to {args.to_day}")
-    return start, end
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from b2bua.billing.reports import export_cdrs, export_segments, render_report, summarize
-    from b2bua.billing.store import BillingStoreError
-
-    from .billing import run_with_billing_store
-
-    config = _load(args.config, None)
-    try:
-        tz = ZoneInfo(args.tz)
-        start, end = _date_range(args)
-    except (ValueError, ZoneInfoNotFoundError) as err:
-        return _usage(f"bad date or time zone: {err}")
-
-    async def work(store: BillingStore) -> list[Cdr]:
-        return await store.query(start_from=start, start_to=end)
-
-    try:
-        cdrs = run_with_billing_store(config, work, args.db, args.schema)
-    except (BillingStoreError, OSError) as err:
-        print(f"b2bua: billing database: {err}", file=sys.stderr)
-        return 1
-    if args.command == "report":
-        sys.stdout.write(render_report(summarize(cdrs, args.by), args.format, args.by))
-    elif getattr(args, "by_segment", False):
-        sys.stdout.write(export_segments(cdrs, args.format, tz))
-    else:
-        sys.stdout.write(export_cdrs(cdrs, args.format, tz))
-    return 0
-
-
-def _billing_parsers(sub: SubParsers) -> None:
-    from b2bua.billing.reports import FORMATS, GROUPINGS
-
-    def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--config", metavar="FILE", help="TOML configuration (default: embedded)")
-        q.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="first day (inclusive)")
-        q.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="last day (inclusive)")
-        q.add_argument("--tz", default="UTC", help="time zone of the days and of exported times (default UTC)")
-        q.add_argument("--db", metavar="URL", help="billing database (SQLite path or postgresql:// URL) "
-                       "instead of the configured one")
-        q.add_argument("--schema", help="PostgreSQL schema of the billing tables (with --db)")
-
-    p = sub.add_parser("report", help="calls, duration and cost per account code, department, extension or trunk")
-    common(p)
-    p.add_argument("--by", choices=sorted(GROUPINGS), default="account-code")
-    p.add_argument("--format", choices=FORMATS, default="table")
-    p.set_defaults(func=cmd_report)
-    p = sub.add_parser("cdr", help="call detail records")
-    acts = p.add_subparsers(dest="action", required=True)
-    q = acts.add_parser("export", help="write the records as csv or json (Asterisk field names)")
-    common(q)
-    q.add_argument("--format", choices=("csv", "json"), default="csv")
-    q.add_argument("--by-segment", action="store_true",
-                   help="one row per account-code segment (a code changed during the call splits it)")
-    q.set_defaults(func=cmd_report)
-    from .rates_cli import register
-
-    register(sub)  # rates, credit
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="b2bua", description="SIP B2BUA with account codes and billing")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -500,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     _authcodes_parser(sub)
     _admin_parser(sub)
     audit_parser(sub)
-    _billing_parsers(sub)
+    report_parsers(sub)
     p = sub.add_parser("check-config", help="check a configuration file and exit")
     p.add_argument("file", metavar="FILE")
     p.set_defaults(func=cmd_check_config)
@@ -508,12 +432,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import sqlite3
+
+    import psycopg
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except ConfigError as err:
         print(f"b2bua: configuration error: {err}", file=sys.stderr)
         return EXIT_CONFIG
+    except (sqlite3.Error, psycopg.Error) as err:  # the database went away during the command
+        print(f"b2bua: administrative database ([server] database): {' '.join(str(err).split())}",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 0
 

@@ -1,4 +1,4 @@
-"""Business groups' and users' account-code settings in the server's database.
+"""Business groups' and users' account-code settings in the administrative database.
 
 Theory of operation
 -------------------
@@ -33,17 +33,20 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 import time
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import msgspec
 
 from dialplan.codes import parse_prefix_list
 from dialplan.policy import GroupPolicy, Mode, UserPolicy
 
+from .admin_schema import upsert
 from .config import Config, UserConfig
+
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
 
 log = logging.getLogger("b2bua.codes")
 
@@ -52,6 +55,14 @@ SEEDED_BY = "configuration file"  # changed_by of rows the TOML seeded or reset
 _PATH = re.compile(r"at `\$\.([a-z_]+)")
 _LISTS = ("required_classes", "required_prefixes", "auth_classes")
 _NUMBERS = ("code_length", "prompt_attempts", "auth_level", "post_call_window")
+_GROUP_COLUMNS = ("grp", "settings", "changed_at", "changed_by")
+_USER_COLUMNS = ("extension", "mode", "assigned_code", "changed_at", "changed_by")
+SEED_GROUP = f"INSERT INTO group_settings ({', '.join(_GROUP_COLUMNS)}) VALUES (?, ?, ?, ?) ON CONFLICT (grp) DO NOTHING"
+SEED_USER = (f"INSERT INTO user_code_settings ({', '.join(_USER_COLUMNS)}) VALUES (?, ?, ?, ?, ?)"
+             " ON CONFLICT (extension) DO NOTHING")
+SET_GROUP = upsert("group_settings", _GROUP_COLUMNS, ("grp",))
+SET_USER = upsert("user_code_settings", _USER_COLUMNS, ("extension",))
+SET_USER_GROUP = upsert("user_groups", ("extension", "grp", "changed_at", "changed_by"), ("extension",))
 
 
 class SettingsError(Exception):
@@ -178,6 +189,10 @@ class GroupRow(msgspec.Struct, frozen=True, kw_only=True):
     changed_by: str
 
 
+def _mode(p: UserPolicy) -> str | None:
+    return None if p.mode is None else p.mode.value  # the text: a driver may store an enum's name
+
+
 def _user_seed(u: UserConfig) -> UserPolicy:
     return UserPolicy(mode=u.account_code_mode, assigned_code=u.account_code)
 
@@ -186,7 +201,7 @@ class SettingsStore:
     """``group_settings`` and ``user_code_settings`` for the command line and the
     portal (the running server reads them through :class:`LiveSettings`)."""
 
-    def __init__(self, db: sqlite3.Connection, config: Config) -> None:
+    def __init__(self, db: AdminDb, config: Config) -> None:
         self.db = db
         self.config = config
         self.users_by_ext = {u.extension: u for u in config.users}
@@ -194,24 +209,22 @@ class SettingsStore:
     def seed(self) -> tuple[int, int]:
         """Insert the configured groups and users that have no row; (groups, users) added."""
         now = time.time()
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = self.deleted()
-            g = self.db.executemany(
-                "INSERT OR IGNORE INTO group_settings VALUES (?, ?, ?, ?)",
-                [(name, msgspec.json.encode(p).decode(), now, SEEDED_BY) for name, p in self.config.groups.items()
-                 if name not in deleted],
-            ).rowcount
-            u = self.db.executemany(
-                "INSERT OR IGNORE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                [(x.extension, p.mode, p.assigned_code, now, SEEDED_BY)
-                 for x in self.config.users for p in [_user_seed(x)]],
-            ).rowcount
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-        return max(g, 0), max(u, 0)
+        deleted = self.deleted()
+        groups = [(name, msgspec.json.encode(p).decode(), now, SEEDED_BY) for name, p in self.config.groups.items()
+                  if name not in deleted]
+        users = [(x.extension, _mode(p), p.assigned_code, now, SEEDED_BY)
+                 for x in self.config.users for p in [_user_seed(x)]]
+        if not self._missing(groups, users):
+            return 0, 0  # nothing to add: no write (nodes starting at once do not wait on each other)
+        with self.db.transaction():
+            g = self.db.executemany(SEED_GROUP, groups) if groups else 0
+            u = self.db.executemany(SEED_USER, users) if users else 0
+        return g, u
+
+    def _missing(self, groups: list[tuple[Any, ...]], users: list[tuple[Any, ...]]) -> bool:
+        have_groups = {r[0] for r in self.db.execute("SELECT grp FROM group_settings")}
+        have_users = {r[0] for r in self.db.execute("SELECT extension FROM user_code_settings")}
+        return any(g[0] not in have_groups for g in groups) or any(u[0] not in have_users for u in users)
 
     # groups
     def deleted(self) -> set[str]:
@@ -236,8 +249,8 @@ class SettingsStore:
         found = self.groups(only=name)
         if not found and name in self.config.groups and name not in self.deleted():
             # configured after this database was seeded: the file's settings
-            self.db.execute("INSERT OR IGNORE INTO group_settings VALUES (?, ?, ?, ?)",
-                            (name, msgspec.json.encode(self.config.groups[name]).decode(), time.time(), SEEDED_BY))
+            settings = msgspec.json.encode(self.config.groups[name]).decode()
+            self.db.execute(SEED_GROUP, (name, settings, time.time(), SEEDED_BY))
             found = self.groups(only=name)
         if not found:
             known = ", ".join(self.names()) or "none"
@@ -249,8 +262,7 @@ class SettingsStore:
 
     def set_group(self, name: str, settings: GroupPolicy, by: str) -> None:
         self._known_group(name)
-        self.db.execute("INSERT OR REPLACE INTO group_settings VALUES (?, ?, ?, ?)",
-                        (name, msgspec.json.encode(settings).decode(), time.time(), by))
+        self.db.execute(SET_GROUP, (name, msgspec.json.encode(settings).decode(), time.time(), by))
 
     def reset_group(self, name: str) -> GroupPolicy:
         """The configuration file's settings for ``name`` again."""
@@ -307,18 +319,14 @@ class SettingsStore:
         ).fetchone() is None:
             raise SettingsError(f"assigned_code: no code {code} in group {group!r}", "assigned_code")
         now = time.time()
-        self.db.execute("INSERT OR REPLACE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                        (extension, settings.mode, code, now, by))
+        self.db.execute(SET_USER, (extension, _mode(settings), code, now, by))
         self._place(extension, group, now, by)
 
     def _place(self, extension: str, group: str, now: float, by: str) -> None:
         if group == self.users_by_ext[extension].group:
             self.db.execute("DELETE FROM user_groups WHERE extension = ?", (extension,))
         else:
-            self.db.execute("INSERT INTO user_groups (extension, grp, changed_at, changed_by) VALUES (?, ?, ?, ?)"
-                            " ON CONFLICT (extension) DO UPDATE SET grp = excluded.grp,"
-                            " changed_at = excluded.changed_at, changed_by = excluded.changed_by",
-                            (extension, group, now, by))
+            self.db.execute(SET_USER_GROUP, (extension, group, now, by))
 
     def reset_user(self, extension: str) -> UserPolicy:
         """The configuration file's code settings and group for the user again."""
@@ -331,8 +339,7 @@ class SettingsStore:
                                 "another group instead", "group") from None
         settings = _user_seed(user)
         now = time.time()
-        self.db.execute("INSERT OR REPLACE INTO user_code_settings VALUES (?, ?, ?, ?, ?)",
-                        (extension, settings.mode, settings.assigned_code, now, SEEDED_BY))
+        self.db.execute(SET_USER, (extension, _mode(settings), settings.assigned_code, now, SEEDED_BY))
         self._place(extension, user.group, now, SEEDED_BY)
         return settings
 
@@ -366,7 +373,7 @@ class LiveSettings:
         self.on_change: list[Callable[[CodeSettings], None]] = []
         self.reloads = 0
 
-    def read(self, db: sqlite3.Connection, /) -> CodeSettings:
+    def read(self, db: AdminDb, /) -> CodeSettings:
         """In the reloads' worker thread: the stored groups and the settings and
         groups of the configured users (a row that does not decode: the previous
         copy's; a deleted group is gone)."""

@@ -1,16 +1,19 @@
 """Account codes in the database, managed by the business-group administrator.
 
-Codes live in the ``account_codes`` table of the server's database (created by
-its migrations, ``b2bua.runtime.store``), one row per (group, code).  The running
-server looks codes up in an in-memory copy (``CodeStore.start``): loaded at start,
-and reloaded in a worker thread whenever the database changed (SQLite's ``PRAGMA
-data_version``, polled every ``CODES_POLL`` seconds off the event loop), so a
-change made with ``b2bua codes ...`` from another process applies to the next call
-without a restart, and the call path never waits on the database.  A table that
-cannot be read makes every lookup fail (the policy refuses what needs a code, 503)
-until a reload succeeds.  Other administrative data of the same database follows
-the same reloads (``CodeStore.followers``: the authorization codes, the groups'
-and users' code settings): each is read in the same worker thread on the same
+Codes live in the ``account_codes`` table of the administrative database
+(:mod:`b2bua.runtime.admin_db`: the server's SQLite file, or PostgreSQL), one row
+per (group, code).  The running server looks codes up in an in-memory copy
+(``CodeStore.start``): loaded at start, and reloaded in a worker thread whenever
+the data changed (the ``admin_version`` counter every write bumps, read every
+``CODES_POLL`` seconds off the event loop), so a change made with ``b2bua codes
+...``, the portal or the API, on this node or another one sharing the database,
+applies to the next call without a restart, and the call path never waits on the
+database.  While the database cannot be read (PostgreSQL restarting, the network
+down) the copy loaded last stays in use, the failure is logged once and the
+poller keeps trying; only before the first load does every lookup fail (the
+policy refuses what needs a code, 503).  Other administrative data follows the
+same reloads (``CodeStore.followers``: the authorization codes, the groups' and
+users' code settings): each is read in the same worker thread on the same
 connection and handed over on the loop, so one poller serves them all.
 
 CSV (import and export) has a header row with these columns, in any order;
@@ -37,8 +40,7 @@ import datetime
 import io
 import logging
 import re
-import sqlite3
-from typing import Any, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Protocol, Sequence
 
 import msgspec
 
@@ -46,7 +48,10 @@ from b2bua.billing.reports import CSV_LINE_END, csv_cell, csv_uncell
 from dialplan.codes import AccountCode, parse_prefix_list
 from dialplan.numbering import CallClass
 
-from .store import transaction
+from .admin_schema import upsert
+
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
 
 log = logging.getLogger("b2bua.codes")
 
@@ -85,9 +90,9 @@ class CodesUnavailable(LookupError):
 
 
 class Follower(Protocol):
-    """Data of the server's database kept in memory along with the account codes."""
+    """Administrative data kept in memory along with the account codes."""
 
-    def read(self, db: sqlite3.Connection, /) -> Any:
+    def read(self, db: AdminDb, /) -> Any:
         """In the worker thread, on the reader's connection: the data as stored now."""
 
     def apply(self, data: Any, /) -> None:
@@ -196,12 +201,12 @@ def code_to_fields(c: AccountCode) -> dict[str, str]:
 class CodeStore:
     """The account_codes table; ``for_group(g)`` is the policy's CodeLookup."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db  # opened by runtime.store.open_database (the table is a migration)
+    def __init__(self, db: AdminDb) -> None:
+        self.db = db  # opened by runtime.admin_db.open_admin_db (the table is a migration)
         self._codes: dict[str, dict[str, AccountCode | CodeError]] = {}  # group -> code ->
-        self._error: str | None = "account codes not loaded"
-        self._seen: int | None = None  # PRAGMA data_version of the loaded copy
-        self._reader: sqlite3.Connection | None = None
+        self._error: str | None = "account codes not loaded"  # None once a copy is loaded
+        self._failing = False  # the last reload failed (logged once)
+        self._seen: int | None = None  # admin_version of the loaded copy
         self._poller: asyncio.Task[None] | None = None
         self.reloads = 0
         # more data of the same database, reloaded with the account codes
@@ -238,9 +243,6 @@ class CodeStore:
             except asyncio.CancelledError:
                 pass
             self._poller = None
-        if self._reader is not None and self._reader is not self.db:
-            self._reader.close()
-        self._reader = None
 
     async def _follow(self, poll: float) -> None:
         while True:
@@ -249,22 +251,26 @@ class CodeStore:
 
     async def refresh(self) -> bool:
         """Reload the copy if the database changed since the last load (always
-        after a failed one); True when reloaded."""
+        after a failed one); True when reloaded.  A failure keeps the copy in use."""
         try:
             loaded = await asyncio.to_thread(self._load_if_changed)
-        except (sqlite3.Error, OSError) as err:
-            if self._error is None:
-                log.error("account codes cannot be read (%s): calls that need a code are refused", err)
-            self._error = f"account codes unreadable: {err}"
+        except (self.db.Error, OSError) as err:
+            if not self._failing:
+                log.error("account codes cannot be read from the database (%s): %s", " ".join(str(err).split()),
+                          "calls that need a code are refused" if self._error else "the copy read last stays in use")
+            self._failing = True
+            if self._error is not None:
+                self._error = f"account codes unreadable: {err}"
             return False
         if loaded is None:
             return False
         self._seen, self._codes, followed = loaded
         for follower, data in zip(self.followers, followed):
             follower.apply(data)
-        if self._error is not None and self.reloads:
+        if self._failing:
             log.warning("account codes readable again")
         self._error = None
+        self._failing = False
         self.reloads += 1
         return True
 
@@ -273,21 +279,17 @@ class CodeStore:
     ) -> tuple[int, dict[str, dict[str, AccountCode | CodeError]], builtins.list[Any]] | None:
         """In a worker thread: the data version, every code and what each follower
         read, or None when unchanged."""
-        if self._reader is None:
-            # a connection of its own: data_version counts the commits of the others
-            (_, _, path) = self.db.execute("PRAGMA database_list").fetchone()
-            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False) if path else self.db
-        (version,) = self._reader.execute("PRAGMA data_version").fetchone()
-        if version == self._seen and self._error is None:
+        version = self.db.version()  # first: a change after it is seen by the next poll
+        if version == self._seen and self._error is None and not self._failing:
             return None
         codes: dict[str, dict[str, AccountCode | CodeError]] = {}
-        for row in self._reader.execute(f"SELECT grp, {', '.join(COLUMNS)} FROM account_codes"):
+        for row in self.db.execute(f"SELECT grp, {', '.join(COLUMNS)} FROM account_codes").fetchall():
             try:
                 entry: AccountCode | CodeError = _code_of(row[1:])
             except CodeError as err:  # a row the command line would not have written: that code fails closed
                 entry = err
             codes.setdefault(row[0], {})[row[1]] = entry
-        return version, codes, [f.read(self._reader) for f in self.followers]
+        return version, codes, [f.read(self.db) for f in self.followers]
 
     def lookup(self, group: str, code: str) -> AccountCode | None:
         """From the in-memory copy; raises when the list cannot be read (fail closed)."""
@@ -304,13 +306,12 @@ class CodeStore:
         for i, c in enumerate(COLUMNS, start=1):
             if c in ("min_digits", "max_digits", "active_from", "active_until", "rate_plan", "credit_account"):
                 values[i] = values[i] or None
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        sql = upsert("account_codes", ("grp", *COLUMNS), ("grp", "code"))
+        if not replace:
+            sql = sql[:sql.index(" ON CONFLICT")]
         try:
-            self.db.execute(
-                f"{verb} INTO account_codes (grp, {', '.join(COLUMNS)}) VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
-                values,
-            )
-        except sqlite3.IntegrityError:
+            self.db.execute(sql, values)
+        except self.db.IntegrityError:
             raise CodeError(f"code {code.code} already exists in group {group!r}") from None
 
     def set_active(self, group: str, code: str, active: bool) -> None:
@@ -342,7 +343,8 @@ class CodeStore:
             args.extend(groups)
         if text:
             pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("(code LIKE ? ESCAPE '\\' OR name LIKE ? ESCAPE '\\' OR department LIKE ? ESCAPE '\\')")
+            where.append("(lower(code) LIKE lower(?) ESCAPE '\\' OR lower(name) LIKE lower(?) ESCAPE '\\'"
+                         " OR lower(department) LIKE lower(?) ESCAPE '\\')")
             args.extend([pattern] * 3)
         cond = f" WHERE {' AND '.join(where)}" if where else ""
         (total,) = self.db.execute(f"SELECT count(*) FROM account_codes{cond}", args).fetchone()
@@ -362,7 +364,7 @@ class CodeStore:
         codes, errors = parse_csv(text)
         if errors and not skip_bad:
             return 0, errors
-        with transaction(self.db):
+        with self.db.transaction():
             for code in codes:
                 self.add(group, code, replace=True)
         return len(codes), errors

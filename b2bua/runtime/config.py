@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -54,6 +55,9 @@ Seconds = Annotated[float, msgspec.Meta(gt=0, le=3600)]
 class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     listen: list[str] = msgspec.field(default_factory=lambda: ["udp:127.0.0.1:5060", "tcp:127.0.0.1:5060"])
     data_dir: str = "b2bua-data"
+    # administrative data (account codes, settings, administrators, audit log):
+    # "" = the SQLite file in data_dir; postgresql://... = shared by every node there
+    database: str = ""
     user_agent: str = "b2bua"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # seconds live calls get at SIGTERM/SIGINT to be ended (BYE, 503/CANCEL), their
@@ -65,6 +69,8 @@ class ServerConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     def __post_init__(self) -> None:
         if not self.listen:
             raise ValueError("at least one listen address is needed")
+        if self.database and not self.database.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database: a postgresql:// URL, or empty for the SQLite file in data_dir")
         for item in self.listen:
             parse_listen(item)
 
@@ -106,6 +112,9 @@ class SipConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     t1: Seconds = 0.5  # RFC 3261 §17.1.1.1
     t2: Seconds = 4.0
     t4: Seconds = 5.0
+    # seconds a failed INVITE's transaction absorbs the callee's retransmitted final
+    # response on UDP (Timer D); unset: 32 or 64*T1, whichever is longer (RFC 3261)
+    timer_d: Seconds | None = None
     max_tcp_connections: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 10_000
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1 << 20)] = 65_535
 
@@ -253,8 +262,16 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     # the caller's 2xx is relayed only once the answer is on disk (group commit,
     # a few ms of setup time), so a crash cannot lose an answered call's record
     durable_answer: bool = True
+    # the office's time zone (an IANA name): what a day is in reports, charts, the
+    # record search's dates, exports' times and ``b2bua report``
+    timezone: str = "UTC"
 
     def __post_init__(self) -> None:
+        try:
+            ZoneInfo(self.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise ValueError(f"timezone: {self.timezone[:64]!r} is not an IANA time zone name"
+                             " (like 'Europe/Paris' or 'UTC')") from None
         names: set[str] = set()
         for plan in self.rate_plans:
             if plan.name in names:
@@ -262,6 +279,10 @@ class BillingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             names.add(plan.name)
         # default_rate_plan and group_rate_plans may name a plan of the billing database
         # alone: checked at start against the plans read from it (b2bua.runtime.plan_rules)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def plans(self) -> dict[str, RatePlan]:

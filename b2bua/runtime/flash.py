@@ -81,7 +81,7 @@ class FlashMediaService:
     def hold(self, ref: str) -> None:
         p = self._anchored(ref)
         if p is not None:
-            p.held = True
+            p.callee.paused = True
         elif self.prompts is not None and self._end_to_end(ref) and ref not in self.reoffered:
             r = self.reoffered[ref] = _Reoffered(self, self.prompts, ref)
             asyncio.get_running_loop().create_task(r.open())
@@ -103,7 +103,7 @@ class FlashMediaService:
     def reconnect(self, ref: str) -> None:
         p = self._anchored(ref)
         if p is not None and p.stream is not None:
-            p.held = False
+            p.callee.paused = False
             p.stream.stop()
         elif ref in self.reoffered:
             self.reoffered[ref].reconnect()

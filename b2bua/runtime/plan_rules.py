@@ -2,7 +2,7 @@
 API and ``b2bua rates`` share them.
 
 * A plan is deleted only when nothing names it (:func:`plan_users`): no account
-  code (``rate_plan`` of the server's database), no ``billing.group_rate_plans``
+  code (``rate_plan`` of the administrative database), no ``billing.group_rate_plans``
   mapping, not ``billing.default_rate_plan``.  The refusal names who uses it.  A
   plan of ``[[billing.rate_plans]]`` may be deleted: the next start seeds the
   file's version again (the way back to it).
@@ -17,19 +17,21 @@ API and ``b2bua rates`` share them.
 
 from __future__ import annotations
 
-import sqlite3
-from typing import Collection, Final
+from typing import TYPE_CHECKING, Collection, Final
 
 from b2bua.billing.rating import RatingError
 
 from .config import BillingConfig, Config
+
+if TYPE_CHECKING:
+    from .admin_db import AdminDb
 
 SHOWN: Final = 5  # codes named in a refusal (the rest counted)
 REINTERPRETED: Final = ("The plan's prices are not converted: from the next call on they are read in the new "
                         "currency. Records already written keep the currency they were rated in.")
 
 
-def plan_users(db: sqlite3.Connection, config: Config, name: str) -> list[str]:
+def plan_users(db: AdminDb, config: Config, name: str) -> list[str]:
     """Who names rate plan ``name``, in words (empty: it may be deleted)."""
     found = []
     billing = config.billing
@@ -46,7 +48,7 @@ def plan_users(db: sqlite3.Connection, config: Config, name: str) -> list[str]:
     return found
 
 
-def check_unused(db: sqlite3.Connection, config: Config, name: str) -> None:
+def check_unused(db: AdminDb, config: Config, name: str) -> None:
     """Raise a RatingError naming who uses plan ``name``, if anyone does."""
     users = plan_users(db, config, name)
     if users:

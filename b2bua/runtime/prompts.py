@@ -14,22 +14,19 @@ emits, a :class:`_Prompt`:
    when the group answers (``prompt_answer``).  No codec in common: the
    attempt ends 488; no free port: 503 (logged);
 2. runs a :class:`~b2bua.media.prompt.PromptSession`: its ``Play`` commands
-   become G.711 frames on the stream (announcements from the sound library,
-   tones from the configured plan, encoded once and cached), its digits come
-   from RFC 4733 events on the stream, from INFO (``InfoReceived``) and, when
-   the phone offered no telephone-event, from the in-band detector on the
-   decoded audio; its ``CodeCollected`` goes to admission as ``CodeEntered``
-   (the transport that carried the first digit), whose answer comes back as
+   become G.711 frames on the stream (:mod:`b2bua.media.payloads`: every
+   sound and tone encoded once), its digits come from RFC 4733 events on the
+   stream, from INFO (``InfoReceived``) and from the in-band detector on the
+   decoded audio (until the phone's first telephone-event key: some phones
+   offer telephone-event and key in-band all the same); its
+   ``CodeCollected`` goes to admission as ``CodeEntered`` (the transport
+   that carried the first digit), whose answer comes back as
    ``PromptAgain`` (the session says "invalid code") or as the prompted
    ``StartCall`` (:meth:`PromptService.route`);
-3. once the code is accepted and confirmed, places the call with the
-   server's own offer (``CallManager.place``: CallRouted updates the
-   record; the callee is offered a stream of its own,
-   :mod:`b2bua.runtime.callee_media`), plays ringback while the callee rings
-   (or relays the callee's own early media), and when the callee
-   answers (the caller gets its 200 with the early media's SDP) connects
-   the two ends (``CallManager.bridge``, RFC 3725 flow I) and closes the
-   stream: RTP then flows between the phones, not through the server;
+3. once the code is accepted and confirmed, the call is placed, the caller
+   hears ringback or the callee's early media, and once the callee answers
+   the two ends are connected (or the media stays through the server):
+   :mod:`b2bua.runtime.callee_media`;
 4. a refusal plays the failure (announcement or reorder) and ends the held
    call with the refusal's status; the caller hanging up ends everything
    (``TransactionGone`` to admission).
@@ -43,7 +40,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from b2bua.calls import sdp
 from b2bua.calls.commands import (
@@ -66,7 +63,8 @@ from b2bua.media.prompt import (
 from b2bua.media.rfc4733 import EventReceiver, KeyPressed
 from b2bua.media.rtp import RtpPacket
 from b2bua.media.sounds import CODE_FAILED, THANK_YOU, SoundLibrary
-from b2bua.media.tones import TonePlan, tone_frames
+from b2bua.media.payloads import MediaPayloads
+from b2bua.media.tones import TonePlan
 from b2bua.transport.rtp import RtpPacer, RtpPortPool, RtpStream, open_stream
 
 from .callee_media import CalleeSide, audio_address
@@ -75,10 +73,7 @@ from dialplan import Prompt
 log = logging.getLogger("b2bua.prompts")
 
 ANSWER_WAIT = 1.0  # seconds an answered caller's first RTP packet is waited for before prompting
-BRIDGE_RETRY = 0.05  # seconds between attempts to bridge while the caller's ACK is awaited
-BRIDGE_TRIES = 100
 FAIL_TONE = 3.0  # seconds of reorder before a refused prompted call is ended
-FRAME = 0.02  # seconds of audio per RTP packet (the pacer's tick)
 
 
 class PromptService:
@@ -108,7 +103,8 @@ class PromptService:
         self.anchor = anchor  # media stays through the server after the callee answers
         self.prompts: dict[str, _Prompt] = {}  # by INVITE transaction
         self.by_ref: dict[str, _Prompt] = {}
-        self._payloads: dict[tuple[str, int], tuple[tuple[bytes, ...], tuple[bytes, ...]]] = {}
+        media = MediaPayloads(sounds, tones)  # every sound and tone encoded once per codec
+        self.payloads, self.frames = media.payloads, media.frames
         self._session_ids = itertools.count(1)
         self.peak = 0  # prompts at once, at most
         self.counters = {
@@ -135,7 +131,7 @@ class PromptService:
         if cmd.route.kind == "none":
             p.refuse(now)
         elif p.phase == "routing":  # the FAC form: the number was the last thing keyed
-            p.place(now)
+            p.callee.place(now)
         else:
             p.checked(True, now)
 
@@ -149,38 +145,16 @@ class PromptService:
             if key is not None:
                 p.digit(key.key, "info", event.at)
         elif isinstance(event, CallRinging):
-            p.ringing()
+            p.callee.ringing()
         elif isinstance(event, CalleeEarlyMedia):
-            p.callee_early_media(event.body)
+            p.callee.early_media(event.body)
         elif isinstance(event, CalleeAnswered):
-            p.callee_answered(event.at)
+            p.callee.connected(event.at)
         elif isinstance(event, CallBridged):
             self.counters["bridged"] += 1
             p.close()
         elif isinstance(event, CallEnded):
             p.ended()
-
-    # -- media -----------------------------------------------------------------------------
-    def payloads(self, name: str, codec: int) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
-        """(once, looped) G.711 payloads of a media name (``tone:ROLE`` or a sound)."""
-        key = (name, codec)
-        found = self._payloads.get(key)
-        if found is None:
-            encode = g711.encode_alaw if codec == g711.PCMA else g711.encode_ulaw
-            if name.startswith("tone:"):
-                intro, loop = tone_frames(self.tones.tone(name[5:]))
-            else:
-                intro, loop = self.sounds.frames(name), ()
-            found = (tuple(encode(f) for f in intro), tuple(encode(f) for f in loop))
-            self._payloads[key] = found
-        return found
-
-    def frames(self, name: str, codec: int, *, loop: bool = True, seconds: float | None = None) -> Iterator[bytes]:
-        """A media name's payloads in playing order: its part played once, then
-        its looped part over and over (``loop``), at most ``seconds`` long."""
-        once, looped = self.payloads(name, codec)
-        out: Iterator[bytes] = itertools.chain(once, itertools.cycle(looped)) if loop and looped else iter(once)
-        return itertools.islice(out, round(seconds / FRAME)) if seconds is not None else out
 
     def _start(self, cmd: StartPrompt, now: float) -> None:
         call = cmd.call
@@ -246,12 +220,10 @@ class _Prompt:
         self.session: PromptSession | None = None
         self.local: sdp.SessionDescription | None = None
         self.timer: asyncio.TimerHandle | None = None
-        self.ringback = False
         self.number: DigitCollector | None = None  # the FAC form's destination digits
-        self.callee = CalleeSide(ref, lambda: self.stream, service.counters)  # the callee's media, once placed
-        self.held_keys: dict[int, bool] = {}  # anchored: RFC 4733 events (by timestamp) kept from the callee
-        self.phase = "opening"  # opening, prompting, placing, connected, failing, done
+        self.phase = "opening"  # opening, waiting, prompting, dialing, routing, placing, connected, anchored, ...
         self.loop = asyncio.get_running_loop()
+        self.callee = CalleeSide(self)  # the call once placed, and the callee's media
 
     # -- setting up ---------------------------------------------------------------------
     async def open(self) -> None:
@@ -289,9 +261,9 @@ class _Prompt:
         self.te_pt = sdp.telephone_event(media)
         if self.te_pt is not None:
             self.events = EventReceiver(payload_type=self.te_pt)
-        # tones in the audio are listened for even when telephone-event was agreed:
-        # some phones offer it and send in-band all the same (a press seen both
-        # ways counts once: the collector's dedupe)
+        # tones in the audio are listened for even when telephone-event was agreed (until
+        # its first key): some phones offer it and send in-band all the same (a press
+        # seen both ways counts once: the collector's dedupe)
         self.detector = DtmfDetector()
         self.local = answer
         now = self.loop.time()
@@ -305,14 +277,10 @@ class _Prompt:
             self.collect_dial_string(now)
             return
         length = self.spec.code_length
+        collector = CollectorConfig(min_length=length or 2, max_length=length or 14, length=length, terminator="#")
         self.session = PromptSession(PromptConfig(
-            mode="tone" if self.spec.style is Prompt.TONE else "announcement",
-            max_attempts=self.spec.attempts,
-            collector=CollectorConfig(
-                min_length=length or 2, max_length=length or 14, length=length,
-                terminator="#",
-            ),
-        ))
+            mode="tone" if self.spec.style is Prompt.TONE else "announcement", max_attempts=self.spec.attempts,
+            collector=collector))
         if self.spec.answer:
             # answered: a phone starts its media once it has the 200; the prompt
             # starts with the phone's first packet (at most ANSWER_WAIT later), so
@@ -335,16 +303,7 @@ class _Prompt:
         if self.phase == "waiting":  # the answered phone's media has begun: so does the prompt
             self._begin()
         if self.phase == "anchored":  # the caller's packet goes to the callee as it came
-            if self.te_pt is not None and packet.payload_type == self.te_pt and self._feature_key(packet, now):
-                return  # a key of a mid-call feature code (*VSC code #) or of a flash: not passed on
-            if self.held:  # the callee is held for a flash's code entry: keys in the audio are listened for
-                midcall = self.s.app.midcall
-                for key in self._inband(packet, now):
-                    if midcall is not None:
-                        midcall.key(self.ref, key, self.address, now, source="inband")
-                self.s.flush()
-                return
-            self.callee.forward(packet.to_bytes())
+            self.callee.from_caller(packet, now)
             return
         if self.phase not in ("prompting", "dialing"):
             return
@@ -352,14 +311,18 @@ class _Prompt:
             self.events.receive(packet, now)
             for ev in self.events.events:
                 if isinstance(ev, KeyPressed):
+                    if ev.key != "!":
+                        # the phone sends its keys as telephone-events: its audio is not
+                        # listened to from now on (keys sent both ways counted once so far)
+                        self.detector = None
                     self.digit(ev.key, "rfc4733", now)
             self.events.events.clear()
         else:
-            for key in self._inband(packet, now):
+            for key in self.inband(packet, now):
                 self.digit(key, "inband", now)
         self._rearm()
 
-    def _inband(self, packet: RtpPacket, now: float) -> list[str]:
+    def inband(self, packet: RtpPacket, now: float) -> list[str]:
         """The keys the in-band detector finds in an audio packet."""
         if self.detector is None or packet.payload_type not in (g711.PCMU, g711.PCMA):
             return []
@@ -437,7 +400,7 @@ class _Prompt:
                 if self.spec.number:
                     self.dial_tone(now)
                 else:
-                    self.place(now)
+                    self.callee.place(now)
             elif isinstance(cmd, PromptFailed):
                 if self.go is not None and self.go.route.kind == "none":
                     self.finish(self.go.route.status, self.go.route.reason)
@@ -485,119 +448,6 @@ class _Prompt:
             self._rearm()
 
     # -- outcomes -----------------------------------------------------------------------
-    def place(self, now: float) -> None:
-        go = self.go
-        if go is None or self.stream is None:
-            return
-        self.phase = "placing"
-        if self.callee.stream is None:  # the callee gets a stream of its own first
-            asyncio.get_running_loop().create_task(self._open_callee_stream())
-            return
-        port = self.callee.stream.port
-        own = sdp.offer(address=self.s.media_host, port=port, session_id=next(self.s._session_ids),
-                        codecs=[sdp.PCMA if self.codec == g711.PCMA else sdp.PCMU, sdp.TELEPHONE_EVENT])
-        placed = self.s.app.calls.place(
-            self.ref, now, route=go.route, sd=own, display=go.display, account=go.account, dialed=go.dialed or "",
-            group=go.group,
-        )
-        if placed:
-            self.s.counters["prompted_calls_placed"] += 1
-            self.ringing()  # the caller hears ringback from the server until the callee answers
-        self.s.flush()
-
-    def ringing(self) -> None:
-        if self.phase == "placing" and self.stream is not None and not self.ringback and not self.callee.early:
-            self.ringback = True
-            self.stream.play(self.s.frames("tone:ringback", self.codec))
-
-    def callee_early_media(self, body: bytes) -> None:
-        """The callee's own early media: the caller hears it instead of ringback."""
-        if self.phase == "placing" and self.callee.early_media(body) and self.stream is not None:
-            self.stream.stop()
-            self.stream.idle = None  # the callee's packets only, from now on
-
-    async def _open_callee_stream(self) -> None:
-        """Anchored media: the stream the callee is offered (then the call is placed)."""
-        try:
-            await self.callee.open(self.s.pool, self.s.pacer, host=self.s.media_host, payload_type=self.codec,
-                                   rtcp_interval=self.s.rtcp_interval)
-        except PortRangeExhausted:
-            self.s.counters["no_port"] += 1
-            log.error("call %s: no free RTP port for the callee's media: refused 503", self.ref)
-            self.finish(503, "No media port available")
-            return
-        if self.phase != "placing":  # the caller left meanwhile
-            self.close()
-            return
-        self.place(asyncio.get_running_loop().time())
-
-    def callee_answered(self, at: float) -> None:
-        if self.phase != "placing":
-            return
-        if self.stream is not None:
-            self.stream.stop()
-            self.stream.idle = None  # the callee's packets only, from now on
-        call = self.s.app.calls.index.calls.get(self.ref)
-        answer = call.b.final if call is not None and call.b is not None else None
-        self.callee.connected(answer.body if answer is not None else None)  # its media reaches the caller
-        if self.s.anchor:  # relay both ways from now on
-            self.phase = "anchored"
-            self.s.counters["anchored"] += 1
-            return
-        self.phase = "connected"
-        self._bridge(BRIDGE_TRIES)
-
-    def _feature_key(self, packet: RtpPacket, now: float) -> bool:
-        """Anchored media: the caller's RFC 4733 keys checked for ``*VSC code #``
-        (b2bua.calls.midcall); True when this packet's key is held back."""
-        midcall = self.s.app.midcall
-        if midcall is None:
-            return False
-        self.events.receive(packet, now)
-        for ev in self.events.events:
-            if isinstance(ev, KeyPressed):
-                held, status = midcall.key(self.ref, ev.key, self.address, now)
-                if len(self.held_keys) > 1000:
-                    self.held_keys.clear()
-                self.held_keys[packet.timestamp] = held
-                if status is not None:
-                    self.confirm(status == 200)
-        self.events.events.clear()
-        self.s.flush()
-        return self.held_keys.get(packet.timestamp, False)
-
-    def confirm(self, accepted: bool) -> None:
-        """The caller alone hears the verdict: confirmation tone, or reorder."""
-        if self.stream is None:
-            return
-        name = "tone:confirmation" if accepted else "tone:reorder"
-        self.callee.held = True
-        self.stream.play(self.s.frames(name, self.codec, seconds=1.0), on_done=self._confirmed)
-
-    def _confirmed(self) -> None:
-        self.callee.held = False
-
-    @property
-    def held(self) -> bool:
-        """Anchored: a flash holds the callee (b2bua.runtime.flash): nothing passes either way."""
-        return self.callee.paused
-
-    @held.setter
-    def held(self, value: bool) -> None:
-        self.callee.paused = value
-
-    def _bridge(self, tries: int) -> None:
-        """Connect the two ends once the caller has ACKed its 200 (RFC 3725 flow I)."""
-        if self.phase != "connected":
-            return
-        if self.s.app.calls.bridge(self.ref, self.loop.time()):
-            self.s.flush()
-            return
-        if tries > 0:
-            self.loop.call_later(BRIDGE_RETRY, self._bridge, tries - 1)
-        else:
-            log.warning("call %s: media not bridged; it stays through the server's stream", self.ref)
-
     def refuse(self, now: float) -> None:
         """Admission refused the call (a lockout, the last wrong code, credit): the
         caller hears the failure, then the held call ends with the refusal."""

@@ -14,6 +14,12 @@ database work in the store's worker thread (SQLite) or asyncpg, the building of
 
 While the database cannot be read the last copy stays in use (at start: the
 configured plans), and seeding is tried again at the next poll.
+
+What a call is billed with (``billing_for``): the rate plan of its account code,
+else its business group's (``[billing] group_rate_plans``), else the default plan;
+the call class the account-code policy decided, else the numbering plan's class of
+the dialed number (account codes off), ``internal`` for calls to an extension.
+Emergency calls are never rated.
 """
 
 from __future__ import annotations
@@ -22,10 +28,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
-from b2bua.billing.rating import RatePlan
+from b2bua.billing.cdr import CallBilling
+from b2bua.billing.rating import RatePlan, choose_plan, rate_for
 from b2bua.billing.store import BillingStore
+from b2bua.calls.events import AccountInfo
+from dialplan import CallClass, CodeSource, NumberingPlan, classify
+
+from .config import BillingConfig
 
 log = logging.getLogger("b2bua.rates")
 
@@ -93,3 +104,55 @@ class RateBook:
         self.reloads += 1
         self.apply(plans)
         return True
+
+
+class Billable(Protocol):
+    """What billing reads of a call: a started call (``CallStarted``) or one
+    about to start (``CreditRequest``, for its credit check)."""
+
+    @property
+    def account(self) -> AccountInfo: ...
+    @property
+    def route(self) -> str: ...
+    @property
+    def dialed(self) -> str: ...
+    @property
+    def destination(self) -> str: ...
+    @property
+    def group(self) -> str: ...
+
+
+def billing_for(
+    call: Billable, billing: BillingConfig, plans: dict[str, RatePlan], numbering: NumberingPlan
+) -> CallBilling:
+    """A call's billing attributes (see the module docstring)."""
+    acc = call.account
+    call_class = acc.call_class
+    if call.route == "extension":
+        call_class = CallClass.INTERNAL.value
+    elif not call_class:
+        found = classify(call.dialed, numbering).call_class
+        call_class = "" if found is CallClass.INVALID else found.value
+    plan = choose_plan(plans, code_plan=acc.rate_plan, group=call.group,
+                       group_plans=billing.group_rate_plans, default_plan=billing.default_rate_plan)
+    rate = None
+    if plan is not None and call_class != CallClass.EMERGENCY.value:
+        rate = rate_for(plan, call.destination, call_class)
+    return CallBilling(
+        account_code=acc.code,
+        code_valid=bool(acc.valid),
+        code_source=CodeSource.of(acc.source),
+        call_class=call_class,
+        rate_plan=plan.name if plan is not None else "",
+        currency=plan.currency if plan is not None else billing.currency,
+        rate=rate,
+        authorized_by=acc.authorization,
+        authorization_level=acc.authorization_level,
+        code_entry=acc.entry,
+    )
+
+
+def charged_to_credit(event: Billable) -> bool:
+    """Is this call paid from its code's credit account?  Not when it goes nowhere,
+    nor when it is internal (to an extension): those are never checked nor charged."""
+    return bool(event.account.credit_account) and event.route not in ("none", "extension")

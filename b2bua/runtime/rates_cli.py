@@ -46,26 +46,28 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _audit(args: argparse.Namespace, action: str, obj: str) -> None:
-    """An audit-log entry of this command's change, in the server's database; the
-    change (in the billing database) stands when it cannot be written."""
+    """An audit-log entry of this command's change, in the administrative database;
+    the change (in the billing database) stands when it cannot be written."""
     import sqlite3
+
+    import psycopg
 
     from .audit import NOT_AUDITED, note_cli
     from .store import StoreError
 
     try:
-        note_cli(_config(args).server.data_dir, action, obj)
-    except (StoreError, sqlite3.Error, OSError) as err:
+        note_cli(_config(args).server, action, obj)
+    except (StoreError, sqlite3.Error, psycopg.Error, OSError) as err:
         print(f"b2bua: {NOT_AUDITED} ({err})", file=sys.stderr)
 
 
 def _check_unused(args: argparse.Namespace, name: str) -> None:
     """Refuse (RatingError) to delete a plan an account code or the configuration names."""
+    from .admin_db import open_admin_db
     from .plan_rules import check_unused
-    from .store import open_database
 
     config = _config(args)
-    db = open_database(config.server.data_dir)
+    db = open_admin_db(config.server)
     try:
         check_unused(db, config, name)
     finally:

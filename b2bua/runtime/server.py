@@ -47,6 +47,7 @@ from .plan_rules import missing_plans
 from .flash import FlashMediaService
 from .prompts import PromptService
 from . import lockstate
+from .admin_db import AdminDb, open_admin_db
 from .store import BindingWriter, StoreError, load_secret, open_database, restore_bindings
 
 log = logging.getLogger("b2bua")
@@ -59,7 +60,8 @@ class Server:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.ids = RandomIds()
-        self.store: sqlite3.Connection | None = None
+        self.store: sqlite3.Connection | None = None  # registrations
+        self.admin_db: AdminDb | None = None  # codes, settings, ... ([server] database)
         self.codes: CodeStore | None = None
         self.settings: LiveSettings | None = None
         self.bindings: BindingWriter | None = None
@@ -78,15 +80,16 @@ class Server:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.store = open_database(cfg.server.data_dir)
-        SettingsStore(self.store, cfg).seed()  # the file's groups and users the database lacks
-        self.codes = CodeStore(self.store)
-        auth_codes = AuthCodeStore(self.store).table()
+        self.admin_db = admin_db = await asyncio.to_thread(open_admin_db, cfg.server)
+        await asyncio.to_thread(SettingsStore(admin_db, cfg).seed)  # the file's groups and users the database lacks
+        self.codes = CodeStore(admin_db)
+        auth_codes = await asyncio.to_thread(AuthCodeStore(admin_db).table)
         self.settings = LiveSettings(cfg)
         self.codes.followers += [auth_codes, self.settings]
         await self.codes.start()  # in memory before the first call; kept current off the loop
         self.started = time.time()
         sip = cfg.sip
-        endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, user_agent=cfg.server.user_agent)
+        endpoint = Endpoint(self.ids, t1=sip.t1, t2=sip.t2, t4=sip.t4, timer_d=sip.timer_d, user_agent=cfg.server.user_agent)
         self.endpoint = endpoint
         self.calllog = CallLog()
         # billing first: a call must not start before its records can be queued
@@ -295,14 +298,17 @@ class Server:
     def _prune_audit(self) -> None:
         """Audit entries past ``server.audit_retention_days`` deleted at start and
         daily, in a worker thread on a connection of its own."""
-        days, data_dir = self.config.server.audit_retention_days, self.config.server.data_dir
+        server = self.config.server
+        days = server.audit_retention_days
         if days <= 0:
             return
 
         async def prune() -> None:
+            import psycopg
+
             try:
-                n = await asyncio.to_thread(prune_audit, data_dir, days)
-            except (OSError, sqlite3.Error, StoreError) as err:
+                n = await asyncio.to_thread(prune_audit, server, days)
+            except (OSError, sqlite3.Error, psycopg.Error, StoreError) as err:
                 log.error("audit log: entries older than %d days cannot be deleted: %s", days, err)
             else:
                 if n:
@@ -389,6 +395,9 @@ class Server:
         if self.store is not None:
             self.store.close()
             self.store = None
+        if self.admin_db is not None:
+            self.admin_db.close()
+            self.admin_db = None
         if self.billing is not None:
             await self.billing.stop(timeout)
         if getattr(self, "_status_timer", None) is not None:  # started: record the clean stop

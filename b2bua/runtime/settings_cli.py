@@ -29,11 +29,12 @@ CLI_USER = "command line"  # changed_by of a change made here
 
 def _store(args: argparse.Namespace) -> SettingsStore | None:
     from .code_settings import SettingsStore
-    from .store import StoreError, open_database
+    from .admin_db import open_admin_db
+    from .store import StoreError
 
     config = load(args.config) if args.config else DEFAULT
     try:
-        store = SettingsStore(open_database(config.server.data_dir), config)
+        store = SettingsStore(open_admin_db(config.server), config)
         store.seed()
     except StoreError as err:
         print(f"b2bua: {err}", file=sys.stderr)

@@ -1,6 +1,8 @@
 """The server's own SQLite database (registrations, account codes, authorization
 codes, portal administrators, groups' and users' code settings, the audit log), created on
-first start by ``open_database``.
+first start by ``open_database``.  With ``[server] database`` set to a PostgreSQL URL the
+administrative tables live there instead (:mod:`b2bua.runtime.admin_db`); registrations
+stay here.
 
 Schema migrations are versioned as ``b2bua.migrations`` describes (the applied
 steps in ``schema_migrations``); a database from before that style, which kept one
@@ -10,16 +12,17 @@ number in ``schema_version``, is taken over at that version.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from b2bua.calls.registrar import Binding, LocationService
 from b2bua.migrations import Migrations, migrate_sqlite, version_table
+
+from .admin_schema import MOVED_USERS, sqlite_version_step, sqlite_version_triggers
 from b2bua.sip.endpoint import Address
 
 log = logging.getLogger("b2bua.store")
@@ -130,6 +133,8 @@ MIGRATIONS: Migrations = [
         )""",
         "CREATE INDEX IF NOT EXISTS audit_log_grp ON audit_log (grp, id)",
     ],
+    # the version of the data the running server keeps in memory (b2bua.runtime.admin_schema)
+    sqlite_version_step(),
     [
         # business groups made and deleted in the database (b2bua.runtime.groups): a
         # configured group deleted here is not seeded again; a user moved to another
@@ -147,23 +152,9 @@ MIGRATIONS: Migrations = [
         )""",
         "CREATE INDEX IF NOT EXISTS audit_log_at ON audit_log (at)",
     ],
+    # the server keeps the users' groups in memory: their changes bump the version
+    sqlite_version_triggers(MOVED_USERS),
 ]
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """A transaction, or a part of the caller's when one is open already (an
-    administrative change joins the transaction of its audit-log entry)."""
-    if db.in_transaction:
-        yield
-        return
-    db.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 class StoreError(Exception):

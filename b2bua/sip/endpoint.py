@@ -60,7 +60,7 @@ of ended transactions do not linger until their old deadlines.
 
 Public API
 ----------
-``Endpoint(ids, *, t1=0.5, t2=4.0, t4=5.0, local=None, user_agent="b2bua",
+``Endpoint(ids, *, t1=0.5, t2=4.0, t4=5.0, timer_d=None, local=None, user_agent="b2bua",
 max_transactions=200_000)`` (beyond that many live transactions a new request
 gets a stateless 503)
 
@@ -182,13 +182,14 @@ class Endpoint:
         t1: float = T1,
         t2: float = T2,
         t4: float = T4,
+        timer_d: float | None = None,
         local: dict[str, Address] | None = None,
         user_agent: str = "b2bua",
         max_transactions: int = MAX_TRANSACTIONS,
     ) -> None:
         self.ids = ids
         self.max_transactions = max_transactions
-        self.timers = TimerDurations(t1, t2, t4)
+        self.timers = TimerDurations(t1, t2, t4, timer_d)
         self.user_agent = user_agent
         self.outbox: list[tuple[bytes, Address]] = []
         self.events: list[Event] = []

@@ -92,19 +92,23 @@ class TimerDurations:
 
     The ``*_reliable`` variants are what a reliable transport uses: no
     retransmission, and zero for the timers that only absorb retransmissions.
+    Timer D alone is not derived when ``d`` is given: RFC 3261 asks for at least
+    32 s, the time a peer with the default T1 retransmits its final response
+    for, and a server may keep failed INVITEs a shorter time (Kamailio's 5 s
+    wait timer, PJSIP's ``td``).
     """
 
     __slots__ = ("t1", "t2", "t4", "a", "b", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m")
 
-    def __init__(self, t1: float = T1, t2: float = T2, t4: float = T4) -> None:
-        if not (0 < t1 <= t2) or t4 <= 0:
-            raise ValueError(f"bad SIP timers: T1={t1} T2={t2} T4={t4}")
+    def __init__(self, t1: float = T1, t2: float = T2, t4: float = T4, d: float | None = None) -> None:
+        if not (0 < t1 <= t2) or t4 <= 0 or (d is not None and d <= 0):
+            raise ValueError(f"bad SIP timers: T1={t1} T2={t2} T4={t4} D={d}")
         self.t1 = t1
         self.t2 = t2
         self.t4 = t4
         self.a = t1  # ICT: first INVITE retransmission, doubling (unreliable only)
         self.b = 64 * t1  # ICT: INVITE transaction timeout
-        self.d = max(TIMER_D, 64 * t1)  # ICT: absorb final response retransmissions (0 reliable)
+        self.d = max(TIMER_D, 64 * t1) if d is None else d  # ICT: absorb final response retransmissions (0 reliable)
         self.e = t1  # NICT: first request retransmission, doubling up to T2 (unreliable only)
         self.f = 64 * t1  # NICT: non-INVITE transaction timeout
         self.g = t1  # IST: first final response retransmission, doubling up to T2 (unreliable only)

@@ -22,8 +22,9 @@ then on (it is where a phone behind NAT can be reached), and packets from
 any other source are counted (``unexpected``) and dropped.  Accepted packets
 update the reception statistics (:class:`~b2bua.media.rtp.RtpReceiver`) and
 go to the owner's ``on_packet(packet, now)`` callback, which feeds the RFC 4733
-receiver and the in-band detector; an exception there is logged, not raised
-into the loop.
+receiver and the in-band detector (``datagram`` is then that packet as it
+came, for a relay to send on without building it again); an exception there
+is logged, not raised into the loop.
 
 Sending.  One :class:`RtpPacer` ticks every 20 ms for every stream on the
 loop.  Ticks are scheduled by absolute deadline (``due += interval``, never
@@ -33,16 +34,22 @@ frames beyond are skipped (the streams' media clocks move on, the next packet
 is marked as a new talkspurt) so a stall never turns into a burst.  Each tick
 asks every playing stream's frame source for its packet and writes them all
 in one pass; how long that pass took is ``spread`` (the last stream's packet
-leaves that much after the first one).  A frame source is ``source(sender) -> bytes | None``: it builds
-the datagram with the stream's :class:`~b2bua.media.rtp.RtpSender` (``audio``
-for a frame of audio, :meth:`b2bua.media.rfc4733.EventSender.next_packet` for
-an event) or returns None for a frame of silence, which sends nothing
-(or, when the stream has an ``idle`` payload, that payload: a prompt's
-caller then gets a packet every 20 ms, silence between sounds, and its media
-clock never jumps: frames a late tick skips do not move it on either, the
-sound goes on from where it was, a little late, rather than leave a gap that
-a phone placing audio by timestamp fills with noise);
-:meth:`RtpStream.play` wraps an iterable of audio payloads.  The pacer records
+leaves that much after the first one).  A stream with nothing to send (no
+source, no ``idle`` payload, no receiver reports: a callee's stream that only
+relays, a caller's once the callee's media is heard) is left out of the ticks
+altogether; the frames that passed meanwhile move its media clock on when it
+sends again (the pacer counts frames: ``frames``), as if it had been ticked.
+A frame source is ``source(sender) -> bytes | None``: it builds the datagram
+with the stream's :class:`~b2bua.media.rtp.RtpSender` (``audio`` for a frame
+of audio, :meth:`b2bua.media.rfc4733.EventSender.next_packet` for an event)
+or returns None for a frame of silence, which sends nothing (or, when the
+stream has an ``idle`` payload, that payload: a prompt's caller then gets a
+packet every 20 ms, silence between sounds, and its media clock never jumps:
+frames a late tick skips do not move it on either, the sound goes on from
+where it was, a little late, rather than leave a gap that a phone placing
+audio by timestamp fills with noise);
+:meth:`RtpStream.play` takes an iterable of audio payloads instead (each
+stamped by ``audio``, no source called per frame).  The pacer records
 each tick's lateness (``lateness``, seconds), which the bench reports as
 frame-timing jitter.  With ``rtcp_interval`` set, a stream that has received
 RTP sends a receiver report (:func:`~b2bua.media.rtcp.build_receiver_report`)
@@ -52,17 +59,15 @@ Public API
 ----------
 ``RtpPortPool(first=20000, last=20999)``: ``acquire() -> int``,
 ``release(port)``, ``in_use``, ``capacity``.
-``RtpPacer(loop, *, interval=0.02, max_burst=2, keep=100_000)``:
-``ticks``, ``skipped``, ``lateness`` and ``spread`` (deques of the last
-``keep`` ticks' lateness and duration, seconds),
-``close()``.
-``await open_stream(pool, pacer, *, host="127.0.0.1", remote=None,
-payload_type=0, on_packet=None, rtcp_interval=None, rtcp_mux=True,
-sender=None) -> RtpStream``.
-``RtpStream``: ``port``, ``remote``, ``latched``, ``sender``, ``receiver``,
-``play(payloads, on_done=None)``, ``set_source(source, on_done=None)``,
-``stop()``, ``close()``, ``playing``, ``idle`` (a payload sent every frame
-while nothing plays, e.g. G.711 silence; None: nothing is sent); counters ``received``, ``sent``,
+``RtpPacer(loop, *, interval=0.02, max_burst=2, keep=100_000)``: ``ticks``,
+``frames``, ``skipped``, ``sending`` (streams ticked now), ``lateness`` and
+``spread`` (deques of the last ``keep`` ticks' lateness and duration, seconds), ``close()``.
+``await open_stream(pool, pacer, *, host="127.0.0.1", remote=None, payload_type=0,
+on_packet=None, rtcp_interval=None, rtcp_mux=True, sender=None) -> RtpStream``.
+``RtpStream``: ``port``, ``remote``, ``latched``, ``sender``, ``receiver``, ``datagram``,
+``play(payloads, on_done=None)``, ``set_source(source, on_done=None)``, ``stop()``,
+``close()``, ``playing``, ``idle`` (a payload sent every frame while nothing plays,
+e.g. G.711 silence; None: nothing is sent); counters ``received``, ``sent``,
 ``malformed``, ``unexpected``, ``rtcp_received``.
 """
 
@@ -72,7 +77,7 @@ import asyncio
 import logging
 import secrets
 from collections import deque
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from b2bua.media.errors import MalformedPacket, PortRangeExhausted
 from b2bua.media.rtcp import SenderReport, build_receiver_report, is_rtcp, parse_rtcp
@@ -143,19 +148,35 @@ class RtpPacer:
         self.lateness: deque[float] = deque(maxlen=keep)
         self.spread: deque[float] = deque(maxlen=keep)  # how long each tick took to send
         self.ticks = 0
+        self.frames = 0  # frames that fell due, sent or skipped, up to the tick running now
         self.skipped = 0  # frames not sent because a tick came too late
-        self._streams: set[RtpStream] = set()
+        self._streams: set[RtpStream] = set()  # every open stream: the timer runs while there is one
+        self._sending: set[RtpStream] = set()  # those with something to send: the ticks' work
         self._due = 0.0
         self._timer: asyncio.TimerHandle | None = None
 
+    @property
+    def sending(self) -> int:
+        return len(self._sending)
+
     def add(self, stream: RtpStream) -> None:
         self._streams.add(stream)
+        stream._clock = self.frames
+        self.update(stream)
         if self._timer is None:
             self._due = self.loop.time() + self.interval
             self._timer = self.loop.call_at(self._due, self._tick)
 
+    def update(self, stream: RtpStream) -> None:
+        """Tick ``stream`` from the next tick on while it has something to send."""
+        if stream.busy and stream in self._streams:
+            self._sending.add(stream)
+        else:
+            self._sending.discard(stream)
+
     def discard(self, stream: RtpStream) -> None:
         self._streams.discard(stream)
+        self._sending.discard(stream)
         if not self._streams and self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -170,7 +191,8 @@ class RtpPacer:
         skip = due_frames - frames
         if skip:
             self.skipped += skip
-        for stream in list(self._streams):
+        self.frames += due_frames
+        for stream in list(self._sending):
             try:
                 stream._tick(frames, skip, now)
             except Exception:  # one stream's bug must not stop the others' audio
@@ -240,18 +262,36 @@ class RtpStream:
         self.unexpected = 0  # datagrams from another source than the latched one
         self.rtcp_received = 0
         self.relayed = 0  # datagrams sent as they came (relay)
-        self.idle: bytes | None = None  # payload sent while nothing plays (None: send nothing)
+        self.datagram = b""  # the one whose packet on_packet is handling, as it came
         self.closed = False
+        self._idle: bytes | None = None
         self._rtp = _Socket(self)
         self._rtcp: _Socket | None = None
         self._source: FrameSource | None = None
+        self._payloads: Iterator[bytes] | None = None  # what play() plays (no FrameSource: one call less a frame)
         self._on_done: Callable[[], None] | None = None
         self._next_report = pacer.loop.time() + (rtcp_interval or 0.0)
+        self._clock = 0  # the pacer's frame count this stream's media clock has reached
 
     # -- sending ---------------------------------------------------------------
     @property
     def playing(self) -> bool:
-        return self._source is not None
+        return self._source is not None or self._payloads is not None
+
+    @property
+    def idle(self) -> bytes | None:
+        """The payload sent every frame while nothing plays (None: nothing is sent)."""
+        return self._idle
+
+    @idle.setter
+    def idle(self, payload: bytes | None) -> None:
+        self._idle = payload
+        self.pacer.update(self)
+
+    @property
+    def busy(self) -> bool:
+        """Something to send at the ticks: a source, an idle payload, or receiver reports."""
+        return not self.closed and (self.playing or self._idle is not None or self.rtcp_interval is not None)
 
     @property
     def destination(self) -> Address | None:
@@ -260,17 +300,15 @@ class RtpStream:
     def set_source(self, source: FrameSource | None, on_done: Callable[[], None] | None = None) -> None:
         """Ask ``source`` for a packet every frame from the next tick on, until
         it raises StopIteration (then ``on_done()``) or another source is set."""
-        self._source = source
+        self._source, self._payloads = source, None
         self._on_done = on_done
+        self.pacer.update(self)
 
     def play(self, payloads: Iterable[bytes], on_done: Callable[[], None] | None = None) -> None:
         """Send these audio payloads, one a frame (a prompt, a tone)."""
-        frames = iter(payloads)
-
-        def source(sender: RtpSender) -> bytes:
-            return sender.audio(next(frames))
-
-        self.set_source(source, on_done)
+        self.set_source(None, on_done)
+        self._payloads = iter(payloads)
+        self.pacer.update(self)
 
     def stop(self) -> None:
         """Stop sending (the phone hears silence); on_done is not called."""
@@ -287,30 +325,46 @@ class RtpStream:
     def _tick(self, frames: int, skip: int, now: float) -> None:
         if self.closed:  # closed by another stream's owner earlier in this tick
             return
-        if skip and self.idle is None:  # a stream with an idle payload sends late instead (docstring)
-            self.sender.skip(skip)
+        sender = self.sender
+        owed = self.pacer.frames - self._clock - frames - skip  # frames that passed while not ticked
+        self._clock = self.pacer.frames
+        if owed > 0:
+            sender.skip(owed)
+        if skip and self._idle is None:  # a stream with an idle payload sends late instead (docstring)
+            sender.skip(skip)
         transport = self._rtp.transport
         dest = self.latched or self.remote
         for _ in range(frames):
-            source = self._source
             data = None
-            if source is not None:
+            if self._payloads is not None:
+                payload = next(self._payloads, None)
+                if payload is not None:
+                    data = sender.audio(payload)
+                else:
+                    self._finished()
+            elif self._source is not None:
                 try:
-                    data = source(self.sender)
+                    data = self._source(sender)
                 except StopIteration:
-                    on_done, self._source, self._on_done = self._on_done, None, None
-                    if on_done is not None:
-                        on_done()
-            if data is None and self.idle is not None:
-                data = self.sender.audio(self.idle)  # silence between sounds: the media clock never jumps
+                    self._finished()
+            if data is None and self._idle is not None:
+                data = sender.audio(self._idle)  # silence between sounds: the media clock never jumps
             if data is None:
-                self.sender.skip()
+                sender.skip()
             elif transport is not None and dest is not None:
                 transport.sendto(data, dest)
                 self.sent += 1
         if self.rtcp_interval is not None and now >= self._next_report:
             self._next_report = now + self.rtcp_interval
             self._send_report(now)
+        if self._payloads is None and self._source is None and self._idle is None and self.rtcp_interval is None:
+            self.pacer.update(self)  # nothing more to send (not busy): left out of the ticks until there is
+
+    def _finished(self) -> None:
+        """The source ran out: on_done() (which may play something else)."""
+        on_done, self._source, self._payloads, self._on_done = self._on_done, None, None, None
+        if on_done is not None:
+            on_done()
 
     def _send_report(self, now: float) -> None:
         block = self.receiver.report_block(now)
@@ -347,6 +401,7 @@ class RtpStream:
         self.received += 1
         self.receiver.receive(packet, now)
         if self.on_packet is not None:
+            self.datagram = data
             try:
                 self.on_packet(packet, now)
             except Exception:
@@ -376,7 +431,7 @@ class RtpStream:
         if self.closed:
             return
         self.closed = True
-        self._source = None
+        self._source = self._payloads = None
         self.pacer.discard(self)
         self._close_sockets()
         self._socket_closed()
@@ -407,10 +462,11 @@ async def open_stream(
     above when RTCP is on and not multiplexed).  Random SSRC, first sequence
     number and timestamp (RFC 3550 §5.1) unless ``sender`` is given."""
     if sender is None:
+        bits = secrets.randbits(80)  # one read of the system's randomness for all three
         sender = RtpSender(
-            ssrc=secrets.randbits(32),
-            sequence=secrets.randbits(16),
-            timestamp=secrets.randbits(32),
+            ssrc=bits >> 48,
+            sequence=(bits >> 32) & 0xFFFF,
+            timestamp=bits & 0xFFFFFFFF,
             payload_type=payload_type,
         )
     busy: list[int] = []  # ports another process holds: skipped, given back after

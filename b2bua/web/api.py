@@ -92,12 +92,13 @@ class Problem(Exception):
         self.status, self.error, self.field = status, error, field
 
 
-def _json(value: Any, status: int = 200) -> Response:
+def json_reply(value: Any, status: int = 200) -> Response:
+    """``value`` (a msgspec Struct, list or dict) as a JSON response."""
     return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
 
 
 def _problem(p: Problem) -> Response:
-    return _json(ApiError(error=p.error, field=p.field), p.status)
+    return json_reply(ApiError(error=p.error, field=p.field), p.status)
 
 
 def _text_fields(body: CodeFields, code: str) -> dict[str, str | None]:
@@ -136,7 +137,9 @@ def _out(group: str, fields: dict[str, str]) -> Code:
 _PATH = re.compile(r"at `\$\.([a-z_]+)|missing required field `([a-z_]+)`")
 
 
-def _decode(data: bytes, kind: type[Any]) -> Any:
+def decode_body(data: bytes, kind: type[Any]) -> Any:
+    """A request body decoded as JSON of type ``kind``: a :class:`Problem` 400
+    for malformed JSON, 422 naming the field for a value of the wrong kind."""
     try:
         return msgspec.json.decode(data, type=kind)
     except msgspec.ValidationError as err:
@@ -212,10 +215,10 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
             raise Problem(422, f"limit must be 1 to {MAX_LIMIT}", "limit")
         scope = [group] if group else ([who.group] if who.group is not None else None)
         total, rows = await db.run(db.codes.search, scope, q, offset=int(offset), limit=int(limit))
-        return _json(CodePage(total=total, items=[_out(g, code_to_fields(c)) for g, c in rows]))
+        return json_reply(CodePage(total=total, items=[_out(g, code_to_fields(c)) for g, c in rows]))
 
     async def add_code(request: Request, who: Admin) -> Response:
-        body: NewCode = _decode(await request.body(), NewCode)
+        body: NewCode = decode_body(await request.body(), NewCode)
         allowed(who, body.group)
         await known(body.group)
         code = code_from_fields(_text_fields(body, body.code))
@@ -225,7 +228,7 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
         except CodeError as err:
             raise Problem(409, str(err), "code") from None
         log.info("api: %s added a code to group %s", who.name, body.group)
-        return _json(_out(body.group, code_to_fields(code)), 201)
+        return json_reply(_out(body.group, code_to_fields(code)), 201)
 
     async def one_code(request: Request, who: Admin) -> Response:
         group, number = request.path_params["group"], request.path_params["code"]
@@ -234,13 +237,13 @@ def routes(portal: Portal, more: Sequence[Document] = ()) -> list[Route]:
         if current is None:
             raise Problem(404, f"no code {number} in group {group}")
         if request.method == "GET":
-            return _json(_out(group, code_to_fields(current)))
-        body: CodeFields = _decode(await request.body(), CodeFields)
+            return json_reply(_out(group, code_to_fields(current)))
+        body: CodeFields = decode_body(await request.body(), CodeFields)
         code = code_from_fields(_text_fields(body, number))
         await portal.audited(portal.entry(request, who.name, "code.change", mask_code(number), group),
                              db.codes.add, group, code, replace=True)
         log.info("api: %s changed a code of group %s", who.name, group)
-        return _json(_out(group, code_to_fields(code)))
+        return json_reply(_out(group, code_to_fields(code)))
 
     async def serve_openapi(request: Request) -> Response:
         return Response(document, media_type="application/json")

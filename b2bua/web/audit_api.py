@@ -14,7 +14,7 @@ from starlette.routing import Route
 from b2bua.runtime.admins import Admin
 from b2bua.runtime.audit import ACTIONS, MAX_PAGE, AuditEntry
 
-from .api import ApiError, Document, Problem, _json, endpoint, error_reply, ok_reply
+from .api import ApiError, Document, Problem, endpoint, error_reply, json_reply, ok_reply
 
 if TYPE_CHECKING:
     from .portal import Portal
@@ -43,7 +43,7 @@ def routes(portal: Portal) -> list[Route]:
         total, items = await db.run(db.audit.search, who.group if who.role == "group" else None,
                                     actor=params.get("actor", "")[:200], action=action, offset=int(offset),
                                     limit=int(limit))
-        return _json(AuditPage(total=total, offset=int(offset), limit=int(limit), items=items))
+        return json_reply(AuditPage(total=total, offset=int(offset), limit=int(limit), items=items))
 
     return [Route("/api/v1/audit", endpoint(portal, audit), methods=["GET"])]
 

@@ -6,6 +6,10 @@ change applies to the next call as one made on the command line does.
 
 A system administrator manages every group; a group administrator only their
 own: a page or form naming another group is refused (403).
+
+With billing on, the form offers a system administrator the stored rate plans
+and credit accounts as suggestions, and refuses a name that is neither (a typo
+would leave the code's calls unrated, or refused for want of credit).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from b2bua.runtime.audit import Entry
+from b2bua.billing.store import BillingStore, BillingStoreError
 from b2bua.runtime.codes import COLUMNS, CodeError, code_from_fields, code_to_fields, restrictions
+from dialplan.codes import AccountCode
 from dialplan.dialstring import mask_code
 
 from .sessions import Session
@@ -32,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("b2bua.portal")
 PAGE_SIZE = 50
 MAX_QUERY = 100  # characters of a search
+SUGGESTED = 500  # credit accounts offered in the form at most
 
 # the form's fields after group and code: (column, label, placeholder)
 FORM_FIELDS = (
@@ -51,7 +58,7 @@ FORM_FIELDS = (
 )
 
 
-def routes(portal: Portal) -> list[Route]:
+def routes(portal: Portal, store: BillingStore | None = None) -> list[Route]:
     db = portal.db
 
     async def known_groups(session: Session) -> list[str]:
@@ -90,15 +97,43 @@ def routes(portal: Portal) -> list[Route]:
             out[name] = value.strip()[:1000] if isinstance(value, str) else ""
         return out
 
-    def code_form(request: Request, *, status: int = 200, title: str, action: str, group: str, groups: list[str],
-                  fields: dict[str, str], editing: bool, error: str = "") -> Response:
+    async def suggestions(session: Session) -> dict[str, list[str]]:
+        """The names a system administrator may pick for a code's plan and account
+        (a group administrator, who cannot see them, types them)."""
+        if store is None or session.admin.role != "system":
+            return {}
+        try:
+            plans = await store.rate_plan_infos()
+            _, accounts = await store.credit_accounts(limit=SUGGESTED)
+        except BillingStoreError as err:
+            log.warning("portal: no rate plans or credit accounts to suggest: %s", err)
+            return {}
+        return {"rate_plan": [p.name for p in plans], "credit_account": [a.account for a in accounts]}
+
+    async def unknown_billing(code: AccountCode) -> None:
+        """CodeError naming the field when the code names a plan or account not stored."""
+        if store is None or not (code.rate_plan or code.credit_account):
+            return
+        try:
+            if code.rate_plan and code.rate_plan not in {p.name for p in await store.rate_plan_infos()}:
+                raise CodeError(f"rate_plan: no rate plan {code.rate_plan!r} (add it under Rates first)")
+            if code.credit_account and await store.balance(code.credit_account) is None:
+                raise CodeError(f"credit_account: no credit account {code.credit_account!r} "
+                                "(create it under Credit first)")
+        except BillingStoreError as err:  # the check is a help, not a gate: the code is saved
+            log.warning("portal: rate plan and credit account of a code not checked: %s", err)
+
+    async def code_form(request: Request, session: Session, *, status: int = 200, title: str, action: str,
+                        group: str, groups: list[str], fields: dict[str, str], editing: bool,
+                        error: str = "") -> Response:
         return portal.render(request, "code_form.html", status, title=title, action=action, group=group,
-                             groups=groups, fields=fields, editing=editing, error=error, columns=FORM_FIELDS)
+                             groups=groups, fields=fields, editing=editing, error=error, columns=FORM_FIELDS,
+                             names=await suggestions(session))
 
     async def new_code(request: Request, session: Session) -> Response:
         groups = await known_groups(session)
         empty = {c: "" for c in COLUMNS} | {"active": "yes"}
-        return code_form(request, title="Add an account code", action="/codes/new", group=groups[0],
+        return await code_form(request, session, title="Add an account code", action="/codes/new", group=groups[0],
                          groups=groups, fields=empty, editing=False)
 
     async def add_code(request: Request, session: Session) -> Response:
@@ -113,6 +148,7 @@ def routes(portal: Portal) -> list[Route]:
         else:
             try:
                 code = code_from_fields(dict(fields))
+                await unknown_billing(code)
                 entry = portal.entry(request, session.admin.name, "code.add", mask_code(code.code), group)
                 await portal.audited(entry, db.codes.add, group, code)
             except CodeError as err:
@@ -120,8 +156,8 @@ def routes(portal: Portal) -> list[Route]:
             else:
                 log.info("portal: %s added code %s to group %s", session.admin.name, mask_code(code.code), group)
                 return _done(session, f"Added code {code.code} to group {group}.")
-        return code_form(request, status=400, title="Add an account code", action="/codes/new", group=group,
-                         groups=groups, fields=fields, editing=False, error=error)
+        return await code_form(request, session, status=400, title="Add an account code", action="/codes/new",
+                               group=group, groups=groups, fields=fields, editing=False, error=error)
 
     async def edit_code(request: Request, session: Session) -> Response:
         group, number = request.path_params["group"], request.path_params["code"]
@@ -132,16 +168,17 @@ def routes(portal: Portal) -> list[Route]:
             return portal.refuse(request, 404, f"No code {number} in group {group}.")
         action = f"/codes/{urllib.parse.quote(group, safe='')}/{urllib.parse.quote(number, safe='')}"
         if request.method == "GET":
-            return code_form(request, title=f"Account code {number}", action=action, group=group, groups=[group],
-                             fields=code_to_fields(code), editing=True)
+            return await code_form(request, session, title=f"Account code {number}", action=action, group=group,
+                                   groups=[group], fields=code_to_fields(code), editing=True)
         fields = fields_of(request.state.form) | {"code": number}
         try:
             changed = code_from_fields(dict(fields))
+            await unknown_billing(changed)
             entry = portal.entry(request, session.admin.name, "code.change", mask_code(number), group)
             await portal.audited(entry, db.codes.add, group, changed, replace=True)
         except CodeError as err:
-            return code_form(request, status=400, title=f"Account code {number}", action=action, group=group,
-                             groups=[group], fields=fields, editing=True, error=str(err))
+            return await code_form(request, session, status=400, title=f"Account code {number}", action=action,
+                                   group=group, groups=[group], fields=fields, editing=True, error=str(err))
         log.info("portal: %s changed code %s of group %s", session.admin.name, mask_code(number), group)
         return _done(session, f"Saved code {number} of group {group}.")
 

@@ -33,7 +33,7 @@ from b2bua.runtime.config import Config
 from dialplan.dialstring import MAX_CODE_DIGITS, MIN_CODE_DIGITS
 from dialplan.policy import GroupPolicy, Mode
 
-from .api import Document, Problem, _decode, _json, endpoint, error_reply, ok_reply, schema_ref
+from .api import Document, Problem, decode_body, endpoint, error_reply, json_reply, ok_reply, schema_ref
 
 if TYPE_CHECKING:
     from .portal import Portal
@@ -108,7 +108,7 @@ def routes(portal: Portal) -> list[Route]:
     async def list_groups(request: Request, who: Admin) -> Response:
         if request.method == "POST":
             system_only(who)
-            new: NewGroup = _decode(await request.body(), NewGroup)
+            new: NewGroup = decode_body(await request.body(), NewGroup)
             entry = portal.entry(request, who.name, "group.add", new.group, new.group)
             try:
                 await portal.audited(entry, group_rules.create, store, new.group, group_from_mapping(new.settings),
@@ -117,9 +117,9 @@ def routes(portal: Portal) -> list[Route]:
             except SettingsError as err:
                 raise _unprocessable(err) from None
             log.info("api: %s made group %s", who.name, new.group)
-            return _json(_group(row), 201)
+            return json_reply(_group(row), 201)
         rows = await db.run(store.groups, who.group)
-        return _json(GroupList(items=[_group(r) for r in rows]))
+        return json_reply(GroupList(items=[_group(r) for r in rows]))
 
     async def one_group(request: Request, who: Admin) -> Response:
         name = request.path_params["group"]
@@ -132,7 +132,7 @@ def routes(portal: Portal) -> list[Route]:
                 log.info("api: %s deleted group %s", who.name, name)
                 return Response(status_code=204)
             if request.method == "PUT":
-                body: dict[str, Any] = _decode(await request.body(), dict[str, Any])
+                body: dict[str, Any] = decode_body(await request.body(), dict[str, Any])
                 await portal.audited(portal.entry(request, who.name, "group.change", name, name), store.set_group,
                                      name, group_from_mapping(body), who.name)
                 log.info("api: %s changed the code settings of group %s", who.name, name)
@@ -141,14 +141,14 @@ def routes(portal: Portal) -> list[Route]:
             raise _unprocessable(err) from None
         except SettingsError as err:
             raise (Problem(404, str(err)) if err.field == "group" else _unprocessable(err)) from None
-        return _json(_group(row))
+        return json_reply(_group(row))
 
     async def list_users(request: Request, who: Admin) -> Response:
         group = request.query_params.get("group") or who.group
         if group is not None:
             allowed(who, group)
         rows = await db.run(store.users, group)
-        return _json(UserList(items=[_user(r) for r in rows]))
+        return json_reply(UserList(items=[_user(r) for r in rows]))
 
     async def one_user(request: Request, who: Admin) -> Response:
         extension = request.path_params["extension"]
@@ -158,7 +158,7 @@ def routes(portal: Portal) -> list[Route]:
             raise Problem(404, str(err)) from None
         allowed(who, row.group)
         if request.method == "PUT":
-            body: UserSettings = _decode(await request.body(), UserSettings)
+            body: UserSettings = decode_body(await request.body(), UserSettings)
             group = body.group or row.group
             if group != row.group:
                 system_only(who)
@@ -170,7 +170,7 @@ def routes(portal: Portal) -> list[Route]:
                 raise _unprocessable(err) from None
             log.info("api: %s changed the code settings of user %s", who.name, extension)
             row = await db.run(store.user, extension)
-        return _json(_user(row))
+        return json_reply(_user(row))
 
     def api(handler: Any) -> Any:
         return endpoint(portal, handler)

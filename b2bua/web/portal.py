@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 import time
 import urllib.parse
 from pathlib import Path
@@ -38,7 +37,7 @@ from b2bua.runtime.audit import NOT_AUDITED, NOT_SAVED, AuditLog, Entry, NotSave
 from b2bua.runtime.code_settings import SettingsStore
 from b2bua.runtime.codes import CodeStore
 from b2bua.runtime.config import Config
-from b2bua.runtime.store import open_database
+from b2bua.runtime.admin_db import open_admin_db
 
 from .admin_pages import routes as admin_routes
 from .api import routes as api_routes
@@ -61,6 +60,7 @@ from .report_pages import routes as report_routes
 from .sessions import LoginGuard, Session, Sessions, new_token
 
 if TYPE_CHECKING:
+    from b2bua.runtime.admin_db import AdminDb
     from b2bua.runtime.server import Server
 
 log = logging.getLogger("b2bua.portal")
@@ -121,10 +121,10 @@ class Guard:
 
 
 class PortalDb:
-    """The portal's own connection to the server's database, used in a worker
-    thread, one call at a time."""
+    """The portal's own connection to the administrative database, used in a
+    worker thread, one call at a time."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: AdminDb) -> None:
         self.db = db
         self.codes = CodeStore(db)
         self.admins = AdminStore(db)
@@ -149,7 +149,7 @@ class Portal:
     def __init__(self, config: Config) -> None:
         self.config = config
         http = config.http
-        self.db = PortalDb(open_database(config.server.data_dir))
+        self.db = PortalDb(open_admin_db(config.server))
         self.settings = SettingsStore(self.db.db, config)
         self.settings.seed()  # as at every start: the file's groups and users the database lacks
         # the groups when the server started (the OpenAPI document's choices)
@@ -188,7 +188,7 @@ class Portal:
         try:
             await self.db.run(self.db.audit.record, entry.actor, entry.action, entry.object, group=entry.group,
                               address=entry.address)
-        except (sqlite3.Error, OSError) as err:
+        except (self.db.db.Error, OSError) as err:
             log.error("audit log: the entry of %s's %s of %r cannot be written (%s): the change stands",
                       actor, action, obj, err)
             request.state.unaudited = True
@@ -202,7 +202,7 @@ class Portal:
         :class:`NotSaved`, answered 503; the change's own refusals are raised as they are)."""
         try:
             return await self.db.run(self.db.audit.atomic, lambda: change(*args, **kwargs), entry)
-        except sqlite3.Error as err:
+        except self.db.db.Error as err:
             what = f"{entry.actor}'s {entry.action} of {entry.object!r}" if isinstance(entry, Entry) else "a change"
             log.error("audit log: %s not saved: the database refused the change or its entry (%s)", what, err)
             raise NotSaved(NOT_SAVED) from None
@@ -346,7 +346,7 @@ class PortalApp:
             Route("/login", portal.login_page, methods=["GET"]),
             Route("/login", portal.login, methods=["POST"]),
             Route("/logout", portal.page(portal.logout), methods=["POST"]),
-            *code_routes(portal),
+            *code_routes(portal, billing.store if billing is not None else None),
             *call_routes(portal, server),
             *group_routes(portal),
             *report_routes(portal),

@@ -29,7 +29,7 @@ from b2bua.billing.tariffs import MAX_NAME, RateRow, export_rates_csv, parse_rat
 from b2bua.runtime.admins import Admin
 from b2bua.runtime.plan_rules import check_currency_change, check_unused
 
-from .api import ApiError, Document, Handler, Problem, _decode, _json, endpoint
+from .api import ApiError, Document, Handler, Problem, decode_body, endpoint, json_reply
 from .api import error_reply as error
 from .api import ok_reply as ok
 from .api import schema_ref as ref
@@ -212,16 +212,16 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
 
     async def plans(request: Request, who: Admin) -> Response:
         if request.method == "GET":
-            return _json([Plan(name=p.name, currency=p.currency, rates=p.rates)
+            return json_reply([Plan(name=p.name, currency=p.currency, rates=p.rates)
                           for p in await store.rate_plan_infos()])
-        body: NewPlan = _decode(await request.body(), NewPlan)
+        body: NewPlan = decode_body(await request.body(), NewPlan)
         try:
             await store.save_rate_plan(body.name, body.currency, time.time(), create=True)
         except RatingError as err:
             raise Problem(409, str(err), "name") from None
         log.info("api: %s added rate plan %s", who.name, body.name)
         await portal.audit(request, who.name, "plan.add", body.name)
-        return _json(Plan(name=body.name, currency=body.currency, rates=0), 201)
+        return json_reply(Plan(name=body.name, currency=body.currency, rates=0), 201)
 
     async def one_plan(request: Request, who: Admin) -> Response:
         name = request.path_params["name"]
@@ -229,7 +229,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         if found is None:
             raise Problem(404, f"no rate plan {name!r}")
         if request.method == "GET":
-            return _json(Plan(name=found.name, currency=found.currency, rates=found.rates))
+            return json_reply(Plan(name=found.name, currency=found.currency, rates=found.rates))
         if request.method == "DELETE":
             try:
                 await db.run(check_unused, db.db, portal.config, name)
@@ -239,29 +239,29 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
             log.info("api: %s removed rate plan %s", who.name, name)
             await portal.audit(request, who.name, "plan.remove", name)
             return Response(status_code=204)
-        body: PlanChange = _decode(await request.body(), PlanChange)
+        body: PlanChange = decode_body(await request.body(), PlanChange)
         try:
             check_currency_change(found.currency, body.currency, found.rates, body.confirm)
         except RatingError as err:
             raise Problem(409, str(err), "confirm") from None
         await store.save_rate_plan(name, body.currency, time.time(), create=False)
         await portal.audit(request, who.name, "plan.change", name)
-        return _json(Plan(name=name, currency=body.currency, rates=found.rates))
+        return json_reply(Plan(name=name, currency=body.currency, rates=found.rates))
 
     async def rates(request: Request, who: Admin) -> Response:
         if request.method == "GET":
             offset, limit = paging(request.query_params)
             plan, q = request.query_params.get("plan", "")[:MAX_NAME], request.query_params.get("q", "")[:100]
             total, rows = await store.search_rates(plan, q, offset=offset, limit=limit)
-            return _json(RatePage(total=total, items=[rate_out(r) for r in rows]))
-        body: RateIn = _decode(await request.body(), RateIn)
+            return json_reply(RatePage(total=total, items=[rate_out(r) for r in rows]))
+        body: RateIn = decode_body(await request.body(), RateIn)
         row = rate_row({f: str(getattr(body, f)) for f in RateIn.__struct_fields__})
         if row.plan not in {p.name for p in await store.rate_plan_infos()}:
             raise Problem(422, f"plan: no rate plan {row.plan!r}", "plan")
         await store.import_rates([row])
         log.info("api: %s set a rate of plan %s", who.name, row.plan)
         await portal.audit(request, who.name, "rate.change", row.plan)
-        return _json(rate_out(row))
+        return json_reply(rate_out(row))
 
     async def import_rates(request: Request, who: Admin) -> Response:
         data = await request.body()
@@ -274,11 +274,11 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         known = {p.name for p in await store.rate_plan_infos()}
         rows, errors = parse_rates_csv(text, plans=known)
         if errors:
-            return _json(ImportRefused(error="nothing imported: bad rows", field="file", errors=errors), 422)
+            return json_reply(ImportRefused(error="nothing imported: bad rows", field="file", errors=errors), 422)
         n = await store.import_rates(rows, replace=request.query_params.get("replace") == "true")
         log.info("api: %s imported %d rates", who.name, n)
         await portal.audit(request, who.name, "rates.import", f"{n} rates")
-        return _json(Imported(imported=n))
+        return json_reply(Imported(imported=n))
 
     async def export(request: Request, who: Admin) -> Response:
         text = export_rates_csv(await store.export_rates(request.query_params.get("plan", "")[:MAX_NAME]))
@@ -289,8 +289,8 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
             offset, limit = paging(request.query_params)
             total, found = await store.credit_accounts(request.query_params.get("q", "")[:100],
                                                        offset=offset, limit=limit)
-            return _json(AccountPage(total=total, items=[account_out(b) for b in found]))
-        body: NewAccount = _decode(await request.body(), NewAccount)
+            return json_reply(AccountPage(total=total, items=[account_out(b) for b in found]))
+        body: NewAccount = decode_body(await request.body(), NewAccount)
         RatePlan(name="-", currency=body.currency)  # a currency the store can hold
         try:
             bal = await store.create_account(check_account_name(body.account), body.currency, Decimal(body.balance))
@@ -298,7 +298,7 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
             raise Problem(409, str(err), "account") from None
         log.info("api: %s created credit account %s", who.name, body.account)
         await portal.audit(request, who.name, "credit.create", body.account)
-        return _json(account_out(bal), 201)
+        return json_reply(account_out(bal), 201)
 
     async def one_account(request: Request, who: Admin) -> Response:
         name = request.path_params["account"]
@@ -306,17 +306,17 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         if bal is None:
             raise Problem(404, f"no credit account {name!r}")
         history = [change_out(t) for t in await store.credit_history(name)]
-        return _json(AccountDetail(**msgspec.structs.asdict(account_out(bal)), history=history))
+        return json_reply(AccountDetail(**msgspec.structs.asdict(account_out(bal)), history=history))
 
     async def topup(request: Request, who: Admin) -> Response:
         name = request.path_params["account"]
-        body: TopUpIn = _decode(await request.body(), TopUpIn)
+        body: TopUpIn = decode_body(await request.body(), TopUpIn)
         bal = await store.adjust_credit(name, Decimal(body.amount), admin=who.name, note=body.note, now=time.time())
         if bal is None:
             raise Problem(404, f"no credit account {name!r}")
         log.info("api: %s changed the balance of %s by %s", who.name, name, body.amount)
         await portal.audit(request, who.name, "credit.change", f"{name} {body.amount}")
-        return _json(account_out(bal))
+        return json_reply(account_out(bal))
 
     return [
         Route("/api/v1/rate-plans", guarded(plans), methods=["GET", "POST"]),

@@ -1,6 +1,6 @@
 """Rate and credit pages: rate plans, rates (search, paging, one rate, delete, CSV
 import and export), credit accounts (list, create, top-up or correction with a
-note, history).  They use the server's billing store (``b2bua.billing.store``: the
+note, history, the calls charged with links to their records).  They use the server's billing store (``b2bua.billing.store``: the
 same validation and transactions as ``b2bua rates`` / ``b2bua credit`` and the
 API), so a rate change applies to the next call (``b2bua.runtime.rates``).
 
@@ -270,9 +270,9 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
                     await portal.audit(request, session.admin.name, "credit.change", f"{name} {amount:+}")
                     return _done(session, f"Balance of {name} changed by {amount:+} {bal.currency}: now "
                                           f"{changed.balance}.", f"/credit/{urllib.parse.quote(name, safe='')}")
-        history = await store.credit_history(name)
+        history, charges = await store.credit_history(name), await store.credit_charges(name)
         return portal.render(request, "credit_account.html", status, title=f"Credit account {name}", bal=bal,
-                             history=history, fields=fields, error=error, when=_when)
+                             history=history, charges=charges, fields=fields, error=error, when=_when)
 
     page = system
     return [

@@ -7,9 +7,13 @@ PostgreSQL) through a store of the portal's own, opened for the request and
 closed after it: SQLite's work runs on that store's worker thread and
 PostgreSQL's through asyncpg, so the event loop only awaits, and the server's
 own record writer (whose queue durable answers wait for) never waits behind a
-report.  Sums and sorting run in a worker thread too.  Every query is bounded:
-a date range of at most ``MAX_DAYS`` days, closed records only; a business
-group administrator sees the records of their group only.
+report.  The database filters, pages and sums (``b2bua.billing.record_sql``):
+a search reads one page (keyset paging, ``Cursor``; the count stops at
+``record_sql.MAX_COUNT``), a report the sums per day and key, never the
+records themselves; an export pages through the search, ``MAX_EXPORT``
+records at most.  Dates are days of ``[billing] timezone``; a range is at most
+``MAX_DAYS`` days; closed records only; a business group administrator sees
+the records of their group only.
 """
 
 from __future__ import annotations
@@ -17,25 +21,30 @@ from __future__ import annotations
 import asyncio
 import datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any, AsyncGenerator, Mapping
 
 import msgspec
 
 from b2bua.billing.cdr import Cdr
-from b2bua.billing.records import DISPOSITIONS, MAX_PAGE, DayValue, RecordFilter, daily, folded, search, top
-from b2bua.billing.reports import GROUPINGS, ReportRow, date_range, summarize
-from b2bua.billing.store import BillingStoreError
+from b2bua.billing.record_sql import MAX_COUNT
+from b2bua.billing.records import (
+    DISPOSITIONS, MAX_PAGE, Cursor, DayValue, RecordFilter, RecordQuery, day_values, decode, folded, top,
+    utc_offsets,
+)
+from b2bua.billing.reports import GROUPINGS, PartSum, ReportRow, date_range, totals
+from b2bua.billing.store import BillingStore, BillingStoreError
 from b2bua.runtime.admins import Admin
 from b2bua.runtime.billing import store_for
 from b2bua.runtime.config import Config
 
 from .charts import Chart, ranked, stacked
 
-MAX_DAYS = 366  # longest date range a report or a search reads
+MAX_DAYS = 3660  # longest date range a report or a search reads: ten years (the database sums)
 DEFAULT_DAYS = 31  # without dates: the last month, today included
 SERIES = 5  # keys charted by name; the rest as "(other)"
 TOP = 10  # bars of the top chart
 MAX_EXPORT = 100_000  # records in one export at most
+EXPORT_CHUNK = 1000  # records an export reads at a time
 _TEXT_MAX = 64
 
 
@@ -97,19 +106,45 @@ def record_filter(params: Mapping[str, str], admin: Admin) -> RecordFilter:
     if disp and disp not in DISPOSITIONS:
         raise FieldError("disposition", f"disposition: one of {', '.join(DISPOSITIONS)}")
     return RecordFilter(
-        groups=(admin.group,) if admin.group is not None else None,
+        groups=_groups(admin),
         account_code=_digits(params, "code"), extension=extension, number=_digits(params, "number", "+*#"),
         disposition=disp,
     )
 
 
-def paging(params: Mapping[str, str], default: int = 50) -> tuple[int, int]:
+def _groups(admin: Admin) -> tuple[str, ...] | None:
+    return (admin.group,) if admin.group is not None else None
+
+
+def paging(params: Mapping[str, str], default: int = 50) -> tuple[int, int, Cursor | None, Cursor | None]:
+    """``(offset, limit, after, before)``: a page size and where the page starts
+    (``after``/``before``: cursors a page gave; ``offset``: records to skip)."""
     offset, limit = params.get("offset", "0"), params.get("limit", str(default))
     if not offset.isdigit() or int(offset) > 10**9:
         raise FieldError("offset", "offset: a whole number")
     if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
         raise FieldError("limit", f"limit: 1 to {MAX_PAGE}")
-    return int(offset), int(limit)
+    cursors: list[Cursor | None] = []
+    for name in ("after", "before"):
+        text = params.get(name, "")
+        try:
+            cursors.append(decode(text) if text else None)
+        except ValueError as err:
+            raise FieldError(name, f"{name}: {err}") from None
+    if cursors[0] is not None and cursors[1] is not None:
+        raise FieldError("before", "before: either after or before, not both")
+    return int(offset), int(limit), cursors[0], cursors[1]
+
+
+class Page(msgspec.Struct, kw_only=True):
+    """One page of a record search, newest first."""
+
+    records: list[Cdr]
+    total: int  # matches, counted up to record_sql.MAX_COUNT
+    exact: bool  # False: there are at least ``total``
+    first: int  # the rank of the page's first record (1: the newest match)
+    after: Cursor | None  # the next (older) page, if any
+    before: Cursor | None  # the previous (newer) page, if any
 
 
 class Records:
@@ -117,19 +152,22 @@ class Records:
 
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.zone = config.billing.zone
 
-    async def between(self, start: datetime.date, end: datetime.date, admin: Admin) -> list[Cdr]:
-        start_from, start_to = date_range(start.isoformat(), end.isoformat())
-        store = store_for(self.config.billing, self.config.server.data_dir)
-        try:
-            await store.open()
-            cdrs = await store.query(start_from=start_from, start_to=start_to)
-        finally:
-            await store.close()
-        return [c for c in cdrs if admin.may_manage(c.group)]
+    def today(self) -> datetime.date:
+        return datetime.datetime.now(self.zone).date()
+
+    def range(self, start: datetime.date, end: datetime.date) -> tuple[float, float]:
+        """The days as ``[start, end)`` epoch seconds."""
+        first, stop = date_range(start.isoformat(), end.isoformat(), self.config.billing.timezone)
+        assert first is not None and stop is not None
+        return first, stop
+
+    def _store(self) -> BillingStore:
+        return store_for(self.config.billing, self.config.server.data_dir)
 
     async def one(self, ref: str, admin: Admin) -> Cdr | None:
-        store = store_for(self.config.billing, self.config.server.data_dir)
+        store = self._store()
         try:
             await store.open()
             cdr = await store.get(ref)
@@ -137,10 +175,67 @@ class Records:
             await store.close()
         return cdr if cdr is not None and cdr.end is not None and admin.may_manage(cdr.group) else None
 
-    async def search(self, start: datetime.date, end: datetime.date, f: RecordFilter, offset: int,
-                     limit: int, admin: Admin) -> tuple[int, list[Cdr]]:
-        cdrs = await self.between(start, end, admin)
-        return await asyncio.to_thread(search, cdrs, f, offset, limit)
+    async def search(self, start: datetime.date, end: datetime.date, f: RecordFilter, limit: int, *,
+                     after: Cursor | None = None, before: Cursor | None = None, offset: int = 0) -> Page:
+        """A page of the records ``f`` selects; ``offset`` skips records after ``after``."""
+        start_from, start_to = self.range(start, end)
+        q = RecordQuery(filter=f, start_from=start_from, start_to=start_to, after=after, before=before,
+                        limit=limit + 1, offset=offset)
+        store = self._store()
+        try:
+            await store.open()
+            rows = await store.search_records(q)
+            total = await store.count_records(q, MAX_COUNT)
+        finally:
+            await store.close()
+        if before is not None:
+            more_newer = len(rows) > limit
+            records = rows[-limit:]
+            first = max(1, before.rank - len(records))
+        else:
+            records = rows[:limit]
+            more_newer = after is not None or offset > 0
+            first = (after.rank if after is not None else 0) + offset + 1
+        more_older = before is not None or len(rows) > limit
+        return Page(
+            records=records, total=total, exact=total < MAX_COUNT, first=first,
+            after=Cursor(records[-1].start, records[-1].ref, first + len(records) - 1)
+            if records and more_older else None,
+            before=Cursor(records[0].start, records[0].ref, first) if records and more_newer else None,
+        )
+
+    async def export(self, start: datetime.date, end: datetime.date,
+                     f: RecordFilter) -> AsyncGenerator[list[Cdr], None]:
+        """The records ``f`` selects, newest first, a chunk at a time (``MAX_EXPORT`` at most)."""
+        start_from, start_to = self.range(start, end)
+        store = self._store()
+        try:
+            await store.open()
+            after, sent = None, 0
+            while sent < MAX_EXPORT:
+                limit = min(EXPORT_CHUNK, MAX_EXPORT - sent)
+                chunk = await store.search_records(RecordQuery(
+                    filter=f, start_from=start_from, start_to=start_to, after=after, limit=limit))
+                if chunk:
+                    yield chunk
+                if len(chunk) < limit:
+                    break
+                sent += len(chunk)
+                after = Cursor(chunk[-1].start, chunk[-1].ref, sent)
+        finally:
+            await store.close()
+
+    async def report(self, by: str, start: datetime.date, end: datetime.date, admin: Admin) -> Report:
+        """The report of the days by ``by`` (summed by the database)."""
+        start_from, start_to = self.range(start, end)
+        offsets = utc_offsets(self.zone, start_from, start_to)
+        store = self._store()
+        try:
+            await store.open()
+            parts = await store.record_sums(by, RecordFilter(groups=_groups(admin)), start_from, start_to, offsets)
+        finally:
+            await store.close()
+        return await asyncio.to_thread(build_report, parts, by, start, end)
 
 
 class Report(msgspec.Struct, kw_only=True):
@@ -153,10 +248,10 @@ class Report(msgspec.Struct, kw_only=True):
     currency: str  # of the cost chart ("" when the records use several: minutes only)
 
 
-def build_report(cdrs: list[Cdr], by: str, start: datetime.date, end: datetime.date) -> Report:
-    """The table and charts of a report (pure; run in a worker thread)."""
-    rows = summarize(cdrs, by)
-    values = daily(cdrs, by)
+def build_report(parts: list[PartSum], by: str, start: datetime.date, end: datetime.date) -> Report:
+    """The table and charts of a report from its sums (pure; run in a worker thread)."""
+    rows = totals(parts)
+    values = day_values(parts)
     currencies = {r.currency for r in rows if r.currency}
     currency = currencies.pop() if len(currencies) == 1 else ""
     minutes: dict[str, Decimal] = {}
@@ -171,8 +266,8 @@ def build_report(cdrs: list[Cdr], by: str, start: datetime.date, end: datetime.d
     if currency:
         charts.insert(0, stacked("cost-per-day", f"Cost per day by {name} ({currency})", series, keys, "cost",
                                  currency))
-        totals = [(k, cost[k]) for k in top(cost, TOP)]
-        charts.append(ranked("top", f"Top {min(TOP, len(totals))} by cost ({currency})", totals, currency))
+        largest = [(k, cost[k]) for k in top(cost, TOP)]
+        charts.append(ranked("top", f"Top {min(TOP, len(largest))} by cost ({currency})", largest, currency))
     else:
         charts.append(ranked("top", f"Top {TOP} by minutes", [(k, minutes[k]) for k in top(minutes, TOP)], "min"))
     return Report(by=by, start=start, end=end, rows=rows, days=values, charts=charts, currency=currency)

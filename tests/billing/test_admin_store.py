@@ -121,3 +121,21 @@ async def test_a_second_node_sees_the_change_through_the_version(backend: Backen
     finally:
         await one.close()
         await two.close()
+
+
+async def test_the_calls_charged_to_an_account(store: BillingStore) -> None:
+    await store.create_account("firm", "EUR", D("10.00"))
+    await store.create_account("other", "EUR", D("10.00"))
+    for ref, held, cost in (("call-a", "2.00", "0.60"), ("call-b", "1.00", "0"), ("call-c#2", "1.00", "1.50")):
+        assert await store.reserve("firm", D(held), ref=ref) is not None
+        await store.commit(ref, D(cost))
+    assert await store.reserve("firm", D("1.00"), ref="call-d") is not None  # still held: not a charge yet
+    assert await store.reserve("other", D("1.00"), ref="call-e") is not None
+    await store.commit("call-e", D("0.25"))
+    charges = await store.credit_charges("firm")
+    # newest first; a call that cost nothing was released, not charged; the part of a call
+    # after its code moved it here is shown under the call; a charge never exceeds what was held
+    assert [(c.call, c.amount, c.currency) for c in charges] == [("call-c", D("1.00"), "EUR"),
+                                                                   ("call-a", D("0.60"), "EUR")]
+    assert charges[0].at >= charges[1].at
+    assert await store.credit_charges("ghost") == []

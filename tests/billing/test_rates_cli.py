@@ -9,22 +9,14 @@ from pathlib import Path
 import pytest
 
 from b2bua.runtime.cli import main
+from tests.configs import SERVER, rate_plan, write_config
 
-CONFIG = """
-[server]
-data_dir = "{data}"
-[[billing.rate_plans]]
-name = "std"
-currency = "EUR"
-rates = [{{prefix = "44", price_per_minute = "0.05"}}]
-"""
+CONFIG = SERVER + rate_plan("std", "44", "0.05")
 
 
 @pytest.fixture
 def config(tmp_path: Path) -> str:
-    path = tmp_path / "b2bua.toml"
-    path.write_text(CONFIG.format(data=tmp_path / "data"))
-    return str(path)
+    return str(write_config(tmp_path, CONFIG))
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

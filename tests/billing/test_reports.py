@@ -122,7 +122,7 @@ def test_date_range_is_inclusive_days() -> None:
 
 
 async def test_cli_report_and_export_from_the_database(
-    backend: Backend, store: BillingStore, capsys: pytest.CaptureFixture[str]
+    backend: Backend, store: BillingStore, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     await store.apply([CdrClosed(c) for c in FIXTURE])
     await store.close()  # the CLI opens its own connection
@@ -142,6 +142,18 @@ async def test_cli_report_and_export_from_the_database(
     assert [r["uniqueid"] for r in json.loads(capsys.readouterr().out)] == ["6"]
     assert await asyncio.to_thread(main, ["report", "--db", str(Path("/proc/nope/x.db"))]) == 1
     assert "b2bua: billing database:" in capsys.readouterr().err
+    # the office's days: 09:00 UTC is 23:00 the day before in Honolulu (record 1 is April's, 6 May's)
+    config = tmp_path / "hnl.toml"
+    config.write_text('[billing]\ntimezone = "Pacific/Honolulu"\n')
+    assert await asyncio.to_thread(main, ["report", "--config", str(config), *db, *rng, "--format", "csv"]) == 0
+    assert [row[:2] + row[5:6] for row in csv.reader(io.StringIO(capsys.readouterr().out))][1:] == [
+        ["(none)", "1", "0"], ["12345", "2", "1.30"], ["777", "2", "0.30"]]
+    assert await asyncio.to_thread(main, ["report", "--config", str(config), "--tz", "UTC", *db, *rng]) == 0
+    assert "1.81" in capsys.readouterr().out
+    last = ["--from", "2024-05-31", "--to", "2024-05-31"]
+    assert await asyncio.to_thread(main, ["cdr", "export", "--config", str(config), *db, *last, "--format", "json"]) == 0
+    (june,) = json.loads(capsys.readouterr().out)
+    assert (june["uniqueid"], june["start"], june["utc_offset"]) == ("6", "2024-05-31 23:00:00", "-10:00")
     await store.open()  # the fixture closes it again
 
 

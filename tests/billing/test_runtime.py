@@ -17,7 +17,8 @@ from b2bua.billing.cdr import CdrBuilder
 from b2bua.billing.reports import export_cdrs
 from b2bua.calls.admission import CreditRequest
 from b2bua.calls.events import AccountInfo, CalleeAnswered, CallEnded, CallerConnected, CallStarted
-from b2bua.runtime.billing import BillingService, billing_for
+from b2bua.runtime.billing import BillingService
+from b2bua.runtime.rates import billing_for
 from b2bua.runtime.config import loads
 
 CONFIG = """

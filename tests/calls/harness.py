@@ -195,43 +195,35 @@ class Peer:
         self.send(req)
         return req
 
-    def cancel(self) -> Request:
-        inv = self.invite_sent
-        assert inv is not None
+    def _send_in_invite_transaction(self, method: str, inv: Request, to: str) -> Request:
+        """A CANCEL or a non-2xx ACK: the INVITE's Via (its branch), From, Call-ID
+        and CSeq number, with ``to`` as To."""
         req = Request(
-            "CANCEL",
+            method,
             inv.uri,
             [
                 header("Via", inv.get("via") or ""),
                 header("Max-Forwards", "70"),
                 header("From", inv.get("from") or ""),
-                header("To", inv.get("to") or ""),
+                header("To", to),
                 header("Call-ID", inv.call_id),
-                header("CSeq", f"{inv.cseq.number} CANCEL"),
+                header("CSeq", f"{inv.cseq.number} {method}"),
             ],
         )
         self.send(req)
         return req
+
+    def cancel(self) -> Request:
+        inv = self.invite_sent
+        assert inv is not None
+        return self._send_in_invite_transaction("CANCEL", inv, inv.get("to") or "")
 
     def ack_failure(self, resp: Response, invite: Request | None = None) -> Request:
         """§17.1.1.3: the ACK of a non-2xx final response to ``invite`` (default:
         the initial INVITE), with the INVITE's branch."""
         inv = invite or self.invite_sent
         assert inv is not None
-        req = Request(
-            "ACK",
-            inv.uri,
-            [
-                header("Via", inv.get("via") or ""),
-                header("Max-Forwards", "70"),
-                header("From", inv.get("from") or ""),
-                header("To", resp.get("to") or ""),
-                header("Call-ID", inv.call_id),
-                header("CSeq", f"{inv.cseq.number} ACK"),
-            ],
-        )
-        self.send(req)
-        return req
+        return self._send_in_invite_transaction("ACK", inv, resp.get("to") or "")
 
     def confirm(self, resp: Response) -> None:
         """Take the dialog state from a response with a To tag (§12.1.2)."""
@@ -469,6 +461,13 @@ class Harness:
             text = head(r.data).decode()
             for m in b_marks:
                 assert m not in text, f"{m!r} of B leaked to A:\n{text}"
+
+    def hang_up(self) -> None:
+        """A hangs up (B answers the relayed BYE), then everything settles."""
+        self.a.request("BYE")
+        self.a.expect("200 BYE")
+        self.b.respond(self.b.expect_one("BYE").request, 200)
+        self.settle()
 
     def settle(self, seconds: float = 120.0) -> None:
         """Let every transaction and call die out; then nothing may be left."""

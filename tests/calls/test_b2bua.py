@@ -265,10 +265,7 @@ def test_early_media_and_b_2xx_retransmission_is_acked_again() -> None:
     assert again.data == first_ack.data  # the same ACK (§13.2.2.4)
     assert h.a.inbox == []  # not relayed to A
     h.a.ack(ok)
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_2xx_to_a_retransmitted_until_ack() -> None:
@@ -284,10 +281,7 @@ def test_2xx_to_a_retransmitted_until_ack() -> None:
     h.advance(60)
     assert h.a.inbox == [] and h.b.inbox == []
     assert len(h.manager) == 1  # the call goes on
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_no_ack_from_a_tears_the_call_down_after_64_t1() -> None:
@@ -700,10 +694,7 @@ def test_reinvite_rejected_by_b_is_relayed() -> None:
     h.a.ack_failure(nah, reinv)
     h.advance(40)
     assert h.a.inbox == [] and h.b.inbox == [] and len(h.manager) == 1
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_reinvite_with_malformed_sdp_is_refused_here() -> None:
@@ -713,10 +704,7 @@ def test_reinvite_with_malformed_sdp_is_refused_here() -> None:
     nah = h.a.expect_one("488 INVITE").response
     assert h.b.inbox == []
     h.a.ack_failure(nah, reinv)
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_glare_reinvite_from_both_sides() -> None:
@@ -745,10 +733,7 @@ def test_glare_reinvite_from_both_sides() -> None:
     h.b.ack(h.b.expect_one("200 INVITE").response)
     h.advance(5)
     assert h.a.inbox == [] and h.b.inbox == []
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_second_reinvite_from_the_same_side_gets_500() -> None:
@@ -765,10 +750,7 @@ def test_second_reinvite_from_the_same_side_gets_500() -> None:
     h.b.respond(to_b, 200, sdp("198.51.100.20", 5000, "recvonly", 2))
     h.b.expect("ACK")
     h.a.ack(h.a.expect_one("200 INVITE").response)
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_cancel_of_a_relayed_reinvite() -> None:
@@ -789,10 +771,7 @@ def test_cancel_of_a_relayed_reinvite() -> None:
     terminated = h.a.expect_one("487 INVITE").response
     h.a.ack_failure(terminated, reinv)
     assert len(h.manager) == 1 and not any(isinstance(e, CallEnded) for e in h.events)  # the call goes on
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_bye_while_a_reinvite_is_pending() -> None:
@@ -998,10 +977,7 @@ def test_session_refresh_with_options_and_update() -> None:
     h.a.respond(h.a.expect_one("UPDATE").request, 200)
     h.b.respond(h.b.expect_one("OPTIONS").request, 405)  # any answer but 408/481 says "alive"
     assert len(h.manager) == 1 and h.events == []
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_session_refresh_uses_update_when_b_allows_it() -> None:

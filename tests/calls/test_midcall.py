@@ -9,7 +9,8 @@ from typing import Any
 from b2bua.calls.admission import LOCKED_REASON, Admission, Policy, SendResponse
 from b2bua.calls.call import Settings
 from b2bua.calls.events import AccountInfo, CodeChanged
-from b2bua.calls.midcall import BODY_TYPE, PACKAGE, MidCallCodes, parse_code, parse_digit, parse_target_dialog
+from b2bua.calls.midcall import MidCallCodes
+from b2bua.calls.midcall_parse import BODY_TYPE, PACKAGE, parse_code, parse_digit, parse_target_dialog
 from b2bua.calls.routing import Extension, Route, Router, Trunk
 from b2bua.sip.digest import DigestServer, authorization_for_challenges
 from b2bua.sip.endpoint import RequestReceived

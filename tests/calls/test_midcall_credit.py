@@ -12,8 +12,9 @@ import pytest
 
 from b2bua.billing.credit import MoveResult
 from b2bua.calls.events import AccountInfo, CallEnded
-from b2bua.calls.midcall import BODY_TYPE, PACKAGE, MidCallCodes
+from b2bua.calls.midcall import MidCallCodes
 from b2bua.calls.midcall_credit import MoveCredit
+from b2bua.calls.midcall_parse import BODY_TYPE, PACKAGE
 from b2bua.sip.message import header
 from dialplan import CodeSource
 

@@ -259,10 +259,7 @@ def test_the_final_answer_stops_the_retransmissions() -> None:
     h.a.ack(ok)
     h.advance(40)
     assert h.a.inbox == []
-    h.a.request("BYE")
-    h.a.expect("200 BYE")
-    h.b.respond(h.b.expect_one("BYE").request, 200)
-    h.settle()
+    h.hang_up()
 
 
 def test_a_prack_crossing_the_2xx_gets_200() -> None:

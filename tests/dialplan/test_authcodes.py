@@ -11,7 +11,7 @@ import pytest
 
 from dialplan import CallContext, GroupPolicy, Mode, Outcome, evaluate, is_exempt
 from b2bua.runtime.authcodes import AuthCodeError, AuthCodeStore, AuthCodeTable, describe, hash_code
-from b2bua.runtime.store import open_database
+from tests.conftest import AdminBackend
 from dialplan.authcodes import AuthCode, AuthGrant
 from dialplan.codes import AccountCode
 from dialplan.dialstring import split_auth, without_code
@@ -109,14 +109,14 @@ def test_no_lookup_fails_closed() -> None:
     assert (d.outcome, d.status) == (Outcome.REFUSE, 503)
 
 
-def test_store_keeps_only_salted_hashes_and_lists_descriptions(tmp_path: Path) -> None:
-    db = open_database(tmp_path)
+def test_store_keeps_only_salted_hashes_and_lists_descriptions(admin_backend: AdminBackend) -> None:
+    db = admin_backend.open()
     store = AuthCodeStore(db)
     n = store.add("246810", "Night manager", level=5, classes="international")
     assert store.add("135790", "Domestic") == n + 1
     with pytest.raises(AuthCodeError, match="exists"):
         store.add("246810", "again")
-    dump = "\n".join(db.iterdump())
+    dump = repr([db.execute(f"SELECT * FROM {t}").fetchall() for t in ("auth_codes", "meta")])
     assert "246810" not in dump and "135790" not in dump and "Night manager" in dump
     table = store.table()
     found = table.find("246810")
@@ -125,7 +125,7 @@ def test_store_keeps_only_salted_hashes_and_lists_descriptions(tmp_path: Path) -
     assert not store.table().find("246810").active  # type: ignore[union-attr]
     listing = "\n".join(describe(store.list()))
     assert "Night manager" in listing and "246810" not in listing and found.digest not in listing
-    assert store.salt() == AuthCodeStore(open_database(tmp_path)).salt()  # one salt per table, kept
+    assert store.salt() == AuthCodeStore(admin_backend.open()).salt()  # one salt per table, kept
 
 
 def test_cli_add_list_disable(tmp_path: Path) -> None:

@@ -45,8 +45,29 @@ def rtp_range() -> int:
     the ports free_port() draws from (10000-19999) and the ephemeral ports (32768 up),
     so that neither a SIP port chosen for a test nor a socket the kernel hands out
     meanwhile sits in it; drawn at random so that servers started one after the other
-    rarely share one."""
-    return 20000 + random.randrange(128) * 100
+    rarely share one; a range some port of which is taken now (another server under
+    test on this machine) is passed over."""
+    for _ in range(20):
+        first = 20000 + random.randrange(128) * 100
+        if _udp_range_free(first, first + 100):
+            return first
+    return first
+
+
+def _udp_range_free(first: int, last: int) -> bool:
+    taken: list[socket.socket] = []
+    try:
+        for port in range(first, last, 2):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            taken.append(s)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+    finally:
+        for s in taken:
+            s.close()
 
 
 def options(host: str, port: int, *, tag: str | None = None) -> bytes:
@@ -122,14 +143,21 @@ class ServerProcess:
         return (self.host, self.port)
 
     def _wait_ready(self) -> None:
+        """Until the server answers an OPTIONS: one is sent every 50 ms, and an
+        answer to any of them (a socket of its own gets no other) will do."""
         client = UdpClient(self.addr)
         try:
             end = time.monotonic() + 20
             while time.monotonic() < end:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"server exited: {self.output()}")
-                if client.request(options(self.host, self.port), timeout=0.3) is not None:
-                    return
+                client.sock.sendto(options(self.host, self.port), self.addr)
+                client.sock.settimeout(0.05)
+                try:
+                    if client.sock.recv(65535).startswith(b"SIP/2.0 "):
+                        return
+                except (socket.timeout, ConnectionRefusedError):
+                    time.sleep(0.01)  # refused: not listening yet
             raise RuntimeError(f"server did not answer: {self.output()}")
         finally:
             client.close()

@@ -95,5 +95,5 @@ def wait_idle(data_dir: Path, timeout: float = 60.0) -> dict[str, int]:
             status = {}
         if status and status.get("calls") == 0 and status.get("transactions") == 0:
             return status
-        time.sleep(0.5)
+        time.sleep(0.1)
     return status

@@ -224,18 +224,33 @@ def test_prefix_mode_asks_only_for_chosen_prefixes(office: Rig) -> None:
     settle(office)
 
 
-def test_code_list_unreadable_fails_closed(office: Rig) -> None:
-    """The code table vanishes under the running server: calls that need a code
-    are refused (503), calls that need none still go through."""
+def test_codes_unreadable_under_the_running_server_keep_the_copy_in_use(office: Rig) -> None:
+    """The database cannot be read under the running server (its version counter
+    renamed away): calls go on with the codes read last, the failure is logged
+    once, and once it is back a change applies again.  (Before the first read
+    nothing is guessed: calls that need a code get 503, tests/test_database.py.)"""
     import sqlite3
+    import time
 
-    db = sqlite3.connect(office.data / "b2bua.sqlite3")
-    db.execute("DROP TABLE account_codes")
-    db.commit()
-    db.close()
-    line = refused(office, "12345**2125551234")
-    assert "Account code check unavailable" in line
-    assert outside_call(office, "6424655") == 0, office.last_uac  # local: no code needed
+    def sql(statement: str) -> None:
+        db = sqlite3.connect(office.data / "b2bua.sqlite3")
+        db.execute(statement)
+        db.commit()
+        db.close()
+
+    sql("ALTER TABLE admin_version RENAME TO gone")
+    end = time.monotonic() + 10
+    while "account codes cannot be read" not in office.server.output() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert outside_call(office, "12345**2125551234%23") == 0, office.last_uac
+    assert "Invalid account code" in refused(office, "99999**2125551234")
+    sql("ALTER TABLE gone RENAME TO admin_version")
+    assert codes(office, "disable", "12345").returncode == 0
+    wait_codes(office.data)
+    assert "Invalid account code" in refused(office, "12345**2125551234")
+    out = office.server.output()
+    assert out.count("account codes cannot be read") == 1 and "the copy read last stays in use" in out
+    assert "account codes readable again" in out
     settle(office)
 
 

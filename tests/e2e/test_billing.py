@@ -64,15 +64,21 @@ def records(rig: Rig, count: int, timeout: float = 20.0) -> list[dict[str, Any]]
         time.sleep(0.3)
 
 
-@pytest.fixture
-def office(tmp_path: Path) -> Iterator[Rig]:
-    rig = Rig(tmp_path, extra=BILLED_OFFICE, carrier_port=free_port())
+def billed_office(tmp: Path, extra: str = BILLED_OFFICE) -> Iterator[Rig]:
+    """A fixture's body: the office of ``extra`` with codes 12345 (Acme, plan
+    client) and 55555 (Desk), then its close."""
+    rig = Rig(tmp, extra=extra, carrier_port=free_port())
     for args in (("add", "12345", "--name", "Acme", "--rate-plan", "client"), ("add", "55555", "--name", "Desk")):
         proc = cli(rig, "codes", *args)
         assert proc.returncode == 0, proc.stderr
     wait_codes(rig.data, count=2)
     yield rig
     rig.close()
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Iterator[Rig]:
+    yield from billed_office(tmp_path)
 
 
 def outside_call(rig: Rig, dialed: str, talk_ms: int = 300, uas: str = "uas.xml", uac: str = "uac.xml") -> int:

@@ -19,13 +19,16 @@ pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-t
 CARRIER_IP = "127.0.0.3"  # SIPp bound here is the carrier calling in
 
 
-def config(data: Path, carrier_port: int, no_answer: float = 30.0, extra: str = "") -> str:
+def config(data: Path, carrier_port: int, no_answer: float = 30.0, extra: str = "", server: str = "") -> str:
     return f"""
 [server]
 data_dir = "{data}"
+{server}
 log_level = "info"
 [sip]
 t1 = 0.1
+t4 = 1.0  # loopback: Timers I and K need not absorb retransmissions 5 s long
+timer_d = 1.0  # nor Timer D the callee's final responses 32 s long
 invite_challenge = 401
 no_answer_timeout = {no_answer}
 [[users]]
@@ -77,12 +80,13 @@ prompt = "off"   # these tests dial their codes; a missing one is refused (promp
 
 
 class Rig:
-    def __init__(self, tmp: Path, no_answer: float = 30.0, extra: str = "", carrier_port: int | None = None) -> None:
+    def __init__(self, tmp: Path, no_answer: float = 30.0, extra: str = "", carrier_port: int | None = None,
+                 server: str = "") -> None:
         self.tmp = tmp
         self.data = tmp / "data"
         self.carrier_port = carrier_port or free_port()
         extra = extra.replace("CARRIER_PORT", str(self.carrier_port))
-        self.server = ServerProcess(tmp, config=config(self.data, self.carrier_port, no_answer, extra))
+        self.server = ServerProcess(tmp, config=config(self.data, self.carrier_port, no_answer, extra, server))
         self.target = self.server.addr
         self.procs: list[Sipp] = []
 
@@ -174,7 +178,7 @@ def test_caller_cancels_while_ringing(rig: Rig) -> None:
 
 
 def test_no_answer_timeout(tmp_path: Path) -> None:
-    rig = Rig(tmp_path, no_answer=2.0)
+    rig = Rig(tmp_path, no_answer=1.0)
     try:
         port = free_port()
         rig.register("1002", "pw1002", port)

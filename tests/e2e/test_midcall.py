@@ -17,8 +17,7 @@ import pytest
 
 from .server import free_port
 from .sipp import SIPP, Sipp, run, sipp_args
-from .server import wait_codes
-from .test_billing import BILLED_OFFICE, cli, records
+from .test_billing import BILLED_OFFICE, billed_office, cli, records
 from .test_calls import Rig, settle
 
 
@@ -26,13 +25,7 @@ from .test_calls import Rig, settle
 def office(tmp_path: Path) -> Iterator[Rig]:
     """test_billing's office, with codes optional: a call may start without one and
     get it during the call."""
-    rig = Rig(tmp_path, extra=BILLED_OFFICE.replace('mode = "classes"', 'mode = "optional"'), carrier_port=free_port())
-    for args in (("add", "12345", "--name", "Acme", "--rate-plan", "client"), ("add", "55555", "--name", "Desk")):
-        proc = cli(rig, "codes", *args)
-        assert proc.returncode == 0, proc.stderr
-    wait_codes(rig.data, count=2)
-    yield rig
-    rig.close()
+    yield from billed_office(tmp_path, BILLED_OFFICE.replace('mode = "classes"', 'mode = "optional"'))
 
 pytestmark = pytest.mark.skipif(SIPP is None, reason="sipp (Debian package sip-tester) is not installed")
 

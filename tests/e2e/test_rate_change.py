@@ -30,7 +30,6 @@ def wait_rates(data: Path, newer_than: int, timeout: float = 10.0) -> int:
 def test_the_next_call_is_rated_with_the_new_price(office: Rig, tmp_path: Path) -> None:  # noqa: F811
     before = wait_rates(office.data, -1)  # the configured plans, seeded and loaded
     assert outside_call(office, "6424655") == 0, office.last_uac
-    settle(office)
     # the local default of plan standard: 0.10 setup + 60 s minimum at 0.02/min = 0.12
     assert [r["cost"] for r in records(office, 1)] == ["0.12"]
 

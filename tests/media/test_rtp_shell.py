@@ -278,6 +278,45 @@ async def test_an_idle_payload_fills_the_frames_between_sounds(media: tuple[RtpP
     peer.close()
 
 
+async def test_a_stream_with_nothing_to_send_is_not_ticked_and_its_clock_runs_on(
+    media: tuple[RtpPortPool, RtpPacer],
+) -> None:
+    """A silent stream (a callee's that only relays, a caller's whose callee is
+    heard) is left out of the ticks; when it sends again its media clock has
+    moved on by the frames that passed meanwhile, as if it had been ticked, and
+    that packet begins a talkspurt."""
+    pool, pacer = media
+    peer = await phone()
+    stream = await open_stream(pool, pacer, remote=peer.address)
+    assert pacer.sending == 0
+    at: list[int] = []  # the pacer's frame count as each packet was made
+
+    def sound(payload: bytes, count: int) -> Any:
+        def source(sender: RtpSender) -> bytes:
+            if len(at) == count:
+                raise StopIteration
+            at.append(pacer.frames)
+            return sender.audio(payload)
+        return source
+
+    stream.set_source(sound(b"\x01" * 160, 3))
+    assert pacer.sending == 1
+    await until(lambda: pacer.sending == 0)
+    frames = pacer.frames
+    await until(lambda: pacer.frames >= frames + 10)  # ten frames and more in silence
+    assert stream.sent == 3 and not stream.playing
+    stream.set_source(sound(b"\x02" * 160, 6))
+    packets = await peer.packets(6)
+    assert [p.payload[0] for p in packets] == [1, 1, 1, 2, 2, 2]
+    assert [p.marker for p in packets] == [True, False, False, True, False, False]
+    for (a, b), (fa, fb) in zip(zip(packets, packets[1:]), zip(at, at[1:])):
+        step = ((b.timestamp - a.timestamp) & 0xFFFFFFFF) // 160
+        assert abs(step - (fb - fa)) <= 1  # one frame either way: two frames made in one late tick
+    assert ((packets[3].timestamp - packets[2].timestamp) & 0xFFFFFFFF) // 160 >= 11
+    stream.close()
+    peer.close()
+
+
 async def test_a_stalled_loop_catches_up_without_a_burst(media: tuple[RtpPortPool, RtpPacer]) -> None:
     pool, pacer = media
     peer = await phone()

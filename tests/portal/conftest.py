@@ -12,22 +12,14 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.web.client import ROOT_PW, SALES_PW, Office, running_office
+from tests.configs import GROUPS, SERVER
+from tests.web.client import ROOT_PW, SALES_PW, Office, office_fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 __all__ = ["ROOT_PW", "SALES_PW", "Office"]
-CONFIG = """
-[server]
-data_dir = "{data}"
-[http]
-login_max_failures = 3
-[groups.default]
-mode = "optional"
-[groups.sales]
-mode = "optional"
-"""
+CONFIG = SERVER + '[http]\nlogin_max_failures = 3\n' + GROUPS
 # B2BUA_SCREENSHOTS=DIR keeps the pages' screenshots there (docs/ is made so)
 SHOTS = os.environ.get("B2BUA_SCREENSHOTS")
 
@@ -44,10 +36,7 @@ def browser() -> Iterator[Browser]:
         yield b
         b.close()
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("portal"), CONFIG)
+office = office_fixture("portal", CONFIG)
 
 
 @pytest.fixture

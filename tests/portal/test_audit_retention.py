@@ -13,15 +13,17 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from b2bua.runtime.audit import DAY, AuditLog
+from b2bua.runtime.admin_db import SqliteAdminDb
 from b2bua.runtime.store import open_database
+from tests.web.client import running_office
 
-from .conftest import CONFIG, ROOT_PW, Office, login, running_office
+from .conftest import CONFIG, ROOT_PW, Office, login
 
 
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
     tmp = tmp_path_factory.mktemp("audit-retention")
-    db = open_database(tmp / "data")  # entries written before the server starts
+    db = SqliteAdminDb(open_database(tmp / "data"))  # entries written before the server starts
     log = AuditLog(db)
     now = time.time()
     log.record("olduser", "code.add", "***01", group="default", now=now - 45 * DAY)

@@ -5,20 +5,15 @@ shows who did it; the pages fit a phone's width and the forms work by keyboard."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.web.client import running_office
+from tests.web.client import office_fixture
 from tests.web.test_rates_api import CONFIG
 
 from .conftest import ROOT_PW, Office, login, shot
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("rates-browser"), CONFIG)
+office = office_fixture("rates-browser", CONFIG)
 
 
 def test_import_rates_with_a_bad_row_then_fixed(page: Page, office: Office, tmp_path: Path) -> None:

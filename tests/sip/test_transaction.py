@@ -109,6 +109,10 @@ def test_timer_values_follow_rfc_3261_table_4() -> None:
     assert (t.l, t.m) == (32.0, 32.0)  # RFC 6026: 64*T1
     slow = TimerDurations(t1=1.0, t2=8.0, t4=10.0)
     assert (slow.b, slow.d, slow.k, slow.l) == (64.0, 64.0, 10.0, 64.0)
+    short_d = TimerDurations(t1=1.0, t2=8.0, d=2.0)  # Timer D configured: taken as given
+    assert (short_d.b, short_d.d) == (64.0, 2.0)
+    with pytest.raises(ValueError):
+        TimerDurations(d=0)
     with pytest.raises(ValueError):
         TimerDurations(t1=0)
     with pytest.raises(ValueError):

@@ -4,6 +4,7 @@ browser without JavaScript does, for tests that need no browser."""
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import re
 import subprocess
 import sys
@@ -12,8 +13,11 @@ import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
+import pytest
+
+from tests.configs import write_config
 from tests.e2e.server import ServerProcess
 
 
@@ -101,11 +105,10 @@ class Office:
     def __init__(self, tmp: Path, config: str, admins: Sequence[tuple[str, str, str | None]] = ADMINS) -> None:
         self.tmp = tmp
         self.data = tmp / "data"
-        config = config.format(data=self.data)
-        (tmp / "b2bua.toml").write_text(config)
+        path = write_config(tmp, config)
         for name, password, group in admins:
-            add_admin(tmp, name, password, group=group, config=tmp / "b2bua.toml")
-        self.server = ServerProcess(tmp, config=config)
+            add_admin(tmp, name, password, group=group, config=path)
+        self.server = ServerProcess(tmp, config=path.read_text())
         self.url = self.server.http_url
 
     def client(self, name: str = "", password: str = "") -> Client:
@@ -125,3 +128,52 @@ def running_office(tmp: Path, config: str) -> Iterator[Office]:
     assert status == 0, (status, out[-4000:])
     assert "Traceback" not in out, out
     assert ROOT_PW not in out and SALES_PW not in out
+
+
+def office_fixture(name: str, config: str) -> Any:
+    """A module's ``office`` fixture: :func:`running_office` with ``config`` in a
+    folder named after ``name``."""
+
+    @pytest.fixture(scope="module", name="office")
+    def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
+        yield from running_office(tmp_path_factory.mktemp(name), config)
+
+    return office
+
+
+def make_token(office: Office, name: str, group: str | None = None) -> str:
+    """A new API token (``b2bua api-token add``), of ``group`` if given."""
+    args = [sys.executable, "-m", "b2bua.runtime.cli", "api-token", "add", name, "--config",
+            str(office.tmp / "b2bua.toml")]
+    if group is not None:
+        args += ["--group", group]
+    proc = subprocess.run(args, cwd=office.tmp, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip().splitlines()[-1]
+
+
+def token_fixture(name: str) -> Any:
+    """A module's ``token`` fixture: a system administrator's API token named
+    ``name`` on the module's office."""
+
+    @pytest.fixture(scope="module", name="token")
+    def token(office: Office) -> str:
+        return make_token(office, name)
+
+    return token
+
+
+def call(office: Office, method: str, path: str, token: str | None = None, body: Any = None,
+         raw: bytes | None = None) -> tuple[int, Any]:
+    """An API request (``body`` as JSON, or ``raw`` bytes): its status and JSON reply."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(office.url + path, data=data, method=method, headers=headers)
+    try:
+        resp = urllib.request.urlopen(req, timeout=10)
+    except urllib.error.HTTPError as err:
+        resp = err
+    assert resp.headers["Content-Type"].startswith("application/json")
+    return resp.status, json.loads(resp.read())

@@ -3,7 +3,6 @@ throttling (b2bua.web.sessions), clock-free."""
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from b2bua.runtime.admins import Admin, AdminError, AdminStore, hash_password, verify_password
-from b2bua.runtime.store import open_database
 from b2bua.web.sessions import LoginGuard, Sessions
+from tests.conftest import AdminBackend
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> AdminStore:
-    return AdminStore(open_database(tmp_path))
+def store(admin_backend: AdminBackend) -> AdminStore:
+    return AdminStore(admin_backend.open())
 
 
 def test_password_hash_is_salted_scrypt_and_verifies() -> None:
@@ -67,9 +66,9 @@ def test_bad_admins_are_refused(store: AdminStore, name: str, password: str, gro
         store.add(name, password, group=group)
 
 
-def test_the_table_stores_no_password(store: AdminStore, tmp_path: Path) -> None:
+def test_the_table_stores_no_password(store: AdminStore) -> None:
     store.add("root", "a long password")
-    raw = sqlite3.connect(tmp_path / "b2bua.sqlite3").execute("SELECT * FROM admins").fetchall()
+    raw = store.db.execute("SELECT * FROM admins").fetchall()
     assert "a long password" not in repr(raw)
     with pytest.raises(AdminError, match="exists already"):
         store.add("root", "a long password")

@@ -14,8 +14,8 @@ import pytest
 from b2bua.runtime.audit import AuditLog
 from b2bua.runtime.store import open_database
 
-from .client import ROOT_PW, SALES_PW, Office, running_office
-from .test_api import CONFIG, call, make_token
+from .client import ROOT_PW, SALES_PW, Office, call, make_token, running_office
+from .test_api import CONFIG
 
 
 @pytest.fixture(scope="module")

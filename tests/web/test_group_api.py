@@ -4,21 +4,14 @@ limited to its group (the OpenAPI conformance is in test_api)."""
 
 from __future__ import annotations
 
-from typing import Iterator
-
-import pytest
-
+from tests.configs import SERVER
 from tests.test_code_settings import TOML
 
-from .client import Office, running_office
-from .test_api import call, make_token
+from .client import Office, call, make_token, office_fixture
 
-CONFIG = '[server]\ndata_dir = "{data}"\n' + TOML
+CONFIG = SERVER + TOML
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("group-api"), CONFIG)
+office = office_fixture("group-api", CONFIG)
 
 
 def test_read_and_change_a_group(office: Office) -> None:

@@ -5,23 +5,18 @@ administrators limited to their group, escaping, back to the file's values."""
 from __future__ import annotations
 
 import html
-from typing import Iterator
-
-import pytest
 
 from b2bua.runtime.code_settings import group_to_form
 from b2bua.runtime.config import loads
+from tests.configs import SERVER
 from tests.test_code_settings import TOML
 
-from .client import ROOT_PW, SALES_PW, Office, running_office
+from .client import ROOT_PW, SALES_PW, Office, office_fixture
 
-CONFIG = '[server]\ndata_dir = "{data}"\n' + TOML  # groups default and sales, users 1001 and 1002
+CONFIG = SERVER + TOML  # groups default and sales, users 1001 and 1002
 DEFAULT = group_to_form(loads(TOML).groups["default"])
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("groups"), CONFIG)
+office = office_fixture("groups", CONFIG)
 
 
 def test_each_field_is_validated_by_name(office: Office) -> None:

@@ -4,29 +4,19 @@ upload bounds, CSV export through the spreadsheet guard."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from tests.configs import GROUPS, SERVER
 
-import pytest
+from .client import ROOT_PW, SALES_PW, Client, Office, office_fixture
 
-from .client import ROOT_PW, SALES_PW, Client, Office, running_office
-
-CONFIG = """
-[server]
-data_dir = "{data}"
+HTTP = """
 [http]
 login_max_failures = 3
 login_address_max_failures = 6
 max_upload_bytes = 4096
-[groups.default]
-mode = "optional"
-[groups.sales]
-mode = "optional"
 """
+CONFIG = SERVER + HTTP + GROUPS
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("portal"), CONFIG)
+office = office_fixture("portal", CONFIG)
 
 
 def test_pages_need_a_login(office: Office) -> None:

@@ -6,37 +6,15 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from typing import Iterator
+from tests.configs import GROUPS, SERVER, rate_plan
 
-import pytest
+from .client import Office, call, make_token, office_fixture, token_fixture
 
-from .client import Office, running_office
-from .test_api import call, make_token
+BILLING = '[billing]\ndefault_rate_plan = "office"\n' + rate_plan("office", "1", "0.02")
+CONFIG = SERVER + GROUPS + BILLING
 
-CONFIG = """
-[server]
-data_dir = "{data}"
-[groups.default]
-mode = "optional"
-[groups.sales]
-mode = "optional"
-[billing]
-default_rate_plan = "office"
-[[billing.rate_plans]]
-name = "office"
-currency = "EUR"
-rates = [{{prefix = "1", price_per_minute = "0.02"}}]
-"""
-
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("rates-api"), CONFIG)
-
-
-@pytest.fixture(scope="module")
-def token(office: Office) -> str:
-    return make_token(office, "finance")
+office = office_fixture("rates-api", CONFIG)
+token = token_fixture("finance")
 
 
 def post_csv(office: Office, token: str, text: str, query: str = "") -> tuple[int, str]:

@@ -5,20 +5,14 @@ import refused whole with its lines, output escaped, top-up history by name."""
 from __future__ import annotations
 
 import html
-from typing import Iterator
 
-import pytest
-
-from .client import ROOT_PW, SALES_PW, Office, running_office
+from .client import ROOT_PW, SALES_PW, Office, office_fixture
 from .test_rates_api import CONFIG as RATES_CONFIG
 
 # the API's office, with small uploads
 CONFIG = RATES_CONFIG.replace("[groups.default]", "[http]\nmax_upload_bytes = 4096\n[groups.default]")
 
-
-@pytest.fixture(scope="module")
-def office(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Office]:
-    yield from running_office(tmp_path_factory.mktemp("rates-pages"), CONFIG)
+office = office_fixture("rates-pages", CONFIG)
 
 
 def test_group_administrators_are_refused(office: Office) -> None:
@@ -97,6 +91,28 @@ def test_credit_accounts_topup_and_history(office: Office) -> None:
     r = root.post("/credit/acme", {"csrf": page.csrf, "amount": "10.50", "note": "invoice <17>"})
     assert r.status == 200 and "15.50 EUR" in r.body
     assert "<td>+10.50</td><td>15.50</td><td>root</td><td>invoice &lt;17&gt;</td>" in r.body
+    assert "No calls charged yet." in r.body
     listed = root.get("/credit?q=acm")
     assert "<td>15.50</td><td>0.00</td><td>15.50</td>" in listed.body
     assert root.get("/credit/ghost").status == 404
+
+
+def test_a_codes_plan_and_account_are_offered_and_checked(office: Office) -> None:
+    root = office.client("root", ROOT_PW)
+    page = root.get("/credit")
+    assert root.post("/credit/new", {"csrf": page.csrf, "account": "offered", "currency": "EUR"}).status == 200
+    form = root.get("/codes/new")
+    assert '<input id="rate_plan" name="rate_plan" value="" list="rate_plan-names"' in form.body
+    assert '<option value="office"></option>' in form.body.split('id="rate_plan-names"')[1].split("</datalist>")[0]
+    assert '<option value="offered"></option>' in form.body.split('id="credit_account-names"')[1]
+    code = {"csrf": form.csrf, "group": "default", "code": "60601"}
+    r = root.post("/codes/new", code | {"rate_plan": "ofice", "credit_account": "offered"})
+    assert r.status == 400 and "rate_plan: no rate plan &#39;ofice&#39; (add it under Rates first)" in r.body
+    r = root.post("/codes/new", code | {"rate_plan": "office", "credit_account": "<ghost>"})
+    assert r.status == 400 and "credit_account: no credit account &#39;&lt;ghost&gt;&#39;" in r.body
+    assert root.post("/codes/new", code | {"rate_plan": "office", "credit_account": "offered"}).status == 200
+    r = root.post("/codes/default/60601", {"csrf": form.csrf, "rate_plan": "gone"})
+    assert r.status == 400 and "rate_plan: no rate plan &#39;gone&#39;" in r.body
+    assert "office" in root.get("/codes/default/60601").body  # unchanged
+    sales = office.client("sales", SALES_PW)  # a group administrator sees no plan or account names
+    assert "<datalist" not in sales.get("/codes/new").body

@@ -78,6 +78,11 @@ def test_record_search_pages_and_filters(office: Office) -> None:
     assert nxt is not None
     second = c.get(nxt.group(1).replace("&amp;", "&"))
     assert re.findall(r'href="/records/(r\d)"', second.body) == ["r2", "r1"] and 'rel="next"' not in second.body
+    assert 'id="found">6 records, 5 to 6' in second.body
+    prev = re.search(r'rel="prev" href="([^"]+)"', second.body)
+    assert prev is not None and 'rel="prev"' not in first.body
+    back = c.get(prev.group(1).replace("&amp;", "&"))
+    assert re.findall(r'href="/records/(r\d)"', back.body) == ["r6", "r5", "r4", "r3"] and 'rel="prev"' not in back.body
     by_code = c.get(f"/records?{MAY}&code=12345")  # a segment's code counts
     assert re.findall(r'href="/records/(r\d)"', by_code.body) == ["r5", "r3", "r1"]
     busy = c.get(f"/records?{MAY}&disposition=busy&extension=1001")
@@ -94,7 +99,7 @@ def test_a_split_call_shows_its_segments(office: Office) -> None:
 
 
 @pytest.mark.parametrize(("query", "field"), [
-    ("from=2024-13-01", "from"), ("from=2024-05-02&to=2024-05-01", "from"), ("from=2020-01-01&to=2024-01-01", "to"),
+    ("from=2024-13-01", "from"), ("from=2024-05-02&to=2024-05-01", "from"), ("from=2010-01-01&to=2024-01-01", "to"),
     ("by=colour", "by"), ("format=xls", "format"),
 ])
 def test_bad_report_parameters_are_named(office: Office, query: str, field: str) -> None:
@@ -109,3 +114,12 @@ def test_bad_report_parameters_are_named(office: Office, query: str, field: str)
 def test_bad_search_parameters_are_named(office: Office, query: str, field: str) -> None:
     r = office.client("root", ROOT_PW).get(f"/records?{MAY}&{query}")
     assert r.status == 422 and f"{field}:" in r.body, r.body[-1500:]
+
+
+def test_record_exports_stream_whole_documents(office: Office) -> None:
+    c = office.client("root", ROOT_PW)
+    assert [r["uniqueid"] for r in json.loads(c.get(f"/records?{MAY}&format=json").body)] == [
+        "r6", "r5", "r4", "r3", "r2", "r1"]
+    assert json.loads(c.get(f"/records?{MAY}&format=json&code=99999").body) == []
+    rows = list(csv.reader(io.StringIO(c.get(f"/records?{MAY}&format=csv&code=99999").body)))
+    assert len(rows) == 1 and rows[0][0] == "uniqueid" and rows[0][-1] == "utc_offset"
