@@ -15,7 +15,9 @@ Tables (billing migration step 4):
 ``credit_topups``  the history of every balance change an administrator made:
     ``account``, ``amount`` and ``balance_after`` in minor units, ``admin`` (the
     administrator's name, an API token's administrator, or ``cli``), ``at``
-    (epoch seconds), ``note``.
+    (epoch seconds), ``note``; ``opening`` (migration step 6) is 1 on the row that
+    records the account's creation: who opened it, when, and its opening balance
+    (``amount`` = ``balance_after``).  Accounts created before step 6 have none.
 
 What calls spent is read from ``credit_reservations`` (see b2bua.billing.store):
 a committed reservation is one call's charge (its id the call's ref, or
@@ -36,6 +38,7 @@ from .store import from_minor, to_minor
 from .tariffs import PlanInfo, RateRow
 
 MAX_NOTE = 500  # characters of a top-up's note
+OPENING_NOTE = "account created"
 
 
 class TopUp(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,6 +51,7 @@ class TopUp(msgspec.Struct, frozen=True, kw_only=True):
     admin: str
     at: float
     note: str
+    opening: bool = False  # the account's creation, with its opening balance
 
 
 class Charge(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,6 +84,10 @@ def migration(serial: str, money: str, real: str) -> list[str]:
         )""",
         "CREATE INDEX credit_topups_account ON credit_topups (account, id)",
     ]
+
+
+# billing migration step 6: the history records who opened an account, and with what balance
+OPENING_MIGRATION = ["ALTER TABLE credit_topups ADD COLUMN opening INTEGER NOT NULL DEFAULT 0"]
 
 
 RATE_COLS = "plan, prefix, call_class, price_per_minute, setup, minimum_s, increment_s, description"
@@ -116,7 +124,10 @@ COUNT_ACCOUNTS = "SELECT count(*) FROM credit_accounts WHERE ($1 = '' OR lower(a
 ADJUST = "UPDATE credit_accounts SET balance = balance + $2 WHERE account = $1"
 RECORD_TOPUP = ("INSERT INTO credit_topups (account, amount, balance_after, admin, at, note)"
                 " VALUES ($1, $2, (SELECT balance FROM credit_accounts WHERE account = $1), $3, $4, $5)")
-TOPUPS = ("SELECT t.account, a.currency, t.amount, t.balance_after, t.admin, t.at, t.note FROM credit_topups t"
+RECORD_OPENING = ("INSERT INTO credit_topups (account, amount, balance_after, admin, at, note, opening)"
+                  f" VALUES ($1, $2, $2, $3, $4, '{OPENING_NOTE}', 1)")
+TOPUPS = ("SELECT t.account, a.currency, t.amount, t.balance_after, t.admin, t.at, t.note, t.opening"
+          " FROM credit_topups t"
           " JOIN credit_accounts a ON a.account = t.account WHERE t.account = $1 ORDER BY t.id DESC LIMIT $2")
 
 CHARGES = ("SELECT r.account, a.currency, r.id, r.charged, r.settled FROM credit_reservations r"
@@ -171,9 +182,9 @@ def row_to_balance(row: Sequence[Any]) -> Balance:
 
 
 def row_to_topup(row: Sequence[Any]) -> TopUp:
-    account, cur, amount, after, admin, at, note = row
+    account, cur, amount, after, admin, at, note, opening = row
     return TopUp(account=account, currency=cur, amount=from_minor(amount, cur), balance_after=from_minor(after, cur),
-                 admin=admin, at=float(at), note=note)
+                 admin=admin, at=float(at), note=note, opening=bool(opening))
 
 
 def row_to_charge(row: Sequence[Any]) -> Charge:

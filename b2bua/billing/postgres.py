@@ -73,6 +73,7 @@ MIGRATIONS: Migrations = [
     # 4: rate plans, rates and credit top-ups managed by administrators (b2bua.billing.admin_sql)
     admin_sql.migration("BIGSERIAL PRIMARY KEY", "NUMERIC", "DOUBLE PRECISION"),
     record_sql.MIGRATION,  # 5: indexes of the record search
+    admin_sql.OPENING_MIGRATION,  # 6: the creation of a credit account in its history
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)
@@ -236,13 +237,16 @@ class PostgresStore(record_sql.RecordQueries, PostgresAdmin, BillingStore):
         if row is None:
             raise _Refused
 
-    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0)) -> Balance:
+    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0), *,
+                             admin: str | None = None, now: float = 0.0) -> Balance:
         minor = to_minor(balance, currency)
         try:
             async with self._tx() as con:
                 await con.execute(
                     "INSERT INTO credit_accounts (account, currency, balance) VALUES ($1, $2, $3)", account, currency, minor
                 )
+                if admin is not None:
+                    await con.execute(admin_sql.RECORD_OPENING, account, minor, admin, now)
                 bal = await self._balance(con, account)
         except BillingStoreError as err:
             if isinstance(err.__cause__, asyncpg.IntegrityConstraintViolationError):

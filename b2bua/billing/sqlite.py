@@ -27,7 +27,7 @@ from b2bua.billing.store import (
 from b2bua.migrations import Migrations, migrate_sqlite
 
 from . import admin_sql, record_sql
-from .sqlite_admin import SqliteAdmin
+from .sqlite_admin import SqliteAdmin, sql
 
 T = TypeVar("T")
 
@@ -70,6 +70,7 @@ MIGRATIONS: Migrations = [
     # 4: rate plans, rates and credit top-ups managed by administrators (b2bua.billing.admin_sql)
     admin_sql.migration("INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "REAL"),
     record_sql.MIGRATION,  # 5: indexes of the record search
+    admin_sql.OPENING_MIGRATION,  # 6: the creation of a credit account in its history
 ]
 
 _COLS = ", ".join(COLUMN_NAMES)
@@ -258,7 +259,8 @@ class SqliteStore(record_sql.RecordQueries, SqliteAdmin, BillingStore):
         acc, cur, amount, state = row
         return Reservation(id=rid, account=acc, currency=cur, amount=from_minor(amount, cur), state=state)
 
-    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0)) -> Balance:
+    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0), *,
+                             admin: str | None = None, now: float = 0.0) -> Balance:
         minor = to_minor(balance, currency)
 
         def create(db: sqlite3.Connection) -> Balance:
@@ -266,6 +268,8 @@ class SqliteStore(record_sql.RecordQueries, SqliteAdmin, BillingStore):
                 db.execute("INSERT INTO credit_accounts (account, currency, balance) VALUES (?, ?, ?)", (account, currency, minor))
             except sqlite3.IntegrityError:
                 raise BillingStoreError(f"credit account {account!r} exists or balance invalid") from None
+            if admin is not None:
+                db.execute(sql(admin_sql.RECORD_OPENING), (account, minor, admin, now))
             bal = self._balance(db, account)
             assert bal is not None
             return bal

@@ -247,8 +247,11 @@ class BillingStore(abc.ABC):
     # -- credit ----------------------------------------------------------------------
 
     @abc.abstractmethod
-    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0)) -> Balance:
-        """Create a credit account; raises BillingStoreError if it exists."""
+    async def create_account(self, account: str, currency: str, balance: Decimal = Decimal(0), *,
+                             admin: str | None = None, now: float = 0.0) -> Balance:
+        """Create a credit account; raises BillingStoreError if it exists.  With ``admin``
+        (who opens it) the same transaction records the creation at ``now``, with its
+        opening balance, as the first entry of the account's history."""
 
     @abc.abstractmethod
     async def topup(self, account: str, amount: Decimal) -> Balance | None:

@@ -187,7 +187,8 @@ def cmd_credit(args: argparse.Namespace) -> int:
             return 0
         bal: Balance | None
         if args.action == "create":
-            bal = await store.create_account(args.account, currency, amount or Decimal(0))
+            bal = await store.create_account(args.account, currency, amount or Decimal(0), admin=CLI_ADMIN,
+                                             now=time.time())
         elif args.action == "topup":
             assert amount is not None
             bal = await store.adjust_credit(args.account, amount, admin=CLI_ADMIN, note=args.note, now=time.time())

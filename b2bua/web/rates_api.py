@@ -142,6 +142,7 @@ class Change(msgspec.Struct, kw_only=True):
     admin: str
     at: float
     note: str
+    opening: bool = False  # the account's creation: ``amount`` is its opening balance
 
 
 class AccountDetail(Account, kw_only=True):
@@ -154,7 +155,8 @@ def account_out(b: Balance) -> Account:
 
 
 def change_out(t: TopUp) -> Change:
-    return Change(amount=str(t.amount), balance_after=str(t.balance_after), admin=t.admin, at=t.at, note=t.note)
+    return Change(amount=str(t.amount), balance_after=str(t.balance_after), admin=t.admin, at=t.at, note=t.note,
+                  opening=t.opening)
 
 
 def rate_out(row: RateRow) -> RateOut:
@@ -293,7 +295,8 @@ def routes(portal: Portal, store: BillingStore, max_upload: int) -> list[Route]:
         body: NewAccount = decode_body(await request.body(), NewAccount)
         RatePlan(name="-", currency=body.currency)  # a currency the store can hold
         try:
-            bal = await store.create_account(check_account_name(body.account), body.currency, Decimal(body.balance))
+            bal = await store.create_account(check_account_name(body.account), body.currency, Decimal(body.balance),
+                                             admin=who.name, now=time.time())
         except BillingStoreError as err:
             raise Problem(409, str(err), "account") from None
         log.info("api: %s created credit account %s", who.name, body.account)

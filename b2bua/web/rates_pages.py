@@ -240,7 +240,7 @@ def routes(portal: Portal, store: BillingStore) -> list[Route]:
             balance = _amount(fields["balance"], "balance")
             if balance < 0:
                 raise ValueError("balance: an account cannot start below zero")
-            await store.create_account(name, fields["currency"], balance)
+            await store.create_account(name, fields["currency"], balance, admin=session.admin.name, now=time.time())
         except ValueError as err:
             return await accounts_page(request, session, status=400, error=str(err), fields=fields)
         except BillingStoreError:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from b2bua.billing.rating import Rate, RatePlan, RatingError, cost, rate_for
-from b2bua.billing.store import BillingStore
+from b2bua.billing.store import BillingStore, BillingStoreError
 from b2bua.billing.tariffs import RateRow, parse_rates_csv
 
 from .conftest import Backend
@@ -106,6 +106,19 @@ async def test_credit_adjustments_are_recorded_and_never_go_below_reservations(s
     assert total == 2 and [(a.account, a.available) for a in accounts] == [("acme", D("0.00")), ("beta_%", D("0.00"))]
     assert (await store.credit_accounts("C_%"))[0] == 0  # wildcards are literal: no "acme"
     assert [a.account for a in (await store.credit_accounts("a_%"))[1]] == ["beta_%"]
+
+
+async def test_the_creation_opens_the_history_with_who_when_and_the_balance(store: BillingStore) -> None:
+    await store.create_account("acme", "EUR", D("7.25"), admin="alice", now=50.0)
+    await store.create_account("quiet", "EUR", D("1.00"))  # no administrator named: nothing recorded
+    await store.adjust_credit("acme", D("2.75"), admin="bob", note="invoice 18", now=60.0)
+    history = await store.credit_history("acme")
+    assert [(h.amount, h.balance_after, h.admin, h.at, h.opening) for h in history] == [
+        (D("2.75"), D("10.00"), "bob", 60.0, False), (D("7.25"), D("7.25"), "alice", 50.0, True)]
+    assert await store.credit_history("quiet") == []
+    with pytest.raises(BillingStoreError):  # a second creation records nothing either
+        await store.create_account("acme", "EUR", D("3.00"), admin="eve", now=70.0)
+    assert len(await store.credit_history("acme")) == 2
 
 
 async def test_a_second_node_sees_the_change_through_the_version(backend: Backend) -> None:

@@ -52,7 +52,9 @@ def test_credit_topup_needs_a_note_and_is_recorded(config: str, capsys: pytest.C
     code, _, err = run(capsys, "credit", "topup", "acme", "-8", "--note", "refund", "--config", config)
     assert code == 2 and "below its reserved credit" in err
     code, out, _ = run(capsys, "credit", "history", "acme", "--config", config)
-    assert code == 0 and out.count("\n") == 1 and "\t+2.50 EUR\tbalance 7.50\tcli\tinvoice 1" in out
+    top_up, opened = out.splitlines()
+    assert code == 0 and top_up.endswith("\t+2.50 EUR\tbalance 7.50\tcli\tinvoice 1")
+    assert opened.endswith("\t+5.00 EUR\tbalance 5.00\tcli\taccount created")
     assert run(capsys, "credit", "list", "--config", config)[1] == (
         "acme\tEUR\tbalance 7.50\treserved 0.00\tavailable 7.50\n")
 

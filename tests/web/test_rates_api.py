@@ -79,8 +79,10 @@ def test_credit_accounts_and_topups(office: Office, token: str) -> None:
     assert status == 422 and err["field"] == "amount"
     assert call(office, "POST", "/api/v1/credit-accounts/ghost/topups", token, {"amount": "1", "note": "x"})[0] == 404
     status, detail = call(office, "GET", "/api/v1/credit-accounts/acme", token)
-    assert status == 200 and [(h["amount"], h["balance_after"], h["admin"], h["note"]) for h in detail["history"]] == [
-        ("10.50", "15.50", "token:finance", "invoice <17>")]
+    assert status == 200 and [(h["amount"], h["balance_after"], h["admin"], h["note"], h["opening"])
+                              for h in detail["history"]] == [
+        ("10.50", "15.50", "token:finance", "invoice <17>", False),
+        ("5.00", "5.00", "token:finance", "account created", True)]  # the creation, with its opening balance
     status, page = call(office, "GET", "/api/v1/credit-accounts?q=acm", token)
     assert status == 200 and page["total"] == 1 and page["items"][0]["available"] == "15.50"
 

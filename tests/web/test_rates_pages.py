@@ -91,6 +91,9 @@ def test_credit_accounts_topup_and_history(office: Office) -> None:
     r = root.post("/credit/acme", {"csrf": page.csrf, "amount": "10.50", "note": "invoice <17>"})
     assert r.status == 200 and "15.50 EUR" in r.body
     assert "<td>+10.50</td><td>15.50</td><td>root</td><td>invoice &lt;17&gt;</td>" in r.body
+    rows = r.body.split('<table id="history">')[1].split("</table>")[0].split("<tr")
+    assert len(rows) == 4 and "invoice" in rows[2]  # header, the top-up, then the creation (oldest last)
+    assert "<td>5.00 (opening balance)</td><td>5.00</td><td>root</td><td>Account created</td>" in rows[3]
     assert "No calls charged yet." in r.body
     listed = root.get("/credit?q=acm")
     assert "<td>15.50</td><td>0.00</td><td>15.50</td>" in listed.body
