@@ -42,6 +42,9 @@ def test_report_by_code_has_table_and_charts(office: Office) -> None:
     assert 'role="img"' in r.body and "<desc" in r.body
     rows = re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td>', r.body)
     assert rows == [("12345", "3"), ("555", "1"), ("777", "3")]
+    talk = re.findall(r'<tr><th scope="row">[^<]+</th><td>\d+</td><td>\d+</td><td>([^<]*)</td><td>([^<]*)</td>', r.body)
+    assert len(talk) == 3 and all(re.fullmatch(r"\d+\.\d", t) and re.fullmatch(r"\d+\.\d", a) for t, a in talk), talk
+    assert "<title id=\"top-title\">Top 3 by cost (EUR)</title>" in r.body
 
 
 def test_a_group_administrator_sees_their_group_only(office: Office) -> None:
