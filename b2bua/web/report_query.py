@@ -266,11 +266,17 @@ def build_report(parts: list[PartSum], by: str, start: datetime.date, end: datet
     if currency:
         charts.insert(0, stacked("cost-per-day", f"Cost per day by {name} ({currency})", series, keys, "cost",
                                  currency))
-        largest = [(k, cost[k]) for k in top(cost, TOP)]
-        charts.append(ranked("top", f"Top {min(TOP, len(largest))} by cost ({currency})", largest, currency))
+        charts.append(_top_chart(cost, f"by cost ({currency})", currency))
     else:
-        charts.append(ranked("top", f"Top {TOP} by minutes", [(k, minutes[k]) for k in top(minutes, TOP)], "min"))
+        charts.append(_top_chart(minutes, "by minutes", "min"))
     return Report(by=by, start=start, end=end, rows=rows, days=values, charts=charts, currency=currency)
+
+
+def _top_chart(values: dict[str, Decimal], what: str, unit: str) -> Chart:
+    """The ranked chart of the largest keys; its title counts the bars drawn (a key
+    that cost nothing, or talked for no time, gets none)."""
+    drawn = [(k, values[k]) for k in top(values, TOP) if values[k] > 0]
+    return ranked("top", f"Top {len(drawn)} {what}", drawn, unit)
 
 
 def report_json(report: Report) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -128,6 +129,11 @@ def make_credit_account(page: Page) -> None:
     expect(top_up.nth(2)).to_have_text("17.50")
     expect(top_up.nth(3)).to_have_text("root")
     expect(top_up.nth(4)).to_have_text("Invoice 2026-17")
+    opened = page.locator("#history tbody tr").last.locator("td")  # the creation explains the starting balance
+    expect(opened.nth(1)).to_have_text("5.00 (opening balance)")
+    expect(opened.nth(2)).to_have_text("5.00")
+    expect(opened.nth(3)).to_have_text("root")
+    expect(opened.nth(4)).to_have_text("Account created")
 
 
 def add_codes(page: Page, tmp: Path) -> None:
@@ -272,6 +278,8 @@ def report_of_the_day(page: Page, day: str) -> None:
     cells = row.locator("td")
     expect(cells.nth(0)).to_have_text("3")
     expect(cells.nth(1)).to_have_text("2")
+    expect(cells.nth(2)).to_have_text(re.compile(r"^\d+\.\d$"))  # the total as precise as the average
+    expect(cells.nth(3)).to_have_text(re.compile(r"^\d+\.\d$"))
     expect(cells.nth(4)).to_have_text("1.30")
     expect(cells.nth(5)).to_have_text("EUR")
     page.get_by_label("By", exact=True).select_option("account-code")
@@ -281,6 +289,7 @@ def report_of_the_day(page: Page, day: str) -> None:
     bars = page.locator("#chart-cost-per-day svg rect.bar")
     expect(bars).to_have_count(3)  # one day, three codes that cost something
     expect(page.locator("#chart-top svg rect.bar")).to_have_count(3)
+    expect(page.get_by_role("img", name="Top 3 by cost (EUR)")).to_be_visible()  # counts the bars drawn
     by_code = {page.locator("#report tbody th").nth(i).text_content(): i
                for i in range(page.locator("#report tbody th").count())}
     for code, calls, answered, cost in (("12345", "1", "1", "0.60"), ("20001", "1", "1", "0.40"),
